@@ -1,0 +1,1 @@
+"""Outreach: playbooks, contact policy with holdouts, templates, send ledger and delivery."""

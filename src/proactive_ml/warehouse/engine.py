@@ -1,0 +1,228 @@
+"""One storage layer addressed by a URL: ``duckdb:///path.duckdb`` (embedded) or ``postgresql://...``.
+
+SQL handed to :class:`Warehouse` is written once, in the common subset of DuckDB and PostgreSQL, with named
+parameters as ``:name``. Data frames go in with :meth:`Warehouse.insert_frame` (bulk: DuckDB's Arrow scan,
+PostgreSQL's COPY) and come out of :meth:`Warehouse.query`.
+
+Transactions: ``with wh.transaction() as tx:`` commits everything or nothing. Outside a transaction each
+statement commits on its own.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pandas as pd
+
+_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+class WarehouseError(RuntimeError):
+    """A storage problem, with a message meant for a person."""
+
+
+def _to_backend_sql(sql: str, backend: str) -> str:
+    if backend == "duckdb":
+        return _PARAM.sub(r"$\1", sql)
+    return _PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
+
+
+class Warehouse:
+    """A connection to the warehouse. Thread-safe: one statement at a time per instance."""
+
+    def __init__(self, url: str, conn: Any, backend: str) -> None:
+        self.url = url
+        self.backend = backend
+        self._conn = conn
+        self._lock = threading.RLock()
+        self._in_tx = 0
+
+    # ------------------------------------------------------------------ connecting
+    @classmethod
+    def connect(cls, url: str) -> Warehouse:
+        """Open ``duckdb:///path``, ``duckdb:///:memory:`` or ``postgresql://user@host:port/db``."""
+        parsed = urlparse(url)
+        if parsed.scheme == "duckdb":
+            import duckdb
+
+            path = url[len("duckdb:///") :] if url.startswith("duckdb:///") else parsed.path
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            conn = duckdb.connect(path or ":memory:")
+            return cls(url, conn, "duckdb")
+        if parsed.scheme in ("postgresql", "postgres", "postgresql+psycopg"):
+            import psycopg
+
+            dsn = url.replace("postgresql+psycopg://", "postgresql://")
+            try:
+                conn = psycopg.connect(dsn, autocommit=True)
+            except psycopg.OperationalError as exc:
+                raise WarehouseError(f"cannot connect to PostgreSQL at {parsed.hostname}:{parsed.port}: {exc}") from exc
+            return cls(url, conn, "postgres")
+        raise WarehouseError(f"unsupported warehouse URL {url!r}: use duckdb:///file.duckdb or postgresql://...")
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ transactions
+    @contextmanager
+    def transaction(self) -> Iterator[Warehouse]:
+        """All statements inside commit together or not at all. Nested calls join the outer transaction."""
+        with self._lock:
+            if self._in_tx:
+                self._in_tx += 1
+                try:
+                    yield self
+                finally:
+                    self._in_tx -= 1
+                return
+            self._run("BEGIN")
+            self._in_tx = 1
+            try:
+                yield self
+            except BaseException:
+                self._in_tx = 0
+                self._run("ROLLBACK")
+                raise
+            else:
+                self._in_tx = 0
+                self._run("COMMIT")
+
+    # ------------------------------------------------------------------ statements
+    def _raw_execute(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+        if self.backend == "duckdb":
+            return self._conn.execute(sql, dict(params) if params else None)
+        cur = self._conn.cursor()
+        cur.execute(sql, params or None)
+        return cur
+
+    def _run(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]] | int:
+        """Execute backend SQL and consume its result (DuckDB refuses new work while a result is open)."""
+        cur = self._raw_execute(sql, params)
+        if self.backend == "postgres":
+            return cur.rowcount if cur.rowcount is not None else -1
+        try:
+            return cur.fetchall()
+        except Exception:  # statements without a result set
+            return []
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
+        """Run one statement; returns the number of affected rows where the backend reports it, else -1."""
+        with self._lock:
+            out = self._run(_to_backend_sql(sql, self.backend), params)
+            if isinstance(out, int):
+                return out
+            if len(out) == 1 and len(out[0]) == 1 and isinstance(out[0][0], int):
+                return int(out[0][0])  # DuckDB answers DML with one row: the count
+            return -1
+
+    def executescript(self, statements: Sequence[str]) -> None:
+        """Run several DDL statements."""
+        for s in statements:
+            self.execute(s)
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """Run a query and return a data frame."""
+        with self._lock:
+            cur = self._raw_execute(_to_backend_sql(sql, self.backend), params)
+            if self.backend == "duckdb":
+                return cur.df()
+            rows = cur.fetchall()
+            cols = [d.name for d in cur.description] if cur.description else []
+            return pd.DataFrame.from_records(rows, columns=cols)
+
+    def scalar(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+        """The first column of the first row, or None."""
+        with self._lock:
+            cur = self._raw_execute(_to_backend_sql(sql, self.backend), params)
+            rows = cur.fetchall()
+            return rows[0][0] if rows else None
+
+    # ------------------------------------------------------------------ bulk
+    def insert_frame(self, table: str, df: pd.DataFrame, columns: Sequence[str] | None = None) -> int:
+        """Append ``df`` to ``table`` (columns by name). Fast path: Arrow scan (DuckDB) or COPY (PostgreSQL)."""
+        cols = list(columns or df.columns)
+        if df.empty:
+            return 0
+        frame = df[cols]
+        col_sql = ", ".join(cols)
+        with self._lock:
+            if self.backend == "duckdb":
+                name = f"_frame_{threading.get_ident()}"
+                self._conn.register(name, frame)
+                try:
+                    self._run(f"INSERT INTO {table} ({col_sql}) SELECT {col_sql} FROM {name}")
+                finally:
+                    self._conn.unregister(name)
+            else:
+                buf = io.StringIO()
+                frame.to_csv(buf, index=False, header=False, na_rep="\\N", date_format="%Y-%m-%d %H:%M:%S.%f")
+                data = buf.getvalue()
+                cur = self._conn.cursor()
+                with cur.copy(f"COPY {table} ({col_sql}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as copy:
+                    copy.write(data)
+        return len(frame)
+
+    @contextmanager
+    def staged(self, df: pd.DataFrame, name: str = "staged") -> Iterator[str]:
+        """Make ``df`` visible to SQL as a temporary table called ``name`` for the duration of the block."""
+        with self._lock:
+            if self.backend == "duckdb":
+                self._conn.register(f"_{name}_df", df)
+                self._run(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _{name}_df")
+                self._conn.unregister(f"_{name}_df")
+            else:
+                from proactive_ml.contract import SQL_TYPES
+
+                types = {c: _pg_type(df[c]) for c in df.columns}
+                self._run(f"DROP TABLE IF EXISTS {name}")
+                cols = ", ".join(f"{c} {types[c] or SQL_TYPES['string']}" for c in df.columns)
+                self._run(f"CREATE TEMP TABLE {name} ({cols})")
+                self.insert_frame(name, df)
+            try:
+                yield name
+            finally:
+                self._run(f"DROP TABLE IF EXISTS {name}")
+
+    # ------------------------------------------------------------------ introspection
+    def table_exists(self, table: str) -> bool:
+        """True if a table of that name exists in the default schema."""
+        n = self.scalar(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = :t AND table_schema = current_schema()",
+            {"t": table},
+        )
+        return bool(n)
+
+    def row_count(self, table: str) -> int:
+        """Rows in ``table`` (0 when it does not exist)."""
+        if not self.table_exists(table):
+            return 0
+        return int(self.scalar(f"SELECT count(*) FROM {table}"))
+
+
+def _pg_type(series: pd.Series) -> str:
+    kind = series.dtype.kind
+    if kind == "b":
+        return "BOOLEAN"
+    if kind in "iu":
+        return "BIGINT"
+    if kind == "f":
+        return "DOUBLE PRECISION"
+    if kind == "M":
+        return "TIMESTAMP"
+    return "TEXT"
