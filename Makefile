@@ -1,0 +1,53 @@
+# proactive-ml — `make help` lists the targets. Every target creates the environment when it is missing.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PY_SYS ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+STAMP := $(VENV)/.synced
+export PYTHONUNBUFFERED := 1
+
+.PHONY: help env demo test check lint typecheck test-slow bench mlflow-ui serve clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+.tools/bin/uv:
+	$(PY_SYS) -m venv .tools
+	.tools/bin/pip install --quiet uv
+
+$(STAMP): uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --python $(PY_SYS)
+	@touch $(STAMP)
+
+env: $(STAMP) ## create/update the virtual environment from uv.lock (reproducible)
+
+demo: $(STAMP) ## run the main job on embedded defaults (no servers, no keys, no network)
+	$(BIN)/python -m flows.closed_loop --demo
+
+lint: $(STAMP) ## ruff
+	$(BIN)/ruff check src flows tests bench
+
+typecheck: $(STAMP) ## mypy on src/
+	$(BIN)/mypy
+
+check: lint typecheck ## lint + type check
+
+test: check ## lint, type check and the test suite (what CI runs)
+	$(BIN)/pytest -m "not slow" -q
+
+test-slow: $(STAMP) ## the slow checks (100x crash test, long soaks)
+	$(BIN)/pytest -m slow -q
+
+bench: $(STAMP) ## run every benchmark in bench/ (minutes; prints JSON per script)
+	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f | tail -n 1; done
+
+mlflow-ui: $(STAMP) ## open the MLflow UI on the local store (http://127.0.0.1:5000)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///data/mlflow.db --default-artifact-root data/mlartifacts --port 5000
+
+serve: $(STAMP) ## run the webhook/unsubscribe receiver
+	$(BIN)/proactive-ml serve
+
+clean: ## remove local state (data/) — keeps the environment
+	rm -rf data
