@@ -1,0 +1,29 @@
+"""Small helpers shared by the flows: settings, the warehouse, the run's time and transient-error retries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from proactive_ml.settings import Settings, get_settings
+
+
+def resolve_as_of(as_of: str | None) -> datetime:
+    """The explicit time a run works as of; flows are the only place that may read the wall clock."""
+    return datetime.fromisoformat(as_of) if as_of else datetime.utcnow().replace(microsecond=0)
+
+
+def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
+    """Settings from the environment, with per-run overrides (e.g. a data folder)."""
+    return get_settings(**(overrides or {}))
+
+
+def is_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry only what may pass by itself: timeouts, connection drops, a locked SQLite file, HTTP 429/5xx."""
+    try:
+        state.result()
+    except Exception as exc:  # the failure we are judging
+        text = f"{type(exc).__name__}: {exc}".lower()
+        markers = ("timeout", "timed out", "connection", "database is locked", "429", "503", "502", "504")
+        return any(m in text for m in markers)
+    return False

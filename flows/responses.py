@@ -1,0 +1,32 @@
+"""Flow: validate, dedupe and attribute stored webhook events, replies and ratings; update suppressions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+
+from flows.common import load_settings, resolve_as_of
+from proactive_ml.warehouse import Warehouse
+
+
+@task(name="process-responses")
+def process(as_of: str | None, overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """GX validation of the stored requests comes first, inside ``process_responses``."""
+    from proactive_ml.feedback.responses import process_responses
+
+    s = load_settings(overrides)
+    with Warehouse.connect(s.resolved_warehouse_url) as wh:
+        return process_responses(wh, s, resolve_as_of(as_of))
+
+
+@flow(name="ingest-responses")
+def responses_flow(as_of: str | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Take in what came back from customers since the last run."""
+    result = process(as_of, overrides)
+    get_run_logger().info("responses: %s", result)
+    return result
+
+
+if __name__ == "__main__":
+    responses_flow()
