@@ -1,0 +1,93 @@
+"""Success report, CLI wiring and the world transport (loop) end to end over HTTP."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+
+import pandas as pd
+from tests.test_feedback_impact import _load_tables, synthetic_decisions
+from tests.test_feedback_receiver import NOW, make_sends
+
+from proactive_ml.cli import build_parser
+from proactive_ml.feedback.loop import deliver_answers, mark_answered, read_accepted, unanswered_sends
+from proactive_ml.feedback.receiver import start_receiver_in_thread
+from proactive_ml.feedback.report import themes, write_report
+from proactive_ml.feedback.responses import process_responses
+
+
+def test_themes_counts_keywords_and_bigrams_without_addresses():
+    t = themes(["The invoice was wrong again, billing is a mess", "billing mess: invoice wrong",
+                "Contact me at jane.doe@example.com about the slow dashboard", "slow dashboard again"])
+    got = dict(zip(t["theme"], t["mentions"], strict=True))
+    assert got["billing"] == 2 and got["slow dashboard"] == 2 and got["invoice"] == 2
+    assert not any("@" in k or "jane" in k for k in got)
+
+
+def test_report_has_kept_leaderboard_rates_themes_and_no_pii(duck, settings):
+    dec, cust, _ = synthetic_decisions(n=1500)
+    _load_tables(duck, dec, cust)
+    duck.execute("UPDATE customers SET email = 'secret.person@example.org'")
+    duck.execute("CREATE TABLE feedback (feedback_id TEXT, customer_id TEXT, survey_type TEXT, ts TIMESTAMP, "
+                 "score BIGINT, comment TEXT)")
+    fb = pd.DataFrame({"feedback_id": [f"f{i}" for i in range(6)], "customer_id": "C00001", "survey_type": "NPS",
+                       "ts": pd.Timestamp("2026-11-20"), "score": 3,
+                       "comment": ["Billing errors again", "billing errors on invoice", "Slow reports",
+                                   "slow reports today", "<script>alert(1)</script> slow reports", None]})
+    duck.insert_frame("feedback", fb)
+    path = write_report(duck, settings, date(2026, 12, 1))
+    page = path.read_text()
+    assert path == settings.reports_dir / "report.html"
+    assert "customers kept" in page.lower() and "data:image/png;base64," in page
+    assert "onboarding" in page and "renewal" in page
+    assert "billing errors" in page and "slow reports" in page
+    assert "<script>" not in page and "@example.org" not in page and "C00001" not in page
+
+
+def test_cli_registers_feedback_commands():
+    p = build_parser()
+    assert p.parse_args(["serve", "--port", "9999"]).port == 9999
+    for cmd in ("responses", "impact", "report"):
+        assert callable(p.parse_args([cmd]).func)
+
+
+class FakeWorld:
+    """Stands in for the world simulator when it is not importable: answers with SendGrid-shaped events."""
+
+    def receive_emails(self, sent: pd.DataFrame) -> dict:
+        events, replies, ratings = [], [], []
+        for i, r in enumerate(sent.itertuples()):
+            base = {"email": r.email, "send_key": r.send_key, "sg_message_id": f"{r.message_id}.filter0001.{i}"}
+            events.append({**base, "event": "delivered", "timestamp": NOW - 500 + i, "sg_event_id": f"d{i}"})
+            events.append({**base, "event": "open", "timestamp": NOW - 400 + i, "sg_event_id": f"o{i}"})
+            if i == 0:
+                events.append({**base, "event": "unsubscribe", "timestamp": NOW - 300})
+            if i == 1:
+                replies.append({"from": r.email, "to": "replies@example.org", "subject": "Re: your account",
+                                "text": "Thanks, that helped!", "send_key": r.send_key, "headers": ""})
+            ratings.append((r.send_key, 5 if i % 2 else 3))
+        return {"events": events, "replies": replies, "ratings": ratings}
+
+
+def test_world_answers_over_http_and_the_loop_closes(duck, settings):
+    sends = make_sends(duck, 8)
+    settings.outbox_dir.mkdir(parents=True)
+    with (settings.outbox_dir / "accepted.jsonl").open("w") as fh:
+        for s in sends.itertuples():
+            fh.write(json.dumps({"message_id": "MSG1", "to": [s.email], "subject": "x",
+                                 "custom_args": {"send_key": s.send_key}, "categories": [s.playbook],
+                                 "accepted_at": "2026-11-17T09:00:00"}) + "\n")
+        fh.write("{torn line")
+    assert len(read_accepted(settings.outbox_dir)) == 8
+    sent = unanswered_sends(settings, duck)
+    assert len(sent) == 8 and sent["customer_id"].notna().all()
+    with start_receiver_in_thread(settings) as rcv:
+        out = deliver_answers(FakeWorld().receive_emails(sent), settings, rcv.url, sent, copies=3, seed=1)
+    mark_answered(settings.data_dir, sent["send_key"], datetime(2026, 11, 18))
+    assert unanswered_sends(settings, duck).empty
+    assert out["event_failed"] == 0 and out["one_click"] == 1 and out["replies"] == 1 and out["ratings"] == 8
+    res = process_responses(duck, settings, datetime(2026, 11, 18, 12))
+    assert res["events_new"] == 17 and duck.row_count("email_events") == 17
+    assert duck.row_count("replies") == 1 and duck.row_count("ratings") == 8
+    assert duck.scalar("SELECT count(*) FROM suppressions") == 1
+    assert duck.scalar("SELECT send_key FROM replies") == sends.send_key[1]
