@@ -1,0 +1,392 @@
+"""The SendGrid edge: claimed ledger rows -> Mail Send requests through the official ``sendgrid`` client.
+
+One code path for production and local runs: the API host is ``settings.sendgrid_host`` (SendGrid) or the local
+sink's URL. Up to 1000 personalizations per request (one playbook per request: shared content with
+per-recipient substitutions, see templates.py); ``custom_args`` = {send_key} only; categories = [playbook name];
+``asm.group_id``; sandbox mode from settings.
+
+Failure handling (per request):
+- 202 -> rows accepted with the request's ``X-Message-Id``;
+- 429 -> wait until ``X-RateLimit-Reset`` plus jitter (our own jitter: see :func:`rate_limit_delay`), retry;
+- 5xx, timeouts, connection errors -> bounded retries with exponential backoff and jitter. Before a retry, and
+  whenever the outcome is ambiguous, the rows are reconciled with the server (``lookup``) so nothing is sent
+  twice; without an authoritative lookup (real SendGrid), an ambiguous request is never re-sent blindly: its rows
+  stay 'sending' until events (processed/delivered carry send_key) resolve them;
+- 400 -> split the batch to isolate the culprit, which goes to ``dead_letters`` with SendGrid's reason;
+- 413 -> split the batch in halves.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from proactive_ml.identity import email_hash
+from proactive_ml.outreach import ledger
+from proactive_ml.outreach.playbooks import Playbook, PlaybookConfig, load_playbooks
+from proactive_ml.outreach.templates import Recipient, UnsafeContent, personalize, render_shared_content
+from proactive_ml.warehouse import Warehouse
+
+Lookup = Callable[[list[str]], dict[str, str]]
+
+
+class DeliveryError(RuntimeError):
+    """A problem no retry can fix (bad API key, forbidden): stop and tell a person."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded retries: backoff for 5xx/timeouts, waits for 429."""
+
+    max_attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    jitter: float = 0.5
+    rate_limit_jitter_seconds: float = 1.0
+    max_rate_limit_waits: int = 20
+    max_rate_limit_wait: float = 300.0
+    timeout: float = 30.0
+
+
+def backoff_delay(attempt: int, policy: RetryPolicy, rng: random.Random) -> float:
+    """Delay before retry ``attempt`` (1-based): min(max, base*2^(attempt-1)) reduced by up to ``jitter`` share."""
+    d = min(policy.max_delay, policy.base_delay * 2 ** max(attempt - 1, 0))
+    return d * (1.0 - policy.jitter * rng.random())
+
+
+def rate_limit_delay(headers: Any, now_epoch: float, policy: RetryPolicy, rng: random.Random, attempt: int = 1) -> float:
+    """Seconds to wait after a 429: until ``X-RateLimit-Reset`` (epoch seconds) plus a random 0..jitter seconds
+    so that many senders do not all come back at the same instant; backoff if the header is missing."""
+    reset = None
+    try:
+        reset = float((headers or {}).get("X-RateLimit-Reset"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        reset = None
+    base = max(reset - now_epoch, 0.0) if reset is not None else backoff_delay(attempt, policy, rng)
+    return min(base + rng.random() * policy.rate_limit_jitter_seconds, policy.max_rate_limit_wait)
+
+
+@dataclass
+class Reply:
+    """What came back from one request: status (None = no answer: timeout/connection error), headers, body."""
+
+    status: int | None
+    headers: Any = None
+    body: str = ""
+
+
+class SendGridTransport:
+    """The official client, one instance per thread. ``post(body) -> Reply`` never raises for HTTP errors."""
+
+    def __init__(self, api_key: str, host: str, timeout: float = 30.0) -> None:
+        import sendgrid
+
+        self.client = sendgrid.SendGridAPIClient(api_key=api_key, host=host)
+        self.timeout = timeout
+
+    def post(self, body: dict[str, Any]) -> Reply:
+        """POST /v3/mail/send."""
+        from python_http_client.exceptions import HTTPError
+
+        try:
+            r = self.client.client.mail.send.post(request_body=body, timeout=self.timeout)
+            return Reply(r.status_code, r.headers, r.body.decode() if isinstance(r.body, bytes) else str(r.body))
+        except HTTPError as exc:
+            b = exc.body.decode(errors="replace") if isinstance(exc.body, bytes) else str(exc.body)
+            return Reply(exc.status_code, exc.headers, b)
+        except (TimeoutError, urllib.error.URLError, ConnectionError, OSError) as exc:
+            return Reply(None, None, f"{type(exc).__name__}: {exc}")
+
+
+def sink_lookup(host: str, timeout: float = 30.0) -> Lookup:
+    """Authoritative lookup against the local sink's extension ``POST /v3/_sink/accepted``."""
+
+    def lookup(keys: list[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for i in range(0, len(keys), 5000):
+            req = urllib.request.Request(
+                f"{host.rstrip('/')}/v3/_sink/accepted", data=json.dumps({"send_keys": keys[i : i + 5000]}).encode(),
+                headers={"Content-Type": "application/json"}, method="POST",
+            )  # fmt: skip
+            with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - local sink URL from settings
+                out.update(json.loads(resp.read())["accepted"])
+        return out
+
+    return lookup
+
+
+def events_lookup(wh: Warehouse) -> Lookup:
+    """Production reconcile: a send key is accepted if an event (processed, delivered, deferred, bounce, dropped...)
+    names it. Keys without events are *not* reported, so callers must not treat absence as 'not sent' before a
+    grace period (SendGrid emits 'processed' within minutes)."""
+
+    def lookup(keys: list[str]) -> dict[str, str]:
+        if not keys or not wh.table_exists("email_events"):
+            return {}
+        inl = ", ".join(f":k{i}" for i in range(len(keys)))
+        try:
+            df = wh.query(f"SELECT send_key, max(sg_message_id) AS mid FROM email_events WHERE send_key IN ({inl}) "
+                          "GROUP BY send_key", {f"k{i}": k for i, k in enumerate(keys)})  # fmt: skip
+        except Exception:  # the feedback module owns that table; a different shape means: no information
+            return {}
+        return {k: str(m).split(".")[0] for k, m in zip(df["send_key"], df["mid"], strict=False)}
+
+    return lookup
+
+
+def resolve_host(settings: Any, host: str | None = None) -> str:
+    """The API host: explicit, else settings.sendgrid_host, else the local sink default."""
+    return (host or settings.sendgrid_host or "http://127.0.0.1:3025").rstrip("/")
+
+
+def is_sendgrid(host: str) -> bool:
+    """True for the real SendGrid API (no sink extension there)."""
+    return "sendgrid.com" in host
+
+
+def build_body(playbook: Playbook, personalizations: list[dict[str, Any]], settings: Any,
+               content: Any | None) -> dict[str, Any]:  # fmt: skip
+    """The Mail Send request for one batch of one playbook."""
+    body: dict[str, Any] = {
+        "from": {"email": settings.sender_email, "name": settings.sender_name.replace(",", " ").replace(";", " ")},
+        "personalizations": personalizations,
+        "categories": [playbook.name],
+        "asm": {"group_id": int(settings.sendgrid_asm_group_id)},
+        "mail_settings": {"sandbox_mode": {"enable": bool(settings.sendgrid_sandbox_mode)}},
+        "tracking_settings": {"subscription_tracking": {"enable": False}},
+    }
+    if playbook.sendgrid_template_id:
+        body["template_id"] = playbook.sendgrid_template_id
+    else:
+        body["content"] = [{"type": "text/plain", "value": content.text}, {"type": "text/html", "value": content.html}]
+    return body
+
+
+def _error_reason(reply: Reply) -> str:
+    try:
+        errs = json.loads(reply.body).get("errors") or []
+        return "; ".join(f"{e.get('field') or ''}: {e.get('message')}" for e in errs)[:900] or reply.body[:900]
+    except (ValueError, AttributeError):
+        return (reply.body or "")[:900]
+
+
+class Sender:
+    """Sends claimed batches; all ledger transitions go through ledger.py."""
+
+    def __init__(self, wh: Warehouse, settings: Any, config: PlaybookConfig, *, host: str,
+                 transport_factory: Callable[[], Any], lookup: Lookup | None, retry: RetryPolicy,
+                 sleep: Callable[[float], None], rng: random.Random, clock: Callable[[], datetime],
+                 template_dir: Path | str | None) -> None:  # fmt: skip
+        self.wh, self.settings, self.config, self.host = wh, settings, config, host
+        self.transport_factory, self.lookup, self.retry = transport_factory, lookup, retry
+        self.sleep, self.rng, self.clock, self.template_dir = sleep, rng, clock, template_dir
+        self.local = threading.local()
+        self.lock = threading.Lock()
+        self.counts = {"sent": 0, "requests": 0, "dead_lettered": 0, "failed": 0, "released": 0, "unknown": 0,
+                       "rate_limited": 0, "retries": 0, "split": 0}  # fmt: skip
+        self.suppressed = ledger_suppressed(wh)
+        self.halted = False  # circuit breaker: after retries are exhausted, leave the rest for a later run
+
+    def _count(self, key: str, n: int = 1) -> None:
+        with self.lock:
+            self.counts[key] += n
+
+    def _transport(self) -> Any:
+        if not hasattr(self.local, "t"):
+            self.local.t = self.transport_factory()
+        return self.local.t
+
+    def send_claimed(self, token: str, playbook: Playbook) -> None:
+        """Render and send every row of one claim."""
+        rows = ledger.claimed_rows(self.wh, token)
+        now = self.clock()
+        hashes, customers = self.suppressed
+        blocked, dead, ps = [], [], []
+        for r in rows.itertuples(index=False):
+            consent = r.marketing_consent is True or str(r.marketing_consent).lower() == "true"
+            cancelled = r.cancelled_at is not None and not pd.isna(r.cancelled_at) and pd.Timestamp(r.cancelled_at) <= now
+            email = str(r.email or "")
+            if (not consent or cancelled or str(r.customer_id) in customers
+                    or (email and email_hash(email) in hashes) or not email):  # fmt: skip
+                blocked.append(r.send_key)
+                continue
+            reasons = tuple(x for x in str(r.reasons or "").split("|") if x)
+            try:
+                p = personalize(Recipient(r.send_key, email, r.name, reasons), playbook, self.settings,
+                                self.config.reason_texts, self.template_dir)  # fmt: skip
+            except UnsafeContent as exc:
+                dead.append((r.send_key, r.customer_id, r.playbook, None, str(exc)))
+                continue
+            ps.append((r.send_key, p))
+        if blocked:
+            ledger.mark_failed(self.wh, blocked, now, "blocked at send time: suppressed, no consent or cancelled")
+            self._count("failed", len(blocked))
+        if dead:
+            ledger.dead_letter(self.wh, dead, now)
+            self._count("dead_lettered", len(dead))
+        if ps:
+            content = None if playbook.sendgrid_template_id else render_shared_content(
+                playbook, self.settings, self.template_dir)  # fmt: skip
+            cid = dict(zip(rows["send_key"], rows["customer_id"], strict=False))
+            self._send(ps, playbook, content, token, cid)
+
+    def _send(self, ps: list[tuple[str, dict[str, Any]]], playbook: Playbook, content: Any, token: str,
+              cid: dict[str, str]) -> None:  # fmt: skip
+        attempt, waits = 0, 0
+        while ps:
+            keys = [k for k, _ in ps]
+            body = build_body(playbook, [p for _, p in ps], self.settings, content)
+            reply = self._transport().post(body)
+            self._count("requests")
+            st = reply.status
+            if st in (200, 202):
+                mid = (reply.headers.get("X-Message-Id") if reply.headers is not None else None) or (
+                    "sandbox" if st == 200 else None)
+                ledger.mark_accepted(self.wh, keys, mid, self.clock(), token)
+                self._count("sent", len(keys))
+                return
+            if st == 429:
+                waits += 1
+                self._count("rate_limited")
+                if waits > self.retry.max_rate_limit_waits:
+                    ledger.release(self.wh, keys, self.clock(), "rate limited too long", token)
+                    self._count("released", len(keys))
+                    self.halted = True
+                    return
+                self.sleep(rate_limit_delay(reply.headers, time.time(), self.retry, self.rng, waits))
+                continue
+            if st in (400, 413) and len(ps) > 1:
+                self._count("split")
+                half = len(ps) // 2
+                self._send(ps[:half], playbook, content, token, cid)
+                self._send(ps[half:], playbook, content, token, cid)
+                return
+            if st in (400, 413):
+                k = keys[0]
+                ledger.dead_letter(self.wh, [(k, cid.get(k, ""), playbook.name, st, _error_reason(reply))], self.clock())
+                self._count("dead_lettered")
+                return
+            if st in (401, 403):
+                ledger.release(self.wh, keys, self.clock(), f"HTTP {st}", token)
+                raise DeliveryError(f"SendGrid refused the API key (HTTP {st}): {_error_reason(reply)}")
+            # 5xx, other codes, timeouts, connection errors: possibly accepted -> reconcile before any retry
+            ambiguous = st is None or st >= 500
+            if ambiguous and self.lookup is not None:
+                found = self.lookup(keys)
+                by_mid: dict[str, list[str]] = {}
+                for k in keys:
+                    if k in found:
+                        by_mid.setdefault(found[k], []).append(k)
+                for mid, ks in by_mid.items():
+                    ledger.mark_accepted(self.wh, ks, mid, self.clock(), token)
+                    self._count("sent", len(ks))
+                ps = [(k, p) for k, p in ps if k not in found]
+                if not ps:
+                    return
+            elif st is None:
+                # no authoritative lookup (real SendGrid): never re-send blindly; events will resolve these rows
+                self._count("unknown", len(keys))
+                return
+            attempt += 1
+            if attempt >= self.retry.max_attempts:
+                ledger.release(self.wh, [k for k, _ in ps], self.clock(), f"gave up after {attempt} attempts: "
+                               f"HTTP {st} {reply.body[:200]}", token)  # fmt: skip
+                self._count("released", len(ps))
+                self.halted = True
+                return
+            self._count("retries")
+            self.sleep(backoff_delay(attempt, self.retry, self.rng))
+
+
+def ledger_suppressed(wh: Warehouse) -> tuple[set[str], set[str]]:
+    """(suppressed email hashes, suppressed customer ids) at send time."""
+    from proactive_ml.outreach.suppression import ensure_table
+
+    ensure_table(wh)
+    df = wh.query("SELECT email_sha256, customer_id FROM suppressions")
+    return set(df["email_sha256"].astype(str)), set(df["customer_id"].dropna().astype(str))
+
+
+def _utcnow() -> datetime:
+    from datetime import UTC
+
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def deliver_pending(
+    wh: Warehouse,
+    settings: Any,
+    *,
+    now: datetime | None = None,
+    config: PlaybookConfig | None = None,
+    host: str | None = None,
+    batch_size: int = 1000,
+    workers: int = 2,
+    transport_factory: Callable[[], Any] | None = None,
+    lookup: Lookup | None = None,
+    retry: RetryPolicy | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    rng: random.Random | None = None,
+    stale_after: timedelta = timedelta(minutes=10),
+    clock: Callable[[], datetime] | None = None,
+    template_dir: Path | str | None = None,
+) -> dict[str, int]:
+    """Reconcile rows stuck in 'sending', then send every planned row due at ``now`` (default: the clock).
+
+    ``now`` (the run's as-of time) decides which rows are due (send_at <= now); ``clock`` (default: wall clock,
+    this is an edge) stamps claims and decides which 'sending' rows are stuck (claimed before clock() -
+    stale_after: a live sender's claims are younger, so overlapping runs never reconcile each other's rows).
+    """
+    ledger.ensure_tables(wh)
+    config = config or load_playbooks()
+    retry = retry or RetryPolicy()
+    host = resolve_host(settings, host)
+    clock = clock or _utcnow
+    now = now or clock()
+    if lookup is None:
+        lookup = events_lookup(wh) if is_sendgrid(host) else sink_lookup(host, max(retry.timeout, 30.0))
+    api_key = settings.sendgrid_api_key.get_secret_value()
+    factory = transport_factory or (lambda: SendGridTransport(api_key, host, retry.timeout))
+    out: dict[str, int] = {}
+    if lookup is not None:
+        # the sink's answer is authoritative both ways; events only prove acceptance (absence proves nothing)
+        out.update(ledger.reconcile(wh, lookup, now=clock(), stale_after=stale_after,
+                                    release_missing=not is_sendgrid(host)))
+    sender = Sender(wh, settings, config, host=host, transport_factory=factory, lookup=lookup if not is_sendgrid(host)
+                    else None, retry=retry, sleep=sleep, rng=rng or random.Random(), clock=clock,
+                    template_dir=template_dir)  # fmt: skip
+    for name in ledger.due_playbooks(wh, now):
+        playbook = config.get(name)
+        errors: list[BaseException] = []
+
+        def work(pb: Playbook = playbook, errors: list[BaseException] = errors) -> None:
+            try:
+                while not sender.halted:
+                    token, keys = ledger.claim(wh, playbook=pb.name, now=now, limit=batch_size, token=None)
+                    if not keys:
+                        return
+                    sender.send_claimed(token, pb)
+            except BaseException as exc:  # surfaced after the other workers stop
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, name=f"sender-{i}") for i in range(max(workers, 1))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+    out.update(sender.counts)
+    return out
+

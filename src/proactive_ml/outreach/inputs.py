@@ -1,0 +1,90 @@
+"""Storage edge (read side) of outreach: scores, customers and the raw tables behind the signals.
+
+Reads only data from before ``as_of`` and hands data frames to the pure modules (signals, playbooks, policy).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pandas as pd
+
+from proactive_ml.outreach.signals import build_signals
+from proactive_ml.warehouse import Warehouse
+
+MAX_SCORE_AGE_DAYS = 31  # an older score is not a reason to write to anybody
+CUSTOMER_COLUMNS = ["customer_id", "email", "name", "plan", "signup_date", "country", "timezone", "monthly_revenue",
+                    "marketing_consent", "cancelled_at"]  # fmt: skip
+
+
+def latest_scores(wh: Warehouse, as_of: datetime, target: str = "churn") -> pd.DataFrame:
+    """Per customer, the newest score of ``target`` with cutoff <= as_of (at most MAX_SCORE_AGE_DAYS old)."""
+    if not wh.table_exists("scores"):
+        return pd.DataFrame(columns=["customer_id", "score", "reason_1", "reason_2", "reason_3", "cutoff"])
+    d = as_of.date()
+    return wh.query(
+        """SELECT s.customer_id, s.score, s.reason_1, s.reason_2, s.reason_3, s.cutoff FROM scores s
+           JOIN (SELECT customer_id, max(cutoff) AS cutoff FROM scores
+                 WHERE target = :t AND cutoff <= :d AND cutoff > :oldest GROUP BY customer_id) m
+             ON m.customer_id = s.customer_id AND m.cutoff = s.cutoff
+           WHERE s.target = :t""",
+        {"t": target, "d": d, "oldest": d - timedelta(days=MAX_SCORE_AGE_DAYS)},
+    )
+
+
+def _customers(wh: Warehouse) -> pd.DataFrame:
+    return wh.query(f"SELECT {', '.join(CUSTOMER_COLUMNS)} FROM customers")
+
+
+def _usage(wh: Warehouse, as_of: datetime) -> pd.DataFrame:
+    if not wh.table_exists("usage_events"):
+        return pd.DataFrame(columns=["customer_id", "usage_14d", "usage_prev_14d"])
+    return wh.query(
+        """SELECT customer_id,
+                  sum(CASE WHEN ts >= :d14 THEN quantity ELSE 0 END) AS usage_14d,
+                  sum(CASE WHEN ts < :d14 THEN quantity ELSE 0 END) AS usage_prev_14d
+           FROM usage_events WHERE ts >= :d28 AND ts < :t GROUP BY customer_id""",
+        {"t": as_of, "d14": as_of - timedelta(days=14), "d28": as_of - timedelta(days=28)},
+    )
+
+
+def _open_tickets(wh: Warehouse, as_of: datetime) -> pd.DataFrame:
+    if not wh.table_exists("tickets"):
+        return pd.DataFrame(columns=["customer_id", "opened_at", "priority"])
+    return wh.query(
+        """SELECT customer_id, opened_at, priority FROM tickets
+           WHERE opened_at < :t AND ((closed_at IS NULL AND status IN ('open', 'pending')) OR closed_at >= :t)""",
+        {"t": as_of},
+    )
+
+
+def _feedback(wh: Warehouse, as_of: datetime) -> pd.DataFrame:
+    if not wh.table_exists("feedback"):
+        return pd.DataFrame(columns=["customer_id", "survey_type", "ts", "score"])
+    return wh.query(
+        "SELECT customer_id, survey_type, ts, score FROM feedback WHERE ts < :t AND ts >= :since",
+        {"t": as_of, "since": as_of - timedelta(days=90)},
+    )
+
+
+def combine(scores: pd.DataFrame, customers: pd.DataFrame, signals: pd.DataFrame) -> pd.DataFrame:
+    """One row per scored customer: customer attributes, score, reasons (list of codes) and signals (pure)."""
+    s = scores.copy()
+    s["customer_id"] = s["customer_id"].astype(str)
+    s["reasons"] = [[r for r in rs if isinstance(r, str) and r] for rs in
+                    s[["reason_1", "reason_2", "reason_3"]].itertuples(index=False, name=None)]  # fmt: skip
+    c = customers.copy()
+    c["customer_id"] = c["customer_id"].astype(str)
+    c = c.drop_duplicates("customer_id", keep="last")
+    out = s[["customer_id", "score", "reasons"]].merge(c, on="customer_id", how="inner")
+    return out.merge(signals, left_on="customer_id", right_index=True, how="left")
+
+
+def load_candidates(wh: Warehouse, as_of: datetime) -> pd.DataFrame:
+    """The frame playbooks and policy work on (see :func:`combine`); empty if nothing is scored."""
+    scores = latest_scores(wh, as_of)
+    if scores.empty or not wh.table_exists("customers"):
+        return pd.DataFrame(columns=["customer_id", "score", "reasons", *CUSTOMER_COLUMNS[1:]])
+    customers = _customers(wh)
+    signals = build_signals(customers, _usage(wh, as_of), _open_tickets(wh, as_of), _feedback(wh, as_of), as_of)
+    return combine(scores, customers, signals)

@@ -1,0 +1,316 @@
+"""Storage edge of outreach: tables decisions, send_ledger, dead_letters, cs_tasks (DuckDB and PostgreSQL).
+
+Exactly once comes from constraints, not from an orchestrator's cache:
+- ``send_key`` (customer, playbook, window) is the PRIMARY KEY of decisions and of send_ledger; both are written
+  in ONE transaction before any API call (state 'planned'); reruns and overlapping runs insert nothing new
+  (``ON CONFLICT DO NOTHING``).
+- the frequency cap is re-checked inside that transaction against committed decisions (PostgreSQL: under a
+  transaction-scoped advisory lock, so concurrent runs serialise their decision writes);
+- a sender claims rows atomically (planned -> sending with a claim token and time; only rows still 'planned'
+  change, so two senders never claim the same row), then marks them accepted (with ``X-Message-Id``),
+  dead_letter or back to planned;
+- rows left in 'sending' by a crash are reconciled against what the server accepted before any re-send.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, timedelta
+
+import pandas as pd
+
+from proactive_ml.warehouse import Warehouse
+
+STATES = ("planned", "sending", "accepted", "failed", "dead_letter")
+ADVISORY_LOCK_KEY = 5_807_311_001  # PostgreSQL advisory lock id for decision writes
+
+DDL = [
+    """CREATE TABLE IF NOT EXISTS decisions (
+  send_key TEXT PRIMARY KEY,
+  as_of DATE NOT NULL,
+  customer_id TEXT NOT NULL,
+  playbook TEXT NOT NULL,
+  action TEXT NOT NULL,
+  arm TEXT NOT NULL,
+  holdout_kind TEXT,
+  score DOUBLE PRECISION,
+  uplift DOUBLE PRECISION,
+  expected_value DOUBLE PRECISION,
+  reasons TEXT,
+  decided_at TIMESTAMP NOT NULL
+)""",
+    """CREATE TABLE IF NOT EXISTS send_ledger (
+  send_key TEXT PRIMARY KEY,
+  customer_id TEXT NOT NULL,
+  playbook TEXT NOT NULL,
+  window_start DATE NOT NULL,
+  state TEXT NOT NULL,
+  message_id TEXT,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  created_at TIMESTAMP NOT NULL,
+  updated_at TIMESTAMP NOT NULL,
+  send_at TIMESTAMP,
+  claim_token TEXT,
+  claimed_at TIMESTAMP,
+  last_error TEXT
+)""",
+    """CREATE TABLE IF NOT EXISTS dead_letters (
+  send_key TEXT PRIMARY KEY,
+  customer_id TEXT,
+  playbook TEXT,
+  status_code INTEGER,
+  reason TEXT NOT NULL,
+  created_at TIMESTAMP NOT NULL
+)""",
+    """CREATE TABLE IF NOT EXISTS cs_tasks (
+  task_id TEXT PRIMARY KEY,
+  as_of DATE NOT NULL,
+  customer_id TEXT NOT NULL,
+  playbook TEXT NOT NULL,
+  priority INTEGER,
+  expected_value DOUBLE PRECISION,
+  score DOUBLE PRECISION,
+  reasons TEXT,
+  guidance TEXT NOT NULL,
+  state TEXT NOT NULL,
+  created_at TIMESTAMP NOT NULL
+)""",
+]
+
+
+def ensure_tables(wh: Warehouse) -> None:
+    """Create the outreach tables if missing."""
+    for s in DDL:
+        wh.execute(s)
+
+
+def _in_list(keys: Sequence[str], prefix: str = "k") -> tuple[str, dict[str, str]]:
+    params = {f"{prefix}{i}": k for i, k in enumerate(keys)}
+    return ", ".join(f":{p}" for p in params), params
+
+
+def recent_contacts(wh: Warehouse, as_of: date, cap_days: int) -> pd.DataFrame:
+    """Decisions (either arm) of the last ``cap_days`` before as_of: customer_id, action, as_of."""
+    ensure_tables(wh)
+    return wh.query(
+        "SELECT customer_id, action, as_of FROM decisions WHERE as_of > :since AND as_of <= :as_of",
+        {"since": as_of - timedelta(days=cap_days), "as_of": as_of},
+    )
+
+
+def record_decisions(
+    wh: Warehouse, decisions: pd.DataFrame, *, now: datetime, cap_days: int, guidance: dict[str, str] | None = None,
+    priorities: dict[str, int] | None = None,
+) -> dict[str, int]:  # fmt: skip
+    """Write decisions, planned ledger rows (email treatment) and CS tasks (cs_task treatment) in ONE transaction.
+
+    The frequency cap is enforced again here against committed rows: a decision is skipped if the customer has a
+    decision with another send_key for the same action in the cap window. Returns counts of inserted rows.
+    """
+    ensure_tables(wh)
+    if decisions.empty:
+        return {"decisions": 0, "ledger": 0, "tasks": 0}
+    df = decisions.copy()
+    df["as_of"] = pd.to_datetime(df["as_of"]).dt.strftime("%Y-%m-%d")
+    df["send_at"] = pd.to_datetime(df["send_at"])
+    df["holdout_kind"] = df["holdout_kind"].astype(object).where(df["holdout_kind"].notna(), None)
+    df["guidance"] = df["playbook"].map(lambda p: (guidance or {}).get(p, "")).astype(str)
+    df["priority"] = df["playbook"].map(lambda p: (priorities or {}).get(p, 0)).astype("int64")
+    df["uplift"] = pd.to_numeric(df["uplift"], errors="coerce").astype(float)
+    cols = ["send_key", "as_of", "customer_id", "playbook", "action", "arm", "holdout_kind", "score", "uplift",
+            "expected_value", "reasons", "send_at", "guidance", "priority"]  # fmt: skip
+    as_of = pd.to_datetime(decisions["as_of"]).min().date()
+    p = {"now": now, "since": as_of - timedelta(days=cap_days)}
+    with wh.transaction():
+        if wh.backend == "postgres":
+            wh.execute(f"SELECT pg_advisory_xact_lock({ADVISORY_LOCK_KEY})")
+        with wh.staged(df[cols], "outreach_staged") as t:
+            n_dec = wh.execute(
+                f"""INSERT INTO decisions (send_key, as_of, customer_id, playbook, action, arm, holdout_kind, score,
+                       uplift, expected_value, reasons, decided_at)
+                SELECT s.send_key, CAST(s.as_of AS DATE), s.customer_id, s.playbook, s.action, s.arm,
+                       s.holdout_kind, s.score, s.uplift, s.expected_value, s.reasons, :now
+                FROM {t} s
+                WHERE NOT EXISTS (SELECT 1 FROM decisions d WHERE d.customer_id = s.customer_id
+                                  AND d.action = s.action AND d.send_key <> s.send_key
+                                  AND d.as_of > CAST(:since AS DATE) AND d.as_of <= CAST(s.as_of AS DATE))
+                ON CONFLICT DO NOTHING""",
+                p,
+            )
+            n_led = wh.execute(
+                f"""INSERT INTO send_ledger (send_key, customer_id, playbook, window_start, state, message_id, attempts,
+                       created_at, updated_at, send_at)
+                SELECT s.send_key, s.customer_id, s.playbook, CAST(s.as_of AS DATE), 'planned', NULL, 0, :now, :now,
+                       s.send_at
+                FROM {t} s JOIN decisions d ON d.send_key = s.send_key
+                WHERE d.arm = 'treatment' AND d.action = 'email'
+                ON CONFLICT DO NOTHING""",
+                {"now": now},
+            )
+            n_task = wh.execute(
+                f"""INSERT INTO cs_tasks (task_id, as_of, customer_id, playbook, priority, expected_value, score, reasons,
+                       guidance, state, created_at)
+                SELECT s.send_key, CAST(s.as_of AS DATE), s.customer_id, s.playbook, s.priority, s.expected_value,
+                       s.score, s.reasons, s.guidance, 'open', :now
+                FROM {t} s JOIN decisions d ON d.send_key = s.send_key
+                WHERE d.arm = 'treatment' AND d.action = 'cs_task'
+                ON CONFLICT DO NOTHING""",
+                {"now": now},
+            )
+    return {"decisions": max(n_dec, 0), "ledger": max(n_led, 0), "tasks": max(n_task, 0)}
+
+
+def claim(wh: Warehouse, *, playbook: str, now: datetime, limit: int, token: str | None = None) -> tuple[str, list[str]]:
+    """Atomically move up to ``limit`` due 'planned' rows of ``playbook`` to 'sending' under a new claim token.
+
+    Candidates are read first (PostgreSQL: locked with ``FOR UPDATE SKIP LOCKED`` in the same transaction), then
+    updated by explicit key with ``AND state = 'planned'``: only rows still planned change, whatever another
+    sender does at the same time. (A one-statement ``UPDATE .. FROM (SELECT .. LIMIT n FOR UPDATE SKIP LOCKED)``
+    can be re-scanned by PostgreSQL's nested loop and claim more than n rows.) Returns (token, keys).
+    """
+    token = token or uuid.uuid4().hex
+    lock = " FOR UPDATE SKIP LOCKED" if wh.backend == "postgres" else ""
+    for _ in range(20):  # a concurrent sender may win every candidate: look again (bounded)
+        with wh.transaction():
+            cand = wh.query(
+                f"""SELECT send_key FROM send_ledger WHERE state = 'planned' AND playbook = :pb
+                    AND (send_at IS NULL OR send_at <= :now) ORDER BY send_key LIMIT :lim{lock}""",
+                {"pb": playbook, "now": now, "lim": int(limit)},
+            )["send_key"].tolist()
+            if not cand:
+                return token, []
+            _update_keys(wh, cand, "state = 'sending', claim_token = :tok, claimed_at = :now, updated_at = :now, "
+                         "attempts = attempts + 1", {"tok": token, "now": now}, " AND state = 'planned'")  # fmt: skip
+        keys = wh.query("SELECT send_key FROM send_ledger WHERE claim_token = :tok AND state = 'sending' "
+                        "ORDER BY send_key", {"tok": token})["send_key"].tolist()  # fmt: skip
+        if keys:
+            return token, keys
+    return token, []
+
+
+def due_playbooks(wh: Warehouse, now: datetime) -> list[str]:
+    """Playbooks with planned rows due at ``now``."""
+    ensure_tables(wh)
+    return wh.query(
+        "SELECT DISTINCT playbook FROM send_ledger WHERE state = 'planned' AND (send_at IS NULL OR send_at <= :now) "
+        "ORDER BY playbook",
+        {"now": now},
+    )["playbook"].tolist()
+
+
+def claimed_rows(wh: Warehouse, token: str) -> pd.DataFrame:
+    """What rendering needs for claimed rows: send_key, customer_id, playbook, email, name, reasons, consent,
+    cancelled_at."""
+    return wh.query(
+        """SELECT l.send_key, l.customer_id, l.playbook, c.email, c.name, d.reasons, c.marketing_consent,
+                  c.cancelled_at
+           FROM send_ledger l JOIN decisions d ON d.send_key = l.send_key
+           LEFT JOIN customers c ON c.customer_id = l.customer_id
+           WHERE l.claim_token = :tok AND l.state = 'sending' ORDER BY l.send_key""",
+        {"tok": token},
+    )
+
+
+def _update_keys(wh: Warehouse, keys: Sequence[str], set_sql: str, params: dict[str, object], where: str = "") -> int:
+    n = 0
+    for i in range(0, len(keys), 1000):
+        chunk = list(keys[i : i + 1000])
+        inl, kp = _in_list(chunk)
+        n += max(wh.execute(f"UPDATE send_ledger SET {set_sql} WHERE send_key IN ({inl}){where}", {**params, **kp}), 0)
+    return n
+
+
+def mark_accepted(wh: Warehouse, keys: Sequence[str], message_id: str | None, now: datetime, token: str | None = None) -> int:
+    """sending -> accepted with the request's X-Message-Id (only rows of this claim when ``token`` is given)."""
+    where = " AND state = 'sending'" + (" AND claim_token = :tok" if token else "")
+    return _update_keys(wh, keys, "state = 'accepted', message_id = :mid, updated_at = :now, last_error = NULL",
+                        {"mid": message_id, "now": now, "tok": token}, where)  # fmt: skip
+
+
+def release(wh: Warehouse, keys: Sequence[str], now: datetime, error: str, token: str | None = None) -> int:
+    """sending -> planned (a later attempt may send them; nothing was accepted)."""
+    where = " AND state = 'sending'" + (" AND claim_token = :tok" if token else "")
+    return _update_keys(wh, keys, "state = 'planned', claim_token = NULL, claimed_at = NULL, updated_at = :now, "
+                        "last_error = :err", {"now": now, "err": error[:500], "tok": token}, where)  # fmt: skip
+
+
+def mark_failed(wh: Warehouse, keys: Sequence[str], now: datetime, error: str) -> int:
+    """sending/planned -> failed (never sent; e.g. suppressed between decision and send, or retries exhausted)."""
+    return _update_keys(wh, keys, "state = 'failed', updated_at = :now, last_error = :err",
+                        {"now": now, "err": error[:500]}, " AND state IN ('sending', 'planned')")  # fmt: skip
+
+
+def dead_letter(wh: Warehouse, rows: Sequence[tuple[str, str, str, int | None, str]], now: datetime) -> int:
+    """Record refused/rejected messages (send_key, customer_id, playbook, status_code, reason) and mark them."""
+    if not rows:
+        return 0
+    with wh.transaction():
+        for sk, cid, pb, status, reason in rows:
+            wh.execute(
+                "INSERT INTO dead_letters (send_key, customer_id, playbook, status_code, reason, created_at) "
+                "VALUES (:sk, :c, :p, :s, :r, :now) ON CONFLICT DO NOTHING",
+                {"sk": sk, "c": cid, "p": pb, "s": status, "r": reason[:1000], "now": now},
+            )
+        _update_keys(wh, [r[0] for r in rows], "state = 'dead_letter', updated_at = :now, last_error = :err",
+                     {"now": now, "err": "dead_letter"}, " AND state IN ('sending', 'planned')")  # fmt: skip
+    return len(rows)
+
+
+def stuck_sending(wh: Warehouse, older_than: datetime) -> pd.DataFrame:
+    """Rows in 'sending' claimed at or before ``older_than`` (a crashed or timed-out sender)."""
+    ensure_tables(wh)
+    return wh.query("SELECT send_key, claim_token, claimed_at FROM send_ledger WHERE state = 'sending' "
+                    "AND claimed_at <= :t ORDER BY send_key", {"t": older_than})  # fmt: skip
+
+
+def reconcile(wh: Warehouse, lookup: Callable[[list[str]], dict[str, str]], *, now: datetime,
+              stale_after: timedelta, release_missing: bool = True) -> dict[str, int]:  # fmt: skip
+    """Resolve rows stuck in 'sending': accepted at the server -> accepted (with its message id); known not to
+    be there -> back to planned. ``lookup(keys) -> {send_key: message_id}`` must be authoritative for the keys it
+    is asked about (the local sink's accepted log). With ``release_missing=False`` (production: events prove
+    acceptance, their absence proves nothing yet) keys not found stay 'sending' for a person or a later pass."""
+    stuck = stuck_sending(wh, now - stale_after)
+    out = {"reconciled_accepted": 0, "reconciled_released": 0}
+    if stuck.empty:
+        return out
+    for token, grp in stuck.groupby("claim_token", dropna=False):
+        keys = grp["send_key"].tolist()
+        found = lookup(keys)
+        by_mid: dict[str, list[str]] = {}
+        for k in keys:
+            if k in found:
+                by_mid.setdefault(found[k], []).append(k)
+        tok = None if pd.isna(token) else str(token)
+        for mid, ks in by_mid.items():
+            out["reconciled_accepted"] += mark_accepted(wh, ks, mid, now, tok)
+        missing = [k for k in keys if k not in found]
+        if not release_missing:
+            continue
+        out["reconciled_released"] += release(wh, missing, now, "reconciled: not accepted by server", tok)
+    return out
+
+
+def ledger_counts(wh: Warehouse) -> dict[str, int]:
+    """Rows per ledger state."""
+    ensure_tables(wh)
+    df = wh.query("SELECT state, count(*) AS n FROM send_ledger GROUP BY state")
+    return {str(s): int(n) for s, n in zip(df["state"], df["n"], strict=False)}
+
+
+def export_tasks(wh: Warehouse, path: str, as_of: date | None = None) -> int:
+    """Write the CS tasks (open ones, optionally of one day) to a CSV a person can open; returns the row count."""
+    ensure_tables(wh)
+    sql = ("SELECT t.task_id, t.as_of, t.customer_id, c.name AS contact_name, c.plan, c.monthly_revenue, t.playbook, "
+           "t.priority, t.expected_value, t.score, t.reasons, t.guidance, t.state, t.created_at FROM cs_tasks t "
+           "LEFT JOIN customers c ON c.customer_id = t.customer_id WHERE t.state = 'open'")  # fmt: skip
+    params: dict[str, object] = {}
+    if as_of is not None:
+        sql += " AND t.as_of = :d"
+        params["d"] = as_of
+    if not wh.table_exists("customers"):
+        sql = sql.replace("c.name AS contact_name, c.plan, c.monthly_revenue", "NULL AS contact_name, NULL AS plan, "
+                          "NULL AS monthly_revenue").replace(" LEFT JOIN customers c ON c.customer_id = t.customer_id", "")
+    df = wh.query(sql + " ORDER BY t.as_of, t.priority, t.expected_value DESC", params)
+    df.to_csv(path, index=False)
+    return len(df)

@@ -1,0 +1,220 @@
+"""Playbooks: which need, reason or journey touchpoint leads to which action (declared in models/playbooks.yaml).
+
+Pure: loading a YAML file into frozen dataclasses and matching a customer frame against the eligibility rules.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from proactive_ml.settings import PROJECT_ROOT
+
+DEFAULT_PLAYBOOKS_PATH = PROJECT_ROOT / "models" / "playbooks.yaml"
+ACTIONS = ("email", "cs_task")
+OPS = (">", ">=", "<", "<=", "==", "!=", "in", "not_in", "is_null", "not_null")
+_NAME = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
+
+
+class PlaybookError(ValueError):
+    """The playbook file is invalid (message names the playbook and the problem)."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One condition over a column of the candidate frame."""
+
+    field: str
+    op: str
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class Playbook:
+    """One playbook: eligibility, action (email template or CS task), priority (lower number wins)."""
+
+    name: str
+    priority: int
+    action: str
+    category: str
+    min_score: float = 0.0
+    rules: tuple[Rule, ...] = ()
+    rules_any: tuple[tuple[Rule, ...], ...] = ()
+    reasons_any: tuple[str, ...] = ()
+    template: str | None = None
+    subject: str | None = None
+    guidance: str | None = None
+    description: str = ""
+    sendgrid_template_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SelectionConfig:
+    """Parameters of the expected-value ranking."""
+
+    value_horizon_months: float = 12.0
+    contact_cost: float = 1.0
+    task_cost: float = 25.0
+    min_expected_value: float = 0.0
+    max_tasks_per_day: int = 50
+
+
+@dataclass(frozen=True)
+class PlaybookConfig:
+    """Everything in playbooks.yaml."""
+
+    playbooks: tuple[Playbook, ...]
+    selection: SelectionConfig = SelectionConfig()
+    reason_texts: dict[str, str] = field(default_factory=dict)
+
+    def get(self, name: str) -> Playbook:
+        """The playbook called ``name`` (KeyError with the known names otherwise)."""
+        for p in self.playbooks:
+            if p.name == name:
+                return p
+        raise KeyError(f"unknown playbook {name!r}; known: {', '.join(p.name for p in self.playbooks)}")
+
+
+def _rule(raw: dict[str, Any], where: str) -> Rule:
+    if not isinstance(raw, dict) or "field" not in raw or "op" not in raw:
+        raise PlaybookError(f"{where}: a rule needs 'field' and 'op', got {raw!r}")
+    if raw["op"] not in OPS:
+        raise PlaybookError(f"{where}: unknown op {raw['op']!r}; expected one of {OPS}")
+    value = raw.get("value")
+    if isinstance(value, list):
+        value = tuple(value)
+    return Rule(str(raw["field"]), str(raw["op"]), value)
+
+
+def parse_playbooks(doc: dict[str, Any]) -> PlaybookConfig:
+    """Validate a parsed playbooks document and build the config."""
+    items = doc.get("playbooks") or []
+    if not items:
+        raise PlaybookError("no playbooks declared")
+    out: list[Playbook] = []
+    for raw in items:
+        name = str(raw.get("name", ""))
+        if not _NAME.match(name):
+            raise PlaybookError(f"playbook name {name!r} must be a lowercase slug (it is sent as a category)")
+        action = raw.get("action", "email")
+        if action not in ACTIONS:
+            raise PlaybookError(f"{name}: action must be one of {ACTIONS}")
+        if action == "email" and not (raw.get("template") or raw.get("sendgrid_template_id")):
+            raise PlaybookError(f"{name}: an email playbook needs a template or a sendgrid_template_id")
+        if action == "email" and raw.get("template") and not raw.get("subject"):
+            raise PlaybookError(f"{name}: an email playbook needs a subject")
+        if action == "cs_task" and not raw.get("guidance"):
+            raise PlaybookError(f"{name}: a cs_task playbook needs guidance text for the person")
+        out.append(
+            Playbook(
+                name=name,
+                priority=int(raw.get("priority", 100)),
+                action=action,
+                category=str(raw.get("category", name)),
+                min_score=float(raw.get("min_score", 0.0)),
+                rules=tuple(_rule(r, name) for r in raw.get("rules") or []),
+                rules_any=tuple(tuple(_rule(r, name) for r in grp) for grp in raw.get("rules_any") or []),
+                reasons_any=tuple(str(r) for r in raw.get("reasons_any") or []),
+                template=raw.get("template"),
+                subject=raw.get("subject"),
+                guidance=raw.get("guidance"),
+                description=str(raw.get("description", "")),
+                sendgrid_template_id=raw.get("sendgrid_template_id"),
+            )
+        )
+    names = [p.name for p in out]
+    if len(set(names)) != len(names):
+        raise PlaybookError("playbook names must be unique")
+    sel = SelectionConfig(**(doc.get("selection") or {}))
+    return PlaybookConfig(tuple(sorted(out, key=lambda p: (p.priority, p.name))), sel, dict(doc.get("reason_texts") or {}))
+
+
+def load_playbooks(path: Path | str | None = None) -> PlaybookConfig:
+    """Read and validate ``models/playbooks.yaml`` (or another file)."""
+    import yaml
+
+    p = Path(path) if path else DEFAULT_PLAYBOOKS_PATH
+    with open(p, encoding="utf-8") as fh:
+        return parse_playbooks(yaml.safe_load(fh) or {})
+
+
+def evaluate_rule(frame: pd.DataFrame, rule: Rule) -> pd.Series:
+    """Boolean mask of the rows satisfying ``rule`` (a missing column or a null value never satisfies it)."""
+    if rule.field not in frame.columns:
+        if rule.op == "is_null":
+            return pd.Series(True, index=frame.index)
+        return pd.Series(False, index=frame.index)
+    col = frame[rule.field]
+    if rule.op == "is_null":
+        return col.isna()
+    if rule.op == "not_null":
+        return col.notna()
+    if rule.op in ("in", "not_in"):
+        values = rule.value if isinstance(rule.value, tuple) else (rule.value,)
+        m = col.isin(values)
+        return (m if rule.op == "in" else ~m & col.notna()).fillna(False).astype(bool)
+    ops = {">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal,
+           "==": np.equal, "!=": np.not_equal}  # fmt: skip
+    notna = col.notna()
+    if rule.op in ("==", "!="):
+        res = pd.Series(ops[rule.op](col.astype(object), rule.value), index=frame.index)
+    else:
+        res = pd.Series(ops[rule.op](pd.to_numeric(col, errors="coerce"), float(rule.value)), index=frame.index)
+    return (res.fillna(False).astype(bool)) & notna
+
+
+def reasons_match(reasons: pd.Series, prefixes: tuple[str, ...]) -> pd.Series:
+    """True where any reason code (a list per row) starts with one of ``prefixes``."""
+    return reasons.map(lambda rs: any(str(r).startswith(prefixes) for r in (rs or []) if r))
+
+
+def eligible(frame: pd.DataFrame, pb: Playbook) -> pd.Series:
+    """Mask of the customers eligible for one playbook."""
+    mask = pd.to_numeric(frame.get("score"), errors="coerce").fillna(-1.0) >= pb.min_score
+    for r in pb.rules:
+        mask &= evaluate_rule(frame, r)
+    if pb.rules_any:
+        any_mask = pd.Series(False, index=frame.index)
+        for grp in pb.rules_any:
+            g = pd.Series(True, index=frame.index)
+            for r in grp:
+                g &= evaluate_rule(frame, r)
+            any_mask |= g
+        mask &= any_mask
+    if pb.reasons_any:
+        mask &= reasons_match(frame["reasons"], pb.reasons_any)
+    return mask.astype(bool)
+
+
+def match_playbooks(frame: pd.DataFrame, config: PlaybookConfig) -> pd.DataFrame:
+    """One row per customer that matches at least one playbook: the highest-priority one (columns playbook,
+    action, priority added). ``frame`` has one row per customer (customer_id column)."""
+    chosen = pd.Series(pd.NA, index=frame.index, dtype=object)
+    for pb in config.playbooks:  # sorted by priority: first match wins
+        m = eligible(frame, pb) & chosen.isna()
+        chosen[m] = pb.name
+    out = frame.loc[chosen.notna()].copy()
+    out["playbook"] = chosen[chosen.notna()].astype(str)
+    by_name = {p.name: p for p in config.playbooks}
+    out["action"] = out["playbook"].map(lambda n: by_name[n].action)
+    out["priority"] = out["playbook"].map(lambda n: by_name[n].priority).astype(int)
+    return out.reset_index(drop=True)
+
+
+def reason_phrases(codes: list[str] | tuple[str, ...], reason_texts: dict[str, str]) -> list[str]:
+    """Human words for the model's reason codes (longest matching prefix; unknown codes humanised), unique."""
+    out: list[str] = []
+    keys = sorted(reason_texts, key=len, reverse=True)
+    for code in codes:
+        if not code:
+            continue
+        text = next((reason_texts[k] for k in keys if str(code).startswith(k)), None)
+        text = text or str(code).replace("_", " ").strip()
+        if text and text not in out:
+            out.append(text)
+    return out

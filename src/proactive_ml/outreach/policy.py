@@ -1,0 +1,123 @@
+"""The contact policy: one engine for every playbook (pure functions over DataFrames).
+
+Order of precedence (the first that applies wins):
+1. consent and suppression always win: no ``marketing_consent``, a suppressed email hash or customer id
+   (unsubscribed, bounced, spam-reported, erased, objected ...), or a cancelled account -> never contacted;
+2. the global frequency cap across playbooks: at most one proactive contact per customer per ``cap_days``
+   (a holdout decision counts as a virtual contact, so treatment and holdout stay comparable);
+3. a randomized holdout by salted hash of the customer id: a global holdout (same customers for every playbook)
+   plus a per-playbook holdout, recorded for every decision;
+4. quiet hours in the customer's time zone: a send due in quiet hours is scheduled at the next allowed local hour.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import pandas as pd
+
+from proactive_ml.identity import email_hash
+
+
+def contact_block_reason(customers: pd.DataFrame, suppressed_hashes: set[str], suppressed_customers: set[str],
+                         as_of: datetime) -> pd.Series:  # fmt: skip
+    """Why each customer must not be contacted ('' if allowed): no_consent, suppressed, cancelled, no_email.
+
+    ``customers`` needs customer_id, email, marketing_consent, cancelled_at.
+    """
+    consent = customers["marketing_consent"].map(lambda v: v is True or v == 1 or str(v).lower() == "true")
+    emails = customers["email"].fillna("").astype(str)
+    hashes = emails.map(lambda e: email_hash(e) if e else "")
+    supp = hashes.isin(suppressed_hashes) | customers["customer_id"].astype(str).isin(suppressed_customers)
+    cancelled_at = pd.to_datetime(customers.get("cancelled_at"), errors="coerce")
+    cancelled = cancelled_at.notna() & (cancelled_at <= pd.Timestamp(as_of)) if cancelled_at is not None else False
+    reason = pd.Series("", index=customers.index, dtype=object)
+    reason[emails.str.strip() == ""] = "no_email"
+    reason[cancelled] = "cancelled"
+    reason[~consent] = "no_consent"
+    reason[supp] = "suppressed"
+    return reason
+
+
+def frequency_capped(customer_ids: pd.Series, recent_contacts: pd.DataFrame, as_of: datetime,
+                     cap_days: int) -> pd.Series:  # fmt: skip
+    """True where the customer already had a proactive contact in the ``cap_days`` before ``as_of``.
+
+    ``recent_contacts``: customer_id, as_of (date of the earlier decision). A contact on day D blocks D+1 ..
+    D+cap_days-1; on D+cap_days the customer is eligible again.
+    """
+    if recent_contacts is None or recent_contacts.empty:
+        return pd.Series(False, index=customer_ids.index)
+    since = pd.Timestamp(as_of).normalize() - pd.Timedelta(days=cap_days)
+    rc = recent_contacts.assign(as_of=pd.to_datetime(recent_contacts["as_of"]))
+    blocked = set(rc.loc[rc["as_of"] > since, "customer_id"].astype(str))
+    return customer_ids.astype(str).isin(blocked)
+
+
+def unit_hash(values: pd.Series, salt: str) -> np.ndarray:
+    """A uniform number in [0, 1) per value from a salted SHA-256 (stable across runs and machines)."""
+    def h(v: str) -> float:
+        d = hashlib.sha256(f"{salt}|{v}".encode()).digest()
+        return int.from_bytes(d[:8], "big") / 2.0**64
+
+    return np.fromiter((h(str(v)) for v in values), dtype=float, count=len(values))
+
+
+def assign_holdout(frame: pd.DataFrame, salt: str, global_share: float, playbook_share: float) -> pd.DataFrame:
+    """Columns arm ('treatment'|'holdout') and holdout_kind (None|'global'|'playbook') by salted hash.
+
+    The global holdout depends on the customer only (the same customers are held out of every playbook); the
+    playbook holdout on (playbook, customer).
+    """
+    g = unit_hash(frame["customer_id"], salt + "|global")
+    p = unit_hash(frame["playbook"].astype(str) + "|" + frame["customer_id"].astype(str), salt + "|playbook")
+    kind = np.where(g < global_share, "global", np.where(p < playbook_share, "playbook", None))
+    out = frame.copy()
+    out["holdout_kind"] = pd.Series(kind, index=frame.index, dtype=object).where(lambda s: s.notna(), None)
+    out["arm"] = np.where(out["holdout_kind"].isna(), "treatment", "holdout")
+    return out
+
+
+@lru_cache(maxsize=1024)
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        return ZoneInfo("UTC")
+
+
+def in_quiet_hours(local_hour: int, start: int, end: int) -> bool:
+    """True if ``local_hour`` is inside quiet hours [start, end) (wrapping midnight when start > end)."""
+    if start == end:
+        return False
+    if start < end:
+        return start <= local_hour < end
+    return local_hour >= start or local_hour < end
+
+
+def next_allowed_send(as_of: datetime, tz: str | None, start: int, end: int) -> datetime:
+    """The earliest naive-UTC time >= ``as_of`` (naive UTC) outside quiet hours in time zone ``tz``."""
+    zone = _zone(str(tz) if tz else "UTC")
+    local = as_of.replace(tzinfo=ZoneInfo("UTC")).astimezone(zone)
+    if not in_quiet_hours(local.hour, start, end):
+        return as_of
+    target = local.replace(hour=end, minute=0, second=0, microsecond=0)
+    if target <= local:
+        target = target + timedelta(days=1)
+    # a wall-clock time that does not exist (DST gap) resolves forward through UTC arithmetic
+    return target.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+
+
+def schedule_send_at(as_of: datetime, timezones: pd.Series, start: int, end: int) -> pd.Series:
+    """Send time per row: ``as_of`` unless that is in the customer's local quiet hours, then the next allowed hour."""
+    cache: dict[str, datetime] = {}
+    out = []
+    for tz in timezones.fillna("UTC").astype(str):
+        if tz not in cache:
+            cache[tz] = next_allowed_send(as_of, tz, start, end)
+        out.append(cache[tz])
+    return pd.Series(pd.to_datetime(out), index=timezones.index)

@@ -1,0 +1,86 @@
+"""``run_outreach``: scores -> playbooks -> contact policy -> decisions + ledger (one transaction) -> CS tasks ->
+render -> deliver -> summary. Thin wiring over the pure modules and the two edges (ledger, delivery)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from proactive_ml.outreach import ledger
+from proactive_ml.outreach.delivery import deliver_pending
+from proactive_ml.outreach.inputs import load_candidates
+from proactive_ml.outreach.playbooks import PlaybookConfig, load_playbooks
+from proactive_ml.outreach.selection import plan_outreach, policy_params
+from proactive_ml.outreach.suppression import ensure_table as ensure_suppressions
+from proactive_ml.warehouse import Warehouse
+
+BATCH_HOUR_UTC = 14  # a run given only a date runs at 14:00 UTC (daytime in Europe and the Americas)
+
+
+def as_of_datetime(as_of: date | datetime) -> datetime:
+    """A date means that day's batch at BATCH_HOUR_UTC; a datetime is taken as naive UTC."""
+    if isinstance(as_of, datetime):
+        return as_of.replace(tzinfo=None)
+    return datetime.combine(as_of, time(BATCH_HOUR_UTC))
+
+
+def run_outreach(
+    wh: Warehouse,
+    settings: Any,
+    as_of: date | datetime,
+    uplift: pd.Series | None = None,
+    *,
+    config: PlaybookConfig | None = None,
+    deliver: bool = True,
+    host: str | None = None,
+    tasks_csv: Path | str | None = None,
+    **deliver_kwargs: Any,
+) -> dict[str, Any]:
+    """Decide, record and send the day's proactive outreach; returns counts.
+
+    Summary keys: decided, treated, held_out, sent, deferred (planned, due later: quiet hours), suppressed (blocked
+    by suppression, consent or cancellation), frequency_capped, dead_lettered, failed, tasks, plus per-step counts.
+    """
+    config = config or load_playbooks()
+    t = as_of_datetime(as_of)
+    ledger.ensure_tables(wh)
+    ensure_suppressions(wh)
+    params = policy_params(settings)
+    frame = load_candidates(wh, t)
+    supp = wh.query("SELECT email_sha256, customer_id FROM suppressions")
+    recent = ledger.recent_contacts(wh, t.date(), params.cap_days)
+    decisions, counts = plan_outreach(
+        frame, config, as_of=t, params=params, suppressed_hashes=set(supp["email_sha256"].astype(str)),
+        suppressed_customers=set(supp["customer_id"].dropna().astype(str)), recent_contacts=recent, uplift=uplift,
+    )  # fmt: skip
+    written = ledger.record_decisions(
+        wh, decisions, now=deliver_kwargs.get("clock", _utcnow)(), cap_days=params.cap_days,
+        guidance={p.name: p.guidance or "" for p in config.playbooks},
+        priorities={p.name: p.priority for p in config.playbooks},
+    )  # fmt: skip
+    summary: dict[str, Any] = {"as_of": t.isoformat(), **counts}
+    summary["suppressed"] = counts["suppressed"] + counts["no_consent"] + counts["cancelled"]
+    summary["recorded"] = written
+    summary["tasks"] = int(wh.scalar("SELECT count(*) FROM cs_tasks WHERE as_of = :d", {"d": t.date()}) or 0)
+    if summary["tasks"]:
+        out = Path(tasks_csv) if tasks_csv else settings.reports_dir / f"cs_tasks_{t.date()}.csv"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        ledger.export_tasks(wh, str(out), t.date())
+        summary["tasks_csv"] = str(out)
+    sent: dict[str, int] = {}
+    if deliver:
+        sent = deliver_pending(wh, settings, now=t, config=config, host=host, **deliver_kwargs)
+    summary.update({k: sent.get(k, 0) for k in ("sent", "dead_lettered", "failed", "requests", "rate_limited",
+                                                   "retries", "reconciled_accepted", "reconciled_released")})  # fmt: skip
+    summary["deferred"] = int(wh.scalar(
+        "SELECT count(*) FROM send_ledger WHERE state = 'planned' AND send_at > :t", {"t": t}) or 0)  # fmt: skip
+    return summary
+
+
+def _utcnow() -> datetime:
+    from datetime import UTC
+
+    return datetime.now(UTC).replace(tzinfo=None)

@@ -1,0 +1,264 @@
+"""Email rendering: Jinja2 in a sandbox, autoescaped HTML, strict undefined variables, safe headers.
+
+How 1000 different emails fit in one SendGrid request: the playbook's HTML and text templates are rendered once
+(:func:`render_shared_content`) with substitution tags in place of the per-recipient values; each
+personalization then carries its own ``substitutions`` (first name and reasons, already escaped for HTML and
+plain for text, the signed token of its unsubscribe and rating links), its own subject, RFC 8058 headers and
+``custom_args`` = {send_key} only. SendGrid (and the local sink, with :func:`apply_substitutions`) replaces
+the tags per recipient. :func:`render_email` applies the very same steps locally: it is what ``preview`` shows.
+
+Alternatively a playbook names a SendGrid dynamic template (``sendgrid_template_id``): the personalization
+then carries ``dynamic_template_data`` (Handlebars: double braces only, see :func:`handlebars_problems`).
+
+Customer data never becomes template source: it is only ever a value. Values that could inject headers (CR, LF,
+NUL, encoded newlines) or substitution tags are refused with :class:`UnsafeContent` (the message is
+dead-lettered with that reason).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup, escape
+
+from proactive_ml.identity import sign_token
+from proactive_ml.outreach.playbooks import Playbook, reason_phrases
+from proactive_ml.settings import PROJECT_ROOT
+
+DEFAULT_TEMPLATE_DIR = PROJECT_ROOT / "templates" / "email"
+TAG = re.compile(r"%[a-z0-9_]+%")
+TAGS = {
+    "first_name_html": "%first_name_html%",
+    "first_name_text": "%first_name_text%",
+    "reasons_html": "%reasons_html%",
+    "reasons_text": "%reasons_text%",
+    "token": "%token%",
+}
+# CR, LF, NUL and other line breaks; URL-, backslash-, HTML-entity- and MIME-encoded newlines.
+_UNSAFE = re.compile(
+    r"[\r\n\x00\x0b\x0c\x85\u2028\u2029]|%0[ad]|%00|\\[rn0]|\\x0[ad]|\\u000[ad]|&#0*1[03];?|&#x0*[ad];?|=\?[^?]*\?[qb]\?",
+    re.IGNORECASE,
+)
+_EMAIL = re.compile(r"^[A-Za-z0-9.!#$&'*+/=?^_`{|}~%-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$")
+_HBS_TRIPLE = re.compile(r"\{\{\{|\{\{\s*&")
+
+
+class UnsafeContent(ValueError):
+    """A value that must not go into an email (the message is refused and dead-lettered)."""
+
+    def __init__(self, field_name: str, reason: str) -> None:
+        super().__init__(f"refused: {reason} in {field_name}")
+        self.field_name = field_name
+        self.reason = reason
+
+
+def check_safe(value: str, field_name: str) -> str:
+    """``value`` unchanged, or :class:`UnsafeContent` if it holds CR/LF/NUL, encoded newlines or substitution tags."""
+    if _UNSAFE.search(value):
+        raise UnsafeContent(field_name, "line break, NUL or encoded newline")
+    if TAG.search(value):
+        raise UnsafeContent(field_name, "substitution tag")
+    return value
+
+
+def check_email(value: str) -> str:
+    """A plausible single address, or :class:`UnsafeContent`."""
+    check_safe(value, "email")
+    if not _EMAIL.match(value) or len(value) > 254:
+        raise UnsafeContent("email", "invalid address")
+    return value
+
+
+def first_name_of(name: str | None) -> str:
+    """The first word of a display name, without punctuation around it ('there' when empty)."""
+    words = str(name or "").replace(",", " ").replace(";", " ").split()
+    first = words[0].strip(".;,:\"'()[]<>") if words else ""
+    return first[:64] or "there"
+
+
+def display_name(name: str | None) -> str:
+    """The name for the ``to`` field: SendGrid refuses ';' and ',' there, so they become spaces."""
+    return " ".join(str(name or "").replace(",", " ").replace(";", " ").split())[:128]
+
+
+@lru_cache(maxsize=8)
+def html_env(template_dir: str) -> SandboxedEnvironment:
+    """The sandboxed Jinja environment for the repo's email templates (autoescape for .html templates)."""
+    return SandboxedEnvironment(
+        loader=FileSystemLoader(template_dir),
+        autoescape=select_autoescape(enabled_extensions=("html", "html.j2", "htm"), default_for_string=False),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+    )
+
+
+@lru_cache(maxsize=1)
+def text_env() -> SandboxedEnvironment:
+    """The sandboxed environment for subjects (plain text, strict undefined)."""
+    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+
+@lru_cache(maxsize=64)
+def _subject_template(source: str) -> Any:
+    return text_env().from_string(source)
+
+
+@dataclass(frozen=True)
+class SharedContent:
+    """The playbook's text and HTML bodies with substitution tags (one per request)."""
+
+    text: str
+    html: str
+
+
+def _links(base: str, token: str) -> tuple[str, list[tuple[int, str]]]:
+    return f"{base}/u/{token}", [(s, f"{base}/r/{token}/{s}") for s in range(1, 6)]
+
+
+@lru_cache(maxsize=64)
+def _shared_content(template: str, template_dir: str, base: str, sender_name: str, postal: str) -> SharedContent:
+    env = html_env(template_dir)
+    unsubscribe, ratings = _links(base, TAGS["token"])
+    common = {"sender_name": sender_name, "postal_address": postal, "unsubscribe_url": unsubscribe,
+              "rating_links": ratings}  # fmt: skip
+    html = env.get_template(f"{template}.html.j2").render(
+        first_name=Markup(TAGS["first_name_html"]), reasons_html=Markup(TAGS["reasons_html"]), **common
+    )
+    text = env.get_template(f"{template}.txt.j2").render(
+        first_name=TAGS["first_name_text"], reasons_text=TAGS["reasons_text"], **common
+    )
+    return SharedContent(text=text, html=html)
+
+
+def render_shared_content(playbook: Playbook, settings: Any, template_dir: Path | str | None = None) -> SharedContent:
+    """Render the playbook's templates once, with substitution tags for the per-recipient values."""
+    if not playbook.template:
+        raise ValueError(f"playbook {playbook.name} has no local template")
+    base = settings.public_base_url.rstrip("/")
+    for v, f in ((base, "public_base_url"), (settings.sender_name, "sender_name"), (settings.postal_address, "postal")):
+        check_safe(v, f)
+    return _shared_content(playbook.template, str(template_dir or DEFAULT_TEMPLATE_DIR), base,
+                           settings.sender_name, settings.postal_address)  # fmt: skip
+
+
+@lru_cache(maxsize=4096)
+def _reasons_blocks(reasons: tuple[str, ...], template_dir: str) -> tuple[str, str]:
+    env = html_env(template_dir)
+    html = env.get_template("_reasons.html.j2").render(reasons=list(reasons)).strip()
+    text = env.get_template("_reasons.txt.j2").render(reasons=list(reasons)).rstrip("\n")
+    return html, text
+
+
+def render_subject(playbook: Playbook, first_name: str) -> str:
+    """The subject for one recipient (sandboxed, strict), checked for header injection."""
+    subject = _subject_template(playbook.subject or "").render(first_name=first_name).strip()
+    if not subject:
+        raise UnsafeContent("subject", "empty subject")
+    return check_safe(subject, "subject")
+
+
+@dataclass
+class Recipient:
+    """What rendering needs about one planned send."""
+
+    send_key: str
+    email: str
+    name: str | None
+    reasons: tuple[str, ...] = ()
+
+
+def personalize(
+    r: Recipient, playbook: Playbook, settings: Any, reason_texts: Mapping[str, str],
+    template_dir: Path | str | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """The SendGrid personalization for one recipient (raises :class:`UnsafeContent` to refuse it)."""
+    email = check_email(str(r.email or "").strip())
+    name = check_safe(str(r.name or ""), "name")
+    first = check_safe(first_name_of(name), "first_name")
+    to: dict[str, str] = {"email": email}
+    dn = display_name(name)
+    if dn:
+        to["name"] = dn
+    token = sign_token(r.send_key, settings.signing_secret.get_secret_value())
+    check_safe(token, "token")
+    base = settings.public_base_url.rstrip("/")
+    unsubscribe, ratings = _links(base, token)
+    headers = {"List-Unsubscribe": f"<{unsubscribe}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+    for k, v in headers.items():
+        check_safe(v, f"header {k}")
+    phrases = tuple(check_safe(p, "reason") for p in reason_phrases(list(r.reasons), dict(reason_texts)))
+    p: dict[str, Any] = {"to": [to], "headers": headers, "custom_args": {"send_key": r.send_key}}
+    if playbook.sendgrid_template_id:
+        p["dynamic_template_data"] = {
+            "first_name": first, "reasons": list(phrases), "unsubscribe_url": unsubscribe,
+            "rating_urls": [u for _, u in ratings], "postal_address": settings.postal_address,
+            "subject": render_subject(playbook, first) if playbook.subject else "",
+        }  # fmt: skip
+        return p
+    p["subject"] = render_subject(playbook, first)
+    html_reasons, text_reasons = _reasons_blocks(phrases, str(template_dir or DEFAULT_TEMPLATE_DIR))
+    p["substitutions"] = {
+        TAGS["first_name_html"]: str(escape(first)),
+        TAGS["first_name_text"]: first,
+        TAGS["reasons_html"]: html_reasons,
+        TAGS["reasons_text"]: text_reasons,
+        TAGS["token"]: token,
+    }
+    return p
+
+
+def apply_substitutions(text: str, substitutions: Mapping[str, str]) -> str:
+    """Replace each substitution tag by its value in one pass (values are never scanned again)."""
+    if not substitutions:
+        return text
+    pattern = re.compile("|".join(re.escape(k) for k in sorted(substitutions, key=len, reverse=True)))
+    return pattern.sub(lambda m: substitutions[m.group(0)], text)
+
+
+@dataclass
+class RenderedEmail:
+    """Exactly what one recipient receives (and the request parts that produce it)."""
+
+    to: list[dict[str, str]]
+    subject: str
+    text: str
+    html: str
+    headers: dict[str, str]
+    custom_args: dict[str, str]
+    categories: list[str]
+    personalization: dict[str, Any] = field(default_factory=dict)
+
+
+def render_email(
+    r: Recipient, playbook: Playbook, settings: Any, reason_texts: Mapping[str, str],
+    template_dir: Path | str | None = None,
+) -> RenderedEmail:  # fmt: skip
+    """Render one email the way it is sent (same functions as delivery), without sending. Used by ``preview``."""
+    p = personalize(r, playbook, settings, reason_texts, template_dir)
+    if playbook.template:
+        content = render_shared_content(playbook, settings, template_dir)
+        subs = p.get("substitutions") or {}
+        if "dynamic_template_data" in p:  # dynamic template: preview with the repo's Jinja twin of it
+            d = p["dynamic_template_data"]
+            html_r, text_r = _reasons_blocks(tuple(d["reasons"]), str(template_dir or DEFAULT_TEMPLATE_DIR))
+            subs = {TAGS["first_name_html"]: str(escape(d["first_name"])), TAGS["first_name_text"]: d["first_name"],
+                    TAGS["reasons_html"]: html_r, TAGS["reasons_text"]: text_r,
+                    TAGS["token"]: sign_token(r.send_key, settings.signing_secret.get_secret_value())}  # fmt: skip
+        text, html = apply_substitutions(content.text, subs), apply_substitutions(content.html, subs)
+    else:
+        text = html = ""
+    subject = p.get("subject") or p.get("dynamic_template_data", {}).get("subject", "")
+    return RenderedEmail(p["to"], subject, text, html, p["headers"], p["custom_args"], [playbook.name], p)
+
+
+def handlebars_problems(source: str) -> list[str]:
+    """Unsafe constructs in a SendGrid dynamic (Handlebars) template: triple braces or ``{{& x}}`` output raw."""
+    return [f"line {source.count(chr(10), 0, m.start()) + 1}: raw output {m.group(0)!r}"
+            for m in _HBS_TRIPLE.finditer(source)]  # fmt: skip
