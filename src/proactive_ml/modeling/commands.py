@@ -1,9 +1,110 @@
-"""CLI subcommands of this package (light module: heavy imports happen inside handlers)."""
+"""CLI subcommands of this package (light module: heavy imports happen inside handlers).
+
+``proactive-ml train | score | promote | rollback | ui``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+from datetime import UTC
+
+TARGETS = ("churn", "need")
+
+
+def _as_of(value: str | None):  # type: ignore[no-untyped-def]
+    from datetime import date, datetime
+
+    if value:
+        return date.fromisoformat(value)
+    return datetime.now(UTC).date()  # the CLI is one of the two places allowed to read the clock
+
+
+def _settings():  # type: ignore[no-untyped-def]
+    from proactive_ml.settings import get_settings
+
+    return get_settings()
+
+
+def _train(args: argparse.Namespace) -> int:
+    from proactive_ml.modeling.train import train_and_register
+    from proactive_ml.warehouse import Warehouse
+
+    s = _settings()
+    with Warehouse.connect(s.resolved_warehouse_url) as wh:
+        for target in args.target:
+            out = train_and_register(wh, s, _as_of(args.as_of), target=target)
+            print(json.dumps({k: v for k, v in out.items() if k != "metrics"}, default=str))
+    return 0
+
+
+def _score(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from proactive_ml.modeling.scoring import score_customers
+    from proactive_ml.warehouse import Warehouse
+
+    s = _settings()
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with Warehouse.connect(s.resolved_warehouse_url) as wh:
+        for target in args.target:
+            df = score_customers(wh, s, _as_of(args.as_of), target=target, scored_at=now)
+            version = df["model_version"].iloc[0] if len(df) else None
+            print(json.dumps({"target": target, "scored": len(df), "model_version": version}))
+    return 0
+
+
+def _promote(args: argparse.Namespace) -> int:
+    from proactive_ml.modeling.registry import promote
+
+    v = promote(_settings(), args.target, args.version, reason=args.reason)
+    print(json.dumps({"target": args.target, "champion_version": v}))
+    return 0
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from proactive_ml.modeling.registry import rollback
+
+    v = rollback(_settings(), args.target)
+    print(json.dumps({"target": args.target, "champion_version": v}))
+    return 0
+
+
+def _ui(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from proactive_ml.modeling.registry import ui_command
+
+    cmd = ui_command(_settings(), port=args.port)
+    print(" ".join(cmd))
+    if args.print_only:
+        return 0
+    return subprocess.call(cmd)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
     """Add this package's subcommands."""
+    p = sub.add_parser("train", help="Train churn/need candidates, log them to MLflow, gate the champion.")
+    p.add_argument("--target", nargs="+", choices=TARGETS, default=["churn", "need"])
+    p.add_argument("--as-of", help="YYYY-MM-DD (default: today, UTC); data strictly before it is used.")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("score", help="Score every active customer with the @champion model (writes `scores`).")
+    p.add_argument("--target", nargs="+", choices=TARGETS, default=["churn", "need"])
+    p.add_argument("--as-of", help="YYYY-MM-DD cutoff (default: today, UTC).")
+    p.set_defaults(func=_score)
+
+    p = sub.add_parser("promote", help="Make a registered model version the champion (moves the alias).")
+    p.add_argument("--target", choices=TARGETS, required=True)
+    p.add_argument("--version", required=True)
+    p.add_argument("--reason", default="promoted by hand")
+    p.set_defaults(func=_promote)
+
+    p = sub.add_parser("rollback", help="Move the champion alias back to the previous champion version.")
+    p.add_argument("--target", choices=TARGETS, required=True)
+    p.set_defaults(func=_rollback)
+
+    p = sub.add_parser("ui", help="Open the MLflow UI on the local tracking store.")
+    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--print-only", action="store_true", help="Only print the command.")
+    p.set_defaults(func=_ui)
