@@ -40,7 +40,7 @@ def _preprocessor(X: pd.DataFrame) -> ColumnTransformer:
     cat = [c for c in X.columns if c not in num]
     return ColumnTransformer(
         [
-            ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), num),
+            ("num", make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()), num),
             ("cat", make_pipeline(SimpleImputer(strategy="most_frequent"),
                                   OneHotEncoder(handle_unknown="ignore", min_frequency=20)), cat),  # fmt: skip
         ],
