@@ -160,3 +160,30 @@ def test_email_effect_direction(rtype: str, direction: int) -> None:
         assert expected < -5 and p_t > 1.4 * p_c
     else:
         assert expected == 0 and p_t == pytest.approx(p_c, abs=0.02)
+
+
+def test_sends_keep_their_truth_after_unsubscribes(answered: tuple[World, pd.DataFrame, dict]) -> None:
+    world, sent, out = answered
+    truth = world.sends_truth()
+    assert set(sent.send_key) <= set(truth.send_key)
+    first = truth[truth.send_key.isin(set(sent.send_key))]
+    bounced = {e["send_key"] for e in out["events"] if e["event"] == "bounce"}
+    assert set(first.loc[~first.delivered, "send_key"]) == bounced
+    assert (first.loc[~first.delivered, "uplift"] == 0).all()
+    unsub = {e["send_key"] for e in out["events"] if e["event"] in ("unsubscribe", "group_unsubscribe")}
+    assert unsub and first[first.send_key.isin(unsub)].delivered.all()
+    by_type = first[first.delivered].groupby("response_type").uplift.mean()
+    assert by_type["persuadable"] > 0.01 > 0 > -0.01 > by_type["sleeping_dog"]
+    some = list(sent.send_key[:100])
+    assert world.true_effect_of_sends(some) == pytest.approx(first[first.send_key.isin(some)].uplift.sum())
+
+
+def test_rows_without_customer_id_or_time_still_answered() -> None:
+    world = World(WorldConfig(n_customers=200, seed=2))
+    base = world.step()["customers"]
+    sent = _sent(world, base.head(50)).assign(customer_id=None, sent_at=pd.NaT)
+    out = world.receive_emails(sent)
+    delivered = {e["send_key"] for e in out["events"] if e["event"] == "delivered"}
+    assert len(delivered) >= 45
+    start = epoch_seconds(pd.Timestamp(world.today) + pd.Timedelta(days=1))
+    assert min(e["timestamp"] for e in out["events"]) >= start

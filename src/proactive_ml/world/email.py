@@ -68,7 +68,13 @@ def answer_emails(world: World, sent: pd.DataFrame) -> dict[str, list[Any]]:
     rng = np.random.default_rng([cfg.seed, int.from_bytes(digest[:8], "little"), 0xE3A1])
     k = len(sent)
     idx = parse_customer_ids(sent["customer_id"].astype(str))
+    # a row without a usable customer id is matched on the address (user<n>@example.*), like a mail server would
+    by_email = pd.to_numeric(sent["email"].astype(str).str.extract(r"^user(\d+)@example\.(?:com|org)$")[0],
+                             errors="coerce").fillna(0).to_numpy(dtype=np.int64) - 1  # fmt: skip
+    idx = np.where((idx >= 0) & (idx < world.n), idx, by_email)
     known = (idx >= 0) & (idx < world.n)
+    day_start = (world.day + 1) * DAY_S  # fallback send time: the start of the next simulated day
+    log: list[tuple[str, str, int, bool, int]] = []
     u = rng.random((k, 12))
     delays = rng.exponential(1.0, (k, 6))
     pick = rng.integers(0, 1_000_000, (k, 3))
@@ -77,7 +83,7 @@ def answer_emails(world: World, sent: pd.DataFrame) -> dict[str, list[Any]]:
     open_scale = cfg.open_rate / 0.40
     for i, row in enumerate(sent.itertuples(index=False)):
         key, mid, email = str(row.send_key), str(row.message_id), str(row.email)
-        t0 = epoch_seconds(row.sent_at)
+        t0 = day_start if pd.isna(row.sent_at) else epoch_seconds(row.sent_at)
         sg_mid = f"{mid}.filter0001.{nth[i]}"
         base = {
             "email": email,
@@ -95,6 +101,7 @@ def answer_emails(world: World, sent: pd.DataFrame) -> dict[str, list[Any]]:
         ev("processed", t0 + int(u[i, 0] * 5))
         events[-1]["smtp-id"] = f"<{mid}@example.net>"
         j = int(idx[i]) if known[i] else -1
+        log.append((key, str(row.customer_id), t0, False, j))
         if j < 0:
             ev(
                 "bounce",
@@ -120,6 +127,7 @@ def answer_emails(world: World, sent: pd.DataFrame) -> dict[str, list[Any]]:
         sent_day = t0 // DAY_S
         c["treat_until"][j] = max(int(c["treat_until"][j]), int(sent_day + cfg.effect_days))
         c["emails"][j] += 1
+        log[-1] = (key, str(row.customer_id), t0, True, j)
         opened = u[i, 2] < OPEN_P[rt] * open_scale
         t_open = t_del + 60 + int(delays[i, 0] * 4 * 3600)
         if opened:
@@ -158,4 +166,5 @@ def answer_emails(world: World, sent: pd.DataFrame) -> dict[str, list[Any]]:
         if u[i, 10] < cfg.rating_rate * (1.8 if opened else 0.45):
             score = int(np.clip(np.round(RATING_MEAN[rt] + noise[i]), 1, 5))
             ratings.append((key, score))
+    world.record_sends(log)
     return {"events": events, "replies": replies, "ratings": ratings}

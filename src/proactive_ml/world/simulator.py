@@ -131,6 +131,7 @@ class World:
         self.steps = 0
         self._ids_cache: pa.Array | None = None
         self._csat_close_us = np.zeros(0, np.int64)
+        self._sends: list[pd.DataFrame] = []
         start = _day_number(cfg.start)
         # initial signups spread over the history, more of them recent (the business grows)
         hist = cfg.signup_history_days
@@ -542,13 +543,79 @@ class World:
         return p_no, p_em
 
     def true_effect(self, customer_ids: list[str] | pd.Series | np.ndarray, horizon_days: int = 30) -> float:
-        """Expected number of customers retained over ``horizon_days`` by emailing these customers now vs not."""
+        """Expected number of customers retained over ``horizon_days`` by emailing these customers now vs not.
+
+        For a hypothetical email today: churned customers and addresses SendGrid would bounce or drop count 0.
+        For emails already sent use :meth:`true_effect_of_sends`."""
         idx = parse_customer_ids(pd.Series(list(customer_ids), dtype="str"))
         idx = np.unique(idx[(idx >= 0) & (idx < self.n)])
         p_no, p_em = self._churn_probs(idx, horizon_days)
         return float(np.sum(p_no - p_em))
 
     # ------------------------------------------------------------------ email, landing, persistence
+    def record_sends(self, log: list[tuple[str, str, int, bool, int]]) -> None:
+        """Remember answered sends (send_key, customer_id, sent epoch s, delivered, slot) with their true effect.
+
+        The hazard and multiplier are frozen at send time, so :meth:`true_effect_of_sends` is the truth for the
+        emails that were actually sent, whatever happened to the address afterwards (unsubscribes...).
+        """
+        if not log:
+            return
+        keys, cids, sent_s, delivered, slots = zip(*log, strict=True)
+        slot = np.asarray(slots, dtype=np.int64)
+        ok = (slot >= 0) & (slot < self.n)
+        safe = np.where(ok, slot, 0)
+        hazard = np.where(ok, self.base_hazard()[safe], 0.0)
+        mult = np.where(np.asarray(delivered) & ok, self.c["email_mult"][safe].astype(np.float64), 1.0)
+        self._sends.append(
+            pd.DataFrame(
+                {
+                    "send_key": pd.Series(keys, dtype="str"),
+                    "customer_id": pd.Series(cids, dtype="str"),
+                    "sent_at": pd.to_datetime(np.asarray(sent_s, dtype=np.int64), unit="s"),
+                    "delivered": np.asarray(delivered, dtype=bool),
+                    "response_type": np.where(
+                        ok, np.array(RESPONSE_TYPES, dtype=object)[self.c["rtype"][safe]], None
+                    ),
+                    "hazard": hazard,
+                    "email_multiplier": mult,
+                }
+            )
+        )
+
+    def sends_truth(self, horizon_days: int = 30) -> pd.DataFrame:
+        """Every answered send with its hidden truth: type, hazard and multiplier at send time, and ``uplift``
+        (the send's expected retention gain over ``horizon_days``; 0 when it was not delivered)."""
+        cols = [
+            "send_key",
+            "customer_id",
+            "sent_at",
+            "delivered",
+            "response_type",
+            "hazard",
+            "email_multiplier",
+        ]
+        if not self._sends:
+            return pd.DataFrame(columns=[*cols, "uplift"])
+        df = pd.concat(self._sends, ignore_index=True)
+        eff = min(self.config.effect_days, horizon_days)
+        h, m = df["hazard"].to_numpy(), df["email_multiplier"].to_numpy()
+        p_no = 1.0 - np.exp(-h * horizon_days)
+        p_em = 1.0 - np.exp(-h * (m * eff + (horizon_days - eff)))
+        return df.assign(uplift=p_no - p_em)
+
+    def true_effect_of_sends(
+        self, send_keys: list[str] | pd.Series | None = None, horizon_days: int = 30
+    ) -> float:
+        """Expected customers retained over ``horizon_days`` by the emails already sent (all, or these keys).
+
+        A customer emailed several times counts once (the latest send)."""
+        df = self.sends_truth(horizon_days)
+        if send_keys is not None:
+            df = df[df["send_key"].isin(set(send_keys))]
+        df = df.sort_values("sent_at").drop_duplicates("customer_id", keep="last")
+        return float(df["uplift"].sum())
+
     def receive_emails(self, sent: pd.DataFrame) -> dict[str, list[Any]]:
         """Answer sent emails like SendGrid and the recipients would: events, replies, ratings.
 
