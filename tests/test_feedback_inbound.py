@@ -177,3 +177,16 @@ def test_ratings_recorded_per_send_and_idempotent(wh, settings, app):
 def test_parse_inbound_rejects_without_raising():
     assert parse_inbound({}, b"") == "not multipart/form-data"
     assert isinstance(parse_inbound({"content-type": "multipart/form-data; boundary=z"}, b"\x00" * 10), str)
+
+
+def test_one_click_reaches_the_suppression_list_at_once_when_the_receiver_has_the_warehouse(wh, warehouse_url,
+                                                                                             settings):
+    sends = make_sends(wh, 2)
+    local_webhook_keys(settings.data_dir)
+    app = create_app(settings, warehouse_url, clock=lambda: NOW)
+    tok = sign_token(sends.send_key[1], settings.signing_secret.get_secret_value())
+    with TestClient(app) as c:
+        assert c.post(f"/u/{tok}", content=b"List-Unsubscribe=One-Click").status_code == 200
+    supp = suppression_frame(wh)  # before any responses flow ran
+    assert supp["email_sha256"].tolist() == [email_hash(sends.email[1])]
+    assert supp["source"].tolist() == ["one_click"]

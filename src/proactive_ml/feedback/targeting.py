@@ -46,7 +46,7 @@ def uplift_training_set(wh: Any, as_of: date | datetime, horizon_days: int = 60)
     return X[keep], out[keep]
 
 
-def train_uplift(wh: Any, as_of: date | datetime, horizon_days: int = 60, method: str = "class_transformation",
+def train_uplift(wh: Any, as_of: date | datetime, horizon_days: int = 60, method: str = "t_learner",
                  base: str = "logistic", seed: int = 42) -> tuple[UpliftModel | None, dict[str, Any]]:  # fmt: skip
     """Fit the uplift model on randomized decisions; returns ``(model or None, metrics)``.
 
