@@ -1,0 +1,189 @@
+"""Edge module: run a suite with Great Expectations and build the Data Docs site.
+
+One file-backed GX context per data folder and process (``<data_dir>/gx``), created on first use and cached;
+its Data Docs site is written to ``settings.data_docs_dir``. GX is imported only here, inside functions.
+GX does not raise when expectations fail: callers read :attr:`GxOutcome.success` and each result.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from proactive_ml.settings import Settings
+from proactive_ml.validation.suites import Suite, rule_name
+
+SITE_NAME = "proactive_ml_docs"
+_LOCK = threading.RLock()
+_CONTEXTS: dict[str, Any] = {}
+
+
+@dataclass
+class ExpectationOutcome:
+    """One expectation's GX result, reduced to what the project reads."""
+
+    name: str
+    type: str
+    level: str
+    success: bool
+    observed: Any = None
+    unexpected_count: int | None = None
+    error: str | None = None
+
+
+@dataclass
+class GxOutcome:
+    """The GX validation of one batch."""
+
+    success: bool
+    results: list[ExpectationOutcome] = field(default_factory=list)
+    docs_path: Path | None = None
+    index_path: Path | None = None
+    rows_validated: int = 0
+
+
+def get_context(settings: Settings) -> Any:
+    """The cached GX file context of ``settings.data_dir`` with a Data Docs site at ``settings.data_docs_dir``."""
+    key = str(settings.data_dir.resolve())
+    with _LOCK:
+        if key in _CONTEXTS:
+            return _CONTEXTS[key]
+        os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        logging.getLogger("great_expectations").setLevel(logging.ERROR)
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        ctx = gx.get_context(mode="file", project_root_dir=str(settings.data_dir))
+        ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+        site: Any = {"class_name": "SiteBuilder", "show_how_to_buttons": False,
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend",
+                                  "base_directory": str(settings.data_docs_dir)},
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}}
+        config: Any = ctx.get_config()
+        sites = config.data_docs_sites or {}
+        for name in list(sites):
+            if name != SITE_NAME:
+                ctx.delete_data_docs_site(name)
+        config = ctx.get_config()
+        if SITE_NAME in (config.data_docs_sites or {}):
+            ctx.update_data_docs_site(SITE_NAME, site)
+        else:
+            ctx.add_data_docs_site(SITE_NAME, site)
+        _CONTEXTS[key] = ctx
+        return ctx
+
+
+def gx_suite(suite_json: dict[str, Any]) -> Any:
+    """Load suite JSON as a ``gx.ExpectationSuite`` (raises if an expectation is not valid GX)."""
+    import great_expectations as gx
+
+    data = copy.deepcopy(suite_json)
+    suite = gx.ExpectationSuite(**data)
+    if len(suite.expectations) != len(data["expectations"]):
+        raise ValueError(f"suite {data['name']!r}: {len(data['expectations']) - len(suite.expectations)} "
+                         "expectation(s) are not valid GX 1.x configurations")
+    return suite
+
+
+def _runtime_suite(suite: Suite, params: dict[str, Any], skip: set[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The suite as run: history-dependent gates without history left out, JSON-safe parameters written inline
+    (Data Docs then show the concrete bounds); date/time parameters stay GX suite parameters."""
+    data = copy.deepcopy(suite.data)
+    runtime: dict[str, Any] = {}
+    kept = []
+    for exp, rule in zip(data["expectations"], suite.rules, strict=True):
+        if rule.name in skip:
+            continue
+        ok = True
+        for k, v in list(exp["kwargs"].items()):
+            if isinstance(v, dict) and "$PARAMETER" in v:
+                p = v["$PARAMETER"]
+                if p not in params:
+                    ok = False
+                elif isinstance(params[p], (datetime, date, pd.Timestamp)):
+                    runtime[p] = params[p]
+                else:
+                    exp["kwargs"][k] = params[p]
+        if ok:
+            kept.append(exp)
+    data["expectations"] = kept
+    return data, runtime
+
+
+def _observed(result: Any) -> Any:
+    r = result.result or {}
+    if "observed_value" in r and r["observed_value"] is not None:
+        try:
+            json.dumps(r["observed_value"], default=str)
+            return r["observed_value"]
+        except (TypeError, ValueError):
+            return str(r["observed_value"])
+    if "unexpected_percent" in r and r.get("unexpected_count"):
+        return f"{r['unexpected_count']} unexpected ({r['unexpected_percent']:.2f}%)"
+    return None
+
+
+def run_suite(
+    settings: Settings,
+    suite: Suite,
+    frame: pd.DataFrame,
+    params: dict[str, Any],
+    *,
+    run_name: str,
+    run_time: datetime,
+    skip: set[str] | None = None,
+) -> GxOutcome:
+    """Validate ``frame`` against ``suite`` with GX (pandas data source) and update Data Docs."""
+    import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    with _LOCK:
+        ctx = get_context(settings)
+        data, runtime = _runtime_suite(suite, params, skip or set())
+        gsuite = ctx.suites.add_or_update(gx_suite(data))
+        ds = ctx.data_sources.add_or_update_pandas("proactive_ml")
+        try:
+            asset = ds.get_asset(suite.name)
+        except LookupError:
+            asset = ds.add_dataframe_asset(suite.name)
+        try:
+            bd = asset.get_batch_definition("batch")
+        except (KeyError, LookupError):
+            bd = asset.add_batch_definition_whole_dataframe("batch")
+        vd = ctx.validation_definitions.add_or_update(gx.ValidationDefinition(name=suite.name, data=bd, suite=gsuite))
+        cp = ctx.checkpoints.add_or_update(gx.Checkpoint(
+            name=f"{suite.name}_checkpoint", validation_definitions=[vd],
+            actions=[gx.checkpoint.UpdateDataDocsAction(name="update_data_docs", site_names=[SITE_NAME])],
+            result_format={"result_format": "SUMMARY"},
+        ))
+        res = cp.run(batch_parameters={"dataframe": frame}, expectation_parameters=runtime or None,
+                     run_id=RunIdentifier(run_name=run_name, run_time=run_time))
+        outcome = GxOutcome(success=bool(res.success), rows_validated=len(frame))
+        by_key = {r.name: r for r in suite.rules}
+        for key, vr in res.run_results.items():
+            for er in vr.results:
+                cfg = er.expectation_config
+                kw = {k: v for k, v in cfg.kwargs.items() if k not in ("batch_id",)}
+                name = rule_name(cfg.type, kw)
+                rule = by_key.get(name)
+                exc = er.exception_info or {}
+                error = exc.get("exception_message") if exc.get("raised_exception") else None
+                outcome.results.append(ExpectationOutcome(
+                    name=name, type=cfg.type, level=rule.level if rule else "row", success=bool(er.success),
+                    observed=_observed(er), unexpected_count=(er.result or {}).get("unexpected_count"), error=error,
+                ))
+            urls = ctx.get_docs_sites_urls(resource_identifier=key, site_name=SITE_NAME)
+            if urls and urls[0].get("site_url"):
+                outcome.docs_path = Path(urls[0]["site_url"].removeprefix("file://"))
+        outcome.index_path = settings.data_docs_dir / "index.html"
+        return outcome
