@@ -190,3 +190,21 @@ def test_one_click_reaches_the_suppression_list_at_once_when_the_receiver_has_th
     supp = suppression_frame(wh)  # before any responses flow ran
     assert supp["email_sha256"].tolist() == [email_hash(sends.email[1])]
     assert supp["source"].tolist() == ["one_click"]
+
+
+def test_an_unsubscribe_for_an_unknown_address_waits_instead_of_being_dropped(duck, settings, app):
+    sends = make_sends(duck, 2)
+    duck.execute("DELETE FROM customers")  # the address is not known (yet)
+    tok = sign_token(sends.send_key[0], settings.signing_secret.get_secret_value())
+    with TestClient(app) as c:
+        assert c.post(f"/u/{tok}", content=b"List-Unsubscribe=One-Click").status_code == 200
+    assert process_responses(duck, settings, AS_OF)["unsubscribes_waiting"] == 1
+    assert duck.scalar("SELECT count(*) FROM suppressions") == 0
+    keys = local_webhook_keys(settings.data_dir)
+    body = json.dumps([{"email": sends.email[0], "event": "delivered", "timestamp": NOW - 50,
+                        "send_key": sends.send_key[0], "sg_event_id": "d0"}]).encode()
+    with TestClient(app) as c:
+        assert c.post("/webhooks/sendgrid/events", content=body, headers=signed_headers(keys[0], body, NOW)).status_code == 200
+    out = process_responses(duck, settings, AS_OF)
+    assert out["unsubscribes_waiting"] == 0 and out["unsubscribes"] == 1
+    assert suppression_frame(duck)["email_sha256"].tolist() == [email_hash(sends.email[0])]

@@ -14,6 +14,7 @@ from proactive_ml.feedback.loop import deliver_answers, mark_answered, read_acce
 from proactive_ml.feedback.receiver import start_receiver_in_thread
 from proactive_ml.feedback.report import themes, write_report
 from proactive_ml.feedback.responses import process_responses
+from proactive_ml.feedback.store import RawStore
 
 
 def test_themes_counts_keywords_and_bigrams_without_addresses():
@@ -81,6 +82,7 @@ def test_world_answers_over_http_and_the_loop_closes(duck, settings):
     assert len(read_accepted(settings.outbox_dir)) == 8
     sent = unanswered_sends(settings, duck)
     assert len(sent) == 8 and sent["customer_id"].notna().all()
+    assert (sent["sent_at"] == pd.Timestamp("2026-11-17")).all()  # the ledger's (simulated) time, not the sink's
     with start_receiver_in_thread(settings) as rcv:
         out = deliver_answers(FakeWorld().receive_emails(sent), settings, rcv.url, sent, copies=3, seed=1)
     mark_answered(settings.data_dir, sent["send_key"], datetime(2026, 11, 18))
@@ -91,3 +93,43 @@ def test_world_answers_over_http_and_the_loop_closes(duck, settings):
     assert duck.row_count("replies") == 1 and duck.row_count("ratings") == 8
     assert duck.scalar("SELECT count(*) FROM suppressions") == 1
     assert duck.scalar("SELECT send_key FROM replies") == sends.send_key[1]
+
+
+def test_the_real_world_answers_through_the_receiver(duck, settings):
+    from datetime import date as _date
+
+    from proactive_ml.feedback.loop import answer_world
+    from proactive_ml.identity import send_key
+    from proactive_ml.outreach.ledger import ensure_tables as ensure_outreach_tables
+    from proactive_ml.world import World, WorldConfig
+
+    world = World(WorldConfig(n_customers=400, seed=3))
+    cust = world.step()["customers"]
+    day = world.today
+    cust = cust[cust["cancelled_at"].isna()].head(300)
+    ensure_outreach_tables(duck)
+    keys = [send_key(c, "renewal", day) for c in cust["customer_id"]]
+    ts = pd.Timestamp(day) + pd.Timedelta(hours=10)
+    duck.insert_frame("send_ledger", pd.DataFrame({
+        "send_key": keys, "customer_id": cust["customer_id"].to_numpy(), "playbook": "renewal", "window_start": day,
+        "state": "accepted", "message_id": "MSGW", "attempts": 1, "created_at": ts, "updated_at": ts, "send_at": ts}),
+        ["send_key", "customer_id", "playbook", "window_start", "state", "message_id", "attempts", "created_at",
+         "updated_at", "send_at"])  # fmt: skip
+    settings.outbox_dir.mkdir(parents=True)
+    with (settings.outbox_dir / "accepted.jsonl").open("w") as fh:
+        for k, e in zip(keys, cust["email"], strict=True):
+            fh.write(json.dumps({"message_id": "MSGW", "to": e, "send_key": k, "custom_args": {"send_key": k},
+                                 "categories": ["proactive", "renewal"], "accepted_at": "2026-11-24T01:00:00"}) + "\n")
+    with start_receiver_in_thread(settings) as rcv:
+        out = answer_world(world, settings, rcv.url, datetime(2026, 11, 24), wh=duck, copies=3, seed=2)
+        assert answer_world(world, settings, rcv.url, datetime(2026, 11, 24), wh=duck) == {"sends": 0}
+    assert out["sends"] == 300 and out["event_failed"] == 0
+    res = process_responses(duck, settings, datetime(2026, 11, 24, 1))
+    n_events = out["event_events"] // 3
+    assert res["events_new"] == n_events == duck.row_count("email_events")
+    assert duck.scalar("SELECT count(*) FROM email_events WHERE customer_id IS NULL") == 0
+    assert duck.scalar("SELECT min(event_ts) FROM email_events") >= ts
+    assert duck.row_count("replies") == out["replies"] and duck.row_count("ratings") == out["ratings"]
+    notes = [(r.kind, r.note) for r in RawStore(settings.data_dir / "receiver.sqlite3").all() if r.status != "processed"]
+    assert res["requests_quarantined"] == 0, notes
+    assert _date(2026, 1, 1) <= day

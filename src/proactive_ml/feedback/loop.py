@@ -93,18 +93,24 @@ def mark_answered(data_dir: Path, send_keys: Iterable[str], at: datetime) -> Non
 
 
 def unanswered_sends(settings: Any, wh: Any | None = None) -> pd.DataFrame:
-    """Accepted messages not answered yet, with customer ids (from the send ledger when available)."""
-    acc = read_accepted(settings.outbox_dir)
-    acc = acc[~acc["send_key"].isin(answered_keys(settings.data_dir))].drop_duplicates("send_key")
-    acc["customer_id"] = None
-    if wh is not None and len(acc):
-        from proactive_ml.feedback.store import send_lookup
+    """Accepted messages not answered yet, as ``world.receive_emails`` wants them.
 
-        look = send_lookup(wh).drop_duplicates("send_key").set_index("send_key")
-        acc["customer_id"] = acc["send_key"].map(look["customer_id"]) if len(look) else None
-        if len(look):
-            acc["playbook"] = acc["playbook"].fillna(acc["send_key"].map(look["playbook"]))
+    With the warehouse, customer id and playbook come from the send ledger and ``sent_at`` is the ledger's
+    (simulated) send time (``send_at``, else ``updated_at``); the sink's ``accepted_at`` is wall-clock time.
+    """
+    acc = read_accepted(settings.outbox_dir)
+    acc = acc[~acc["send_key"].isin(answered_keys(settings.data_dir))].drop_duplicates("send_key").copy()
+    acc["customer_id"] = None
     acc["sent_at"] = pd.to_datetime(acc["sent_at"], errors="coerce", utc=True).dt.tz_localize(None)
+    if wh is not None and len(acc) and wh.table_exists("send_ledger"):
+        led = wh.query("SELECT * FROM send_ledger").drop_duplicates("send_key").set_index("send_key")
+        acc["customer_id"] = acc["send_key"].map(led["customer_id"])
+        acc["playbook"] = acc["send_key"].map(led["playbook"]).fillna(acc["playbook"])
+        when = pd.Series(pd.NaT, index=led.index, dtype="datetime64[us]")
+        for col in ("updated_at", "send_at"):  # send_at (planned send time) wins when present
+            if col in led.columns:
+                when = pd.to_datetime(led[col]).astype("datetime64[us]").where(lambda v: v.notna(), when)
+        acc["sent_at"] = acc["send_key"].map(when).fillna(acc["sent_at"])
     return acc[SENT_COLUMNS].reset_index(drop=True)
 
 

@@ -422,6 +422,7 @@ def process_responses(
 
     # ---- one-click unsubscribes and ratings
     rating_rows: list[dict[str, Any]] = []
+    waiting: set[int] = set()
     for r in (p for p in pending if p.kind in ("unsubscribe", "rating")):
         parts = r.path.strip("/").split("/")
         token = parts[1] if len(parts) > 1 else ""
@@ -431,8 +432,9 @@ def process_responses(
             continue
         cid, playbook, h = idx.customer(sk)
         if r.kind == "unsubscribe":
-            if not h:
-                bad_requests[r.id] = "unknown send or recipient address"
+            h = h or _recipient_hash_from_events(wh, new_events, sk)
+            if not h:  # never drop an unsubscribe: keep it pending until the send's address is known
+                waiting.add(r.id)
                 continue
             supp.append({"email_sha256": h, "customer_id": cid, "reason": "unsubscribe", "source": "one_click"})
             summary["unsubscribes"] += 1
@@ -462,12 +464,22 @@ def process_responses(
         if quarantine:
             q = pd.DataFrame(quarantine).drop_duplicates(["raw_id", "item"])
             _insert_ignore(wh, "response_quarantine", q, list(q.columns), ["raw_id", "item"])
-    ok_ids = [p.id for p in pending if p.id not in bad_requests]
+    ok_ids = [p.id for p in pending if p.id not in bad_requests and p.id not in waiting]
+    summary["unsubscribes_waiting"] = len(waiting)
     raw.mark(ok_ids, "processed", as_of)
     for rid, reason in bad_requests.items():
         raw.mark([rid], "quarantined", as_of, note=reason[:500])
     summary["requests_quarantined"] = len(bad_requests)
     return summary
+
+
+def _recipient_hash_from_events(wh: Warehouse, new_events: pd.DataFrame, send_key: str) -> str | None:
+    """The recipient's address hash as seen on the send's events (when the customers table cannot tell)."""
+    hit = new_events.loc[new_events["send_key"] == send_key, "email_sha256"].dropna()
+    if len(hit):
+        return str(hit.iloc[0])
+    found = wh.scalar("SELECT max(email_sha256) FROM email_events WHERE send_key = :k", {"k": send_key})
+    return str(found) if found else None
 
 
 def _typed(df: pd.DataFrame) -> pd.DataFrame:
