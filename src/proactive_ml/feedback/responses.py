@@ -370,9 +370,9 @@ def process_responses(
             index=ok.index, dtype=object,
         )
         ok["send_key"] = ok["send_key"].where(ok["send_key"].notna(), by_mid)
-        info = ok["send_key"].map(lambda k: idx.customer(k))
-        ok["customer_id"] = info.map(lambda t: t[0])
-        ok["playbook"] = info.map(lambda t: t[1])
+        info = idx.sends.reindex(ok["send_key"].astype(object).where(ok["send_key"].notna(), ""))
+        ok["customer_id"] = info["customer_id"].astype(object).where(info["customer_id"].notna(), None).to_numpy()
+        ok["playbook"] = info["playbook"].astype(object).where(info["playbook"].notna(), None).to_numpy()
         ref = ok["send_key"].where(ok["send_key"].notna(), "msg:" + prefix.fillna("") + "|" + ok["email_sha256"])
         ok["dedupe_key"] = [event_dedupe_key(a, b, int(c)) for a, b, c in zip(ref, ok["event"], ok["timestamp"], strict=True)]
         ok["event_ts"] = pd.to_datetime(ok["timestamp"].astype("int64"), unit="s")
