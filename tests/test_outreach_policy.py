@@ -63,6 +63,8 @@ def test_frequency_cap_window() -> None:
     # a: 13 days ago -> blocked; b: exactly 14 days ago -> allowed again; c: never contacted
     assert frequency_capped(ids, recent, AS_OF, 14).tolist() == [True, False, False]
     assert frequency_capped(ids, pd.DataFrame(columns=["customer_id", "as_of"]), AS_OF, 14).tolist() == [False] * 3
+    later = pd.DataFrame({"customer_id": ["c"], "as_of": [date(2026, 12, 1)]})  # a later day was already decided
+    assert frequency_capped(ids, later, AS_OF, 14).tolist() == [False, False, True]
 
 
 def test_holdout_is_deterministic_salted_and_near_its_shares() -> None:

@@ -50,6 +50,7 @@ def test_accepts_writes_outbox_and_answers_like_sendgrid(sink: tuple[str, Any, S
     assert lines[1]["subject"] == "Hello U1 1" and lines[1]["to"] == "u1@example.org"
     assert lines[1]["message_id"] == mid and lines[1]["categories"] == ["renewal_risk"]
     assert lines[1]["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert ctl.outbox.wait_files(10)
     eml = (s.outbox_dir / f"{mid}.0001.eml").read_text()
     assert "Hi U1" in eml and "List-Unsubscribe: <https://x.org/u/1>" in eml and "To: " in eml
     assert (s.outbox_dir / f"{mid}.0001.html").read_text() == "<p>Hi U1</p>"

@@ -168,7 +168,7 @@ def build_body(playbook: Playbook, personalizations: list[dict[str, Any]], setti
     }
     if playbook.sendgrid_template_id:
         body["template_id"] = playbook.sendgrid_template_id
-    else:
+    elif content is not None:
         body["content"] = [{"type": "text/plain", "value": content.text}, {"type": "text/html", "value": content.html}]
     return body
 
@@ -196,6 +196,7 @@ class Sender:
         self.counts = {"sent": 0, "requests": 0, "dead_lettered": 0, "failed": 0, "released": 0, "unknown": 0,
                        "rate_limited": 0, "retries": 0, "split": 0}  # fmt: skip
         self.suppressed = ledger_suppressed(wh)
+        self.claim_sizes: dict[str, int] = {}
         self.halted = False  # circuit breaker: after retries are exhausted, leave the rest for a later run
 
     def _count(self, key: str, n: int = 1) -> None:
@@ -239,6 +240,7 @@ class Sender:
             content = None if playbook.sendgrid_template_id else render_shared_content(
                 playbook, self.settings, self.template_dir)  # fmt: skip
             cid = dict(zip(rows["send_key"], rows["customer_id"], strict=False))
+            self.claim_sizes[token] = len(rows)
             self._send(ps, playbook, content, token, cid)
 
     def _send(self, ps: list[tuple[str, dict[str, Any]]], playbook: Playbook, content: Any, token: str,
@@ -253,7 +255,8 @@ class Sender:
             if st in (200, 202):
                 mid = (reply.headers.get("X-Message-Id") if reply.headers is not None else None) or (
                     "sandbox" if st == 200 else None)
-                ledger.mark_accepted(self.wh, keys, mid, self.clock(), token)
+                whole = len(keys) == self.claim_sizes.get(token, -1)
+                ledger.mark_accepted(self.wh, keys, mid, self.clock(), token, whole_claim=whole)
                 self._count("sent", len(keys))
                 return
             if st == 429:
@@ -311,9 +314,7 @@ class Sender:
 
 def ledger_suppressed(wh: Warehouse) -> tuple[set[str], set[str]]:
     """(suppressed email hashes, suppressed customer ids) at send time."""
-    from proactive_ml.outreach.suppression import ensure_table
-
-    ensure_table(wh)
+    ledger.ensure_tables(wh)
     df = wh.query("SELECT email_sha256, customer_id FROM suppressions")
     return set(df["email_sha256"].astype(str)), set(df["customer_id"].dropna().astype(str))
 
@@ -373,7 +374,7 @@ def deliver_pending(
         def work(pb: Playbook = playbook, errors: list[BaseException] = errors) -> None:
             try:
                 while not sender.halted:
-                    token, keys = ledger.claim(wh, playbook=pb.name, now=now, limit=batch_size, token=None)
+                    token, keys = ledger.claim(wh, playbook=pb.name, now=now, limit=batch_size, stamp=clock())
                     if not keys:
                         return
                     sender.send_claimed(token, pb)

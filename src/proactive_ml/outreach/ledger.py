@@ -22,6 +22,7 @@ import pandas as pd
 
 from proactive_ml.warehouse import Warehouse
 
+TABLES = ("decisions", "send_ledger", "dead_letters", "cs_tasks")
 STATES = ("planned", "sending", "accepted", "failed", "dead_letter")
 ADVISORY_LOCK_KEY = 5_807_311_001  # PostgreSQL advisory lock id for decision writes
 
@@ -80,9 +81,20 @@ DDL = [
 
 
 def ensure_tables(wh: Warehouse) -> None:
-    """Create the outreach tables if missing."""
-    for s in DDL:
-        wh.execute(s)
+    """Create the outreach tables (and the suppressions table they are read with) if missing.
+
+    PostgreSQL's ``CREATE TABLE IF NOT EXISTS`` is not safe against a concurrent twin (unique violation in
+    pg_type), so overlapping runs serialise it under a transaction-scoped advisory lock.
+    """
+    from proactive_ml.outreach.suppression import DDL as SUPPRESSIONS_DDL
+
+    if wh.backend == "postgres" and all(wh.table_exists(t) for t in (*TABLES, "suppressions")):
+        return
+    with wh.transaction():
+        if wh.backend == "postgres":
+            wh.execute(f"SELECT pg_advisory_xact_lock({ADVISORY_LOCK_KEY + 1})")
+        for s in (*DDL, SUPPRESSIONS_DDL):
+            wh.execute(s)
 
 
 def _in_list(keys: Sequence[str], prefix: str = "k") -> tuple[str, dict[str, str]]:
@@ -91,11 +103,11 @@ def _in_list(keys: Sequence[str], prefix: str = "k") -> tuple[str, dict[str, str
 
 
 def recent_contacts(wh: Warehouse, as_of: date, cap_days: int) -> pd.DataFrame:
-    """Decisions (either arm) of the last ``cap_days`` before as_of: customer_id, action, as_of."""
+    """Decisions (either arm) less than ``cap_days`` away from as_of (before or after): customer_id, action, as_of."""
     ensure_tables(wh)
     return wh.query(
-        "SELECT customer_id, action, as_of FROM decisions WHERE as_of > :since AND as_of <= :as_of",
-        {"since": as_of - timedelta(days=cap_days), "as_of": as_of},
+        "SELECT customer_id, action, as_of FROM decisions WHERE as_of > :since AND as_of < :until",
+        {"since": as_of - timedelta(days=cap_days), "until": as_of + timedelta(days=cap_days)},
     )
 
 
@@ -121,7 +133,10 @@ def record_decisions(
     cols = ["send_key", "as_of", "customer_id", "playbook", "action", "arm", "holdout_kind", "score", "uplift",
             "expected_value", "reasons", "send_at", "guidance", "priority"]  # fmt: skip
     as_of = pd.to_datetime(decisions["as_of"]).min().date()
-    p = {"now": now, "since": as_of - timedelta(days=cap_days)}
+    if pd.to_datetime(decisions["as_of"]).nunique() != 1:
+        raise ValueError("record_decisions takes the decisions of one day")
+    # the cap is symmetric: a contact less than cap_days before *or after* (an out-of-order or backfill run)
+    p = {"now": now, "since": as_of - timedelta(days=cap_days), "until": as_of + timedelta(days=cap_days)}
     with wh.transaction():
         if wh.backend == "postgres":
             wh.execute(f"SELECT pg_advisory_xact_lock({ADVISORY_LOCK_KEY})")
@@ -134,7 +149,7 @@ def record_decisions(
                 FROM {t} s
                 WHERE NOT EXISTS (SELECT 1 FROM decisions d WHERE d.customer_id = s.customer_id
                                   AND d.action = s.action AND d.send_key <> s.send_key
-                                  AND d.as_of > CAST(:since AS DATE) AND d.as_of <= CAST(s.as_of AS DATE))
+                                  AND d.as_of > CAST(:since AS DATE) AND d.as_of < CAST(:until AS DATE))
                 ON CONFLICT DO NOTHING""",
                 p,
             )
@@ -161,11 +176,13 @@ def record_decisions(
     return {"decisions": max(n_dec, 0), "ledger": max(n_led, 0), "tasks": max(n_task, 0)}
 
 
-def claim(wh: Warehouse, *, playbook: str, now: datetime, limit: int, token: str | None = None) -> tuple[str, list[str]]:
-    """Atomically move up to ``limit`` due 'planned' rows of ``playbook`` to 'sending' under a new claim token.
+def claim(wh: Warehouse, *, playbook: str, now: datetime, limit: int, token: str | None = None,
+          stamp: datetime | None = None) -> tuple[str, list[str]]:  # fmt: skip
+    """Atomically move up to ``limit`` 'planned' rows of ``playbook`` due at ``now`` (send_at <= now) to 'sending'
+    under a new claim token, stamped ``claimed_at = stamp`` (the sender's clock; default ``now``).
 
     Candidates are read first (PostgreSQL: locked with ``FOR UPDATE SKIP LOCKED`` in the same transaction), then
-    updated by explicit key with ``AND state = 'planned'``: only rows still planned change, whatever another
+    updated by their key range with ``AND state = 'planned'``: only rows still planned change, whatever another
     sender does at the same time. (A one-statement ``UPDATE .. FROM (SELECT .. LIMIT n FOR UPDATE SKIP LOCKED)``
     can be re-scanned by PostgreSQL's nested loop and claim more than n rows.) Returns (token, keys).
     """
@@ -180,8 +197,14 @@ def claim(wh: Warehouse, *, playbook: str, now: datetime, limit: int, token: str
             )["send_key"].tolist()
             if not cand:
                 return token, []
-            _update_keys(wh, cand, "state = 'sending', claim_token = :tok, claimed_at = :now, updated_at = :now, "
-                         "attempts = attempts + 1", {"tok": token, "now": now}, " AND state = 'planned'")  # fmt: skip
+            # the candidates are the first keys in order: claim by key range (no 1000-parameter IN list)
+            wh.execute(
+                """UPDATE send_ledger SET state = 'sending', claim_token = :tok, claimed_at = :stamp,
+                       updated_at = :stamp, attempts = attempts + 1
+                   WHERE state = 'planned' AND playbook = :pb AND send_key >= :lo AND send_key <= :hi
+                     AND (send_at IS NULL OR send_at <= :now)""",
+                {"tok": token, "stamp": stamp or now, "now": now, "pb": playbook, "lo": cand[0], "hi": cand[-1]},
+            )
         keys = wh.query("SELECT send_key FROM send_ledger WHERE claim_token = :tok AND state = 'sending' "
                         "ORDER BY send_key", {"tok": token})["send_key"].tolist()  # fmt: skip
         if keys:
@@ -221,8 +244,14 @@ def _update_keys(wh: Warehouse, keys: Sequence[str], set_sql: str, params: dict[
     return n
 
 
-def mark_accepted(wh: Warehouse, keys: Sequence[str], message_id: str | None, now: datetime, token: str | None = None) -> int:
-    """sending -> accepted with the request's X-Message-Id (only rows of this claim when ``token`` is given)."""
+def mark_accepted(wh: Warehouse, keys: Sequence[str], message_id: str | None, now: datetime, token: str | None = None,
+                  whole_claim: bool = False) -> int:  # fmt: skip
+    """sending -> accepted with the request's X-Message-Id (only rows of this claim when ``token`` is given;
+    ``whole_claim``: every row of the claim, ``keys`` being all of them)."""
+    if whole_claim and token:
+        return max(wh.execute("UPDATE send_ledger SET state = 'accepted', message_id = :mid, updated_at = :now, "
+                              "last_error = NULL WHERE claim_token = :tok AND state = 'sending'",
+                              {"mid": message_id, "now": now, "tok": token}), 0)  # fmt: skip
     where = " AND state = 'sending'" + (" AND claim_token = :tok" if token else "")
     return _update_keys(wh, keys, "state = 'accepted', message_id = :mid, updated_at = :now, last_error = NULL",
                         {"mid": message_id, "now": now, "tok": token}, where)  # fmt: skip

@@ -22,13 +22,13 @@ import asyncio
 import base64
 import json
 import os
+import queue
 import re
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.header import Header
 from email.utils import format_datetime
 from html import escape
 from pathlib import Path
@@ -59,6 +59,14 @@ def _addresses(p: dict[str, Any]) -> list[dict[str, Any]]:
         if isinstance(v, list):
             out.extend(a for a in v if isinstance(a, dict))
     return out
+
+
+def _json_size(d: dict[str, Any]) -> int:
+    """Bytes of ``d`` as compact JSON (fast path for string values)."""
+    try:
+        return 2 + sum(len(k.encode()) + len(v.encode()) + 6 for k, v in d.items())
+    except AttributeError:
+        return len(json.dumps(d).encode())
 
 
 def validate_mail_send(body: Any) -> list[dict[str, Any]]:
@@ -109,13 +117,13 @@ def validate_mail_send(body: Any) -> list[dict[str, Any]]:
                                "with a subject defined or if every personalization has a subject defined.",
                                "subject"))  # fmt: skip
         args = {**msg_args, **(p.get("custom_args") or {})}
-        if len(json.dumps(args).encode()) >= MAX_CUSTOM_ARGS_BYTES:
+        if _json_size(args) >= MAX_CUSTOM_ARGS_BYTES:
             errors.append(_err("The custom_args total size must be less than 10,000 bytes.",
                                f"personalizations.{i}.custom_args"))  # fmt: skip
         if any(not isinstance(v, str) for v in args.values()):
             errors.append(_err("Custom args values must be strings.", f"personalizations.{i}.custom_args"))
         subs = p.get("substitutions") or {}
-        if len(json.dumps(subs).encode()) >= MAX_SUBSTITUTIONS_BYTES:
+        if _json_size(subs) >= MAX_SUBSTITUTIONS_BYTES:
             errors.append(_err("The substitutions total size must be less than 10,000 bytes.",
                                f"personalizations.{i}.substitutions"))  # fmt: skip
         for hk, hv in (p.get("headers") or {}).items():
@@ -157,14 +165,14 @@ def audit_request(body: dict[str, Any]) -> tuple[int, int]:
     cats = [str(c) for c in body.get("categories") or []]
     for p in body.get("personalizations") or []:
         addrs = _addresses(p)
-        names = {str(a.get("name") or "").lower() for a in addrs} - {""}
-        names |= {w for n in names for w in n.split() if len(w) > 2}
+        names = {w for a in addrs for w in re.split(r"\W+", str(a.get("name") or "").lower()) if len(w) > 2 and w.isalpha()}
         emails = {str(a.get("email") or "").lower() for a in addrs}
         values = [str(v) for v in {**(body.get("custom_args") or {}), **(p.get("custom_args") or {})}.values()]
         values += list(map(str, (body.get("custom_args") or {}).keys())) + cats
         for v in values:
             lv = v.lower()
-            if "@" in lv or _PHONE.search(lv) or any(e and e in lv for e in emails) or any(n in lv for n in names):
+            tokens = set(re.split(r"[\W_]+", lv))
+            if "@" in lv or _PHONE.search(lv) or any(e and e in lv for e in emails) or tokens & names:
                 pii += 1
         h = {**msg_headers, **{k.lower(): v for k, v in (p.get("headers") or {}).items()}}
         lu, lup = str(h.get("list-unsubscribe", "")), str(h.get("list-unsubscribe-post", ""))
@@ -195,6 +203,7 @@ class SinkControl:
         "requests": 0, "accepted_requests": 0, "accepted_messages": 0, "rejected": 0, "sandbox": 0,
         "faults": 0, "pii_violations": 0, "missing_unsubscribe_headers": 0})  # fmt: skip
     lock: threading.Lock = field(default_factory=threading.Lock)
+    outbox: Any = None  # set by create_app: the Outbox (wait_files() before reading .eml/.html)
 
     def inject(self, fault: Fault) -> None:
         """Queue a fault for the next requests."""
@@ -219,7 +228,9 @@ class SinkControl:
 
 
 class Outbox:
-    """The sink's mailbox folder: .eml/.html per message, accepted.jsonl, and an index of accepted send keys."""
+    """The sink's mailbox folder: accepted.jsonl (appended and flushed before the 202), an index of accepted
+    send keys, and one .eml + .html per message, written by a background writer (as SendGrid's 202 means
+    'queued'); :meth:`wait_files` blocks until every accepted message is on disk."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
@@ -237,20 +248,67 @@ class Outbox:
                         self.index.setdefault(rec["send_key"], rec["message_id"])
         self._fh = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the sink's life
         self.lock = threading.Lock()
+        self._queue: queue.Queue[tuple[str, dict[str, Any], str] | None] = queue.Queue()
+        self._writer = threading.Thread(target=self._write_files_loop, name="outbox-writer", daemon=True)
+        self._writer.start()
 
     def close(self) -> None:
-        """Close the log file."""
+        """Finish writing files and close the log."""
+        self._queue.put(None)
+        self._writer.join(timeout=120)
         self._fh.close()
 
+    def wait_files(self, timeout: float = 120.0) -> bool:
+        """Block until every accepted message has its .eml and .html file (True) or the timeout passes."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return not self._queue.unfinished_tasks
+
     def write(self, message_id: str, body: dict[str, Any]) -> int:
-        """Write every personalization of an accepted request; flush before returning. Returns the count."""
+        """Log every personalization of an accepted request (append + flush) and queue its files."""
         stamp = datetime.now(UTC)
         now = stamp.replace(tzinfo=None).isoformat(timespec="milliseconds")
-        date_header = format_datetime(stamp)
+        cats = body.get("categories") or []
+        msg_args = body.get("custom_args") or {}
+        msg_headers = body.get("headers") or {}
+        lines = []
+        keys = []
+        for p in body["personalizations"]:
+            subs = p.get("substitutions") or {}
+            subject = str(p.get("subject") or body.get("subject") or "")
+            subject = apply_substitutions(subject, subs) if subs and "%" in subject else subject
+            args = {**msg_args, **(p.get("custom_args") or {})}
+            keys.append(args.get("send_key"))
+            lines.append(json.dumps({"message_id": message_id, "to": p["to"][0].get("email"), "subject": subject,
+                                     "send_key": args.get("send_key"), "custom_args": args, "categories": cats,
+                                     "accepted_at": now, "headers": {**msg_headers, **(p.get("headers") or {})}},
+                                    ensure_ascii=False))  # fmt: skip
+        with self.lock:
+            self._fh.write("\n".join(lines) + "\n")
+            self._fh.flush()
+            for sk in keys:
+                if sk:
+                    self.index.setdefault(sk, message_id)
+        self._queue.put((message_id, body, format_datetime(stamp)))
+        return len(lines)
+
+    def _write_files_loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                self._write_files(*item)
+            except Exception:  # pragma: no cover - a broken file must not stop the sink
+                pass
+            finally:
+                self._queue.task_done()
+
+    def _write_files(self, message_id: str, body: dict[str, Any], date_header: str) -> None:
         content = {c.get("type"): c.get("value", "") for c in body.get("content") or []}
         frm = body["from"]
         cats = body.get("categories") or []
-        lines = []
         for i, p in enumerate(body["personalizations"]):
             subs = p.get("substitutions") or {}
             subject = apply_substitutions(str(p.get("subject") or body.get("subject") or ""), subs)
@@ -264,35 +322,30 @@ class Outbox:
                 html = apply_substitutions(content.get("text/html", ""), subs)
             headers = {**(body.get("headers") or {}), **(p.get("headers") or {})}
             args = {**(body.get("custom_args") or {}), **(p.get("custom_args") or {})}
-            to = p["to"][0]
             stem = self.folder / f"{message_id}.{i:04d}"
             with open(f"{stem}.html", "w", encoding="utf-8") as fh:
                 fh.write(html)
             with open(f"{stem}.eml", "w", encoding="utf-8") as fh:
-                fh.write(_eml(message_id, i, frm, to, subject, headers, args, cats, text, html, date_header))
-            lines.append(json.dumps({"message_id": message_id, "to": to.get("email"), "subject": subject,
-                                     "send_key": args.get("send_key"), "custom_args": args, "categories": cats,
-                                     "accepted_at": now, "headers": headers}, ensure_ascii=False))  # fmt: skip
-        with self.lock:
-            self._fh.write("\n".join(lines) + "\n")
-            self._fh.flush()
-            for p in body["personalizations"]:
-                sk = {**(body.get("custom_args") or {}), **(p.get("custom_args") or {})}.get("send_key")
-                if sk:
-                    self.index.setdefault(sk, message_id)
-        return len(lines)
+                fh.write(_eml(message_id, i, frm, p["to"][0], subject, headers, args, cats, text, html, date_header))
+
+
+def _hdr(value: str) -> str:
+    """A header value: as is when printable ASCII, else one RFC 2047 base64 encoded word."""
+    if value.isascii() and value.isprintable():
+        return value
+    return "=?utf-8?b?" + base64.b64encode(value.encode()).decode() + "?="
 
 
 def _addr(a: dict[str, Any]) -> str:
     name = a.get("name")
-    return f"{Header(name, 'utf-8').encode()} <{a['email']}>" if name else str(a["email"])
+    return f"{_hdr(str(name))} <{a['email']}>" if name else str(a["email"])
 
 
 def _eml(message_id: str, i: int, frm: dict[str, Any], to: dict[str, Any], subject: str, headers: dict[str, str],
          args: dict[str, str], cats: list[str], text: str, html: str, now: str) -> str:  # fmt: skip
     boundary = f"=_{message_id}_{i}"
     head = [f"Message-ID: <{message_id}.{i}@sink.local>", f"Date: {now}", f"From: {_addr(frm)}", f"To: {_addr(to)}",
-            f"Subject: {Header(subject, 'utf-8').encode()}", "MIME-Version: 1.0"]  # fmt: skip
+            f"Subject: {_hdr(subject)}", "MIME-Version: 1.0"]  # fmt: skip
     head += [f"{k}: {v}" for k, v in headers.items()]
     head.append("X-SMTPAPI: " + json.dumps({"unique_args": args, "category": cats}))
     head.append(f'Content-Type: multipart/alternative; boundary="{boundary}"')
@@ -408,7 +461,8 @@ def create_app(outbox_dir: Path | str, control: SinkControl | None = None, api_k
         return JSONResponse({"faults": len(ctl.faults)})
 
     async def stats(request: Request) -> Response:
-        return JSONResponse({**ctl.stats, "distinct_send_keys": len(box.index)})
+        return JSONResponse({**ctl.stats, "distinct_send_keys": len(box.index),
+                             "files_pending": box._queue.unfinished_tasks})  # fmt: skip
 
     routes = [
         Route("/v3/mail/send", mail_send, methods=["POST"]),
@@ -424,6 +478,7 @@ def create_app(outbox_dir: Path | str, control: SinkControl | None = None, api_k
         box.close()
 
     app = Starlette(routes=routes, lifespan=lifespan)
+    ctl.outbox = box
     app.state.control = ctl
     app.state.outbox = box
     return app

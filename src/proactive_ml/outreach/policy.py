@@ -45,16 +45,18 @@ def contact_block_reason(customers: pd.DataFrame, suppressed_hashes: set[str], s
 
 def frequency_capped(customer_ids: pd.Series, recent_contacts: pd.DataFrame, as_of: datetime,
                      cap_days: int) -> pd.Series:  # fmt: skip
-    """True where the customer already had a proactive contact in the ``cap_days`` before ``as_of``.
+    """True where the customer has a proactive contact less than ``cap_days`` away from ``as_of`` (before, or
+    after: a backfill or out-of-order run must not squeeze a second email in).
 
     ``recent_contacts``: customer_id, as_of (date of the earlier decision). A contact on day D blocks D+1 ..
     D+cap_days-1; on D+cap_days the customer is eligible again.
     """
     if recent_contacts is None or recent_contacts.empty:
         return pd.Series(False, index=customer_ids.index)
-    since = pd.Timestamp(as_of).normalize() - pd.Timedelta(days=cap_days)
+    day = pd.Timestamp(as_of).normalize()
+    since, until = day - pd.Timedelta(days=cap_days), day + pd.Timedelta(days=cap_days)
     rc = recent_contacts.assign(as_of=pd.to_datetime(recent_contacts["as_of"]))
-    blocked = set(rc.loc[rc["as_of"] > since, "customer_id"].astype(str))
+    blocked = set(rc.loc[(rc["as_of"] > since) & (rc["as_of"] < until), "customer_id"].astype(str))
     return customer_ids.astype(str).isin(blocked)
 
 
@@ -75,9 +77,11 @@ def assign_holdout(frame: pd.DataFrame, salt: str, global_share: float, playbook
     """
     g = unit_hash(frame["customer_id"], salt + "|global")
     p = unit_hash(frame["playbook"].astype(str) + "|" + frame["customer_id"].astype(str), salt + "|playbook")
-    kind = np.where(g < global_share, "global", np.where(p < playbook_share, "playbook", None))
+    kind = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    kind[(g >= global_share) & (p < playbook_share)] = "playbook"
+    kind[g < global_share] = "global"
     out = frame.copy()
-    out["holdout_kind"] = pd.Series(kind, index=frame.index, dtype=object).where(lambda s: s.notna(), None)
+    out["holdout_kind"] = kind
     out["arm"] = np.where(out["holdout_kind"].isna(), "treatment", "holdout")
     return out
 

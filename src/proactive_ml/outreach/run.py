@@ -14,7 +14,6 @@ from proactive_ml.outreach.delivery import deliver_pending
 from proactive_ml.outreach.inputs import load_candidates
 from proactive_ml.outreach.playbooks import PlaybookConfig, load_playbooks
 from proactive_ml.outreach.selection import plan_outreach, policy_params
-from proactive_ml.outreach.suppression import ensure_table as ensure_suppressions
 from proactive_ml.warehouse import Warehouse
 
 BATCH_HOUR_UTC = 14  # a run given only a date runs at 14:00 UTC (daytime in Europe and the Americas)
@@ -46,8 +45,7 @@ def run_outreach(
     """
     config = config or load_playbooks()
     t = as_of_datetime(as_of)
-    ledger.ensure_tables(wh)
-    ensure_suppressions(wh)
+    ledger.ensure_tables(wh)  # includes the suppressions table
     params = policy_params(settings)
     frame = load_candidates(wh, t)
     supp = wh.query("SELECT email_sha256, customer_id FROM suppressions")
