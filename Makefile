@@ -7,6 +7,10 @@ BIN := $(VENV)/bin
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 STAMP := $(VENV)/.synced
 export PYTHONUNBUFFERED := 1
+# Prefect: the first flow run starts a local ephemeral server; give it time on a busy 2-core machine, no telemetry.
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 180
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export DO_NOT_TRACK ?= 1
 
 .PHONY: help env demo test check lint typecheck test-slow bench mlflow-ui serve clean
 
@@ -24,7 +28,7 @@ $(STAMP): uv.lock pyproject.toml | $(UV)
 env: $(STAMP) ## create/update the virtual environment from uv.lock (reproducible)
 
 demo: $(STAMP) ## run the main job on embedded defaults (no servers, no keys, no network)
-	$(BIN)/python -m flows.closed_loop --demo
+	PREFECT_LOGGING_LEVEL=WARNING $(BIN)/python -m flows.closed_loop --demo
 
 lint: $(STAMP) ## ruff
 	$(BIN)/ruff check src flows tests bench

@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from proactive_ml.contract import DATASETS, INGEST_ORDER, Dataset, create_table_sql
+from proactive_ml.contract import DATASETS, INGEST_ORDER, SQL_TYPES, Dataset, create_table_sql
 from proactive_ml.errors import GateFailure, IngestError
 from proactive_ml.warehouse.engine import Warehouse
 
@@ -227,8 +227,9 @@ def _read_csv(path: Path, ds: Dataset) -> pd.DataFrame:
         lines = list(range(2, len(df) + 2))
     df = df[ds.column_names].astype(object).where(df[ds.column_names].notna(), None)
     df["_line"] = lines
-    bad = _bad_utf8_lines(data) if "\ufffd" in text else set()
-    df["_decode_error"] = df["_line"].isin(bad) if bad else False
+    bad = _bad_utf8_lines(data, header) if "\ufffd" in text else {}
+    df["_decode_error"] = df["_line"].isin(list(bad)) if bad else False
+    df.attrs["decode_columns"] = bad
     return df.reset_index(drop=True)
 
 
@@ -265,13 +266,16 @@ def _csv_line_numbers(text: str) -> list[int]:
     return out
 
 
-def _bad_utf8_lines(data: bytes) -> set[int]:
-    bad: set[int] = set()
+def _bad_utf8_lines(data: bytes, header: list[str]) -> dict[int, str]:
+    """Line number -> the first column whose bytes are not valid UTF-8."""
+    bad: dict[int, str] = {}
     for n, raw in enumerate(data.split(b"\n"), start=1):
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError:
-            bad.add(n)
+            fields = next(csv.reader([raw.decode("utf-8", errors="replace")]), [])
+            col = next((header[i] for i, f in enumerate(fields) if "\ufffd" in f and i < len(header)), "")
+            bad[n] = col
     return bad
 
 
@@ -289,7 +293,7 @@ def _write_valid(wh: Warehouse, ds: Dataset, valid: pd.DataFrame) -> int:
         else:
             before = wh.row_count(ds.name)
         col_sql = ", ".join(cols)
-        sel = ", ".join(f"s.{c}" for c in cols)
+        sel = ", ".join(f"CAST(s.{c.name} AS {SQL_TYPES[c.type]})" for c in ds.columns)
         extra = "" if ds.upsert else f" WHERE NOT EXISTS (SELECT 1 FROM {ds.name} t WHERE {key_match})"
         wh.execute(f"INSERT INTO {ds.name} ({col_sql}) SELECT {sel} FROM {staged} s{extra}")
         return len(valid) if ds.upsert else wh.row_count(ds.name) - before
@@ -306,6 +310,7 @@ def ingest_file(wh: Warehouse, dataset: str, path: Path, settings: Any, as_of: d
         return FileResult(path, dataset, "skipped")
     raw = read_raw(path, ds)
     result = validate_batch(wh, dataset, raw, str(path), as_of, settings)
+    _name_decode_columns(result.quarantined, raw.attrs.get("decode_columns") or {})
     if result.gate_failures:
         raise GateFailure(format_gate_failures(result) + _quarantine_examples(path, result.quarantined))
     n_quarantined = int(result.quarantined["source_line"].nunique()) if len(result.quarantined) else 0
@@ -320,6 +325,14 @@ def ingest_file(wh: Warehouse, dataset: str, path: Path, settings: Any, as_of: d
              "t": as_of},
         )  # fmt: skip
     return FileResult(path, dataset, "loaded", len(raw), inserted, n_quarantined)
+
+
+def _name_decode_columns(quarantined: pd.DataFrame, columns: dict[int, str]) -> None:
+    """Rows quarantined for bad bytes: name the column the bytes are in (validation sees only the row flag)."""
+    if not columns or quarantined is None or quarantined.empty:
+        return
+    unnamed = quarantined["column"].fillna("").eq("") & quarantined["source_line"].isin(list(columns))
+    quarantined.loc[unnamed, "column"] = quarantined.loc[unnamed, "source_line"].map(columns)
 
 
 def _quarantine_examples(path: Path, quarantined: pd.DataFrame, limit: int = 5) -> str:
