@@ -26,6 +26,12 @@ AS_OF = datetime(2026, 3, 1, 6, 0)
 CUSTOMERS = customer_ids(300)
 
 
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """One data folder per module (one cached GX context, templates compiled once): keeps GX cheap."""
+    return Settings(data_dir=tmp_path_factory.mktemp("validation") / "data", _env_file=None)  # type: ignore[call-arg]
+
+
 def clean(dataset: str, n: int = 1000, seed: int = 0) -> pd.DataFrame:
     if dataset == "customers":
         return clean_customers(n, DAY, seed=seed)

@@ -131,7 +131,7 @@ def test_clean_synthetic_90_days_never_trip_a_gate():
     for day in range(90):
         as_of = start + timedelta(days=day + 1)
         weekly = 0.6 if (start + timedelta(days=day)).weekday() >= 5 else 1.0
-        n_usage = int(3000 * weekly * (1 - day / 400) * rng.uniform(0.85, 1.15))
+        n_usage = int(1800 * weekly * (1 - day / 400) * rng.uniform(0.85, 1.15))
         frames = {
             "customers": clean_customers(2000 if day == 0 else int(rng.integers(0, 30)), as_of, seed=day,
                                          offset=day * 100_000),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pandas as pd
+import pytest
 
 from proactive_ml import contract
 from proactive_ml.settings import Settings
@@ -19,6 +20,12 @@ from proactive_ml.validation.samples import clean_feedback, customer_ids
 
 DAY = datetime(2026, 3, 1)
 CUSTOMERS = customer_ids(50)
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """One data folder per module (one cached GX context, templates compiled once): keeps GX cheap."""
+    return Settings(data_dir=tmp_path_factory.mktemp("validation") / "data", _env_file=None)  # type: ignore[call-arg]
 
 
 def _quarantine_some(wh, settings: Settings) -> pd.DataFrame:

@@ -179,14 +179,17 @@ def parse_chunk(dataset: Dataset, raw: pd.DataFrame, known: Mapping[str, pa.Arra
     frame["_decode_error"] = (
         np.zeros(n, dtype=bool) if dec is None else np.asarray(dec.fillna(False).astype(bool).to_numpy(), dtype=bool)
     )
-    names = np.full(n, None, dtype=object)
     if unparseable:
+        names = np.full(n, None, dtype=object)
         anyb = np.zeros(n, dtype=bool)
         for m in unparseable.values():
             anyb |= m
         for i in np.flatnonzero(anyb):
             names[i] = ",".join(c for c, m in unparseable.items() if m[i])
-    frame["_unparseable"] = pd.array(names, dtype="str")
+        flags = pa.array(names, type=pa.string(), from_pandas=True)
+    else:
+        flags = pa.nulls(n, pa.string())
+    frame["_unparseable"] = pd.array(flags, dtype="str")
     for col in dataset.foreign_keys:
         ids = known.get(col) if known else None
         text = texts[col]
