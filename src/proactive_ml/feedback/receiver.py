@@ -84,7 +84,9 @@ def sign_event_payload(private_pem: bytes, payload: bytes, timestamp: str) -> st
     from cryptography.hazmat.primitives.asymmetric import ec
 
     key = serialization.load_pem_private_key(private_pem, password=None)
-    sig = key.sign(timestamp.encode() + payload, ec.ECDSA(hashes.SHA256()))  # type: ignore[call-arg,union-attr]
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError("the webhook signing key must be an EC (P-256) private key")
+    sig = key.sign(timestamp.encode() + payload, ec.ECDSA(hashes.SHA256()))
     return base64.b64encode(sig).decode()
 
 

@@ -22,6 +22,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.message import Message
 from email.parser import BytesParser, HeaderParser
 from email.policy import compat32
 from typing import Any
@@ -157,7 +158,7 @@ def _parse_inbound(headers: dict[str, str], body: bytes) -> InboundReply | str:
         return "no multipart parts"
     fields: dict[str, bytes] = {}
     for part in msg.get_payload():
-        if not hasattr(part, "get_param"):
+        if not isinstance(part, Message):
             continue
         name = part.get_param("name", header="content-disposition")
         if not isinstance(name, str) or part.get_param("filename", header="content-disposition"):
@@ -173,7 +174,8 @@ def _parse_inbound(headers: dict[str, str], body: bytes) -> InboundReply | str:
         if not isinstance(charsets, dict):
             charsets = {}
     except ValueError:
-        charsets, _ = {}, notes.append("bad charsets field")
+        charsets = {}
+        notes.append("bad charsets field")
 
     def get(name: str) -> str:
         cs = charsets.get(name)
@@ -286,7 +288,7 @@ class SendIndex:
                 latest[h] = k  # the ledger is ordered by insertion; later sends win
         return cls(df, mids, latest)
 
-    def customer(self, send_key: str | None) -> tuple[str | None, str | None, str | None]:
+    def customer(self, send_key: str | None) -> tuple[Any, Any, Any]:
         """(customer_id, playbook, email_sha256) of a send, or Nones."""
         if send_key and send_key in self.sends.index:
             r = self.sends.loc[send_key]
@@ -430,13 +432,13 @@ def process_responses(
         if not sk or not sk.startswith("sk_"):
             bad_requests[r.id] = "invalid token"
             continue
-        cid, playbook, h = idx.customer(sk)
+        cid, playbook, rh = idx.customer(sk)
         if r.kind == "unsubscribe":
-            h = h or _recipient_hash_from_events(wh, new_events, sk)
-            if not h:  # never drop an unsubscribe: keep it pending until the send's address is known
+            rh = rh or _recipient_hash_from_events(wh, new_events, str(sk))
+            if not rh:  # never drop an unsubscribe: keep it pending until the send's address is known
                 waiting.add(r.id)
                 continue
-            supp.append({"email_sha256": h, "customer_id": cid, "reason": "unsubscribe", "source": "one_click"})
+            supp.append({"email_sha256": rh, "customer_id": cid, "reason": "unsubscribe", "source": "one_click"})
             summary["unsubscribes"] += 1
         else:
             score = int(parts[2]) if len(parts) > 2 and parts[2] in {"1", "2", "3", "4", "5"} else None
