@@ -95,7 +95,7 @@ class WorldConfig:
     csat_after_ticket: float = 0.35
     comment_rate: float = 0.6
     # churn
-    monthly_churn: float = 0.03  # calibrates the baseline hazard on the initial base
+    monthly_churn: float = 0.027  # calibrates the baseline hazard on the initial base
     # email behaviour
     bounce_rate: float = 0.01  # share of addresses that hard-bounce
     open_rate: float = 0.40
@@ -106,4 +106,4 @@ class WorldConfig:
     rating_rate: float = 0.10
     effect_days: int = 30
     # hazard multiplier while an email's effect lasts, per response type
-    effect_multipliers: tuple[float, float, float, float] = (0.9, 0.25, 1.0, 3.0)
+    effect_multipliers: tuple[float, float, float, float] = (0.9, 0.15, 1.0, 3.0)
