@@ -44,10 +44,17 @@ def themes(texts: list[str], top: int = 15, min_count: int = 2) -> pd.DataFrame:
         grams = toks + [f"{a} {b}" for a, b in zip(toks, toks[1:], strict=False)]
         counts.update(grams)
         docs.update(set(grams))
-    rows = [(g, c, docs[g]) for g, c in counts.most_common() if c >= min_count]
-    # prefer bigrams that carry the meaning; drop unigrams fully explained by one bigram
-    df = pd.DataFrame(rows, columns=["theme", "mentions", "documents"])
-    return df.head(top).reset_index(drop=True)
+    frequent = {g: c for g, c in counts.items() if c >= min_count}
+    bigrams = {g: c for g, c in frequent.items() if " " in g}
+    rows = []
+    for g, c in sorted(frequent.items(), key=lambda kv: (-kv[1], kv[0])):
+        if " " not in g:
+            # a word mostly seen inside one frequent bigram adds nothing: the bigram says it better
+            best = max((bc for b, bc in bigrams.items() if g in b.split()), default=0)
+            if best >= 0.6 * c:
+                continue
+        rows.append((g, c, docs[g]))
+    return pd.DataFrame(rows[:top], columns=["theme", "mentions", "documents"])
 
 
 def _png(fig: Any) -> str:
