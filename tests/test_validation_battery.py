@@ -46,8 +46,9 @@ def lenient(settings: Settings) -> Settings:
     return Settings(data_dir=settings.data_dir, quarantine_max_share=1.0, _env_file=None)  # type: ignore[call-arg]
 
 
-@pytest.mark.parametrize("dataset", list(contract.DATASETS))
+@pytest.mark.parametrize("dataset", ["feedback"])
 def test_clean_batch_passes_every_rule(duck, settings, dataset):
+    """(Every dataset's clean frames also pass inside the battery and the 90-day tests.)"""
     raw = clean(dataset)
     res = validate_batch(duck, dataset, raw, f"landing/{dataset}/clean.csv", AS_OF, settings,
                          extra_known={"customer_id": CUSTOMERS})

@@ -17,7 +17,6 @@ Flow of :func:`validate_batch`:
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -41,13 +40,7 @@ from proactive_ml.warehouse import Warehouse
 CHUNK_ROWS = 500_000
 GX_MAX_ROWS = 100_000  # GX validates the whole batch up to this size ...
 GX_SAMPLE_ROWS = 20_000  # ... and a uniform sample of this many rows above it (GX costs ~10 us/row/expectation)
-_REASONS = {
-    "required": "{col} is missing or unparseable",
-    "encoding": "row contains bytes that are not valid UTF-8 (decoded with replacement)",
-    "unique": "duplicate key {col}={val} of an earlier row in this batch",
-    "foreign_key": "{col}={val} is not a known customer",
-    "email": "{col}={val} is not a well-formed email address",
-}
+_REASONS = {"encoding": "row contains bytes that are not valid UTF-8 (decoded with replacement)"}
 
 
 @dataclass
@@ -229,75 +222,105 @@ class BatchValidator:
 
     def _quarantine_rows(self, raw: pd.DataFrame, parsed: Any, fails: list[tuple[Rule, np.ndarray]],
                          bad: np.ndarray) -> pd.DataFrame:
+        """One row per failing input line: every expectation it failed and a reason for each (vectorised per
+        rule: values are fetched in bulk, not per cell)."""
         idx = np.flatnonzero(bad)
         if len(idx) == 0:
             return pd.DataFrame(columns=store.QUARANTINE_COLUMNS)
-        per_row: dict[int, list[tuple[str, str, str]]] = {int(i): [] for i in idx}
-        for rule, m in fails:
-            for i in np.flatnonzero(m):
-                per_row[int(i)].append(self._reason(rule, parsed, int(i)))
-        lines = raw["_line"].to_numpy()[idx] if "_line" in raw.columns else idx + 2
-        sub = raw.iloc[idx]
+        rows_l: list[np.ndarray] = []
+        cols_l: list[list[str]] = []
+        names_l: list[list[str]] = []
+        reasons_l: list[list[str]] = []
+        for order, (rule, m) in enumerate(fails):
+            ridx = np.flatnonzero(m)
+            cols, reasons = self._reasons(rule, parsed, ridx)
+            rows_l.append(ridx * len(fails) + order)  # sort key: row, then rule order
+            cols_l.append(cols)
+            names_l.append([rule.name] * len(ridx))
+            reasons_l.append(reasons)
+        keys = np.concatenate(rows_l)
+        order_ = np.argsort(keys, kind="stable")
+        flat_cols = np.array([c for cl in cols_l for c in cl], dtype=object)[order_]
+        flat_names = np.array([n for nl in names_l for n in nl], dtype=object)[order_]
+        flat_reasons = np.array([r for rl in reasons_l for r in rl], dtype=object)[order_]
+        row_of = keys[order_] // len(fails)
+        starts = np.flatnonzero(np.r_[True, row_of[1:] != row_of[:-1]])
+        ends = np.r_[starts[1:], len(row_of)]
+        col_out, exp_out, reason_out = [], [], []
+        for s0, e0 in zip(starts.tolist(), ends.tolist(), strict=True):
+            col_out.append(",".join(dict.fromkeys(c for c in flat_cols[s0:e0] if c)))
+            exp_out.append("; ".join(flat_names[s0:e0]))
+            reason_out.append("; ".join(flat_reasons[s0:e0]))
+        rows_idx = row_of[starts]  # == idx, sorted
+        lines = raw["_line"].to_numpy()[rows_idx] if "_line" in raw.columns else rows_idx + 2
         data_cols = [c for c in raw.columns if not str(c).startswith("_")]
-        records = sub[data_cols].astype(object).where(sub[data_cols].notna(), None).to_dict(orient="records")
-        at = pd.Timestamp(as_of_end(self.as_of) if not isinstance(self.as_of, datetime) else self.as_of)
-        rows = []
-        for i, line, rec in zip(idx, lines, records, strict=True):
-            items = per_row[int(i)]
-            rows.append({
-                "dataset": self.dataset.name, "source_file": self.source_file, "source_line": int(line),
-                "column": ",".join(dict.fromkeys(c for c, _, _ in items if c)),
-                "expectation": "; ".join(e for _, e, _ in items), "reason": "; ".join(r for _, _, r in items),
-                "raw_row": json.dumps(rec, ensure_ascii=False, default=str), "quarantined_at": at,
-            })
-        return pd.DataFrame(rows, columns=store.QUARANTINE_COLUMNS)
+        sub = raw.iloc[rows_idx][data_cols].astype(object)
+        raw_json = sub.to_json(orient="records", lines=True, force_ascii=False).splitlines()
+        at = pd.Timestamp(self.as_of if isinstance(self.as_of, datetime) else as_of_end(self.as_of))
+        return pd.DataFrame({
+            "dataset": self.dataset.name, "source_file": self.source_file,
+            "source_line": np.asarray(lines, dtype=np.int64), "column": col_out, "expectation": exp_out,
+            "reason": reason_out, "raw_row": raw_json, "quarantined_at": at,
+        }, columns=store.QUARANTINE_COLUMNS)
 
-    def _reason(self, rule: Rule, parsed: Any, i: int) -> tuple[str, str, str]:
+    def _reasons(self, rule: Rule, parsed: Any, ridx: np.ndarray) -> tuple[list[str], list[str]]:
+        """(column, reason) for each failing row of one rule."""
         kind = rule.meta.get("rule")
         kw = rule.kwargs
         col = str(kw.get("column") or "")
-        raw = parsed.raw
+        n = len(ridx)
+        take = pa.array(ridx, type=pa.int64())
 
-        def val(c: str) -> str:
-            return _fmt(raw[c][i].as_py()) if c in raw else "<n/a>"
+        def vals(c: str) -> list[str]:
+            if c not in parsed.raw:
+                return ["<n/a>"] * n
+            return [_fmt(v) for v in parsed.raw[c].take(take).to_pylist()]
 
         if kind == "type":
-            cols = [c for c, m in parsed.unparseable.items() if m[i]]
             types = rule.meta.get("contract_types", {})
-            reason = ", ".join(f"{c}={val(c)} is not a valid {types.get(c, self.dataset.column(c).type)}" for c in cols)
-            return ",".join(cols), rule.name, reason
+            parts: list[list[str]] = [[] for _ in range(n)]
+            cols: list[list[str]] = [[] for _ in range(n)]
+            for c, m in parsed.unparseable.items():
+                vs = vals(c)
+                t = types.get(c, self.dataset.column(c).type)
+                for j, (hit, v) in enumerate(zip(m[ridx], vs, strict=True)):
+                    if hit:
+                        parts[j].append(f"{c}={v} is not a valid {t}")
+                        cols[j].append(c)
+            return [",".join(c) for c in cols], [", ".join(p) for p in parts]
         if kind == "foreign_key":
             fk = str(rule.meta.get("column"))
-            return fk, rule.name, f"{fk}={val(fk)} is not a known {rule.meta.get('references', 'reference')}"
+            ref = rule.meta.get("references", "reference")
+            return [fk] * n, [f"{fk}={v} is not a known {ref}" for v in vals(fk)]
         if kind == "unique":
-            key = ", ".join(f"{c}={val(c)}" for c in self.dataset.key)
-            return ",".join(self.dataset.key), rule.name, f"duplicate key ({key}) of an earlier row in this batch"
+            per_col = [vals(c) for c in self.dataset.key]
+            keys = [", ".join(f"{c}={v}" for c, v in zip(self.dataset.key, vs, strict=True))
+                    for vs in zip(*per_col, strict=True)]
+            return [",".join(self.dataset.key)] * n, [f"duplicate key ({k}) of an earlier row in this batch"
+                                                     for k in keys]
         if kind == "encoding":
-            return "", rule.name, _REASONS["encoding"]
+            return [""] * n, [_REASONS["encoding"]] * n
         if kind == "required":
-            v = raw[col][i].as_py() if col in raw else None
-            reason = f"required {col} is empty" if v is None else f"required {col}={_fmt(v)} could not be parsed"
-            return col, rule.name, reason
+            return [col] * n, [f"required {col} is empty" if v == "<empty>" else
+                               f"required {col}={v} could not be parsed" for v in vals(col)]
         if kind == "enum":
-            return col, rule.name, f"{col}={val(col)} is not one of {', '.join(map(str, kw['value_set']))}"
+            allowed = ", ".join(map(str, kw["value_set"]))
+            return [col] * n, [f"{col}={v} is not one of {allowed}" for v in vals(col)]
         if kind in ("range", "future"):
-            lo = kw.get("min_value")
-            hi = kw.get("max_value")
-            if isinstance(hi, dict):
-                hi = self.params[hi["$PARAMETER"]]
-            if isinstance(lo, dict):
-                lo = self.params[lo["$PARAMETER"]]
+            lo, hi = kw.get("min_value"), kw.get("max_value")
+            hi = self.params[hi["$PARAMETER"]] if isinstance(hi, dict) else hi
+            lo = self.params[lo["$PARAMETER"]] if isinstance(lo, dict) else lo
             if kind == "future":
-                return col, rule.name, f"{col}={val(col)} is in the future (after {hi})"
+                return [col] * n, [f"{col}={v} is in the future (after {hi})" for v in vals(col)]
             bounds = f">= {lo}" if hi is None else (f"<= {hi}" if lo is None else f"between {lo} and {hi}")
             cond = f" when {kw['row_condition']}" if kw.get("row_condition") else ""
-            return col, rule.name, f"{col}={val(col)} is out of range (must be {bounds}{cond})"
+            return [col] * n, [f"{col}={v} is out of range (must be {bounds}{cond})" for v in vals(col)]
         if kind == "email":
-            return col, rule.name, f"{col}={val(col)} is not a well-formed email address"
+            return [col] * n, [f"{col}={v} is not a well-formed email address" for v in vals(col)]
         if kind == "order":
             a, b = kw["column_A"], kw["column_B"]
-            return f"{a},{b}", rule.name, f"{a}={val(a)} is before {b}={val(b)}"
-        return col or "", rule.name, f"failed {rule.name}"
+            return [f"{a},{b}"] * n, [f"{a}={va} is before {b}={vb}" for va, vb in zip(vals(a), vals(b), strict=True)]
+        return [col] * n, [f"failed {rule.name}"] * n
 
     def final_stats(self) -> dict[str, Any]:
         """JSON-friendly statistics of the whole batch."""
