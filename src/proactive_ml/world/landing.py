@@ -7,7 +7,6 @@ empty (CSV) or ``null`` (JSON) for missing values; Parquet keeps native timestam
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import date
 from pathlib import Path
@@ -66,11 +65,8 @@ def write_dataset_file(name: str, frame: pd.DataFrame | pa.Table, path: Path, fm
     elif fmt == "csv":
         pacsv.write_csv(_as_text(tbl), tmp, pacsv.WriteOptions(quoting_style="needed"))
     elif fmt == "jsonl":
-        rows = _as_text(tbl).to_pylist()
-        with tmp.open("w", encoding="utf-8") as fh:
-            for row in rows:
-                fh.write(json.dumps(row, ensure_ascii=False))
-                fh.write("\n")
+        # pandas' C encoder: ~2x faster than json.dumps per row; missing values become null
+        _as_text(tbl).to_pandas().to_json(tmp, orient="records", lines=True, force_ascii=False)
     else:
         raise ValueError(f"unknown landing format {fmt!r}; use one of {sorted(FORMATS)}")
     tmp.replace(path)
