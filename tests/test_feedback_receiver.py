@@ -193,3 +193,39 @@ def test_invalid_events_are_quarantined_with_reason(duck, settings, client, keys
     q = duck.query("SELECT * FROM response_quarantine ORDER BY item")
     assert len(q) == 4 and q["reason"].str.len().gt(0).all()
     assert out["gx"]["email_events"]["gx_success"] is False
+
+
+def test_overlapping_responses_runs_count_each_event_once(wh, warehouse_url, settings, keys):
+    import threading
+
+    from proactive_ml.warehouse import Warehouse
+
+    sends = make_sends(wh, 30)
+    events = make_events(sends)
+    app = create_app(settings, clock=lambda: NOW)
+    with TestClient(app) as c:
+        for i in range(0, len(events), 10):
+            body = json.dumps(events[i : i + 10]).encode()
+            assert post(c, body, signed_headers(keys[0], body, NOW)).status_code == 200
+    if wh.backend == "duckdb":
+        wh.close()  # one process, one DuckDB connection per thread below
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            w = Warehouse.connect(warehouse_url)
+            try:
+                process_responses(w, settings, datetime(2026, 11, 18, 12), store=RawStore(raw_store_path(settings)))
+            finally:
+                w.close()
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with Warehouse.connect(warehouse_url) as w:
+        assert w.row_count("email_events") == len(events)
+    assert not errors or wh.backend == "duckdb", errors

@@ -56,6 +56,7 @@ AUTO_SUBJECT_RE = re.compile(
 )
 QUOTE_START_RE = re.compile(r"^(>|On .{0,200}wrote:\s*$|-----\s*Original Message|From:\s)", re.IGNORECASE)
 MAX_TEXT = 100_000
+ADVISORY_LOCK_KEY = 5_807_311_006  # PostgreSQL advisory lock serialising responses-flow writes
 MAX_SUBJECT = 998
 EVENT_COLUMNS = [
     "dedupe_key", "sg_event_id", "send_key", "customer_id", "playbook", "event", "event_ts", "email_sha256",
@@ -323,8 +324,10 @@ def process_responses(
 
     as_of = pd.Timestamp(as_of).to_pydatetime().replace(tzinfo=None)
     raw = store or fstore.RawStore(fstore.raw_store_path(settings))
-    fstore.ensure_tables(wh)
-    suppression.ensure_table(wh)
+    with wh.transaction():  # CREATE TABLE IF NOT EXISTS races on PostgreSQL: take turns
+        _lock(wh)
+        fstore.ensure_tables(wh)
+        suppression.ensure_table(wh)
     pending = raw.pending(limit)
     summary: dict[str, Any] = {
         "requests": len(pending), "events_received": 0, "events_new": 0, "events_duplicate": 0,
@@ -455,6 +458,7 @@ def process_responses(
     for rid, reason in bad_requests.items():
         _q(quarantine, rid, "request", -1, reason, as_of)
     with wh.transaction():
+        _lock(wh)  # overlapping runs (Prefect does that) take turns; dedupe then sees the other's rows
         summary["events_new"] = _insert_new_events(wh, new_events)
         summary["events_duplicate"] = summary["events_received"] - summary["events_quarantined"] - summary["events_new"]
         summary["replies_new"] = _insert_ignore(wh, "replies", replies, REPLY_COLUMNS, "reply_id")
@@ -473,6 +477,12 @@ def process_responses(
         raw.mark([rid], "quarantined", as_of, note=reason[:500])
     summary["requests_quarantined"] = len(bad_requests)
     return summary
+
+
+def _lock(wh: Warehouse) -> None:
+    """Serialise responses-flow writers on PostgreSQL (transaction-scoped advisory lock)."""
+    if wh.backend == "postgres":
+        wh.execute("SELECT pg_advisory_xact_lock(:k)", {"k": ADVISORY_LOCK_KEY})
 
 
 def _recipient_hash_from_events(wh: Warehouse, new_events: pd.DataFrame, send_key: str) -> str | None:
