@@ -24,9 +24,12 @@ from flows.report import report_flow
 from flows.responses import responses_flow
 from flows.train import train_flow
 
+# A 90-day world has little history: train on cutoffs with two weeks of history and no purge gap.
+DEMO_TRAINING = {"min_history_days": 14, "purge_gap": False, "n_train_cutoffs": 4}
+
 
 @flow(name="closed-loop", log_prints=True)
-def closed_loop(customers: int = 5000, days: int = 90, warmup_days: int = 45, retrain_every: int = 7,
+def closed_loop(customers: int = 5000, days: int = 90, warmup_days: int = 52, retrain_every: int = 7,
                 seed: int = 42, targeting: str = "risk", data_dir: str | None = None,
                 fresh: bool = True, progress: bool = True) -> dict[str, Any]:  # fmt: skip
     """Run ``days`` simulated days of the whole system for real; returns where to look and the headline figures."""
@@ -56,7 +59,7 @@ def closed_loop(customers: int = 5000, days: int = 90, warmup_days: int = 45, re
 
         write_backfill(world, warmup_days, landing)
         ingest_flow(str(landing), next_morning().isoformat(), overrides)
-        train_flow(["churn", "need"], next_morning().isoformat(), overrides)
+        train_flow(["churn", "need"], next_morning().isoformat(), overrides, DEMO_TRAINING)
         bar, task = _progress(progress, days - warmup_days)
         try:
             for i in range(days - warmup_days):
@@ -64,7 +67,7 @@ def closed_loop(customers: int = 5000, days: int = 90, warmup_days: int = 45, re
                 morning = next_morning()
                 ingest_flow(str(landing), morning.isoformat(), overrides)
                 if i and i % retrain_every == 0:
-                    train_flow(["churn", "need"], morning.isoformat(), overrides)
+                    train_flow(["churn", "need"], morning.isoformat(), overrides, DEMO_TRAINING)
                 as_of = morning + timedelta(hours=14)
                 summary = outreach_flow(as_of.isoformat(), targeting, overrides)
                 with Warehouse.connect(s.resolved_warehouse_url) as wh:
@@ -156,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--demo", action="store_true", help="use the demo defaults (5,000 customers, 90 days)")
     p.add_argument("--customers", type=int, default=5000)
     p.add_argument("--days", type=int, default=90)
-    p.add_argument("--warmup-days", type=int, default=45)
+    p.add_argument("--warmup-days", type=int, default=52)
     p.add_argument("--targeting", choices=["risk", "uplift"], default="risk")
     p.add_argument("--data-dir", default=None)
     a = p.parse_args(argv)

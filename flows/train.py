@@ -11,20 +11,21 @@ from proactive_ml.warehouse import Warehouse
 
 
 @task(name="train-and-register", retries=2, retry_delay_seconds=5, retry_condition_fn=is_transient)
-def train_target(target: str, as_of: str | None, overrides: dict[str, Any] | None) -> dict[str, Any]:
+def train_target(target: str, as_of: str | None, overrides: dict[str, Any] | None,
+                 training: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train every candidate for one target; the best becomes @challenger, and @champion only if it wins."""
     from proactive_ml.modeling.train import train_and_register
 
     s = load_settings(overrides)
     with Warehouse.connect(s.resolved_warehouse_url) as wh:
-        return train_and_register(wh, s, resolve_as_of(as_of).date(), target=target)
+        return train_and_register(wh, s, resolve_as_of(as_of).date(), target=target, training=training)
 
 
 @flow(name="train-and-register")
 def train_flow(targets: list[str] | None = None, as_of: str | None = None,
-               overrides: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
-    """Retrain the churn and need models as of a date."""
-    out = {t: train_target(t, as_of, overrides) for t in (targets or ["churn", "need"])}
+               overrides: dict[str, Any] | None = None, training: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Retrain the churn and need models as of a date (``training`` overrides models/candidates.yaml's block)."""
+    out = {t: train_target(t, as_of, overrides, training) for t in (targets or ["churn", "need"])}
     get_run_logger().info("training: %s", {t: r.get("promoted") for t, r in out.items()})
     return out
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -300,11 +300,13 @@ def decide_promotion(challenger: dict[str, float], champion: dict[str, float] | 
 def train_and_register(wh: Any, settings: Any, as_of: date | datetime, target: str = "churn",
                        candidates: list[dict[str, Any]] | None = None,
                        config_path: str | Path = CANDIDATES_YAML,
-                       exclude_treated: bool | None = None) -> dict[str, Any]:  # fmt: skip
+                       exclude_treated: bool | None = None,
+                       training: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
     """Train every candidate for ``target`` on history before ``as_of``, log to MLflow, register the best as
     ``challenger`` and promote it to ``champion`` if it passes the gates.
 
-    ``candidates`` overrides the declared ones (tests force a worse challenger this way). Returns a summary:
+    ``candidates`` overrides the declared ones (tests force a worse challenger this way); ``training`` overrides
+    keys of the declared ``training:`` block (e.g. a short-history profile for the demo). Returns a summary:
     target, model_name, parent_run_id, child_run_ids, best, metrics (per candidate), version, promoted, reason,
     champion_version, holdout_cutoff, train_cutoffs.
     """
@@ -313,7 +315,7 @@ def train_and_register(wh: Any, settings: Any, as_of: date | datetime, target: s
 
     as_of_d = as_of.date() if isinstance(as_of, datetime) else as_of
     cfg = load_model_config(config_path)
-    tcfg = cfg.training
+    tcfg = replace(cfg.training, **(training or {}))
     excl = tcfg.exclude_treated if exclude_treated is None else exclude_treated
     specs = list(candidates) if candidates is not None else list(cfg.candidates)
 
