@@ -137,6 +137,21 @@ def test_malformed_json_gets_400_and_nothing_stored(client, keys):
     assert client.store.count() == 0
 
 
+def test_oversized_batches_are_refused_unread(client, keys, monkeypatch):
+    from proactive_ml.feedback import receiver
+
+    monkeypatch.setattr(receiver, "MAX_EVENT_BODY_BYTES", 1000)
+    body = json.dumps([{"email": "a@example.org", "event": "open", "timestamp": NOW}] * 50).encode()
+
+    def chunks():
+        yield body[:600]
+        yield body[600:]
+
+    assert client.post(EVENT_PATH, content=chunks(), headers=signed_headers(keys[0], body, NOW)).status_code == 413
+    assert client.post(EVENT_PATH, content=body, headers=signed_headers(keys[0], body, NOW)).status_code == 413
+    assert client.store.count() == 0
+
+
 def test_storage_failure_answers_5xx(settings, keys):
     class Broken(RawStore):
         def append(self, *a, **k):  # noqa: ANN002, ANN003

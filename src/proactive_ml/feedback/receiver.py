@@ -160,9 +160,14 @@ def create_app(
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > MAX_EVENT_BODY_BYTES:
             return JSONResponse({"error": "payload too large"}, status_code=413)
-        body = await request.body()
-        if len(body) > MAX_EVENT_BODY_BYTES:
-            return JSONResponse({"error": "payload too large"}, status_code=413)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():  # capped read: a chunked upload cannot exhaust memory
+            size += len(chunk)
+            if size > MAX_EVENT_BODY_BYTES:
+                return JSONResponse({"error": "payload too large"}, status_code=413)
+            chunks.append(chunk)
+        body = b"".join(chunks)
         try:
             payload = body.decode("utf-8")
             ok = verifier.verify_signature(payload, sig, ts, public_key)
