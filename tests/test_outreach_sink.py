@@ -142,3 +142,17 @@ def test_pii_audit_flags_personal_data_and_missing_headers() -> None:
     pii, missing = audit_request(bad)
     assert pii >= 3 and missing == 1
     assert audit_request(body(1, categories=["sk_1234567890123456789abc"])) == (0, 0)  # opaque ids are fine
+
+
+def test_low_priority_file_writer_process(settings: Settings) -> None:
+    url, stop, ctl = start_sink_in_thread(settings, writer="process")
+    try:
+        r = SendGridTransport(settings.sendgrid_api_key.get_secret_value(), url).post(body(5))
+        assert r.status == 202
+        assert ctl.outbox.wait_files(30)
+        mid = r.headers["X-Message-Id"]
+        assert sorted(p.name for p in settings.outbox_dir.glob(f"{mid}.*")) == sorted(
+            f"{mid}.{i:04d}.{ext}" for i in range(5) for ext in ("eml", "html"))  # fmt: skip
+        assert "Hi U4" in (settings.outbox_dir / f"{mid}.0004.eml").read_text()
+    finally:
+        stop()

@@ -214,22 +214,26 @@ class Sender:
         now = self.clock()
         hashes, customers = self.suppressed
         blocked, dead, ps = [], [], []
-        for r in rows.itertuples(index=False):
-            consent = r.marketing_consent is True or str(r.marketing_consent).lower() == "true"
-            cancelled = r.cancelled_at is not None and not pd.isna(r.cancelled_at) and pd.Timestamp(r.cancelled_at) <= now
-            email = str(r.email or "")
-            if (not consent or cancelled or str(r.customer_id) in customers
-                    or (email and email_hash(email) in hashes) or not email):  # fmt: skip
-                blocked.append(r.send_key)
+        cancelled_at = pd.to_datetime(rows["cancelled_at"], errors="coerce")
+        cancelled = (cancelled_at.notna() & (cancelled_at <= pd.Timestamp(now))).tolist()
+        cols = [rows[c].tolist() for c in ("send_key", "customer_id", "playbook", "email", "name", "reasons",
+                                            "marketing_consent")]  # fmt: skip
+        for (sk, cust, pbn, email, name, reasons, consent), canc in zip(zip(*cols, strict=True), cancelled,
+                                                                          strict=True):  # fmt: skip
+            ok = consent is True or str(consent).lower() == "true"
+            email = "" if email is None or (isinstance(email, float) and pd.isna(email)) else str(email)
+            if not ok or canc or str(cust) in customers or not email or email_hash(email) in hashes:
+                blocked.append(sk)
                 continue
-            reasons = tuple(x for x in str(r.reasons or "").split("|") if x)
+            codes = tuple(x for x in str(reasons or "").split("|") if x)
+            name = None if name is None or (isinstance(name, float) and pd.isna(name)) else str(name)
             try:
-                p = personalize(Recipient(r.send_key, email, r.name, reasons), playbook, self.settings,
-                                self.config.reason_texts, self.template_dir)  # fmt: skip
+                p = personalize(Recipient(sk, email, name, codes), playbook, self.settings, self.config.reason_texts,
+                                self.template_dir)  # fmt: skip
             except UnsafeContent as exc:
-                dead.append((r.send_key, r.customer_id, r.playbook, None, str(exc)))
+                dead.append((sk, cust, pbn, None, str(exc)))
                 continue
-            ps.append((r.send_key, p))
+            ps.append((sk, p))
         if blocked:
             ledger.mark_failed(self.wh, blocked, now, "blocked at send time: suppressed, no consent or cancelled")
             self._count("failed", len(blocked))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import queue
@@ -232,8 +233,10 @@ class Outbox:
     send keys, and one .eml + .html per message, written by a background writer (as SendGrid's 202 means
     'queued'); :meth:`wait_files` blocks until every accepted message is on disk."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, writer: str = "thread") -> None:
         self.folder = Path(folder)
+        self.writer_mode = writer
+        self.spool = self.folder / ".spool"
         self.folder.mkdir(parents=True, exist_ok=True)
         self.log_path = self.folder / "accepted.jsonl"
         self.index: dict[str, str] = {}
@@ -249,23 +252,44 @@ class Outbox:
         self._fh = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the sink's life
         self.lock = threading.Lock()
         self._queue: queue.Queue[tuple[str, dict[str, Any], str] | None] = queue.Queue()
-        self._writer = threading.Thread(target=self._write_files_loop, name="outbox-writer", daemon=True)
-        self._writer.start()
+        self._proc: Any = None
+        if writer == "process":  # files written by a low-priority process: the API path keeps the CPU
+            import multiprocessing
+
+            self.spool.mkdir(exist_ok=True)
+            self._proc = multiprocessing.get_context("spawn").Process(
+                target=_spool_writer, args=(str(self.folder),), name="outbox-writer", daemon=True)  # fmt: skip
+            self._proc.start()
+        else:
+            self._writer = threading.Thread(target=self._write_files_loop, name="outbox-writer", daemon=True)
+            self._writer.start()
+
+    @property
+    def files_pending(self) -> int:
+        """Accepted requests whose .eml/.html files are not written yet."""
+        if self.writer_mode == "process":
+            return sum(1 for _ in self.spool.glob("*.json"))
+        return self._queue.unfinished_tasks
 
     def close(self) -> None:
         """Finish writing files and close the log."""
-        self._queue.put(None)
-        self._writer.join(timeout=120)
+        if self._proc is not None:
+            self.wait_files(120)
+            self._proc.terminate()
+            self._proc.join(timeout=10)
+        else:
+            self._queue.put(None)
+            self._writer.join(timeout=120)
         self._fh.close()
 
     def wait_files(self, timeout: float = 120.0) -> bool:
         """Block until every accepted message has its .eml and .html file (True) or the timeout passes."""
         deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+        while self.files_pending and time.monotonic() < deadline:
             time.sleep(0.005)
-        return not self._queue.unfinished_tasks
+        return not self.files_pending
 
-    def write(self, message_id: str, body: dict[str, Any]) -> int:
+    def write(self, message_id: str, body: dict[str, Any], raw: bytes | None = None) -> int:
         """Log every personalization of an accepted request (append + flush) and queue its files."""
         stamp = datetime.now(UTC)
         now = stamp.replace(tzinfo=None).isoformat(timespec="milliseconds")
@@ -290,7 +314,12 @@ class Outbox:
             for sk in keys:
                 if sk:
                     self.index.setdefault(sk, message_id)
-        self._queue.put((message_id, body, format_datetime(stamp)))
+        if self._proc is not None:
+            tmp = self.spool / f"{message_id}.tmp"
+            tmp.write_bytes(raw if raw is not None else json.dumps(body).encode())
+            os.replace(tmp, self.spool / f"{message_id}.json")
+        else:
+            self._queue.put((message_id, body, format_datetime(stamp)))
         return len(lines)
 
     def _write_files_loop(self) -> None:
@@ -306,27 +335,54 @@ class Outbox:
                 self._queue.task_done()
 
     def _write_files(self, message_id: str, body: dict[str, Any], date_header: str) -> None:
-        content = {c.get("type"): c.get("value", "") for c in body.get("content") or []}
-        frm = body["from"]
-        cats = body.get("categories") or []
-        for i, p in enumerate(body["personalizations"]):
-            subs = p.get("substitutions") or {}
-            subject = apply_substitutions(str(p.get("subject") or body.get("subject") or ""), subs)
-            if body.get("template_id"):
-                data = json.dumps(p.get("dynamic_template_data") or {}, indent=2, ensure_ascii=False)
-                text = f"[dynamic template {body['template_id']}]\n{data}\n"
-                html = f"<p>dynamic template {escape(str(body['template_id']))}</p><pre>{escape(data)}</pre>"
-                subject = subject or str((p.get("dynamic_template_data") or {}).get("subject", ""))
-            else:
-                text = apply_substitutions(content.get("text/plain", ""), subs)
-                html = apply_substitutions(content.get("text/html", ""), subs)
-            headers = {**(body.get("headers") or {}), **(p.get("headers") or {})}
-            args = {**(body.get("custom_args") or {}), **(p.get("custom_args") or {})}
-            stem = self.folder / f"{message_id}.{i:04d}"
-            with open(f"{stem}.html", "w", encoding="utf-8") as fh:
-                fh.write(html)
-            with open(f"{stem}.eml", "w", encoding="utf-8") as fh:
-                fh.write(_eml(message_id, i, frm, p["to"][0], subject, headers, args, cats, text, html, date_header))
+        write_message_files(self.folder, message_id, body, date_header)
+
+
+def _spool_writer(folder: str) -> None:
+    """The low-priority writer process: turns spooled request bodies into .eml/.html files."""
+    import orjson
+
+    with contextlib.suppress(OSError):
+        os.nice(10)
+    spool = Path(folder) / ".spool"
+    parent = os.getppid()
+    while True:
+        files = sorted(spool.glob("*.json"), key=lambda f: f.stat().st_mtime)
+        if not files:
+            if os.getppid() != parent:
+                return
+            time.sleep(0.02)
+            continue
+        for f in files:
+            body = orjson.loads(f.read_bytes())
+            stamp = datetime.fromtimestamp(f.stat().st_mtime, UTC)
+            write_message_files(Path(folder), f.stem, body, format_datetime(stamp))
+            f.unlink()
+
+
+def write_message_files(folder: Path, message_id: str, body: dict[str, Any], date_header: str) -> None:
+    """Write every personalization of an accepted request as ``<message_id>.<n>.eml`` and ``.html``."""
+    content = {c.get("type"): c.get("value", "") for c in body.get("content") or []}
+    frm = body["from"]
+    cats = body.get("categories") or []
+    for i, p in enumerate(body["personalizations"]):
+        subs = p.get("substitutions") or {}
+        subject = apply_substitutions(str(p.get("subject") or body.get("subject") or ""), subs)
+        if body.get("template_id"):
+            data = json.dumps(p.get("dynamic_template_data") or {}, indent=2, ensure_ascii=False)
+            text = f"[dynamic template {body['template_id']}]\n{data}\n"
+            html = f"<p>dynamic template {escape(str(body['template_id']))}</p><pre>{escape(data)}</pre>"
+            subject = subject or str((p.get("dynamic_template_data") or {}).get("subject", ""))
+        else:
+            text = apply_substitutions(content.get("text/plain", ""), subs)
+            html = apply_substitutions(content.get("text/html", ""), subs)
+        headers = {**(body.get("headers") or {}), **(p.get("headers") or {})}
+        args = {**(body.get("custom_args") or {}), **(p.get("custom_args") or {})}
+        stem = folder / f"{message_id}.{i:04d}"
+        with open(f"{stem}.html", "w", encoding="utf-8") as fh:
+            fh.write(html)
+        with open(f"{stem}.eml", "w", encoding="utf-8") as fh:
+            fh.write(_eml(message_id, i, frm, p["to"][0], subject, headers, args, cats, text, html, date_header))
 
 
 def _hdr(value: str) -> str:
@@ -359,15 +415,17 @@ def _message_id() -> str:
     return base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")[:22]
 
 
-def create_app(outbox_dir: Path | str, control: SinkControl | None = None, api_key: str | None = None) -> Any:
-    """The ASGI app. ``api_key``: if given, only ``Authorization: Bearer <api_key>`` is accepted."""
+def create_app(outbox_dir: Path | str, control: SinkControl | None = None, api_key: str | None = None,
+               writer: str = "thread") -> Any:  # fmt: skip
+    """The ASGI app. ``api_key``: if given, only ``Authorization: Bearer <api_key>`` is accepted. ``writer``:
+    'thread' (files by a thread of this process) or 'process' (by a low-priority process)."""
     from starlette.applications import Starlette
     from starlette.requests import ClientDisconnect, Request
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
     ctl = control or SinkControl()
-    box = Outbox(Path(outbox_dir))
+    box = Outbox(Path(outbox_dir), writer)
     state = {"in_flight": 0, "window": int(time.time()) // 60, "used": 0}
 
     def rl_headers(reset: int | None = None) -> dict[str, str]:
@@ -429,7 +487,7 @@ def create_app(outbox_dir: Path | str, control: SinkControl | None = None, api_k
             ctl.stats["sandbox"] += 1
             return Response(status_code=200, headers=rl_headers())
         mid = _message_id()
-        n = box.write(mid, body)
+        n = box.write(mid, body, raw)
         ctl.stats["accepted_requests"] += 1
         ctl.stats["accepted_messages"] += n
         if fault and fault.status and fault.after_accept:  # accepted, but the client sees an error
@@ -462,7 +520,7 @@ def create_app(outbox_dir: Path | str, control: SinkControl | None = None, api_k
 
     async def stats(request: Request) -> Response:
         return JSONResponse({**ctl.stats, "distinct_send_keys": len(box.index),
-                             "files_pending": box._queue.unfinished_tasks})  # fmt: skip
+                             "files_pending": box.files_pending})  # fmt: skip
 
     routes = [
         Route("/v3/mail/send", mail_send, methods=["POST"]),
@@ -485,12 +543,12 @@ def create_app(outbox_dir: Path | str, control: SinkControl | None = None, api_k
 
 
 def start_sink_in_thread(settings: Any, port: int = 0, control: SinkControl | None = None,
-                         outbox_dir: Path | None = None) -> tuple[str, Any, SinkControl]:  # fmt: skip
+                         outbox_dir: Path | None = None, writer: str = "thread") -> tuple[str, Any, SinkControl]:  # fmt: skip
     """Run the sink with uvicorn in a daemon thread on 127.0.0.1. Returns (base_url, stop_fn, control)."""
     import uvicorn
 
     ctl = control or SinkControl()
-    app = create_app(outbox_dir or settings.outbox_dir, ctl, settings.sendgrid_api_key.get_secret_value())
+    app = create_app(outbox_dir or settings.outbox_dir, ctl, settings.sendgrid_api_key.get_secret_value(), writer)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="mail-sink", daemon=True)
@@ -513,5 +571,5 @@ def serve(settings: Any, host: str = "127.0.0.1", port: int = 3025) -> None:
     """Run the sink in the foreground (``proactive-ml mail-sink``)."""
     import uvicorn
 
-    app = create_app(settings.outbox_dir, SinkControl(), settings.sendgrid_api_key.get_secret_value())
+    app = create_app(settings.outbox_dir, SinkControl(), settings.sendgrid_api_key.get_secret_value(), "process")
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -192,19 +192,22 @@ def personalize(
     """The SendGrid personalization for one recipient (raises :class:`UnsafeContent` to refuse it)."""
     email = check_email(str(r.email or "").strip())
     name = check_safe(str(r.name or ""), "name")
-    first = check_safe(first_name_of(name), "first_name")
+    first = first_name_of(name)  # a word of a checked name: nothing to add
     to: dict[str, str] = {"email": email}
     dn = display_name(name)
     if dn:
         to["name"] = dn
-    token = sign_token(r.send_key, settings.signing_secret.get_secret_value())
-    check_safe(token, "token")
-    base = settings.public_base_url.rstrip("/")
+    if not _SEND_KEY.fullmatch(r.send_key):
+        raise UnsafeContent("send_key", "not an opaque send key")
+    token = sign_token(r.send_key, settings.signing_secret.get_secret_value())  # sk_<hex>.<hex>: safe
+    base = _checked_base(settings.public_base_url)
     unsubscribe, ratings = _links(base, token)
     headers = {"List-Unsubscribe": f"<{unsubscribe}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
-    for k, v in headers.items():
-        check_safe(v, f"header {k}")
-    phrases = _phrases(tuple(r.reasons), tuple(sorted(reason_texts.items())))
+    rt = _RT_CACHE.get(id(reason_texts))
+    if rt is None or rt[0] is not reason_texts:
+        rt = (reason_texts, tuple(sorted(reason_texts.items())))
+        _RT_CACHE[id(reason_texts)] = rt
+    phrases = _phrases(tuple(r.reasons), rt[1])
     p: dict[str, Any] = {"to": [to], "headers": headers, "custom_args": {"send_key": r.send_key}}
     if playbook.sendgrid_template_id:
         p["dynamic_template_data"] = {
@@ -223,6 +226,16 @@ def personalize(
         TAGS["token"]: token,
     }
     return p
+
+
+_RT_CACHE: dict[int, tuple[Mapping[str, str], tuple[tuple[str, str], ...]]] = {}
+_SEND_KEY = re.compile(r"sk_[0-9a-f]{8,64}")
+
+
+@lru_cache(maxsize=16)
+def _checked_base(url: str) -> str:
+    """The public base URL without a trailing slash, checked once (it goes into headers)."""
+    return check_safe(url.rstrip("/"), "public_base_url")
 
 
 @lru_cache(maxsize=4096)
