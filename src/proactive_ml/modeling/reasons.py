@@ -126,40 +126,43 @@ def _condition(spec: FeatureSpec, values: pd.Series, center: float | None = None
 def when_words(days: np.ndarray) -> np.ndarray:
     """'today', 'yesterday', 'last week', 'N weeks ago', 'N months ago' for day counts (vectorised)."""
     d = np.asarray(days, dtype=float)
-    weeks = np.maximum(np.round(d / 7), 2).astype(int)
-    months = np.maximum(np.round(d / 30), 2).astype(int)
+    safe = np.nan_to_num(d, nan=0.0)
+    weeks = np.maximum(np.round(safe / 7), 2).astype(int)
+    months = np.maximum(np.round(safe / 30), 2).astype(int)
     out = np.where(d < 1, "today", np.where(d < 2, "yesterday", np.where(d <= 10, "last week", "")))
     out = np.where((out == "") & (d < 45), np.char.add(weeks.astype(str), " weeks ago"), out)
     out = np.where((out == "") & (d >= 45), np.char.add(months.astype(str), " months ago"), out)
     return np.where(np.isnan(d), "", out)
 
 
-def _format(spec: FeatureSpec, rows: pd.DataFrame) -> np.ndarray:
-    """Reason text for ``rows`` (features of the customers that get this reason). Formats unique inputs only."""
-    v = rows[spec.name]
-    fields = pd.DataFrame(index=rows.index)
+def _format(spec: FeatureSpec, values: np.ndarray, nps_days: np.ndarray | None = None) -> np.ndarray:
+    """Reason text for the customers that get this reason (``values``: their feature values).
+
+    Only unique inputs are formatted (values are rounded to the template's precision first), then mapped back.
+    """
     tmpl = spec.reason
+    digits = 0 if ":.0f}" in tmpl else 2
+    fields = pd.DataFrame(index=pd.RangeIndex(len(values)))
     if spec.kind == "categorical":
-        fields["value"] = v.astype(str)
+        fields["value"] = pd.Series(values, dtype=object).astype(str).to_numpy(dtype=object)
     else:
-        num = pd.to_numeric(v, errors="coerce").astype(float)
-        fields["value"] = num.round(2)
+        num = np.asarray(pd.to_numeric(pd.Series(values), errors="coerce"), dtype=float)
+        fields["value"] = np.round(num, digits)
         if "{abs_value" in tmpl:
-            fields["abs_value"] = num.abs().round(2)
+            fields["abs_value"] = np.round(np.abs(num), digits)
         if "{pct_down" in tmpl:
-            fields["pct_down"] = (-num * 100).round(0)
+            fields["pct_down"] = np.round(-num * 100, 0)
     if "{nps_when}" in tmpl:
-        days = (
-            rows["days_since_last_nps"]
-            if "days_since_last_nps" in rows
-            else pd.Series(np.nan, index=rows.index)
-        )
-        fields["nps_when"] = when_words(days.to_numpy(dtype=float))
-    keys = fields.drop_duplicates()
-    texts = [tmpl.format(**rec).strip() for rec in keys.to_dict("records")]
-    lookup = pd.Series(texts, index=pd.MultiIndex.from_frame(keys) if keys.shape[1] > 1 else keys.iloc[:, 0])
-    idx = pd.MultiIndex.from_frame(fields) if fields.shape[1] > 1 else fields.iloc[:, 0]
-    return lookup.reindex(idx).to_numpy(dtype=object)
+        days = nps_days if nps_days is not None else np.full(len(values), np.nan)
+        fields["nps_when"] = when_words(days)
+    factors = [pd.factorize(fields[c].to_numpy()) for c in fields.columns]
+    dims = tuple(max(len(u), 1) for _, u in factors)
+    combined = np.ravel_multi_index(tuple(np.maximum(c, 0) for c, _ in factors), dims)
+    uniq, codes = np.unique(combined, return_inverse=True)
+    parts = np.unravel_index(uniq, dims)
+    recs = [{col: factors[i][1][parts[i][k]] for i, col in enumerate(fields.columns)} for k in range(len(uniq))]
+    texts = np.array([tmpl.format(**r).strip() for r in recs], dtype=object)
+    return texts[codes]
 
 
 def top_reasons(explainer: Explainer, X: pd.DataFrame, k: int = 3) -> pd.DataFrame:
@@ -177,6 +180,8 @@ def top_reasons(explainer: Explainer, X: pd.DataFrame, k: int = 3) -> pd.DataFra
     if kk == 0 or n == 0:
         return pd.DataFrame({f"reason_{i + 1}": pd.Series([None] * n, index=X.index, dtype=object)
                              for i in range(k)})  # fmt: skip
+    values = {s.name: X[s.name].to_numpy() for s in specs}
+    nps_days = X["days_since_last_nps"].to_numpy(dtype=float) if "days_since_last_nps" in X.columns else None
     part = np.argpartition(-contrib, kk - 1, axis=1)[:, :kk]
     order = np.take_along_axis(part, np.argsort(-np.take_along_axis(contrib, part, axis=1), axis=1), axis=1)
     out = {}
@@ -188,6 +193,6 @@ def top_reasons(explainer: Explainer, X: pd.DataFrame, k: int = 3) -> pd.DataFra
             for j, s in enumerate(specs):
                 rows = np.flatnonzero(valid & (chosen == j))
                 if len(rows):
-                    col[rows] = _format(s, X.iloc[rows])
+                    col[rows] = _format(s, values[s.name][rows], None if nps_days is None else nps_days[rows])
         out[f"reason_{r + 1}"] = col
-    return pd.DataFrame(out, index=X.index)
+    return pd.DataFrame(out, index=X.index, dtype=object)  # object: a missing reason stays None, not NaN
