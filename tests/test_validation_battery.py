@@ -162,3 +162,20 @@ def test_iso_timestamps_with_offsets_and_padding_parse(duck, settings):
     res = validate_batch(duck, "feedback", raw, "f.csv", AS_OF, settings, extra_known={"customer_id": CUSTOMERS})
     assert res.success and len(res.valid) == 5
     assert res.valid["ts"].iloc[0] == pd.Timestamp("2026-02-28 22:30:00")
+
+
+def test_large_batch_streams_in_chunks_and_gx_validates_a_sample(duck, settings):
+    from proactive_ml.validation.batch import GX_SAMPLE_ROWS
+
+    raw = clean_usage_events(150_000, CUSTOMERS, DAY)
+    raw.loc[[10, 70_000, 149_999], "quantity"] = "-2"
+    raw.loc[120_000, ["customer_id", "ts", "feature"]] = raw.loc[5, ["customer_id", "ts", "feature"]].to_numpy()
+    res = validate_batch(duck, "usage_events", raw, "big.csv", AS_OF, settings, chunk_rows=40_000,
+                         extra_known={"customer_id": CUSTOMERS})
+    assert res.success, format_gate_failures(res)
+    assert res.stats["gx"]["sampled"] and res.gx_rows == GX_SAMPLE_ROWS
+    assert sorted(res.quarantined["source_line"]) == sorted(int(raw.loc[i, "_line"]) for i in (10, 70_000, 120_000,
+                                                                                                149_999))
+    assert len(res.valid) + len(res.quarantined) == len(raw)
+    assert "expect_compound_columns_to_be_unique" in res.quarantined.set_index("source_line").loc[
+        int(raw.loc[120_000, "_line"]), "expectation"]

@@ -121,15 +121,15 @@ def test_empty_batch_is_valid_and_counted(duck, gx_settings):
     assert list(res.valid.columns) == contract.FEEDBACK.column_names
 
 
-def test_clean_synthetic_60_days_never_trip_a_gate():
-    """60 days of clean, drifting daily batches per dataset (volume trend, weekly cycle, slowly moving mix and
+def test_clean_synthetic_40_days_never_trip_a_gate():
+    """40 days of clean, drifting daily batches per dataset (volume trend, weekly cycle, slowly moving mix and
     scores, small daily customer change sets): no gate fires. Pure: stats + gates, no GX. (90 days of the real
     simulated world: tests/test_validation_world.py, marked slow.)"""
     rng = np.random.default_rng(7)
     history: dict[str, list[dict]] = {d: [] for d in contract.DATASETS}
     suites = {d: load_suite(d) for d in contract.DATASETS}
     start = datetime(2026, 1, 1)
-    for day in range(60):
+    for day in range(40):
         as_of = start + timedelta(days=day + 1)
         weekly = 0.6 if (start + timedelta(days=day)).weekday() >= 5 else 1.0
         n_usage = int(1800 * weekly * (1 - day / 400) * rng.uniform(0.85, 1.15))
@@ -138,7 +138,7 @@ def test_clean_synthetic_60_days_never_trip_a_gate():
                                          offset=day * 100_000),
             "usage_events": clean_usage_events(n_usage, CUSTOMERS, as_of, seed=day),
             "feedback": clean_feedback(int(rng.integers(5, 60)), CUSTOMERS, as_of, seed=day,
-                                       nps_mean=7.5 - day / 60, offset=day * 1000),
+                                       nps_mean=7.5 - day / 40, offset=day * 1000),
             "tickets": clean_tickets(int(rng.integers(10, 80)), CUSTOMERS, as_of, seed=day, offset=day * 1000),
         }
         for name, raw in frames.items():

@@ -8,6 +8,7 @@ COMPLETE result format stops at 200) while the rules stay defined once, in ``exp
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -272,15 +273,17 @@ def rule_mask(rule: Rule, frame: pd.DataFrame, params: Mapping[str, Any]) -> np.
 
 # ---------------------------------------------------------------------------------------------- keys
 _DUCK: list[Any] = []
+_DUCK_LOCK = threading.Lock()
 
 
 def _duck() -> Any:
     """One in-memory DuckDB per process for key hashing (each tracker takes its own cursor)."""
-    if not _DUCK:
-        import duckdb
+    with _DUCK_LOCK:
+        if not _DUCK:
+            import duckdb
 
-        _DUCK.append(duckdb.connect())
-    return _DUCK[0]
+            _DUCK.append(duckdb.connect())
+        return _DUCK[0]
 
 
 class KeyTracker:
