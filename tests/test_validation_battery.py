@@ -95,7 +95,7 @@ def test_battery_fails_closed_on_quarantine_share_with_a_useful_message(wh, sett
     msg = format_gate_failures(res)
     share = len(bad) / len(raw)
     assert "quarantine_share" in msg and f"{share:.2%}" in msg and "<= 2.00%" in msg
-    assert "expect_column_values_to_be_between(score where survey_type==\"NPS\")" in msg
+    assert "expect_column_values_to_be_null(_unparseable): 100 rows" in msg and " more" in msg
     assert str(res.docs_path) in msg and res.docs_path.exists()
     # validation itself wrote no quarantine and no raw rows: ingestion writes nothing on a gate failure
     assert not wh.table_exists("feedback")

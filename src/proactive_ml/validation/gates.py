@@ -95,8 +95,8 @@ def evaluate_gates(
     # quarantine share: not a GX expectation of its own; names the row expectations behind it
     qshare = stats["quarantined"] / rows if rows else 0.0
     if qshare > max_quarantine_share:
-        top = sorted(stats["rule_counts"].items(), key=lambda kv: -kv[1])
-        detail = ", ".join(f"{k}: {v} rows" for k, v in top if v)
+        top = [kv for kv in sorted(stats["rule_counts"].items(), key=lambda kv: -kv[1]) if kv[1]]
+        detail = ", ".join(f"{k}: {v} rows" for k, v in top[:6]) + (f" and {len(top) - 6} more" if len(top) > 6 else "")
         failures.append(GateResult("quarantine_share", f"{qshare:.2%} ({stats['quarantined']} of {rows} rows)",
                                    f"<= {max_quarantine_share:.2%}", f"failed row expectations: {detail}"))
 
