@@ -155,3 +155,29 @@ def test_ui_command_points_at_the_local_store(settings) -> None:  # type: ignore
 
     cmd = ui_command(settings, port=5001)
     assert cmd[1] == "ui" and settings.resolved_mlflow_uri in cmd and "5001" in cmd
+
+
+def test_scores_table_keeps_history_and_replaces_a_rerun(wh) -> None:  # type: ignore[no-untyped-def]
+    from datetime import datetime
+
+    from proactive_ml.modeling.scoring import SCORE_COLUMNS, ensure_tables, write_scores
+
+    def frame(cutoff: date, score: float, n: int = 3) -> pd.DataFrame:
+        return pd.DataFrame({
+            "customer_id": [f"c{i}" for i in range(n)], "cutoff": cutoff, "target": "churn", "score": score,
+            "model_name": "proactive-churn", "model_version": "4", "reason_1": "usage down 60% over 30 days",
+            "reason_2": None, "reason_3": None, "scored_at": datetime(2026, 7, 1, 6, 0),
+        })[SCORE_COLUMNS]  # fmt: skip
+
+    ensure_tables(wh)
+    ensure_tables(wh)  # idempotent
+    assert write_scores(wh, frame(date(2026, 6, 1), 0.1), date(2026, 6, 1), "churn") == 3
+    write_scores(wh, frame(date(2026, 7, 1), 0.2), date(2026, 7, 1), "churn")
+    write_scores(wh, frame(date(2026, 7, 1), 0.3, n=2), date(2026, 7, 1), "churn")  # rerun replaces
+    got = wh.query("SELECT cutoff, COUNT(*) AS n, MAX(score) AS s FROM scores GROUP BY cutoff ORDER BY cutoff")
+    assert got["n"].tolist() == [3, 2] and got["s"].tolist() == [0.1, 0.3]
+    row = wh.query("SELECT reason_1, reason_2 FROM scores WHERE customer_id = 'c0' AND cutoff = :c",
+                   {"c": date(2026, 7, 1)})  # fmt: skip
+    assert row["reason_1"].iloc[0] == "usage down 60% over 30 days" and row["reason_2"].isna().all()
+    with pytest.raises(Exception):  # noqa: B017 - the unique key is enforced by either backend's own error type
+        wh.insert_frame("scores", frame(date(2026, 7, 1), 0.5, n=1), SCORE_COLUMNS)

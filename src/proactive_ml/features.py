@@ -124,6 +124,8 @@ GROUP BY customer_id
 """
 
 
+
+
 def _popcount(masks: pd.Series, keep_bits: int = 63) -> pd.Series:
     """Number of set bits of each mask's lowest ``keep_bits`` bits (0 where missing)."""
     m = pd.to_numeric(masks, errors="coerce").fillna(0).astype("int64").to_numpy()
@@ -170,6 +172,20 @@ FROM tk
 GROUP BY customer_id
 """
 
+FEATURES_SQL = f"""
+SELECT a.customer_id, a.plan, a.signup_date, a.monthly_revenue,
+  u.usage_7d, u.usage_prev_7d, u.usage_30d, u.usage_prev_30d, u.usage_90d, u.days_lo, u.days_hi, u.features_30d,
+  u.last_activity_ts,
+  f.last_nps, f.prev_nps, f.last_nps_ts, f.last_csat, f.last_csat_ts, f.negative_comments_90d, f.feedback_90d,
+  t.tickets_open, t.tickets_unresolved_7d, t.tickets_30d, t.last_ticket_priority
+FROM ({ACTIVE_SQL}) a
+LEFT JOIN ({USAGE_SQL}) u ON u.customer_id = a.customer_id
+LEFT JOIN ({FEEDBACK_SQL}) f ON f.customer_id = a.customer_id
+LEFT JOIN ({TICKETS_SQL}) t ON t.customer_id = a.customer_id
+ORDER BY a.customer_id
+"""
+
+
 OUTREACH_SQL = """
 SELECT customer_id,
   CAST(SUM(CASE WHEN as_of >= :c90_date THEN 1 ELSE 0 END) AS DOUBLE PRECISION) AS emails_90d,
@@ -209,11 +225,7 @@ def build_features(wh: Any, cutoff: date | datetime) -> pd.DataFrame:
     """
     params = window_params(cutoff)
     c = params["cutoff_ts"]
-    active = run_query(wh, ACTIVE_SQL, params).set_index("customer_id")
-    usage = run_query(wh, USAGE_SQL, params).set_index("customer_id")
-    fb = run_query(wh, FEEDBACK_SQL, params).set_index("customer_id")
-    tk = run_query(wh, TICKETS_SQL, params).set_index("customer_id")
-    df = active.join(usage, how="left").join(fb, how="left").join(tk, how="left")
+    df = run_query(wh, FEATURES_SQL, params).set_index("customer_id")
 
     df["active_days_7d"] = _popcount(df["days_lo"], 7)
     df["active_days_30d"] = _popcount(df["days_lo"], 30)
