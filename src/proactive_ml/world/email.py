@@ -73,6 +73,10 @@ def answer_emails(world: World, sent: pd.DataFrame) -> dict[str, list[Any]]:
                              errors="coerce").fillna(0).to_numpy(dtype=np.int64) - 1  # fmt: skip
     idx = np.where((idx >= 0) & (idx < world.n), idx, by_email)
     known = (idx >= 0) & (idx < world.n)
+    # the truth of these sends, before they take effect
+    from proactive_ml.world.simulator import SEND_HORIZONS
+
+    uplift = {h: world.uplift_now(h) for h in SEND_HORIZONS}
     day_start = (world.day + 1) * DAY_S  # fallback send time: the start of the next simulated day
     log: list[tuple[str, str, int, bool, int]] = []
     u = rng.random((k, 12))
@@ -166,5 +170,5 @@ def answer_emails(world: World, sent: pd.DataFrame) -> dict[str, list[Any]]:
         if u[i, 10] < cfg.rating_rate * (1.8 if opened else 0.45):
             score = int(np.clip(np.round(RATING_MEAN[rt] + noise[i]), 1, 5))
             ratings.append((key, score))
-    world.record_sends(log)
+    world.record_sends(log, uplift)
     return {"events": events, "replies": replies, "ratings": ratings}

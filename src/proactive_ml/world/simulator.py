@@ -20,6 +20,7 @@ The latent story, per customer:
 
 from __future__ import annotations
 
+import copy
 import pickle
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -48,6 +49,7 @@ from proactive_ml.world.config import (
 )
 
 DAY_US = 86_400 * 1_000_000
+SEND_HORIZONS = (30, 60, 90)  # horizons (days) whose true effect is kept for every send
 SEC_US = 1_000_000
 EPOCH = date(1970, 1, 1)
 
@@ -211,6 +213,7 @@ class World:
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_ids_cache"] = None
+        state.pop("_forecast_cache", None)
         state["c"] = {k: v[: self.n].copy() for k, v in self.c.items()}
         return state
 
@@ -251,6 +254,11 @@ class World:
             + TYPE_HAZARD[c["rtype"][:n]]
             + 0.5 * (tenure < 45)
         ).astype(np.float64)
+
+    def uplift_now(self, horizon_days: int = 30) -> np.ndarray:
+        """True uplift (retention gained over ``horizon_days``) of an email sent today, for every slot."""
+        p_no, p_em = self._churn_probs(np.arange(self.n), horizon_days)
+        return p_no - p_em
 
     def base_hazard(self, day: int | None = None) -> np.ndarray:
         """Daily churn hazard of every customer slot without any email effect (0 for churned customers)."""
@@ -293,7 +301,9 @@ class World:
         churn_idx = np.flatnonzero(churn)
         c["cancel_us"][churn_idx] = d_us + rng.integers(0, 86_400, len(churn_idx)) * SEC_US
         # new signups
-        k_new = int(rng.poisson(cfg.signup_rate * active.sum()))
+        # a constant expected inflow (not tied to the current base), so two copies of a world that differ only
+        # in who was emailed keep drawing the same random numbers (common random numbers for counterfactuals)
+        k_new = int(rng.poisson(cfg.signup_rate * cfg.n_customers))
         new_idx = self._add_customers(np.full(k_new, d, dtype=np.int32)) if k_new else np.zeros(0, np.int64)
         c, n = self.c, self.n
         changed = np.arange(n) if first else np.concatenate([churn_idx, new_idx])
@@ -303,7 +313,9 @@ class World:
             "usage_events": self._usage(live, d_us),
         }
         tickets, csat_idx, csat_wait = self._tickets(live, d, d_us)
-        tables["feedback"] = self._feedback(live, d, d_us, csat_idx, csat_wait)
+        feedback = self._feedback(live, d, d_us, csat_idx, csat_wait)
+        assert tickets is not None and feedback is not None
+        tables["feedback"] = feedback
         tables["tickets"] = tickets
         return tables
 
@@ -372,7 +384,9 @@ class World:
             }
         )
 
-    def _tickets(self, live: np.ndarray, d: int, d_us: np.int64) -> tuple[pa.Table, np.ndarray, np.ndarray]:
+    def _tickets(
+        self, live: np.ndarray, d: int, d_us: np.int64, emit: bool = True
+    ) -> tuple[pa.Table | None, np.ndarray, np.ndarray]:
         cfg, rng, c, t = self.config, self.rng, self.c, self.t
         rate = cfg.ticket_rate * np.exp(
             c["friction"][live] + 0.6 * c["declining"][live] - 0.3 * (c["e"][live] < -1.5)
@@ -416,6 +430,9 @@ class World:
         ask = alive & (rng.random(len(cl_cust)) < cfg.csat_after_ticket)
         csat_idx, csat_wait = cl_cust[ask], wait_days[ask]
         self._csat_close_us = t["close_us"][closing][ask]
+        if not emit:  # a forecast: only the state matters
+            self._forget_finished_tickets(d)
+            return None, csat_idx, csat_wait
         # the latest state of every ticket touched today
         sel = np.flatnonzero(touched)
         done = t["close_day"][sel] <= d
@@ -438,20 +455,25 @@ class World:
                 "status": _str_array(TICKET_STATUSES).take(pa.array(status.astype(np.int8))),
             }
         )
-        # forget tickets whose story is over
+        self._forget_finished_tickets(d)
+        return table, csat_idx, csat_wait
+
+    def _forget_finished_tickets(self, d: int) -> None:
+        t = self.t
         keep = ~((t["close_day"] <= d) & ((t["final_day"] < 0) | (t["final_day"] <= d)))
         for key in t:
             t[key] = t[key][keep]
-        return table, csat_idx, csat_wait
 
     def _feedback(self, live: np.ndarray, d: int, d_us: np.int64, csat_idx: np.ndarray,
-                  csat_wait: np.ndarray) -> pa.Table:  # fmt: skip
+                  csat_wait: np.ndarray, emit: bool = True) -> pa.Table | None:  # fmt: skip
         cfg, rng, c = self.config, self.rng, self.c
         asked = live[rng.random(len(live)) < cfg.nps_rate * TYPE_NPS[c["rtype"][live]]]
         sat = self._satisfaction(asked)
         nps = np.clip(np.round(7.6 + 1.7 * sat + rng.normal(0, 1.1, len(asked))), 0, 10).astype(np.int64)
         c["last_nps"][asked] = nps
         c["last_nps_day"][asked] = d
+        if not emit:  # a forecast: CSAT answers and comments do not feed back into churn
+            return None
         sat_c = self._satisfaction(csat_idx) - 0.5 * (csat_wait > 4) - 0.08 * csat_wait
         csat = np.clip(np.round(4.0 + 0.8 * sat_c + rng.normal(0, 0.7, len(csat_idx))), 1, 5).astype(np.int64)
         cust = np.concatenate([asked, csat_idx])
@@ -508,9 +530,12 @@ class World:
     def truth(self, horizon_days: int = 30) -> pd.DataFrame:
         """Hidden ground truth per customer: response type and the true effect of one email now.
 
-        Columns: customer_id, response_type, active, hazard (daily, no email), email_multiplier (hazard factor
-        while the email's effect lasts), effect_days, deliverable, p_churn_no_email, p_churn_email (over
-        ``horizon_days``) and uplift = p_churn_no_email - p_churn_email (expected retention gained by emailing).
+        Columns: customer_id, response_type, active, hazard (today's daily hazard, no email), email_multiplier
+        (hazard factor while an email's effect lasts), effect_days, deliverable (an email now would arrive),
+        p_churn_no_email, p_churn_email (over the next ``horizon_days``) and uplift = p_churn_no_email -
+        p_churn_email (expected retention gained by emailing now; 0 for churned or undeliverable customers).
+        The probabilities come from a Monte Carlo forecast of the customer's own latent future (engagement
+        drift, tickets, surveys), the same dynamics that :meth:`step` runs.
         """
         c, n = self.c, self.n
         p_no, p_em = self._churn_probs(np.arange(n), horizon_days)
@@ -533,13 +558,61 @@ class World:
         c = self.c
         return (~c["bad_address"][idx]) & (c["sg_suppressed"][idx] == 0) & (c["cancel_us"][idx] < 0)
 
+    def _forecast_survival(self, horizon_days: int) -> tuple[np.ndarray, np.ndarray]:
+        """Probability of still being a customer after ``horizon_days`` without / with an email today.
+
+        Runs copies of the world forward (state only, no churn, no output) with their own random streams and
+        averages exp(-cumulative hazard) over the replicates; the main random stream is untouched. One run
+        covers every horizon in SEND_HORIZONS too; cached per day and email state.
+        """
+        n, cfg = self.n, self.config
+        treat_until = self.c["treat_until"][:n]
+        key = (self.day, n, hash(treat_until.tobytes()))
+        cache = self.__dict__.setdefault("_forecast_cache", {})
+        if key in cache and horizon_days in cache[key]:
+            return cache[key][horizon_days]
+        checkpoints = {*SEND_HORIZONS, horizon_days}
+        length = max(checkpoints)
+        replicates = max(2, min(8, 4_000_000 // max(n, 1)))
+        mult = self.c["email_mult"][:n].astype(np.float64)
+        with_email_until = np.maximum(treat_until, self.day + cfg.effect_days)
+        alive = np.flatnonzero(self.c["cancel_us"][:n] < 0)
+        gone = self.c["cancel_us"][:n] >= 0
+        acc = {h: (np.zeros(n), np.zeros(n)) for h in checkpoints}
+        for r in range(replicates):
+            shadow = copy.copy(self)
+            shadow.c = {k: v[:n].copy() for k, v in self.c.items()}
+            shadow.t = {k: v.copy() for k, v in self.t.items()}
+            shadow.rng = np.random.default_rng([cfg.seed, self.day, r, 0x7A07])
+            shadow.__dict__["_forecast_cache"] = {}
+            h_no, h_em = np.zeros(n), np.zeros(n)
+            for k in range(1, length + 1):
+                shadow.day += 1
+                d = shadow.day
+                shadow._evolve_latent(shadow.rng)
+                h = shadow.h0 * np.exp(shadow._log_hazard_terms(d))
+                h_no += np.where(treat_until >= d, h * mult, h)
+                h_em += np.where(with_email_until >= d, h * mult, h)
+                if k in acc:
+                    acc[k][0][:] += np.exp(-h_no)
+                    acc[k][1][:] += np.exp(-h_em)
+                d_us = np.int64(d) * DAY_US
+                _, csat_idx, csat_wait = shadow._tickets(alive, d, d_us, emit=False)
+                shadow._feedback(alive, d, d_us, csat_idx, csat_wait, emit=False)
+        result = {}
+        for h, (s_no, s_em) in acc.items():
+            s_no, s_em = s_no / replicates, s_em / replicates
+            s_no[gone] = s_em[gone] = 0.0
+            result[h] = (s_no, s_em)
+        if len(cache) > 4:
+            cache.clear()
+        cache[key] = result
+        return result[horizon_days]
+
     def _churn_probs(self, idx: np.ndarray, horizon_days: int) -> tuple[np.ndarray, np.ndarray]:
-        h = self.base_hazard()[idx]
-        m = self.c["email_mult"][idx].astype(np.float64)
-        eff = min(self.config.effect_days, horizon_days)
-        p_no = 1.0 - np.exp(-h * horizon_days)
-        p_em = 1.0 - np.exp(-h * (m * eff + (horizon_days - eff)))
-        p_em = np.where(self._deliverable(idx), p_em, p_no)
+        s_no, s_em = self._forecast_survival(horizon_days)
+        p_no = 1.0 - s_no[idx]
+        p_em = np.where(self._deliverable(idx), 1.0 - s_em[idx], p_no)
         return p_no, p_em
 
     def true_effect(self, customer_ids: list[str] | pd.Series | np.ndarray, horizon_days: int = 30) -> float:
@@ -553,11 +626,12 @@ class World:
         return float(np.sum(p_no - p_em))
 
     # ------------------------------------------------------------------ email, landing, persistence
-    def record_sends(self, log: list[tuple[str, str, int, bool, int]]) -> None:
+    def record_sends(self, log: list[tuple[str, str, int, bool, int]], uplift: dict[int, np.ndarray]) -> None:
         """Remember answered sends (send_key, customer_id, sent epoch s, delivered, slot) with their true effect.
 
-        The hazard and multiplier are frozen at send time, so :meth:`true_effect_of_sends` is the truth for the
-        emails that were actually sent, whatever happened to the address afterwards (unsubscribes...).
+        ``uplift`` maps a horizon in days to each slot's true uplift of an email sent now (computed before the
+        emails took effect). Frozen at send time, so :meth:`true_effect_of_sends` is the truth for the emails
+        that were actually sent, whatever happened to the address afterwards (unsubscribes...).
         """
         if not log:
             return
@@ -566,7 +640,9 @@ class World:
         ok = (slot >= 0) & (slot < self.n)
         safe = np.where(ok, slot, 0)
         hazard = np.where(ok, self.base_hazard()[safe], 0.0)
-        mult = np.where(np.asarray(delivered) & ok, self.c["email_mult"][safe].astype(np.float64), 1.0)
+        ok_delivered = np.asarray(delivered, dtype=bool) & ok
+        mult = np.where(ok_delivered, self.c["email_mult"][safe].astype(np.float64), 1.0)
+        gains = {f"uplift_{h}": np.where(ok_delivered, u[safe], 0.0) for h, u in uplift.items()}
         self._sends.append(
             pd.DataFrame(
                 {
@@ -579,13 +655,16 @@ class World:
                     ),
                     "hazard": hazard,
                     "email_multiplier": mult,
+                    **gains,
                 }
             )
         )
 
     def sends_truth(self, horizon_days: int = 30) -> pd.DataFrame:
-        """Every answered send with its hidden truth: type, hazard and multiplier at send time, and ``uplift``
-        (the send's expected retention gain over ``horizon_days``; 0 when it was not delivered)."""
+        """Every answered send with its hidden truth at send time: type, hazard, multiplier and ``uplift`` (the
+        send's expected retention gain over ``horizon_days``, one of SEND_HORIZONS; 0 when not delivered)."""
+        if horizon_days not in SEND_HORIZONS:
+            raise ValueError(f"send truths are kept for horizons {SEND_HORIZONS}, not {horizon_days}")
         cols = [
             "send_key",
             "customer_id",
@@ -598,11 +677,7 @@ class World:
         if not self._sends:
             return pd.DataFrame(columns=[*cols, "uplift"])
         df = pd.concat(self._sends, ignore_index=True)
-        eff = min(self.config.effect_days, horizon_days)
-        h, m = df["hazard"].to_numpy(), df["email_multiplier"].to_numpy()
-        p_no = 1.0 - np.exp(-h * horizon_days)
-        p_em = 1.0 - np.exp(-h * (m * eff + (horizon_days - eff)))
-        return df.assign(uplift=p_no - p_em)
+        return df[cols].assign(uplift=df[f"uplift_{horizon_days}"].to_numpy())
 
     def true_effect_of_sends(
         self, send_keys: list[str] | pd.Series | None = None, horizon_days: int = 30
