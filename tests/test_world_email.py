@@ -188,3 +188,29 @@ def test_rows_without_customer_id_or_time_still_answered() -> None:
     assert len(delivered) >= 45
     start = epoch_seconds(pd.Timestamp(world.today) + pd.Timedelta(days=1))
     assert min(e["timestamp"] for e in out["events"]) >= start
+
+
+@pytest.mark.slow
+def test_truth_matches_a_randomized_experiment() -> None:
+    """Email a random half of a large base: the realized churn difference agrees with the truth's prediction."""
+    world = World(WorldConfig(n_customers=60_000, seed=8))
+    for _ in range(60):
+        world.step_tables()
+    truth = world.truth()
+    pool = truth[truth.active & truth.deliverable].reset_index(drop=True)
+    treated = np.random.default_rng(8).random(len(pool)) < 0.5
+    ids = pool.customer_id[treated]
+    emails = (
+        ids.str.slice(1).astype(int).map(lambda k: f"user{k}@example.{'org' if (k - 1) % 3 == 2 else 'com'}")
+    )
+    sent = pd.DataFrame({"customer_id": ids.to_numpy(), "email": emails.to_numpy(), "send_key": "k" + ids,
+                         "message_id": "m", "playbook": "p",
+                         "sent_at": pd.Timestamp(world.today) + pd.Timedelta(hours=14)})  # fmt: skip
+    world.receive_emails(sent)
+    for _ in range(30):
+        world.step_tables()
+    churned = ~world.truth().set_index("customer_id").loc[pool.customer_id, "active"].to_numpy()
+    realized = churned[~treated].mean() - churned[treated].mean()
+    se = np.sqrt(churned[~treated].var() / (~treated).sum() + churned[treated].var() / treated.sum())
+    assert abs(realized - pool.uplift.mean()) < 3 * se
+    assert world.true_effect_of_sends() == pytest.approx(pool.uplift[treated].sum(), rel=0.02)
