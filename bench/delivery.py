@@ -33,27 +33,40 @@ from proactive_ml.warehouse import Warehouse
 
 AS_OF = date(2026, 11, 24)
 NOW = datetime(2026, 11, 24, 14)
+WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 PLAYBOOKS = ["renewal_risk", "onboarding_stall", "detractor_survey", "unresolved_ticket"]
 
 
 def start_sink(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     """The sink as its own process; returns once it answers."""
     env = {**os.environ, "PROACTIVE_DATA_DIR": str(data_dir)}
+    log = open(data_dir.parent / "sink.log", "w")  # noqa: SIM115 - lives as long as the sink
     proc = subprocess.Popen([sys.executable, "-m", "proactive_ml.cli", "mail-sink", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    for _ in range(300):
+                            stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/v3/_sink/stats", timeout=1).close()
             return proc
         except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("mail sink did not start")
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"mail sink did not start: {(data_dir.parent / 'sink.log').read_text()[-2000:]}")
 
 
 def stats(port: int) -> dict[str, int]:
     """The sink's counters."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/v3/_sink/stats", timeout=30) as r:
         return json.loads(r.read())
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc), 0.0 where unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def plan(wh: Warehouse, n: int, prefix: str) -> float:
@@ -90,9 +103,12 @@ def run(n: int, n_single: int, port: int) -> dict[str, object]:
         s = Settings(data_dir=tmp, sendgrid_host=f"http://127.0.0.1:{port}", _env_file=None)  # type: ignore[call-arg]
         wh = Warehouse.connect(f"duckdb:///{tmp / 'bench.duckdb'}")
         plan_s = plan(wh, n, "b")
-        t0 = time.perf_counter()
-        out = deliver_pending(wh, s, now=NOW, batch_size=1000, workers=2)
+        load_before = os.getloadavg()[0]
+        t0, c0, s0 = time.perf_counter(), time.process_time(), cpu_seconds(sink.pid)
+        out = deliver_pending(wh, s, now=NOW, batch_size=1000, workers=WORKERS)
         batched = time.perf_counter() - t0
+        client_cpu, sink_cpu = time.process_time() - c0, cpu_seconds(sink.pid) - s0
+        load_after = os.getloadavg()[0]
         assert out["sent"] == n, out
         t1 = time.perf_counter()
         while stats(port)["files_pending"]:
@@ -103,7 +119,7 @@ def run(n: int, n_single: int, port: int) -> dict[str, object]:
         wh2 = Warehouse.connect(f"duckdb:///{tmp / 'single.duckdb'}")
         plan(wh2, n_single, "s")
         t0 = time.perf_counter()
-        out1 = deliver_pending(wh2, s, now=NOW, batch_size=1, workers=2)
+        out1 = deliver_pending(wh2, s, now=NOW, batch_size=1, workers=WORKERS)
         single = time.perf_counter() - t0
         assert out1["sent"] == n_single, out1
         wh2.close()
@@ -121,6 +137,9 @@ def run(n: int, n_single: int, port: int) -> dict[str, object]:
         "deliver_seconds": round(batched, 2),
         "deliver_100k_seconds": round(batched_100k, 2),
         "requests": out["requests"],
+        "client_cpu_seconds": round(client_cpu, 2),
+        "sink_api_cpu_seconds": round(sink_cpu, 2),
+        "machine": f"{os.cpu_count()} cores, load average {load_before:.1f} before / {load_after:.1f} after",
         "outbox_files_extra_seconds": round(files_s, 2),
         "single_mode_emails_measured": n_single,
         "single_mode_seconds_measured": round(single, 2),

@@ -214,3 +214,34 @@ def test_without_authoritative_lookup_ambiguous_sends_are_not_retried(duck: Ware
     later = deliver_pending(duck, settings, now=NOW, host="https://api.sendgrid.com", transport_factory=Timeout,
                             retry=FAST, stale_after=timedelta(0))  # fmt: skip
     assert calls == [10] and later["reconciled_released"] == 0 and ledger.ledger_counts(duck) == {"sending": 10}
+
+
+def test_sandbox_mode_and_dynamic_templates(duck: Warehouse, sink: tuple[Settings, Any]) -> None:
+    import dataclasses
+
+    from proactive_ml.outreach.playbooks import PlaybookConfig, load_playbooks
+
+    s, ctl = sink
+    seed(duck, 4)
+    out = deliver_pending(duck, s.model_copy(update={"sendgrid_sandbox_mode": True}), now=NOW, retry=FAST)
+    assert out["sent"] == 4 and ctl.stats["sandbox"] == 1 and accepted_lines(s) == []
+    assert set(duck.query("SELECT message_id FROM send_ledger")["message_id"]) == {"sandbox"}
+    cfg = load_playbooks()
+    dyn = PlaybookConfig(tuple(dataclasses.replace(p, sendgrid_template_id="d-abc") if p.name == "onboarding_stall"
+                               else p for p in cfg.playbooks), cfg.selection, cfg.reason_texts)  # fmt: skip
+    c = make_customers(3, consent_share=1.0, prefix="d")
+    duck.insert_frame("customers", c)
+    plan_direct(duck, c, "onboarding_stall", AS_OF, NOW)
+    assert deliver_pending(duck, s, now=NOW, retry=FAST, config=dyn)["sent"] == 3
+    req = ctl.requests[-1]
+    assert req["template_id"] == "d-abc" and "content" not in req
+    assert all(set(p) == {"to", "headers", "custom_args", "dynamic_template_data"} for p in req["personalizations"])
+
+
+def test_events_lookup_reads_send_keys_from_email_events(duck: Warehouse) -> None:
+    from proactive_ml.outreach.delivery import events_lookup
+
+    assert events_lookup(duck)(["sk_1"]) == {}
+    duck.execute("CREATE TABLE email_events (send_key TEXT, event TEXT, sg_message_id TEXT)")
+    duck.execute("INSERT INTO email_events VALUES ('sk_1', 'processed', 'MID1.filter0001.x'), ('sk_2', 'open', NULL)")
+    assert events_lookup(duck)(["sk_1", "sk_3"]) == {"sk_1": "MID1"}

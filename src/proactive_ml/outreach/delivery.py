@@ -140,7 +140,7 @@ def events_lookup(wh: Warehouse) -> Lookup:
                           "GROUP BY send_key", {f"k{i}": k for i, k in enumerate(keys)})  # fmt: skip
         except Exception:  # the feedback module owns that table; a different shape means: no information
             return {}
-        return {k: str(m).split(".")[0] for k, m in zip(df["send_key"], df["mid"], strict=False)}
+        return {k: m.split(".")[0] for k, m in zip(df["send_key"], df["mid"], strict=True) if isinstance(m, str) and m}
 
     return lookup
 
