@@ -149,7 +149,7 @@ def test_low_priority_file_writer_process(settings: Settings) -> None:
     try:
         r = SendGridTransport(settings.sendgrid_api_key.get_secret_value(), url).post(body(5))
         assert r.status == 202
-        assert ctl.outbox.wait_files(30)
+        assert ctl.outbox.wait_files(120)
         mid = r.headers["X-Message-Id"]
         assert sorted(p.name for p in settings.outbox_dir.glob(f"{mid}.*")) == sorted(
             f"{mid}.{i:04d}.{ext}" for i in range(5) for ext in ("eml", "html"))  # fmt: skip

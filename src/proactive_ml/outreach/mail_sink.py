@@ -35,7 +35,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from proactive_ml.outreach.templates import apply_substitutions
+from proactive_ml.outreach.substitution import apply_substitutions
 
 MAX_BODY_BYTES = 30 * 1024 * 1024
 MAX_PERSONALIZATIONS = 1000

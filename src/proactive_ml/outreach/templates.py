@@ -30,6 +30,7 @@ from markupsafe import Markup, escape
 
 from proactive_ml.identity import sign_token
 from proactive_ml.outreach.playbooks import Playbook, reason_phrases
+from proactive_ml.outreach.substitution import apply_substitutions
 from proactive_ml.settings import PROJECT_ROOT
 
 DEFAULT_TEMPLATE_DIR = PROJECT_ROOT / "templates" / "email"
@@ -241,14 +242,6 @@ def _checked_base(url: str) -> str:
 @lru_cache(maxsize=4096)
 def _phrases(codes: tuple[str, ...], reason_texts: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
     return tuple(check_safe(p, "reason") for p in reason_phrases(list(codes), dict(reason_texts)))
-
-
-def apply_substitutions(text: str, substitutions: Mapping[str, str]) -> str:
-    """Replace each substitution tag by its value in one pass (values are never scanned again)."""
-    if not substitutions:
-        return text
-    pattern = re.compile("|".join(re.escape(k) for k in sorted(substitutions, key=len, reverse=True)))
-    return pattern.sub(lambda m: substitutions[m.group(0)], text)
 
 
 @dataclass
