@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import sys
@@ -123,14 +124,17 @@ def main() -> int:
         version = register_small_champion(wh, settings)
         train_s = time.perf_counter() - t
 
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         scored = score_customers(wh, settings, AS_OF, target="churn")
         seconds = time.perf_counter() - t
+        cpu_seconds = time.process_time() - cpu  # all threads of this process (DuckDB, OpenMP)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB -> GiB
         with_reason = float(scored["reason_1"].notna().mean())
         out = {
             "score_1m_seconds": round(seconds, 2),
             "peak_rss_gb": round(peak, 2),
+            "score_1m_cpu_seconds": round(cpu_seconds, 2),
+            "load_average_1m": round(os.getloadavg()[0], 1),
             "customers_scored": len(scored),
             "usage_events": int(wh.row_count("usage_events")),
             "share_with_reason": round(with_reason, 3),

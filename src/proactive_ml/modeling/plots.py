@@ -5,6 +5,8 @@ The MLflow edge logs them with ``mlflow.log_figure``; ``make_plots`` returns the
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -12,7 +14,7 @@ from sklearn.calibration import calibration_curve
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 
-def _figure(title: str) -> tuple[Figure, object]:
+def _figure(title: str) -> tuple[Figure, Any]:
     fig = Figure(figsize=(5, 4), dpi=90)
     ax = fig.add_subplot(1, 1, 1)
     ax.set_title(title)

@@ -104,11 +104,11 @@ def run_tags(meta: dict[str, Any]) -> dict[str, str]:
 
 
 def _dataset(df: pd.DataFrame, name: str, digest: str) -> Any:
-    import mlflow
+    from mlflow.data.pandas_dataset import from_pandas
 
     frame = df.reset_index(drop=True)  # no customer ids: features and label only
     frame["cutoff"] = frame["cutoff"].astype(str)
-    return mlflow.data.from_pandas(frame, targets="label", name=name, digest=digest[:36])
+    return from_pandas(frame, targets="label", name=name, digest=digest[:36])
 
 
 def _requirements() -> list[str]:
