@@ -118,7 +118,8 @@ def record_decisions(
     """Write decisions, planned ledger rows (email treatment) and CS tasks (cs_task treatment) in ONE transaction.
 
     The frequency cap is enforced again here against committed rows: a decision is skipped if the customer has a
-    decision with another send_key for the same action in the cap window. Returns counts of inserted rows.
+    decision with another send_key (any playbook, email or CS task, either arm) less than ``cap_days`` away.
+    Returns counts of inserted rows.
     """
     ensure_tables(wh)
     if decisions.empty:
@@ -148,7 +149,7 @@ def record_decisions(
                        s.holdout_kind, s.score, s.uplift, s.expected_value, s.reasons, :now
                 FROM {t} s
                 WHERE NOT EXISTS (SELECT 1 FROM decisions d WHERE d.customer_id = s.customer_id
-                                  AND d.action = s.action AND d.send_key <> s.send_key
+                                  AND d.send_key <> s.send_key
                                   AND d.as_of > CAST(:since AS DATE) AND d.as_of < CAST(:until AS DATE))
                 ON CONFLICT DO NOTHING""",
                 p,
