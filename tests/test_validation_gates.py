@@ -83,6 +83,16 @@ def test_stale_batch_fails_freshness(duck, gx_settings):
     assert_message(res, "expect_column_max_to_be_between(ts)", "2026-02-18T23:")
 
 
+def test_backfill_of_old_daily_files_is_judged_by_the_file_date(duck, gx_settings):
+    old = clean_usage_events(300, CUSTOMERS, DAY - timedelta(days=10))  # events of 2026-02-18
+    res = validate_batch(duck, "usage_events", old, "landing/usage_events/2026-02-18.csv", DAY, gx_settings,
+                         extra_known={"customer_id": CUSTOMERS})
+    assert res.success, format_gate_failures(res)
+    res = validate_batch(duck, "usage_events", old, "landing/usage_events/2026-03-01.csv", DAY, gx_settings,
+                         extra_known={"customer_id": CUSTOMERS})
+    assert [g.expectation for g in res.gate_failures] == ["expect_column_max_to_be_between(ts)"]
+
+
 def test_plan_mix_shift_fails_distribution_gate(duck, gx_settings):
     seed_history(duck, "customers", [clean_customers(1000, DAY, seed=1)], DAY - timedelta(days=1))
     shifted = clean_customers(1000, DAY, seed=2, offset=5000, plan_weights=(0.0, 0.0, 0.05, 0.95))

@@ -32,7 +32,7 @@ import pyarrow as pa
 from proactive_ml.contract import DATASETS, Dataset
 from proactive_ml.settings import Settings
 from proactive_ml.validation import store
-from proactive_ml.validation.gates import GateResult, as_of_end, evaluate_gates, row_params
+from proactive_ml.validation.gates import GateResult, as_of_end, evaluate_gates, logical_date, row_params
 from proactive_ml.validation.rules import KeyTracker, parse_chunk, rule_mask
 from proactive_ml.validation.suites import Rule, Suite, load_suite
 from proactive_ml.warehouse import Warehouse
@@ -375,7 +375,8 @@ def validate_stream(
     stats = validator.final_stats()
     if gates:
         history = store.accepted_history(wh, ds.name)
-        failures, params, skipped = evaluate_gates(suite, stats, history, as_of, settings.quarantine_max_share)
+        failures, params, skipped = evaluate_gates(suite, stats, history, as_of, settings.quarantine_max_share,
+                                                   logical_date(source_file))
     else:
         failures, params = [], {}
         skipped = [r.name for r in suite.batch_rules]

@@ -53,6 +53,20 @@ def as_of_end(as_of: datetime | date) -> datetime:
     return datetime(as_of.year, as_of.month, as_of.day) + timedelta(days=1)
 
 
+def logical_date(source_file: str) -> date | None:
+    """The date a daily landing file is about, from its name (``landing/<dataset>/2026-03-01.csv``), if any."""
+    import re
+    from pathlib import Path
+
+    m = re.match(r"^(\d{4}-\d{2}-\d{2})", Path(source_file).name)
+    if not m:
+        return None
+    try:
+        return date.fromisoformat(m.group(1))
+    except ValueError:
+        return None
+
+
 def row_params(suite: Suite, as_of: datetime | date) -> dict[str, Any]:
     """Suite parameters of the row rules: the latest acceptable timestamp/date (as_of + tolerance)."""
     end = as_of_end(as_of)
@@ -81,11 +95,13 @@ def evaluate_gates(
     history: Sequence[Mapping[str, Any]],
     as_of: datetime | date,
     max_quarantine_share: float,
+    logical_date: date | None = None,
 ) -> tuple[list[GateResult], dict[str, Any], list[str]]:
     """Evaluate every batch gate. Returns (failures, GX suite parameters, names of skipped expectations).
 
     ``stats`` is the batch's statistics (see ``BatchValidator.stats``); ``history`` the stats of earlier accepted
-    batches, newest first.
+    batches, newest first. Freshness is measured against the batch's ``logical_date`` (end of that day) when it is
+    earlier than ``as_of`` — a backfill of old daily files is judged by each file's own date — else ``as_of``.
     """
     failures: list[GateResult] = []
     params: dict[str, Any] = {}
@@ -136,7 +152,10 @@ def evaluate_gates(
             if not rows or newest is None:
                 skipped.append(rule.name)
                 continue
-            floor_ = as_of_end(as_of) - timedelta(days=float(rule.meta["max_age_days"]))
+            ref = as_of_end(as_of)
+            if logical_date is not None:
+                ref = min(ref, as_of_end(logical_date))
+            floor_ = ref - timedelta(days=float(rule.meta["max_age_days"]))
             newest_dt = datetime.fromisoformat(newest)
             params["freshness_min"] = floor_ if "date" not in stats.get("time_type", "timestamp") else floor_.date()
             if newest_dt < floor_:

@@ -23,6 +23,7 @@ from proactive_ml.settings import Settings
 from proactive_ml.validation.suites import Suite, rule_name
 
 SITE_NAME = "proactive_ml_docs"
+KEEP_RESULTS = 30  # validation results per suite kept in GX's store (and listed in the Data Docs index)
 _LOCK = threading.RLock()
 _CONTEXTS: dict[str, Any] = {}
 
@@ -161,29 +162,41 @@ def run_suite(
         except (KeyError, LookupError):
             bd = asset.add_batch_definition_whole_dataframe("batch")
         vd = ctx.validation_definitions.add_or_update(gx.ValidationDefinition(name=suite.name, data=bd, suite=gsuite))
-        cp = ctx.checkpoints.add_or_update(gx.Checkpoint(
-            name=f"{suite.name}_checkpoint", validation_definitions=[vd],
-            actions=[gx.checkpoint.UpdateDataDocsAction(name="update_data_docs", site_names=[SITE_NAME])],
-            result_format={"result_format": "SUMMARY"},
-        ))
-        res = cp.run(batch_parameters={"dataframe": frame}, expectation_parameters=runtime or None,
-                     run_id=RunIdentifier(run_name=run_name, run_time=run_time))
-        outcome = GxOutcome(success=bool(res.success), rows_validated=len(frame))
+        run_id = RunIdentifier(run_name=run_name, run_time=run_time)
+        vr = vd.run(batch_parameters={"dataframe": frame}, expectation_parameters=runtime or None,
+                    result_format="SUMMARY", run_id=run_id)  # stored in the validation results store
+        outcome = GxOutcome(success=bool(vr.success), rows_validated=len(frame))
         by_key = {r.name: r for r in suite.rules}
-        for key, vr in res.run_results.items():
-            for er in vr.results:
-                cfg = er.expectation_config
-                kw = {k: v for k, v in cfg.kwargs.items() if k not in ("batch_id",)}
-                name = rule_name(cfg.type, kw)
-                rule = by_key.get(name)
-                exc = er.exception_info or {}
-                error = exc.get("exception_message") if exc.get("raised_exception") else None
-                outcome.results.append(ExpectationOutcome(
-                    name=name, type=cfg.type, level=rule.level if rule else "row", success=bool(er.success),
-                    observed=_observed(er), unexpected_count=(er.result or {}).get("unexpected_count"), error=error,
-                ))
+        for er in vr.results:
+            cfg = er.expectation_config
+            kw = {k: v for k, v in cfg.kwargs.items() if k not in ("batch_id",)}
+            name = rule_name(cfg.type, kw)
+            rule = by_key.get(name)
+            exc = er.exception_info or {}
+            error = exc.get("exception_message") if exc.get("raised_exception") else None
+            outcome.results.append(ExpectationOutcome(
+                name=name, type=cfg.type, level=rule.level if rule else "row", success=bool(er.success),
+                observed=_observed(er), unexpected_count=(er.result or {}).get("unexpected_count"), error=error,
+            ))
+        key = _result_key(ctx, suite.name, run_id)
+        ctx.build_data_docs(site_names=[SITE_NAME], resource_identifiers=[key] if key else None, build_index=True)
+        if key is not None:
             urls = ctx.get_docs_sites_urls(resource_identifier=key, site_name=SITE_NAME)
             if urls and urls[0].get("site_url"):
                 outcome.docs_path = Path(urls[0]["site_url"].removeprefix("file://"))
         outcome.index_path = settings.data_docs_dir / "index.html"
         return outcome
+
+
+def _result_key(ctx: Any, suite_name: str, run_id: Any) -> Any:
+    """The stored result's key; older results of the suite beyond :data:`KEEP_RESULTS` leave the store (their
+    pages stay on disk, linked from ``validation_runs``), so rebuilding the Data Docs index stays cheap."""
+    store = ctx.validation_results_store
+    mine = [k for k in store.list_keys() if k.expectation_suite_identifier.name == suite_name]
+    mine.sort(key=lambda k: (str(k.run_id.run_time), str(k.run_id.run_name)))
+    for old in mine[:-KEEP_RESULTS]:
+        store.remove_key(old)
+    for k in reversed(mine):
+        if k.run_id.run_name == run_id.run_name and str(k.run_id.run_time) == str(run_id.run_time):
+            return k
+    return None
