@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 STAMP := $(VENV)/.synced
 export PYTHONUNBUFFERED := 1
+# Cache compiled bytecode: every test process imports MLflow, Prefect and GX (seconds each without .pyc files).
+unexport PYTHONDONTWRITEBYTECODE
 # Prefect: the first flow run starts a local ephemeral server; give it time on a busy 2-core machine, no telemetry.
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 180
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
@@ -22,7 +24,7 @@ help: ## list the targets
 	.tools/bin/pip install --quiet uv
 
 $(STAMP): uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen --python $(PY_SYS)
+	$(UV) sync --frozen --compile-bytecode --python $(PY_SYS)
 	@touch $(STAMP)
 
 env: $(STAMP) ## create/update the virtual environment from uv.lock (reproducible)

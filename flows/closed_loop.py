@@ -49,6 +49,7 @@ def closed_loop(customers: int = 5000, days: int = 90, warmup_days: int = 52, re
     world = World(WorldConfig(n_customers=customers, seed=seed))
     landing = s.landing_dir
     truth = TruthLog()
+    clock = StageClock()
     t0 = time.perf_counter()
     with LocalServices(s) as services:
         overrides = {"data_dir": str(root), **services.overrides}
@@ -57,33 +58,65 @@ def closed_loop(customers: int = 5000, days: int = 90, warmup_days: int = 52, re
         def next_morning() -> datetime:
             return datetime.combine(world.today + timedelta(days=1), datetime.min.time())
 
-        write_backfill(world, warmup_days, landing)
-        ingest_flow(str(landing), next_morning().isoformat(), overrides)
-        train_flow(["churn", "need"], next_morning().isoformat(), overrides, DEMO_TRAINING)
+        with clock("world"):
+            write_backfill(world, warmup_days, landing)
+        with clock("ingest"):
+            ingest_flow(str(landing), next_morning().isoformat(), overrides)
+        with clock("train"):
+            train_flow(["churn", "need"], next_morning().isoformat(), overrides, DEMO_TRAINING)
         bar, task = _progress(progress, days - warmup_days)
         try:
             for i in range(days - warmup_days):
-                world.write_landing(world.step(), landing)
+                with clock("world"):
+                    world.write_landing(world.step(), landing)
                 morning = next_morning()
-                ingest_flow(str(landing), morning.isoformat(), overrides)
+                with clock("ingest"):
+                    ingest_flow(str(landing), morning.isoformat(), overrides)
                 if i and i % retrain_every == 0:
-                    train_flow(["churn", "need"], morning.isoformat(), overrides, DEMO_TRAINING)
+                    with clock("train"):
+                        train_flow(["churn", "need"], morning.isoformat(), overrides, DEMO_TRAINING)
                 as_of = morning + timedelta(hours=14)
-                summary = outreach_flow(as_of.isoformat(), targeting, overrides)
-                with Warehouse.connect(s.resolved_warehouse_url) as wh:
+                with clock("outreach"):
+                    summary = outreach_flow(as_of.isoformat(), targeting, overrides)
+                with clock("world"), Warehouse.connect(s.resolved_warehouse_url) as wh:
                     today = wh.query("SELECT customer_id, as_of, arm FROM decisions WHERE as_of = :d",
                                      {"d": as_of.date()})  # fmt: skip
                     truth.record(world, today)
                     answer_world(world, s, services.receiver_url, as_of, wh)
-                responses_flow(as_of.isoformat(), overrides)
+                with clock("responses"):
+                    responses_flow(as_of.isoformat(), overrides)
                 if bar:
                     bar.update(task, advance=1, description=f"{world.today} · sent {summary.get('sent', 0)}")
         finally:
             if bar:
                 bar.stop()
         end = next_morning()
-        report = report_flow(end.isoformat(), overrides)
-    return _headline(s, root, report, truth, end, time.perf_counter() - t0)
+        with clock("report"):
+            report = report_flow(end.isoformat(), overrides)
+    headline = _headline(s, root, report, truth, end, time.perf_counter() - t0)
+    headline["stage_seconds"] = {k: round(v, 1) for k, v in clock.totals.items()}
+    return headline
+
+
+class StageClock:
+    """Seconds spent per stage, summed over the run (``with clock("ingest"): ...``)."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, float] = {}
+
+    def __call__(self, stage: str) -> _Timer:
+        return _Timer(self, stage)
+
+
+class _Timer:
+    def __init__(self, clock: StageClock, stage: str) -> None:
+        self.clock, self.stage = clock, stage
+
+    def __enter__(self) -> None:
+        self.t = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.clock.totals[self.stage] = self.clock.totals.get(self.stage, 0.0) + time.perf_counter() - self.t
 
 
 def _progress(enabled: bool, total: int) -> tuple[Any, Any]:
@@ -149,6 +182,7 @@ def _print_headline(h: dict[str, Any]) -> None:
                 f"→ customers kept {h['customers_kept']:.1f} ({klo:.1f} … {khi:.1f})")  # fmt: skip
     else:
         c.print("[bold]Incremental 30-day retention[/] not measurable yet: no decision is 30 days old")
+    c.print("[bold]Seconds by stage[/]  " + ", ".join(f"{k} {v}" for k, v in h.get("stage_seconds", {}).items()))
     c.print(f"[bold]World's truth[/]  true effect {h['true_effect_30d']:+.3f} per treated customer "
             f"over {h['true_effect_customers']} randomized customers")
 
