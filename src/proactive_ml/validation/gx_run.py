@@ -12,6 +12,9 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -25,6 +28,23 @@ from proactive_ml.validation.suites import Suite, rule_name
 SITE_NAME = "proactive_ml_docs"
 KEEP_RESULTS = 30  # validation results per suite kept in GX's store (and listed in the Data Docs index)
 _LOCK = threading.RLock()
+# Inside ``deferred_data_docs`` the result keys wait here and the site is built once at the end.
+_DEFERRED: ContextVar[list[Any] | None] = ContextVar("proactive_deferred_docs", default=None)
+
+
+@contextmanager
+def deferred_data_docs(settings: Settings) -> Iterator[None]:
+    """Validate many batches, then build the Data Docs pages once (an ingest run of many files, not per file)."""
+    token = _DEFERRED.set([])
+    try:
+        yield
+    finally:
+        pending = _DEFERRED.get() or []
+        _DEFERRED.reset(token)
+        if pending:
+            with _LOCK:
+                get_context(settings).build_data_docs(site_names=[SITE_NAME], resource_identifiers=pending,
+                                                      build_index=True)  # fmt: skip
 _CONTEXTS: dict[str, Any] = {}
 
 
@@ -179,7 +199,11 @@ def run_suite(
                 observed=_observed(er), unexpected_count=(er.result or {}).get("unexpected_count"), error=error,
             ))
         key = _result_key(ctx, suite.name, run_id)
-        ctx.build_data_docs(site_names=[SITE_NAME], resource_identifiers=[key] if key else None, build_index=True)
+        deferred = _DEFERRED.get()
+        if deferred is None:
+            ctx.build_data_docs(site_names=[SITE_NAME], resource_identifiers=[key] if key else None, build_index=True)
+        elif key is not None:
+            deferred.append(key)
         if key is not None:
             urls = ctx.get_docs_sites_urls(resource_identifier=key, site_name=SITE_NAME)
             if urls and urls[0].get("site_url"):

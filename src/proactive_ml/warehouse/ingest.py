@@ -349,7 +349,12 @@ def ingest_path(
     wh: Warehouse, path: Path, settings: Any, as_of: datetime, progress: bool = False,
     on_file: Callable[[FileResult], None] | None = None,
 ) -> IngestSummary:  # fmt: skip
-    """Ingest every landing file under ``path``; stops at the first refused file (earlier files stay loaded)."""
+    """Ingest every landing file under ``path``; stops at the first refused file (earlier files stay loaded).
+
+    The Data Docs site is rebuilt once for the run (its pages cover every file validated), not after each file.
+    """
+    from proactive_ml.validation.gx_run import deferred_data_docs
+
     files = discover(Path(path))
     summary = IngestSummary()
     bar = None
@@ -360,17 +365,23 @@ def ingest_path(
         bar.start()
         task = bar.add_task("ingesting", total=len(files))
     try:
-        for dataset, p in files:
-            res = ingest_file(wh, dataset, p, settings, as_of)
-            summary.files.append(res)
-            if on_file:
-                on_file(res)
-            if bar:
-                bar.update(task, advance=1, description=f"{dataset}: {p.name}")
+        with deferred_data_docs(settings):
+            _ingest_files(wh, files, settings, as_of, summary, bar, task if bar else None, on_file)
     finally:
         if bar:
             bar.stop()
     return summary
+
+
+def _ingest_files(wh: Warehouse, files: list[tuple[str, Path]], settings: Any, as_of: datetime,
+                  summary: IngestSummary, bar: Any, task: Any, on_file: Callable[[FileResult], None] | None) -> None:  # fmt: skip
+    for dataset, p in files:
+        res = ingest_file(wh, dataset, p, settings, as_of)
+        summary.files.append(res)
+        if on_file:
+            on_file(res)
+        if bar:
+            bar.update(task, advance=1, description=f"{dataset}: {p.name}")
 
 
 def warehouse_summary(wh: Warehouse) -> pd.DataFrame:
