@@ -33,7 +33,7 @@ def closed_loop(customers: int = 5000, days: int = 90, warmup_days: int = 52, re
                 seed: int = 42, targeting: str = "risk", data_dir: str | None = None,
                 fresh: bool = True, progress: bool = True) -> dict[str, Any]:  # fmt: skip
     """Run ``days`` simulated days of the whole system for real; returns where to look and the headline figures."""
-    from proactive_ml.demo import LocalServices, TruthLog, write_backfill
+    from proactive_ml.demo import LocalServices, write_backfill
     from proactive_ml.feedback.loop import answer_world
     from proactive_ml.settings import get_settings
     from proactive_ml.warehouse import Warehouse
@@ -48,7 +48,6 @@ def closed_loop(customers: int = 5000, days: int = 90, warmup_days: int = 52, re
     s = get_settings(data_dir=root)
     world = World(WorldConfig(n_customers=customers, seed=seed))
     landing = s.landing_dir
-    truth = TruthLog()
     clock = StageClock()
     t0 = time.perf_counter()
     with LocalServices(s) as services:
@@ -79,9 +78,6 @@ def closed_loop(customers: int = 5000, days: int = 90, warmup_days: int = 52, re
                 with clock("outreach"):
                     summary = outreach_flow(as_of.isoformat(), targeting, overrides)
                 with clock("world"), Warehouse.connect(s.resolved_warehouse_url) as wh:
-                    today = wh.query("SELECT customer_id, as_of, arm FROM decisions WHERE as_of = :d",
-                                     {"d": as_of.date()})  # fmt: skip
-                    truth.record(world, today)
                     answer_world(world, s, services.receiver_url, as_of, wh)
                 with clock("responses"):
                     responses_flow(as_of.isoformat(), overrides)
@@ -93,7 +89,7 @@ def closed_loop(customers: int = 5000, days: int = 90, warmup_days: int = 52, re
         end = next_morning()
         with clock("report"):
             report = report_flow(end.isoformat(), overrides)
-    headline = _headline(s, root, report, truth, end, time.perf_counter() - t0)
+    headline = _headline(s, root, report, world, end, time.perf_counter() - t0)
     headline["stage_seconds"] = {k: round(v, 1) for k, v in clock.totals.items()}
     return headline
 
@@ -130,16 +126,18 @@ def _progress(enabled: bool, total: int) -> tuple[Any, Any]:
     return bar, bar.add_task("", total=total)
 
 
-def _headline(s: Any, root: Path, report: str, truth: Any, end: datetime, seconds: float) -> dict[str, Any]:
+def _headline(s: Any, root: Path, report: str, world: Any, end: datetime, seconds: float) -> dict[str, Any]:
     """Where to look, and the measured incremental retention next to the world's truth."""
+    from proactive_ml.demo import true_effect
     from proactive_ml.feedback.impact import measure_impact
     from proactive_ml.warehouse import Warehouse
 
     with Warehouse.connect(s.resolved_warehouse_url) as wh:
         impact = measure_impact(wh, end.date(), s, log_to_mlflow=False)
         sent = int(wh.scalar("SELECT count(*) FROM send_ledger WHERE state = 'accepted'") or 0)
+        decisions = wh.query("SELECT send_key, customer_id, as_of, arm FROM decisions WHERE action = 'email'")
     overall = impact[(impact["playbook"] == "ALL") & (impact["outcome"] == "retained_30d")]
-    true_ate, n_true = truth.true_effect(end.date() - timedelta(days=30))
+    true_ate, n_true = true_effect(world, decisions, end.date() - timedelta(days=30))
     out: dict[str, Any] = {
         "seconds": round(seconds, 1),
         "emails_sent": sent,
@@ -184,7 +182,7 @@ def _print_headline(h: dict[str, Any]) -> None:
         c.print("[bold]Incremental 30-day retention[/] not measurable yet: no decision is 30 days old")
     c.print("[bold]Seconds by stage[/]  " + ", ".join(f"{k} {v}" for k, v in h.get("stage_seconds", {}).items()))
     c.print(f"[bold]World's truth[/]  true effect {h['true_effect_30d']:+.3f} per treated customer "
-            f"over {h['true_effect_customers']} randomized customers")
+            f"({h['true_effect_customers']} treated customers decided 30+ days before the end)")
 
 
 def main(argv: list[str] | None = None) -> int:

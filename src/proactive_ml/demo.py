@@ -8,7 +8,6 @@ anything the product does; it only connects the world to the product and keeps s
 from __future__ import annotations
 
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -75,24 +74,18 @@ def write_backfill(world: Any, days: int, landing_dir: Path) -> list[Path]:
     return paths
 
 
-@dataclass
-class TruthLog:
-    """The world's true email effect for every randomized decision, captured on the day it was made."""
+def true_effect(world: Any, decisions: pd.DataFrame, decided_before: date, horizon_days: int = 30) -> tuple[float, int]:
+    """The world's true effect per treated customer, for the same customers the impact measurement uses.
 
-    rows: list[pd.DataFrame] = field(default_factory=list)
-
-    def record(self, world: Any, decisions: pd.DataFrame, horizon_days: int = 30) -> None:
-        """Keep the true uplift (retention gained by one email) of today's decided customers."""
-        if decisions.empty:
-            return
-        truth = world.truth(horizon_days).set_index("customer_id")["uplift"]
-        self.rows.append(decisions[["customer_id", "as_of", "arm"]].assign(
-            true_uplift=decisions["customer_id"].map(truth).to_numpy()))  # fmt: skip
-
-    def true_effect(self, decided_before: date) -> tuple[float, int]:
-        """Mean true uplift over customers first decided before ``decided_before`` (randomized, so = ATE)."""
-        if not self.rows:
-            return float("nan"), 0
-        df = pd.concat(self.rows).sort_values("as_of").drop_duplicates("customer_id")
-        df = df[pd.to_datetime(df["as_of"]).dt.date < decided_before]
-        return float(df["true_uplift"].mean()), len(df)
+    Impact compares each customer's first randomized decision; here the treated ones among those, decided
+    before ``decided_before``, are looked up in the world's frozen truth of each send (expected retention gained
+    over ``horizon_days``; 0 for an email that was never delivered). Randomization makes their mean the
+    average effect of the policy on the decided population.
+    """
+    first = decisions.sort_values(["as_of", "send_key"]).drop_duplicates("customer_id")
+    first = first[(pd.to_datetime(first["as_of"]).dt.date < decided_before) & (first["arm"] == "treatment")]
+    if first.empty:
+        return float("nan"), 0
+    truth = world.sends_truth(horizon_days).set_index("send_key")["uplift"]
+    uplift = first["send_key"].map(truth).fillna(0.0)
+    return float(uplift.mean()), len(first)
