@@ -55,17 +55,16 @@ class Warehouse:
             path = url[len("duckdb:///") :] if url.startswith("duckdb:///") else parsed.path
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            conn = duckdb.connect(path or ":memory:")
-            return cls(url, conn, "duckdb")
+            return cls(url, duckdb.connect(path or ":memory:"), "duckdb")
         if parsed.scheme in ("postgresql", "postgres", "postgresql+psycopg"):
             import psycopg
 
             dsn = url.replace("postgresql+psycopg://", "postgresql://")
             try:
-                conn = psycopg.connect(dsn, autocommit=True)
+                pg = psycopg.connect(dsn, autocommit=True)
             except psycopg.OperationalError as exc:
                 raise WarehouseError(f"cannot connect to PostgreSQL at {parsed.hostname}:{parsed.port}: {exc}") from exc
-            return cls(url, conn, "postgres")
+            return cls(url, pg, "postgres")
         raise WarehouseError(f"unsupported warehouse URL {url!r}: use duckdb:///file.duckdb or postgresql://...")
 
     def close(self) -> None:
