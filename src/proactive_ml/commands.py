@@ -15,6 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--format", choices=["csv", "parquet", "jsonl"], default="csv")
     p.add_argument("--out", help="landing folder (default: <data_dir>/landing)")
+    p.add_argument("--world-path", help="save the final world here, so it can later answer the emails it gets")
     p.set_defaults(func=_simulate)
 
     p = sub.add_parser("ingest", help="validate and load landing files (CSV, Parquet, JSON lines)")
@@ -35,7 +36,7 @@ def _simulate(args: argparse.Namespace) -> int:
     s = get_settings()
     out = Path(args.out) if args.out else s.landing_dir
     summary = simulate_to_landing(out, n_customers=args.customers, days=args.days, start=args.start, seed=args.seed,
-                                  fmt=args.format, progress=True)  # fmt: skip
+                                  fmt=args.format, progress=True, world_path=args.world_path)  # fmt: skip
     print(f"wrote landing files to {out}: {summary}")
     return 0
 
