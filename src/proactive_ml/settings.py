@@ -16,10 +16,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 class Settings(BaseSettings):
-    """All configuration of proactive-ml. Unknown ``PROACTIVE_*`` keys in ``.env`` fail at start."""
+    """All configuration of proactive-ml. A misspelled ``PROACTIVE_*`` key fails at start (see get_settings)."""
 
     model_config = SettingsConfigDict(
-        env_prefix="PROACTIVE_", env_file=".env", extra="forbid", frozen=True, validate_default=True
+        env_prefix="PROACTIVE_", env_file=".env", extra="ignore", frozen=True, validate_default=True
     )
 
     # --- where things live -------------------------------------------------------------------------------
@@ -100,6 +100,29 @@ class Settings(BaseSettings):
         return self.data_dir / "data_docs"
 
 
+def unknown_keys(environ: dict[str, str], env_file: Path = Path(".env")) -> list[str]:
+    """``PROACTIVE_*`` names in the environment or ``.env`` that are not settings (typos, removed settings)."""
+    names = set(environ)
+    if env_file.is_file():
+        from dotenv import dotenv_values
+
+        names |= {k for k in dotenv_values(env_file) if k}
+    known = {f"PROACTIVE_{f.upper()}" for f in Settings.model_fields}
+    return sorted(n for n in names if n.upper().startswith("PROACTIVE_") and n.upper() not in known
+                  and not n.upper().startswith("PROACTIVE_TEST_") and n.upper() != "PROACTIVE_REQUIRE_POSTGRES"
+                  and n.upper() != "PROACTIVE_PROJECT_DIR")  # fmt: skip
+
+
 def get_settings(**overrides: object) -> Settings:
-    """Read settings from the environment (and ``.env``), with explicit overrides on top."""
+    """Read settings from the environment (and ``.env``), with explicit overrides on top.
+
+    Other tools' variables are ignored; an unknown ``PROACTIVE_*`` name is an error that names it.
+    """
+    import os
+
+    from proactive_ml.errors import UserError
+
+    unknown = unknown_keys(dict(os.environ))
+    if unknown:
+        raise UserError(f"unknown setting(s) {unknown}: see .env.example for the PROACTIVE_* names")
     return Settings(**overrides)  # type: ignore[arg-type]
