@@ -22,9 +22,8 @@ from proactive_ml.feedback.impact import measure_impact
 from proactive_ml.feedback.targeting import score_uplift, train_uplift, uplift_training_set
 from proactive_ml.feedback.uplift import _preprocessor, targeting_value
 from proactive_ml.outreach.ledger import ensure_tables as ensure_outreach_tables
+from proactive_ml.world import World, WorldConfig
 
-World = pytest.importorskip("proactive_ml.world").World
-WorldConfig = pytest.importorskip("proactive_ml.world").WorldConfig
 UPSERT_KEYS = {"customers": "customer_id", "tickets": "ticket_id"}
 
 
