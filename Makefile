@@ -49,8 +49,10 @@ test-slow: $(STAMP) ## the slow checks (100x crash test, long soaks)
 bench: $(STAMP) ## run every benchmark in bench/ (minutes; prints JSON per script)
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f | tail -n 1; done
 
-mlflow-ui: $(STAMP) ## open the MLflow UI on the local store (http://127.0.0.1:5000)
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///data/mlflow.db --default-artifact-root data/mlartifacts --port 5000
+mlflow-ui: $(STAMP) ## open the MLflow UI on the local store (the demo's after `make demo`) at http://127.0.0.1:5000
+	@db=data/demo/mlflow.db; [ -f $$db ] || db=data/mlflow.db; \
+	echo "MLflow UI on $$db"; \
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$$db --default-artifact-root $$(dirname $$db)/mlartifacts --port 5000
 
 serve: $(STAMP) ## run the webhook/unsubscribe receiver
 	$(BIN)/proactive-ml serve
