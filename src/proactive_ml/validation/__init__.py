@@ -1,18 +1,44 @@
 """Data validation with Great Expectations: suites in ``expectations/``, row quarantine, fail-closed gates,
-Data Docs. Public API (GX itself is imported only when a batch is validated)."""
+Data Docs. Public API below; names resolve lazily (PEP 562), so ``proactive-ml --help`` imports no pandas or GX.
+"""
 
 from __future__ import annotations
 
-from proactive_ml.validation.batch import (
-    BatchResult,
-    BatchValidator,
-    format_gate_failures,
-    validate_batch,
-    validate_stream,
-)
-from proactive_ml.validation.gates import GateResult
-from proactive_ml.validation.reingest import export_quarantine, reingest_quarantine
-from proactive_ml.validation.store import ensure_tables, list_quarantine, write_quarantine
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "BatchResult": "batch",
+    "BatchValidator": "batch",
+    "format_gate_failures": "batch",
+    "validate_batch": "batch",
+    "validate_stream": "batch",
+    "GateResult": "gates",
+    "export_quarantine": "reingest",
+    "reingest_quarantine": "reingest",
+    "ensure_tables": "store",
+    "list_quarantine": "store",
+    "write_quarantine": "store",
+}
+
+if TYPE_CHECKING:
+    from proactive_ml.validation.batch import (
+        BatchResult,
+        BatchValidator,
+        format_gate_failures,
+        validate_batch,
+        validate_stream,
+    )
+    from proactive_ml.validation.gates import GateResult
+    from proactive_ml.validation.reingest import export_quarantine, reingest_quarantine
+    from proactive_ml.validation.store import ensure_tables, list_quarantine, write_quarantine
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(f"proactive_ml.validation.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'proactive_ml.validation' has no attribute {name!r}")
+
 
 __all__ = [
     "BatchResult",
