@@ -83,18 +83,13 @@ DDL = [
 def ensure_tables(wh: Warehouse) -> None:
     """Create the outreach tables (and the suppressions table they are read with) if missing.
 
-    PostgreSQL's ``CREATE TABLE IF NOT EXISTS`` is not safe against a concurrent twin (unique violation in
-    pg_type), so overlapping runs serialise it under a transaction-scoped advisory lock.
+    Overlapping runs are safe: ``Warehouse.ensure_tables`` serialises table creation on PostgreSQL.
     """
     from proactive_ml.outreach.suppression import DDL as SUPPRESSIONS_DDL
 
     if wh.backend == "postgres" and all(wh.table_exists(t) for t in (*TABLES, "suppressions")):
         return
-    with wh.transaction():
-        if wh.backend == "postgres":
-            wh.execute(f"SELECT pg_advisory_xact_lock({ADVISORY_LOCK_KEY + 1})")
-        for s in (*DDL, SUPPRESSIONS_DDL):
-            wh.execute(s)
+    wh.ensure_tables([*DDL, SUPPRESSIONS_DDL])
 
 
 def _in_list(keys: Sequence[str], prefix: str = "k") -> tuple[str, dict[str, str]]:

@@ -27,8 +27,8 @@ DDL = """CREATE TABLE IF NOT EXISTS suppressions (
 
 
 def ensure_table(wh: Warehouse) -> None:
-    """Create the suppressions table if it is missing."""
-    wh.execute(DDL)
+    """Create the suppressions table if it is missing (safe against concurrent runs)."""
+    wh.ensure_tables([DDL])
 
 
 def add_suppression(

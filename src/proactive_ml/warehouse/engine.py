@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 
 import pandas as pd
 
+_DDL_LOCK_KEY = 5_807_311_000  # PostgreSQL advisory lock id that serialises table creation
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
@@ -151,6 +152,18 @@ class Warehouse:
             cur = self._raw_execute(_to_backend_sql(sql, self.backend), params)
             rows = cur.fetchall()
             return rows[0][0] if rows else None
+
+    def ensure_tables(self, statements: Sequence[str]) -> None:
+        """Run ``CREATE TABLE IF NOT EXISTS`` statements safely while other runs do the same.
+
+        PostgreSQL's ``IF NOT EXISTS`` races with a concurrent twin (unique violation in ``pg_type``), so the
+        statements run in one transaction under an advisory lock there.
+        """
+        with self.transaction():
+            if self.backend == "postgres":
+                self.execute(f"SELECT pg_advisory_xact_lock({_DDL_LOCK_KEY})")
+            for statement in statements:
+                self.execute(statement)
 
     # ------------------------------------------------------------------ bulk
     def insert_frame(self, table: str, df: pd.DataFrame, columns: Sequence[str] | None = None) -> int:
