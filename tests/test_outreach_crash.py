@@ -108,20 +108,25 @@ def _url(backend: str, tmp: Path, request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue("pg_url")
 
 
+def _fresh_url(backend: str, tmp: Path, request: pytest.FixtureRequest, reset: bool) -> str:
+    """A warehouse for one crash run; PostgreSQL's schema is shared by the runs, so later runs drop its tables."""
+    url = _url(backend, tmp, request)
+    if backend == "postgres" and reset:
+        from proactive_ml.warehouse import Warehouse
+
+        w = Warehouse.connect(url)
+        for t in ("decisions", "send_ledger", "dead_letters", "cs_tasks", "customers"):
+            w.execute(f"DROP TABLE IF EXISTS {t}")
+        w.close()
+    return url
+
+
 @pytest.mark.parametrize(("backend", "runs"), [("duckdb", 3), ("postgres", 2)])
 def test_crash_and_rerun_exactly_once(backend: str, runs: int, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     rng = random.Random(f"crash-{backend}")
     for i in range(runs):
         tmp = tmp_path / f"run{i}"
-        url = _url(backend, tmp, request)
-        if backend == "postgres" and i:
-            from proactive_ml.warehouse import Warehouse
-
-            w = Warehouse.connect(url)
-            for t in ("decisions", "send_ledger", "dead_letters", "cs_tasks", "customers"):
-                w.execute(f"DROP TABLE IF EXISTS {t}")
-            w.close()
-        crash_once(url, tmp, rng)
+        crash_once(_fresh_url(backend, tmp, request, reset=i > 0), tmp, rng)
 
 
 @pytest.mark.slow
@@ -132,15 +137,7 @@ def test_crash_and_rerun_exactly_once_100_times(backend: str, tmp_path: Path, re
     stats = []
     for i in range(100):
         tmp = tmp_path / f"run{i}"
-        url = _url(backend, tmp, request)
-        if backend == "postgres" and i:
-            from proactive_ml.warehouse import Warehouse
-
-            w = Warehouse.connect(url)
-            for t in ("decisions", "send_ledger", "dead_letters", "cs_tasks", "customers"):
-                w.execute(f"DROP TABLE IF EXISTS {t}")
-            w.close()
-        stats.append(crash_once(url, tmp, rng))
+        stats.append(crash_once(_fresh_url(backend, tmp, request, reset=i > 0), tmp, rng))
     # the kills really hit the window where rows were in flight, and some requests were accepted by the server
     # after the sender died (found by the reconcile, not re-sent)
     assert sum(1 for s in stats if s["sending_at_kill"]) >= 30
