@@ -18,6 +18,7 @@ from typing import Any
 
 from prefect import flow
 
+from flows.common import no_subflow_heartbeats
 from flows.ingest import ingest_flow
 from flows.outreach import outreach_flow
 from flows.report import report_flow
@@ -36,6 +37,7 @@ def closed_loop(customers: int = 5000, days: int = 90, warmup_days: int = 52, re
     from proactive_ml.demo import LocalServices, write_backfill
     from proactive_ml.feedback.loop import answer_world
     from proactive_ml.settings import get_settings
+    from proactive_ml.validation.gx_run import deferred_data_docs
     from proactive_ml.warehouse import Warehouse
     from proactive_ml.world import World, WorldConfig
 
@@ -50,7 +52,8 @@ def closed_loop(customers: int = 5000, days: int = 90, warmup_days: int = 52, re
     landing = s.landing_dir
     clock = StageClock()
     t0 = time.perf_counter()
-    with LocalServices(s) as services:
+    # One Data Docs build at the end (or on an error) instead of one per simulated day; no per-subflow heartbeats.
+    with LocalServices(s) as services, no_subflow_heartbeats(), deferred_data_docs(s):
         overrides = {"data_dir": str(root), **services.overrides}
         s = get_settings(**overrides)
 

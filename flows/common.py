@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -27,3 +29,17 @@ def is_transient(task: Any, task_run: Any, state: Any) -> bool:
         markers = ("timeout", "timed out", "connection", "database is locked", "429", "503", "502", "504")
         return any(m in text for m in markers)
     return False
+
+
+@contextmanager
+def no_subflow_heartbeats() -> Iterator[None]:
+    """Subflows called inside this block send no heartbeats of their own.
+
+    A flow run's heartbeat thread sleeps in 1-second steps and is joined when the run ends, so each run pays up to
+    a second on exit (Prefect 3.8). Subflows run in their parent's process, whose own heartbeat already tells the
+    server that the process is alive; a loop of many short subflows (the closed-loop demo) saves minutes.
+    """
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield

@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 from prefect import flow, get_run_logger, task, unmapped
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.common import is_transient, load_settings, resolve_as_of
 from proactive_ml.warehouse import Warehouse
@@ -23,8 +24,6 @@ def task_runner(kind: str, workers: int = 2) -> Any:
 
         return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
                                               "dashboard_address": None})  # fmt: skip
-    from prefect.task_runners import ThreadPoolTaskRunner
-
     return ThreadPoolTaskRunner(max_workers=workers)
 
 
@@ -68,23 +67,28 @@ def store_scores(parts: list[pd.DataFrame], target: str, version: str, as_of: da
         return write_scores(wh, scores, as_of.date(), target)
 
 
-@flow(name="score-customers")
-def score_flow(as_of: str | None = None, targets: list[str] | None = None,
-               overrides: dict[str, Any] | None = None) -> dict[str, pd.DataFrame]:  # fmt: skip
-    """Partitioned scoring of every target; returns the scores per target (for tests and callers)."""
+def score_all(as_of: datetime, targets: list[str] | None, overrides: dict[str, Any] | None) -> dict[str, pd.DataFrame]:
+    """Features once, then every target's partitions mapped as tasks on the current flow's task runner."""
     from proactive_ml.scaleout import assemble_scores, split_partitions
 
     s = load_settings(overrides)
-    t = resolve_as_of(as_of)
-    features = build_features_task(t, overrides)
+    features = build_features_task(as_of, overrides)
     parts = split_partitions(features, s.partitions)
     out: dict[str, pd.DataFrame] = {}
     for target in targets or ["churn", "need"]:
         version = resolve_champion(target, overrides)
-        scored = [f.result() for f in score_partition_task.map(parts, unmapped(target), unmapped(version), unmapped(overrides))]
-        store_scores(scored, target, version, t, overrides)
-        out[target] = assemble_scores(scored, s, target, version, t, scored_at=t)
+        futures = score_partition_task.map(parts, unmapped(target), unmapped(version), unmapped(overrides))
+        scored = [f.result() for f in futures]
+        store_scores(scored, target, version, as_of, overrides)
+        out[target] = assemble_scores(scored, s, target, version, as_of, scored_at=as_of)
     return out
+
+
+@flow(name="score-customers")
+def score_flow(as_of: str | None = None, targets: list[str] | None = None,
+               overrides: dict[str, Any] | None = None) -> dict[str, pd.DataFrame]:  # fmt: skip
+    """Partitioned scoring of every target; returns the scores per target (for tests and callers)."""
+    return score_all(resolve_as_of(as_of), targets, overrides)
 
 
 @task(name="uplift-targeting")
@@ -109,13 +113,16 @@ def decide_and_send(as_of: datetime, uplift: pd.Series | None, overrides: dict[s
         return run_outreach(wh, s, as_of, uplift=uplift)
 
 
-@flow(name="score-and-reach-out")
+@flow(name="score-and-reach-out", task_runner=ThreadPoolTaskRunner(max_workers=2))
 def outreach_flow(as_of: str | None = None, targeting: str = "risk",
                   overrides: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
     """Score (champion, partitioned), then decide and send; ``targeting='uplift'`` ranks by incremental value."""
     s = load_settings(overrides)
     t = resolve_as_of(as_of)
-    score_flow.with_options(task_runner=task_runner(s.task_runner))(t.isoformat(), None, overrides)
+    if s.task_runner == "thread":  # partitions map onto this flow's own thread pool: no subflow run to pay for
+        score_all(t, None, overrides)
+    else:  # a subflow whose tasks run on the Dask cluster
+        score_flow.with_options(task_runner=task_runner(s.task_runner))(t.isoformat(), None, overrides)
     uplift = uplift_scores(t, overrides) if targeting == "uplift" else None
     summary = decide_and_send(t, uplift, overrides)
     get_run_logger().info("outreach: %s", {k: summary.get(k) for k in ("decided", "treated", "held_out", "sent")})

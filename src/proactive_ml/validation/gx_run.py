@@ -34,7 +34,14 @@ _DEFERRED: ContextVar[list[Any] | None] = ContextVar("proactive_deferred_docs", 
 
 @contextmanager
 def deferred_data_docs(settings: Settings) -> Iterator[None]:
-    """Validate many batches, then build the Data Docs pages once (an ingest run of many files, not per file)."""
+    """Validate many batches, then build the Data Docs pages once (an ingest run of many files, not per file).
+
+    Nested blocks defer to the outermost one: a loop of many ingest runs (the closed-loop demo) builds the site
+    once when it ends, or when it stops on an error, so a gate's message always points at a built page.
+    """
+    if _DEFERRED.get() is not None:
+        yield
+        return
     token = _DEFERRED.set([])
     try:
         yield
@@ -43,8 +50,10 @@ def deferred_data_docs(settings: Settings) -> Iterator[None]:
         _DEFERRED.reset(token)
         if pending:
             with _LOCK:
-                get_context(settings).build_data_docs(site_names=[SITE_NAME], resource_identifiers=pending,
-                                                      build_index=True)  # fmt: skip
+                ctx = get_context(settings)
+                kept = set(ctx.validation_results_store.list_keys())  # results pruned meanwhile have no page to build
+                pending = [k for k in pending if k in kept]
+                ctx.build_data_docs(site_names=[SITE_NAME], resource_identifiers=pending or None, build_index=True)
 _CONTEXTS: dict[str, Any] = {}
 
 
