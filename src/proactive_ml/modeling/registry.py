@@ -17,6 +17,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,10 @@ def model_name(settings: Any, target: str) -> str:
 
 def connect(settings: Any) -> Any:
     """Point MLflow at the configured tracking/registry store and return a client."""
+    import os
+
+    # A progress bar per tiny artifact download (a model, an explainer) only clutters logs; still overridable.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import mlflow
     from mlflow import MlflowClient
 
@@ -107,6 +112,8 @@ def _dataset(df: pd.DataFrame, name: str, digest: str) -> Any:
     from mlflow.data.pandas_dataset import from_pandas
 
     frame = df.reset_index(drop=True)  # no customer ids: features and label only
+    # The dataset record's schema hint about integer columns concerns serving, not lineage: keep logs quiet.
+    warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer", category=UserWarning)
     frame["cutoff"] = frame["cutoff"].astype(str)
     return from_pandas(frame, targets="label", name=name, digest=digest[:36])
 
@@ -178,7 +185,8 @@ def log_training(settings: Any, target: str, results: list[Any], best: Any, trai
                 if r is best:
                     best_run_id = child.info.run_id
                     mlflow.set_tag("best", "true")
-                    example = Xho.head(5)
+                    # Integer counts are declared as doubles: a missing value at serving time is then no schema error.
+                    example = Xho.head(5).astype({c: "float64" for c in Xho.select_dtypes("integer").columns})
                     signature = infer_signature(example, r.model.predict_proba(example))
                     trusted = sio.get_untrusted_types(data=sio.dumps(r.model))
                     info = mlflow.sklearn.log_model(
