@@ -44,6 +44,7 @@ class Warehouse:
         self._conn = conn
         self._lock = threading.RLock()
         self._in_tx = 0
+        self._ensured: set[tuple[str, ...]] = set()  # DDL batches already run on this connection
 
     # ------------------------------------------------------------------ connecting
     @classmethod
@@ -157,13 +158,19 @@ class Warehouse:
         """Run ``CREATE TABLE IF NOT EXISTS`` statements safely while other runs do the same.
 
         PostgreSQL's ``IF NOT EXISTS`` races with a concurrent twin (unique violation in ``pg_type``), so the
-        statements run in one transaction under an advisory lock there.
+        statements run in one transaction under an advisory lock there. A batch already run on this connection
+        is not run again (a run ingesting many files asks once per file).
         """
+        key = tuple(statements)
+        if key in self._ensured and not self._in_tx:
+            return
         with self.transaction():
             if self.backend == "postgres":
                 self.execute(f"SELECT pg_advisory_xact_lock({_DDL_LOCK_KEY})")
             for statement in statements:
                 self.execute(statement)
+        if not self._in_tx:  # committed (inside an outer transaction it might still roll back)
+            self._ensured.add(key)
 
     # ------------------------------------------------------------------ bulk
     def insert_frame(self, table: str, df: pd.DataFrame, columns: Sequence[str] | None = None) -> int:
