@@ -10,6 +10,7 @@ responses flow takes them in. At the end: impact, the success report, and the me
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import time
 from datetime import datetime, timedelta
@@ -181,6 +182,11 @@ def _print_headline(h: dict[str, Any]) -> None:
         c.print(f"[bold]Incremental 30-day retention[/] measured {h['measured_effect_30d']:+.3f} "
                 f"(95% CI {lo:+.3f} … {hi:+.3f}; {h['n_treated']} treated vs {h['n_holdout']} held out) "
                 f"→ customers kept {h['customers_kept']:.1f} ({klo:.1f} … {khi:.1f})")  # fmt: skip
+        if lo <= 0.0 <= hi:
+            c.print(f"  [dim]The interval includes 0: {h['n_holdout']} held-out customers are too few to tell the "
+                    "effect from chance yet; it narrows as decisions age and the holdout grows.[/]")  # fmt: skip
+        elif lo <= h["true_effect_30d"] <= hi:
+            c.print("  [dim]The interval excludes 0 and covers the world's true effect.[/]")
     else:
         c.print("[bold]Incremental 30-day retention[/] not measurable yet: no decision is 30 days old")
     c.print("[bold]Seconds by stage[/]  " + ", ".join(f"{k} {v}" for k, v in h.get("stage_seconds", {}).items()))
@@ -198,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--targeting", choices=["risk", "uplift"], default="risk")
     p.add_argument("--data-dir", default=None)
     a = p.parse_args(argv)
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # the demo prints its own progress and summary
     h = closed_loop(customers=a.customers, days=a.days, warmup_days=a.warmup_days, targeting=a.targeting,
                     data_dir=a.data_dir)  # fmt: skip
     _print_headline(h)

@@ -124,6 +124,9 @@ def test_playbook_file_validation() -> None:
     with pytest.raises(PlaybookError, match="unknown op"):
         parse_playbooks({"playbooks": [{"name": "x_y", "template": "t", "subject": "s",
                                         "rules": [{"field": "a", "op": "~"}]}]})  # fmt: skip
+    with pytest.raises(PlaybookError, match="unknown field 'usage_14days'.*usage_14d"):
+        parse_playbooks({"playbooks": [{"name": "x_y", "template": "t", "subject": "s",
+                                        "rules": [{"field": "usage_14days", "op": ">", "value": 1}]}]})  # fmt: skip
     assert reason_phrases(["usage_decline_14d", "zz_top_code", "usage_x"], CONFIG.reason_texts) == [
         CONFIG.reason_texts["usage"], "zz top code"]  # fmt: skip
 

@@ -132,3 +132,21 @@ def test_cli_preview_outreach_and_tasks_export(tmp_path: Path, monkeypatch: pyte
         assert hashes  # (customers' addresses are hashed in suppression records, never exported)
     finally:
         stop()
+
+
+def test_need_model_score_drives_its_playbook(duck: Warehouse, settings: Settings) -> None:
+    from proactive_ml.outreach.inputs import load_candidates
+    from proactive_ml.outreach.playbooks import RULE_FIELDS
+
+    c = populate(duck)
+    needy = set(c["customer_id"].iloc[::3])
+    need = duck.query("SELECT * FROM scores WHERE target = 'churn'").assign(target="need")
+    need["score"] = [0.9 if cid in needy else 0.05 for cid in need["customer_id"]]
+    duck.insert_frame("scores", need)
+    frame = load_candidates(duck, datetime(2026, 11, 24, 14))
+    assert set(RULE_FIELDS) <= set(frame.columns)  # every field a playbook may test exists
+    assert frame.set_index("customer_id")["need_score"].to_dict() == dict(zip(need["customer_id"], need["score"], strict=True))
+    run_outreach(duck, settings, date(2026, 11, 24), deliver=False)
+    dec = duck.query("SELECT customer_id, playbook FROM decisions")
+    chosen = set(dec.loc[dec["playbook"] == "predicted_need", "customer_id"])
+    assert chosen and chosen <= needy  # only customers the need model flags, and some of them

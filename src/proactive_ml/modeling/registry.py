@@ -48,7 +48,13 @@ def connect(settings: Any) -> Any:
 
     # A progress bar per tiny artifact download (a model, an explainer) only clutters logs; still overridable.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    import logging
+
     import mlflow
+
+    # Serving requirements are always given explicitly (see _requirements): pip's absence from a uv environment
+    # is then not worth a warning on every training.
+    logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)
     from mlflow import MlflowClient
 
     uri = settings.resolved_mlflow_uri
@@ -220,7 +226,6 @@ def champion_version(settings: Any, target: str) -> str | None:
 
 def register_challenger(settings: Any, target: str, model_uri: str, run_id: str, reason: str) -> str:
     """Register the model as a new version aliased ``challenger``; the gate decision is stored on it."""
-    import mlflow
     from mlflow.exceptions import MlflowException
 
     client = connect(settings)
@@ -230,7 +235,9 @@ def register_challenger(settings: Any, target: str, model_uri: str, run_id: str,
     except MlflowException:
         client.create_registered_model(name, tags={"target": target},
                                        description=f"Proactive {target} model (30-day horizon); score by @champion.")  # fmt: skip
-    mv = mlflow.register_model(model_uri, name, tags={"target": target, "run_id": run_id})
+    model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
+    mv = client.create_model_version(name, source=model_uri, run_id=run_id, model_id=model_id,
+                                     tags={"target": target, "run_id": run_id})  # fmt: skip
     version = str(mv.version)
     client.set_registered_model_alias(name, CHALLENGER, version)
     client.set_model_version_tag(name, version, "gate_decision", reason)

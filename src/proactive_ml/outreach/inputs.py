@@ -67,8 +67,11 @@ def _feedback(wh: Warehouse, as_of: datetime) -> pd.DataFrame:
     )
 
 
-def combine(scores: pd.DataFrame, customers: pd.DataFrame, signals: pd.DataFrame) -> pd.DataFrame:
-    """One row per scored customer: customer attributes, score, reasons (list of codes) and signals (pure)."""
+def combine(scores: pd.DataFrame, customers: pd.DataFrame, signals: pd.DataFrame,
+            need: pd.DataFrame | None = None) -> pd.DataFrame:  # fmt: skip
+    """One row per scored customer: customer attributes, churn ``score``, reasons (list of codes), ``need_score``
+    (the need model's probability of a ticket or a detractor answer within 30 days; NaN if not scored) and
+    signals (pure)."""
     s = scores.copy()
     s["customer_id"] = s["customer_id"].astype(str)
     s["reasons"] = [[r for r in rs if isinstance(r, str) and r] for rs in
@@ -77,6 +80,9 @@ def combine(scores: pd.DataFrame, customers: pd.DataFrame, signals: pd.DataFrame
     c["customer_id"] = c["customer_id"].astype(str)
     c = c.drop_duplicates("customer_id", keep="last")
     out = s[["customer_id", "score", "reasons"]].merge(c, on="customer_id", how="inner")
+    n = need if need is not None else pd.DataFrame(columns=["customer_id", "score"])
+    n = n[["customer_id", "score"]].rename(columns={"score": "need_score"}).astype({"customer_id": str})
+    out = out.merge(n.astype({"need_score": float}), on="customer_id", how="left")
     return out.merge(signals, left_on="customer_id", right_index=True, how="left")
 
 
@@ -84,7 +90,7 @@ def load_candidates(wh: Warehouse, as_of: datetime) -> pd.DataFrame:
     """The frame playbooks and policy work on (see :func:`combine`); empty if nothing is scored."""
     scores = latest_scores(wh, as_of)
     if scores.empty or not wh.table_exists("customers"):
-        return pd.DataFrame(columns=["customer_id", "score", "reasons", *CUSTOMER_COLUMNS[1:]])
+        return pd.DataFrame(columns=["customer_id", "score", "reasons", "need_score", *CUSTOMER_COLUMNS[1:]])
     customers = _customers(wh)
     signals = build_signals(customers, _usage(wh, as_of), _open_tickets(wh, as_of), _feedback(wh, as_of), as_of)
-    return combine(scores, customers, signals)
+    return combine(scores, customers, signals, latest_scores(wh, as_of, "need"))

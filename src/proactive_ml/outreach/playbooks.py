@@ -19,6 +19,13 @@ DEFAULT_PLAYBOOKS_PATH = PROJECT_ROOT / "models" / "playbooks.yaml"
 ACTIONS = ("email", "cs_task")
 OPS = (">", ">=", "<", "<=", "==", "!=", "in", "not_in", "is_null", "not_null")
 _NAME = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
+# The columns of the candidate frame a rule may test (outreach.inputs.load_candidates builds them; a test keeps the
+# two in sync). A misspelled field would otherwise match nobody, silently.
+RULE_FIELDS = (
+    "score", "need_score", "plan", "country", "timezone", "monthly_revenue", "marketing_consent", "signup_date",
+    "cancelled_at", "tenure_days", "days_to_renewal", "usage_14d", "usage_prev_14d", "usage_trend", "open_tickets",
+    "oldest_open_ticket_days", "urgent_open_tickets", "last_nps", "days_since_nps", "last_csat",
+)  # fmt: skip
 
 
 class PlaybookError(ValueError):
@@ -85,6 +92,8 @@ def _rule(raw: dict[str, Any], where: str) -> Rule:
         raise PlaybookError(f"{where}: a rule needs 'field' and 'op', got {raw!r}")
     if raw["op"] not in OPS:
         raise PlaybookError(f"{where}: unknown op {raw['op']!r}; expected one of {OPS}")
+    if raw["field"] not in RULE_FIELDS:
+        raise PlaybookError(f"{where}: unknown field {raw['field']!r}; rules can test {', '.join(RULE_FIELDS)}")
     value = raw.get("value")
     if isinstance(value, list):
         value = tuple(value)
