@@ -10,6 +10,7 @@ responses flow takes them in. At the end: impact, the success report, and the me
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import time
@@ -203,11 +204,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup-days", type=int, default=52)
     p.add_argument("--targeting", choices=["risk", "uplift"], default="risk")
     p.add_argument("--data-dir", default=None)
+    p.add_argument("--summary-json", default=None, help="also write the figures as JSON to this file")
     a = p.parse_args(argv)
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # the demo prints its own progress and summary
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # the local server must not phone home
+    os.environ.setdefault("DO_NOT_TRACK", "1")
     h = closed_loop(customers=a.customers, days=a.days, warmup_days=a.warmup_days, targeting=a.targeting,
                     data_dir=a.data_dir)  # fmt: skip
     _print_headline(h)
+    if a.summary_json:
+        Path(a.summary_json).write_text(json.dumps(h, indent=2, default=str))
     return 0
 
 
