@@ -208,6 +208,9 @@ def test_invalid_events_are_quarantined_with_reason(duck, settings, client, keys
     q = duck.query("SELECT * FROM response_quarantine ORDER BY item")
     assert len(q) == 4 and q["reason"].str.len().gt(0).all()
     assert out["gx"]["email_events"]["gx_success"] is False
+    assert "expect_column_values_to_be_in_set(event)" in out["gx"]["email_events"]["failures"]
+    # the same validation machinery as ingest: the batch's GX result has a Data Docs page
+    assert list((settings.data_docs_dir / "validations" / "email_events").rglob("*.html"))
 
 
 def test_overlapping_responses_runs_count_each_event_once(wh, warehouse_url, settings, keys):

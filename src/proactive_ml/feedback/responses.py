@@ -361,7 +361,7 @@ def process_responses(
     new_events = pd.DataFrame(columns=EVENT_COLUMNS)
     if len(events):
         events["timestamp"] = events["timestamp"].astype("Int64")
-        res = check_frame(events, "email_events", use_gx=use_gx)
+        res = check_frame(events, "email_events", settings, as_of, use_gx=use_gx)
         summary["gx"]["email_events"] = {"gx_success": res.gx_success, "failures": res.failures}
         for i in np.flatnonzero(~res.valid.to_numpy()):
             row = events.iloc[i]
@@ -417,7 +417,7 @@ def process_responses(
                          "source": "inbound_reply"})  # fmt: skip
     replies = pd.DataFrame(reply_rows, columns=REPLY_COLUMNS)
     if len(replies):
-        res = check_frame(replies, "replies", use_gx=use_gx)
+        res = check_frame(replies, "replies", settings, as_of, use_gx=use_gx)
         summary["gx"]["replies"] = {"gx_success": res.gx_success, "failures": res.failures}
         for i in np.flatnonzero(~res.valid.to_numpy()):
             bad_requests[int(replies.iloc[i]["raw_id"])] = f"invalid reply: {res.reasons.iloc[i]}"

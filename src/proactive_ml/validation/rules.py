@@ -263,6 +263,16 @@ def rule_mask(rule: Rule, frame: pd.DataFrame, params: Mapping[str, Any]) -> np.
         text = pa.array(s, type=pa.string(), from_pandas=True)
         ok = _np_bool(pc.match_substring_regex(text, kw["regex"]))
         return _notna(s) & ~ok
+    if t == "expect_column_value_lengths_to_be_between":
+        s = frame[kw["column"]]
+        present = _notna(s)
+        lengths = np.asarray(s.map(lambda v: len(v) if isinstance(v, str) else len(str(v))).to_numpy(), dtype=float)
+        bad = np.zeros(len(frame), dtype=bool)
+        if kw.get("min_value") is not None:
+            bad |= lengths < kw["min_value"]
+        if kw.get("max_value") is not None:
+            bad |= lengths > kw["max_value"]
+        return bad & present
     if t == "expect_column_pair_values_a_to_be_greater_than_b":
         a, b = frame[kw["column_A"]], frame[kw["column_B"]]
         both = _notna(a) & _notna(b)
