@@ -156,3 +156,25 @@ def test_low_priority_file_writer_process(settings: Settings) -> None:
         assert "Hi U4" in (settings.outbox_dir / f"{mid}.0004.eml").read_text()
     finally:
         stop()
+
+
+def test_embedded_sink_leaves_the_host_logging_alone(settings: Settings) -> None:
+    """uvicorn's default logging setup closes every existing handler; inside a Prefect flow that deadlocked the run
+    (Prefect's API log handler flushes under the logging lock while its event loop waits for that lock)."""
+    import logging
+
+    class Spy(logging.Handler):
+        closed = False
+
+        def close(self) -> None:
+            self.closed = True
+            super().close()
+
+    spy = Spy()
+    logging.getLogger().addHandler(spy)
+    try:
+        _url, stop, _ctl = start_sink_in_thread(settings)
+        stop()
+        assert not spy.closed
+    finally:
+        logging.getLogger().removeHandler(spy)

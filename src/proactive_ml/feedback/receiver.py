@@ -303,7 +303,9 @@ class ReceiverThread:
         self._sock.bind(("127.0.0.1", port))
         self.port = self._sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        # log_config=None: an embedded server must not reconfigure the host's logging (uvicorn's dictConfig
+        # flushes and drops every existing handler, Prefect's API log handler included, which can deadlock).
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", log_config=None)
         self.server = uvicorn.Server(config)
         import threading
 

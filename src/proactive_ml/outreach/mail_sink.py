@@ -549,7 +549,9 @@ def start_sink_in_thread(settings: Any, port: int = 0, control: SinkControl | No
 
     ctl = control or SinkControl()
     app = create_app(outbox_dir or settings.outbox_dir, ctl, settings.sendgrid_api_key.get_secret_value(), writer)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
+    # log_config=None: an embedded server leaves the host's logging alone (see feedback.receiver.ReceiverThread).
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on",
+                            log_config=None)  # fmt: skip
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="mail-sink", daemon=True)
     thread.start()
