@@ -7,6 +7,7 @@ result does not depend on how many parts there are or where they ran (tested: Da
 from __future__ import annotations
 
 import hashlib
+import threading
 from datetime import date, datetime
 from typing import Any
 
@@ -14,6 +15,8 @@ import numpy as np
 import pandas as pd
 
 _MODEL_CACHE: dict[tuple[str, str, str], tuple[Any, dict[str, Any]]] = {}
+# One load per version and process: partitions scored on threads wait for the first load instead of repeating it.
+_MODEL_LOCK = threading.Lock()
 
 
 def partition_of(customer_ids: pd.Index | pd.Series, n_partitions: int) -> np.ndarray:
@@ -41,28 +44,32 @@ def champion_reference(settings: Any, target: str) -> str:
 
 
 def _load_version(settings: Any, target: str, version: str) -> tuple[Any, dict[str, Any]]:
+    """The model and its reasons explainer, loaded once per version and process (thread-safe)."""
+    key = (settings.resolved_mlflow_uri, target, version)
+    with _MODEL_LOCK:
+        if key not in _MODEL_CACHE:
+            _MODEL_CACHE[key] = _fetch_version(settings, target, version)
+        return _MODEL_CACHE[key]
+
+
+def _fetch_version(settings: Any, target: str, version: str) -> tuple[Any, dict[str, Any]]:
     import json
     import tempfile
     from pathlib import Path
 
-    import mlflow
+    from proactive_ml.modeling.registry import EXPLAINER_FILE, connect, load_sklearn_model, model_name
 
-    from proactive_ml.modeling.registry import EXPLAINER_FILE, connect, model_name
-
-    key = (settings.resolved_mlflow_uri, target, version)
-    if key not in _MODEL_CACHE:
-        client = connect(settings)
-        name = model_name(settings, target)
-        model = mlflow.sklearn.load_model(f"models:/{name}/{version}")
-        explainer: dict[str, Any] = {}
-        with tempfile.TemporaryDirectory() as tmp:
-            try:
-                run_id = client.get_model_version(name, version).run_id
-                explainer = json.loads(Path(client.download_artifacts(run_id, EXPLAINER_FILE, tmp)).read_text())
-            except Exception:  # a model without an explainer still scores; reasons are then empty
-                explainer = {}
-        _MODEL_CACHE[key] = (model, explainer)
-    return _MODEL_CACHE[key]
+    client = connect(settings)
+    name = model_name(settings, target)
+    model = load_sklearn_model(f"models:/{name}/{version}")
+    explainer: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            run_id = client.get_model_version(name, version).run_id
+            explainer = json.loads(Path(client.download_artifacts(run_id, EXPLAINER_FILE, tmp)).read_text())
+        except Exception:  # a model without an explainer still scores; reasons are then empty
+            explainer = {}
+    return model, explainer
 
 
 def score_partition(features: pd.DataFrame, settings: Any, target: str, version: str) -> pd.DataFrame:

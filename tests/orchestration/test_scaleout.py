@@ -19,6 +19,33 @@ LOGREG = [{"name": "logreg_l2", "kind": "logistic_regression",
            "params": {"C": 0.3, "class_weight": "balanced", "max_iter": 500}}]  # fmt: skip
 
 
+def test_partitions_on_threads_load_a_model_version_once(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
+    """Concurrent first loads raced (and tripped CPython 3.11's AST check inside skops); now the first loads and
+    the others wait for it."""
+    import threading
+    import time
+
+    from proactive_ml import scaleout
+
+    calls: list[str] = []
+
+    def slow_fetch(s: Settings, target: str, version: str) -> tuple[Any, dict[str, Any]]:
+        calls.append(version)
+        time.sleep(0.2)
+        return object(), {}
+
+    monkeypatch.setattr(scaleout, "_MODEL_CACHE", {})
+    monkeypatch.setattr(scaleout, "_fetch_version", slow_fetch)
+    got: list[Any] = []
+    threads = [threading.Thread(target=lambda: got.append(scaleout._load_version(settings, "churn", "7")))
+               for _ in range(4)]  # fmt: skip
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert calls == ["7"] and len(got) == 4 and all(g is got[0] for g in got)
+
+
 def test_partitions_are_stable_disjoint_and_complete() -> None:
     ids = pd.Index([f"C{i:05d}" for i in range(1000)])
     a, b = partition_of(ids, 4), partition_of(ids, 4)

@@ -17,6 +17,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,22 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 HISTORY_TAG = "champion_history"
 EXPLAINER_FILE = "explainer.json"
+
+
+_LOAD_LOCK = threading.Lock()
+
+
+def load_sklearn_model(uri: str) -> Any:
+    """``mlflow.sklearn.load_model``, one load at a time per process.
+
+    Loading reads NumPy arrays, whose header parser (``ast.literal_eval``) is not thread-safe on CPython 3.11
+    ("AST constructor recursion depth mismatch" when two threads load at once: training both targets side by
+    side, or scoring partitions on threads).
+    """
+    import mlflow
+
+    with _LOAD_LOCK:
+        return mlflow.sklearn.load_model(uri)
 
 
 def experiment_name(target: str) -> str:
@@ -302,7 +319,6 @@ def rollback(settings: Any, target: str) -> str:
 
 def load_champion(settings: Any, target: str) -> tuple[Any, str, dict[str, Any]]:
     """(sklearn model, version, explainer dict) of ``models:/<name>@champion``. UserError when there is none."""
-    import mlflow
 
     client = connect(settings)
     name = model_name(settings, target)
@@ -313,7 +329,7 @@ def load_champion(settings: Any, target: str) -> tuple[Any, str, dict[str, Any]]
             f"(train with `proactive-ml train --target {target}` or promote a version with "
             f"`proactive-ml promote --target {target} --version N`). Scoring never falls back to 'latest'."
         )
-    model = mlflow.sklearn.load_model(f"models:/{name}@{CHAMPION}")
+    model = load_sklearn_model(f"models:/{name}@{CHAMPION}")
     explainer: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         try:
