@@ -72,6 +72,9 @@ def connect(settings: Any) -> Any:
     # Serving requirements are always given explicitly (see _requirements): pip's absence from a uv environment
     # is then not worth a warning on every training.
     logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)
+    # The dataset records' schema hint about integer columns concerns serving, not lineage (the model's input
+    # example declares them as doubles): keep logs quiet.
+    warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer", category=UserWarning)
     from mlflow import MlflowClient
 
     uri = settings.resolved_mlflow_uri
@@ -135,8 +138,6 @@ def _dataset(df: pd.DataFrame, name: str, digest: str) -> Any:
     from mlflow.data.pandas_dataset import from_pandas
 
     frame = df.reset_index(drop=True)  # no customer ids: features and label only
-    # The dataset record's schema hint about integer columns concerns serving, not lineage: keep logs quiet.
-    warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer", category=UserWarning)
     frame["cutoff"] = frame["cutoff"].astype(str)
     return from_pandas(frame, targets="label", name=name, digest=digest[:36])
 
