@@ -32,8 +32,9 @@ env: $(STAMP) ## create/update the virtual environment from uv.lock (reproducibl
 demo: $(STAMP) ## run the main job on embedded defaults (no servers, no keys, no network)
 	PREFECT_LOGGING_LEVEL=WARNING $(BIN)/python -m flows.closed_loop --demo
 
-lint: $(STAMP) ## ruff
+lint: $(STAMP) ## ruff (lint rules and the format check)
 	$(BIN)/ruff check src flows tests bench
+	$(BIN)/ruff format --check src flows tests bench
 
 typecheck: $(STAMP) ## mypy on src/
 	$(BIN)/mypy

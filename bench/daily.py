@@ -34,18 +34,23 @@ def main(argv: list[str] | None = None) -> int:
     from rich.progress import track
 
     from proactive_ml.contract import DATASETS, create_table_sql
-    from proactive_ml.demo import LocalServices
-    from proactive_ml.features import build_features
-    from proactive_ml.feedback.loop import answer_world
-    from proactive_ml.feedback.responses import process_responses
+    from proactive_ml.features.point_in_time import build_features
+    from proactive_ml.ingest.files import ingest_path
+    from proactive_ml.modeling.partitions import (
+        assemble_scores,
+        champion_reference,
+        score_partition,
+        split_partitions,
+    )
     from proactive_ml.modeling.scoring import write_scores
     from proactive_ml.modeling.train import train_and_register
     from proactive_ml.outreach.run import run_outreach
-    from proactive_ml.scaleout import assemble_scores, champion_reference, score_partition, split_partitions
+    from proactive_ml.responses.processing import process_responses
     from proactive_ml.settings import Settings
+    from proactive_ml.sim.answers import answer_world
+    from proactive_ml.sim.demo import LocalServices
+    from proactive_ml.sim.world import World, WorldConfig
     from proactive_ml.warehouse import Warehouse
-    from proactive_ml.warehouse.ingest import ingest_path
-    from proactive_ml.world import World, WorldConfig
 
     stages: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="bench_daily_") as tmp:
@@ -66,10 +71,21 @@ def main(argv: list[str] | None = None) -> int:
                                 wh.execute(f"DELETE FROM {name} WHERE {col} IN (SELECT {col} FROM {k})")
                         wh.insert_frame(name, frame, DATASETS[name].column_names)
             morning = datetime.combine(world.today + timedelta(days=1), datetime.min.time())
-            logreg = [{"name": "logreg_l2", "kind": "logistic_regression",
-                       "params": {"C": 0.3, "class_weight": "balanced", "max_iter": 300}}]  # fmt: skip
-            train_and_register(wh, s, morning.date(), target="churn", candidates=logreg,
-                               training={"min_history_days": 14, "purge_gap": False, "n_train_cutoffs": 1})  # fmt: skip
+            logreg = [
+                {
+                    "name": "logreg_l2",
+                    "kind": "logistic_regression",
+                    "params": {"C": 0.3, "class_weight": "balanced", "max_iter": 300},
+                }
+            ]
+            train_and_register(
+                wh,
+                s,
+                morning.date(),
+                target="churn",
+                candidates=logreg,
+                training={"min_history_days": 14, "purge_gap": False, "n_train_cutoffs": 1},
+            )
             usage_rows = wh.row_count("usage_events")
         setup_seconds = time.perf_counter() - t_setup
 
@@ -92,8 +108,12 @@ def main(argv: list[str] | None = None) -> int:
                 features = build_features(wh, morning.date())
                 t = stage("features", t)
                 version = champion_reference(s, "churn")
-                parts = [score_partition(p, s, "churn", version) for p in split_partitions(features, s.partitions)]
-                write_scores(wh, assemble_scores(parts, s, "churn", version, morning, morning), morning.date(), "churn")
+                parts = [
+                    score_partition(p, s, "churn", version) for p in split_partitions(features, s.partitions)
+                ]
+                write_scores(
+                    wh, assemble_scores(parts, s, "churn", version, morning, morning), morning.date(), "churn"
+                )
                 t = stage("score", t)
                 as_of = morning + timedelta(hours=14)
                 summary = run_outreach(wh, s, as_of)
@@ -103,10 +123,15 @@ def main(argv: list[str] | None = None) -> int:
                 process_responses(wh, s, as_of)
                 t = stage("responses", t)
             day = time.perf_counter() - t0
-    result = {"day_1m_seconds": round(day, 1), **stages, "customers": args.customers,
-              "history_usage_rows": int(usage_rows), "emails_sent": int(summary.get("sent", 0)),
-              "setup_seconds": round(setup_seconds, 1),
-              "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 2)}  # fmt: skip
+    result = {
+        "day_1m_seconds": round(day, 1),
+        **stages,
+        "customers": args.customers,
+        "history_usage_rows": int(usage_rows),
+        "emails_sent": int(summary.get("sent", 0)),
+        "setup_seconds": round(setup_seconds, 1),
+        "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 2),
+    }
     print(json.dumps(result))
     return 0
 

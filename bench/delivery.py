@@ -27,7 +27,7 @@ import pandas as pd
 
 from proactive_ml.identity import send_key
 from proactive_ml.outreach import ledger
-from proactive_ml.outreach.delivery import deliver_pending
+from proactive_ml.outreach.dispatch import deliver_pending
 from proactive_ml.settings import Settings
 from proactive_ml.warehouse import Warehouse
 
@@ -41,8 +41,12 @@ def start_sink(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     """The sink as its own process; returns once it answers."""
     env = {**os.environ, "PROACTIVE_DATA_DIR": str(data_dir)}
     log = open(data_dir.parent / "sink.log", "w")  # noqa: SIM115 - lives as long as the sink
-    proc = subprocess.Popen([sys.executable, "-m", "proactive_ml.cli", "mail-sink", "--port", str(port)], env=env,
-                            stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "proactive_ml.cli", "mail-sink", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         try:
@@ -79,17 +83,39 @@ def plan(wh: Warehouse, n: int, prefix: str) -> float:
     ledger.ensure_tables(wh)
     rng = np.random.default_rng(7)
     ids = [f"{prefix}{i:07d}" for i in range(n)]
-    wh.insert_frame("customers", pd.DataFrame({
-        "customer_id": ids, "email": [f"{i}@example.org" for i in ids], "name": [f"Kim {i[-4:]} Doe" for i in ids],
-        "plan": "pro", "signup_date": AS_OF, "country": "DE", "timezone": "UTC", "monthly_revenue": 100.0,
-        "marketing_consent": True, "cancelled_at": pd.Series([pd.NaT] * n, dtype="datetime64[us]"),
-    }))  # fmt: skip
+    wh.insert_frame(
+        "customers",
+        pd.DataFrame(
+            {
+                "customer_id": ids,
+                "email": [f"{i}@example.org" for i in ids],
+                "name": [f"Kim {i[-4:]} Doe" for i in ids],
+                "plan": "pro",
+                "signup_date": AS_OF,
+                "country": "DE",
+                "timezone": "UTC",
+                "monthly_revenue": 100.0,
+                "marketing_consent": True,
+                "cancelled_at": pd.Series([pd.NaT] * n, dtype="datetime64[us]"),
+            }
+        ),
+    )
     pbs = rng.choice(PLAYBOOKS, n)
-    d = pd.DataFrame({
-        "customer_id": ids, "playbook": pbs, "action": "email", "arm": "treatment", "holdout_kind": None,
-        "score": rng.random(n), "uplift": np.nan, "expected_value": 10.0, "as_of": AS_OF, "send_at": pd.Timestamp(NOW),
-        "reasons": rng.choice(["usage_decline|open_tickets", "nps_last", "tenure_days|usage_decline"], n),
-    })  # fmt: skip
+    d = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "playbook": pbs,
+            "action": "email",
+            "arm": "treatment",
+            "holdout_kind": None,
+            "score": rng.random(n),
+            "uplift": np.nan,
+            "expected_value": 10.0,
+            "as_of": AS_OF,
+            "send_at": pd.Timestamp(NOW),
+            "reasons": rng.choice(["usage_decline|open_tickets", "nps_last", "tenure_days|usage_decline"], n),
+        }
+    )
     d["send_key"] = [send_key(c, p, AS_OF) for c, p in zip(d["customer_id"], d["playbook"], strict=True)]
     ledger.record_decisions(wh, d, now=NOW, cap_days=14)
     return time.perf_counter() - t0
@@ -124,8 +150,10 @@ def run(n: int, n_single: int, port: int) -> dict[str, object]:
         assert out1["sent"] == n_single, out1
         wh2.close()
         st = stats(port)
-        assert st["accepted_messages"] == n + n_single and st["distinct_send_keys"] == n + n_single
-        assert st["pii_violations"] == 0 and st["missing_unsubscribe_headers"] == 0
+        assert st["accepted_messages"] == n + n_single
+        assert st["distinct_send_keys"] == n + n_single
+        assert st["pii_violations"] == 0
+        assert st["missing_unsubscribe_headers"] == 0
     finally:
         sink.terminate()
         sink.wait(timeout=30)

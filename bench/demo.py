@@ -23,19 +23,41 @@ def main() -> int:
     """Run the demo once and print its figures."""
     with tempfile.TemporaryDirectory(prefix="proactive-demo-") as tmp:
         summary = Path(tmp) / "summary.json"
-        env = {**os.environ, "PREFECT_LOGGING_LEVEL": "WARNING", "PYTHONPATH": str(ROOT),
-               "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+        env = {
+            **os.environ,
+            "PREFECT_LOGGING_LEVEL": "WARNING",
+            "PYTHONPATH": str(ROOT),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "DO_NOT_TRACK": "1",
+        }
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "flows.closed_loop", "--demo", "--data-dir", str(Path(tmp) / "demo"),
-                        "--summary-json", str(summary)], cwd=ROOT, env=env, check=True)  # fmt: skip
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "flows.closed_loop",
+                "--demo",
+                "--data-dir",
+                str(Path(tmp) / "demo"),
+                "--summary-json",
+                str(summary),
+            ],
+            cwd=ROOT,
+            env=env,
+            check=True,
+        )
         wall = time.perf_counter() - t0
         h = json.loads(summary.read_text())
     out = {"demo_seconds": round(wall, 1), "flow_seconds": h["seconds"]}
     out |= {f"{k}_seconds": v for k, v in h["stage_seconds"].items()}
-    out |= {"emails_sent": h["emails_sent"], "measured_effect_30d": round(h.get("measured_effect_30d", float("nan")), 4),
-            "measured_ci": [round(x, 4) for x in h.get("measured_ci", (float("nan"), float("nan")))],
-            "true_effect_30d": round(h["true_effect_30d"], 4), "cpus": os.cpu_count(),
-            "load_avg_1m": round(os.getloadavg()[0], 2)}  # fmt: skip
+    out |= {
+        "emails_sent": h["emails_sent"],
+        "measured_effect_30d": round(h.get("measured_effect_30d", float("nan")), 4),
+        "measured_ci": [round(x, 4) for x in h.get("measured_ci", (float("nan"), float("nan")))],
+        "true_effect_30d": round(h["true_effect_30d"], 4),
+        "cpus": os.cpu_count(),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+    }
     print(json.dumps(out))
     return 0
 

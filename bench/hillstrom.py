@@ -1,4 +1,4 @@
-"""Hillstrom e-mail uplift benchmark with the product's uplift code (proactive_ml.feedback.uplift).
+"""Hillstrom e-mail uplift benchmark with the product's uplift code (proactive_ml.modeling.uplift).
 
 Womens E-Mail vs No E-Mail, outcome ``visit``, 70/30 split stratified on outcome and treatment, seed 42;
 scored with scikit-uplift's ``uplift_at_k(k=0.3, strategy="by_group")``. Goal >= 0.072.
@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from proactive_ml.feedback.uplift import fit_uplift, predict_uplift, qini_auc
-from proactive_ml.feedback.uplift import uplift_at_k as own_uplift_at_k
+from proactive_ml.modeling.uplift import fit_uplift, predict_uplift, qini_auc
+from proactive_ml.modeling.uplift import uplift_at_k as own_uplift_at_k
 
 SHA256 = "0e5893329d8b93cefecc571777672028290ab69865718020c78c7284f291aece"
 FEATURES = ["recency", "history", "mens", "womens", "zip_code", "newbie", "channel"]
@@ -71,8 +71,11 @@ def main() -> dict[str, float]:
         "metric_source": source,
         "seconds": round(time.perf_counter() - t0, 2),
     }
-    print(f"Hillstrom (Womens E-Mail vs No E-Mail, visit): uplift@30% = {out['hillstrom_uplift_at_30']} "
-          f"(goal >= 0.072), random {out['random_uplift_at_30']}", file=sys.stderr)
+    print(
+        f"Hillstrom (Womens E-Mail vs No E-Mail, visit): uplift@30% = {out['hillstrom_uplift_at_30']} "
+        f"(goal >= 0.072), random {out['random_uplift_at_30']}",
+        file=sys.stderr,
+    )
     print(json.dumps(out))
     return out
 

@@ -32,17 +32,23 @@ def main(argv: list[str] | None = None) -> int:
 
     from rich.progress import Progress
 
+    from proactive_ml.ingest.files import ingest_path
     from proactive_ml.settings import Settings
+    from proactive_ml.sim.world import simulate_to_landing
     from proactive_ml.warehouse import Warehouse
-    from proactive_ml.warehouse.ingest import ingest_path
-    from proactive_ml.world import simulate_to_landing
 
     start = date(2026, 1, 1)
     with tempfile.TemporaryDirectory(prefix="bench_ingest_") as tmp:
         root = Path(tmp)
         t0 = time.perf_counter()
-        world = simulate_to_landing(root / "landing", n_customers=args.customers, days=args.days, start=start,
-                                    fmt="parquet", progress=True)  # fmt: skip
+        world = simulate_to_landing(
+            root / "landing",
+            n_customers=args.customers,
+            days=args.days,
+            start=start,
+            fmt="parquet",
+            progress=True,
+        )
         world_seconds = time.perf_counter() - t0
         settings = Settings(data_dir=root / "data", _env_file=None)  # type: ignore[call-arg]
         rows = 0
@@ -57,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
                 for f in (root / "landing").glob(f"*/{day.isoformat()}.parquet"):
                     (folder / f.parent.name).mkdir(exist_ok=True)
                     f.rename(folder / f.parent.name / f.name)
-                summary = ingest_path(wh, folder, settings, datetime.combine(day + timedelta(days=1), datetime.min.time()))
+                summary = ingest_path(
+                    wh, folder, settings, datetime.combine(day + timedelta(days=1), datetime.min.time())
+                )
                 rows += summary.rows
                 quarantined += summary.quarantined
                 bar.update(task, advance=1)

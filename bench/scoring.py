@@ -75,7 +75,7 @@ def register_small_champion(wh, settings) -> str:  # type: ignore[no-untyped-def
     """Fit the logistic candidate on a 50k sample (synthetic labels from fading usage) and make it champion."""
     import mlflow
 
-    from proactive_ml.features import build_features, categorical_features, numeric_features
+    from proactive_ml.features.point_in_time import build_features, categorical_features, numeric_features
     from proactive_ml.modeling import registry
     from proactive_ml.modeling.reasons import fit_explainer
     from proactive_ml.modeling.train import build_pipeline, load_model_config
@@ -83,7 +83,12 @@ def register_small_champion(wh, settings) -> str:  # type: ignore[no-untyped-def
     X = build_features(wh, TRAIN_CUTOFF)
     X = X.sample(min(50_000, len(X)), random_state=0)
     rng = np.random.default_rng(0)
-    risk = -1.5 * X["usage_change_30d"].clip(-1, 1) + 0.6 * X["tickets_open"] - 0.2 * X["last_nps"].fillna(7) + 0.5
+    risk = (
+        -1.5 * X["usage_change_30d"].clip(-1, 1)
+        + 0.6 * X["tickets_open"]
+        - 0.2 * X["last_nps"].fillna(7)
+        + 0.5
+    )
     y = (rng.random(len(X)) < 1 / (1 + np.exp(-risk))).astype(int)
     spec = next(s for s in load_model_config().candidates if s["kind"] == "logistic_regression")
     model = build_pipeline(spec, numeric_features(), categorical_features()).fit(X, y)
@@ -91,8 +96,9 @@ def register_small_champion(wh, settings) -> str:  # type: ignore[no-untyped-def
     client = registry.connect(settings)
     exp_id = registry.ensure_experiment(settings, client, "churn")
     with mlflow.start_run(experiment_id=exp_id, run_name="bench-scoring") as run:
-        info = mlflow.sklearn.log_model(model, name="model", serialization_format="cloudpickle",
-                                        pip_requirements=["scikit-learn"])  # fmt: skip
+        info = mlflow.sklearn.log_model(
+            model, name="model", serialization_format="cloudpickle", pip_requirements=["scikit-learn"]
+        )
         mlflow.log_dict(explainer.to_dict(), registry.EXPLAINER_FILE)
     version = registry.register_challenger(settings, "churn", info.model_uri, run.info.run_id, "bench")
     registry.set_champion(settings, "churn", version, "bench")
@@ -138,8 +144,10 @@ def main() -> int:
             "customers_scored": len(scored),
             "usage_events": int(wh.row_count("usage_events")),
             "share_with_reason": round(with_reason, 3),
-            "example_reasons": scored.sort_values("score").tail(1)[["reason_1", "reason_2", "reason_3"]]
-            .iloc[0].tolist(),
+            "example_reasons": scored.sort_values("score")
+            .tail(1)[["reason_1", "reason_2", "reason_3"]]
+            .iloc[0]
+            .tolist(),
             "model_version": version,
             "generate_seconds": round(gen_s, 1),
             "train_register_seconds": round(train_s, 1),

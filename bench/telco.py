@@ -19,8 +19,16 @@ import pandas as pd
 
 FILE = "WA_Fn-UseC_-Telco-Customer-Churn.csv"
 SHA256 = "16320c9c1ec72448db59aa0a26a0b95401046bef5d02fd3aeb906448e3055e91"
-SERVICES = ["PhoneService", "MultipleLines", "OnlineSecurity", "OnlineBackup", "DeviceProtection", "TechSupport",
-            "StreamingTV", "StreamingMovies"]  # fmt: skip
+SERVICES = [
+    "PhoneService",
+    "MultipleLines",
+    "OnlineSecurity",
+    "OnlineBackup",
+    "DeviceProtection",
+    "TechSupport",
+    "StreamingTV",
+    "StreamingMovies",
+]
 
 
 def load_telco(path: Path) -> pd.DataFrame:
@@ -49,9 +57,23 @@ def adapt(df: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, list[str], list[s
     X["n_services"] = sum((df[c] == "Yes").astype(float) for c in SERVICES)
     X["charge_per_service"] = monthly / (X["n_services"] + 1.0)
     X["tenure_x_monthly_contract"] = tenure * (df["Contract"] == "Month-to-month")
-    cats = ["gender", "Partner", "Dependents", "PhoneService", "MultipleLines", "InternetService", "OnlineSecurity",
-            "OnlineBackup", "DeviceProtection", "TechSupport", "StreamingTV", "StreamingMovies", "Contract",
-            "PaperlessBilling", "PaymentMethod"]  # fmt: skip
+    cats = [
+        "gender",
+        "Partner",
+        "Dependents",
+        "PhoneService",
+        "MultipleLines",
+        "InternetService",
+        "OnlineSecurity",
+        "OnlineBackup",
+        "DeviceProtection",
+        "TechSupport",
+        "StreamingTV",
+        "StreamingMovies",
+        "Contract",
+        "PaperlessBilling",
+        "PaymentMethod",
+    ]
     for c in cats:
         X[c] = df[c].astype(object)
     X["tenure_bucket"] = pd.cut(tenure, [-1, 6, 12, 24, 48, 100], labels=False).astype(str).astype(object)

@@ -36,7 +36,9 @@ DEFECT_SHARE = 0.001  # a few bad rows so the quarantine path is exercised
 
 
 def _str(arr: pa.Array) -> pd.Series:
-    return pd.Series(pd.arrays.ArrowStringArray(arr) if hasattr(pd.arrays, "ArrowStringArray") else arr.to_pylist())
+    return pd.Series(
+        pd.arrays.ArrowStringArray(arr) if hasattr(pd.arrays, "ArrowStringArray") else arr.to_pylist()
+    )
 
 
 def make_chunk(n: int, first_line: int, ids: pa.Array, seed: int) -> pd.DataFrame:
@@ -52,7 +54,9 @@ def make_chunk(n: int, first_line: int, ids: pa.Array, seed: int) -> pd.DataFram
     bad = rng.random(n) < DEFECT_SHARE
     if bad.any():
         qty = pc.if_else(pa.array(bad), pa.scalar("-1"), qty)
-    df = pd.DataFrame({"customer_id": _str(cust), "ts": _str(ts_text), "feature": _str(feats), "quantity": _str(qty)})
+    df = pd.DataFrame(
+        {"customer_id": _str(cust), "ts": _str(ts_text), "feature": _str(feats), "quantity": _str(qty)}
+    )
     df["_line"] = np.arange(first_line, first_line + n, dtype=np.int64)
     df["_decode_error"] = False
     return df
@@ -79,7 +83,9 @@ def main(argv: list[str] | None = None) -> int:
 
     # warm-up: GX import and context creation are per process, not per batch
     t = time.perf_counter()
-    validate_batch(wh, "usage_events", make_chunk(1000, 2, ids, 0), "warmup.csv", AS_OF, settings, record=False)
+    validate_batch(
+        wh, "usage_events", make_chunk(1000, 2, ids, 0), "warmup.csv", AS_OF, settings, record=False
+    )
     print(f"warm-up (GX import + context): {time.perf_counter() - t:.1f}s", file=sys.stderr)
 
     raw = make_chunk(args.rows_1m, 2, ids, 1)
@@ -88,9 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     dt_1m = time.perf_counter() - t
     assert len(res.valid) + res.quarantined_lines == len(raw)
     sec_1m = res.stats["seconds"]
-    print(f"1M: {len(raw):,} rows in {dt_1m:.2f}s = {len(raw) / dt_1m:,.0f} rows/s; valid {len(res.valid):,}, "
-          f"quarantined {res.quarantined_lines:,}; row rules {sec_1m['rows']:.2f}s, GX + Data Docs {sec_1m['gx_and_docs']:.2f}s "
-          f"on {res.gx_rows:,} sampled rows; docs {res.docs_path}", file=sys.stderr)
+    print(
+        f"1M: {len(raw):,} rows in {dt_1m:.2f}s = {len(raw) / dt_1m:,.0f} rows/s; valid {len(res.valid):,}, "
+        f"quarantined {res.quarantined_lines:,}; row rules {sec_1m['rows']:.2f}s, GX + Data Docs {sec_1m['gx_and_docs']:.2f}s "
+        f"on {res.gx_rows:,} sampled rows; docs {res.docs_path}",
+        file=sys.stderr,
+    )
     del raw, res
 
     counts = {"valid": 0, "quarantined": 0}
@@ -114,18 +123,37 @@ def main(argv: list[str] | None = None) -> int:
         counts["quarantined"] += len(quarantined)
 
     t = time.perf_counter()
-    res = validate_stream(wh, "usage_events", chunks(), "bench-10m.csv", AS_OF, settings, on_chunk=sink,
-                          expected_rows=args.rows_10m, record=False)
+    res = validate_stream(
+        wh,
+        "usage_events",
+        chunks(),
+        "bench-10m.csv",
+        AS_OF,
+        settings,
+        on_chunk=sink,
+        expected_rows=args.rows_10m,
+        record=False,
+    )
     dt_10m = time.perf_counter() - t - gen_s
     assert counts["valid"] + counts["quarantined"] == args.rows_10m == res.rows
-    print(f"10M: {res.rows:,} rows in {dt_10m:.2f}s (+{gen_s:.1f}s generation) = {res.rows / dt_10m:,.0f} rows/s; "
-          f"quarantined {counts['quarantined']:,}; row rules {res.stats['seconds']['rows']:.2f}s, GX + Data Docs "
-          f"{res.stats['seconds']['gx_and_docs']:.2f}s on {res.gx_rows:,} sampled rows", file=sys.stderr)
-    out = {"validate_rows_per_s_1m": round(args.rows_1m / dt_1m), "validate_rows_per_s_10m": round(res.rows / dt_10m),
-           "peak_rss_gb": round(peak_rss_gb(), 2), "rows_1m": args.rows_1m, "rows_10m": args.rows_10m,
-           "gx_sample_rows": res.gx_rows, "seconds_1m": round(dt_1m, 2), "seconds_10m": round(dt_10m, 2),
-           "row_rules_rows_per_s_10m": round(res.rows / res.stats["seconds"]["rows"]),
-           "gx_and_docs_seconds_10m": res.stats["seconds"]["gx_and_docs"]}
+    print(
+        f"10M: {res.rows:,} rows in {dt_10m:.2f}s (+{gen_s:.1f}s generation) = {res.rows / dt_10m:,.0f} rows/s; "
+        f"quarantined {counts['quarantined']:,}; row rules {res.stats['seconds']['rows']:.2f}s, GX + Data Docs "
+        f"{res.stats['seconds']['gx_and_docs']:.2f}s on {res.gx_rows:,} sampled rows",
+        file=sys.stderr,
+    )
+    out = {
+        "validate_rows_per_s_1m": round(args.rows_1m / dt_1m),
+        "validate_rows_per_s_10m": round(res.rows / dt_10m),
+        "peak_rss_gb": round(peak_rss_gb(), 2),
+        "rows_1m": args.rows_1m,
+        "rows_10m": args.rows_10m,
+        "gx_sample_rows": res.gx_rows,
+        "seconds_1m": round(dt_1m, 2),
+        "seconds_10m": round(dt_10m, 2),
+        "row_rules_rows_per_s_10m": round(res.rows / res.stats["seconds"]["rows"]),
+        "gx_and_docs_seconds_10m": res.stats["seconds"]["gx_and_docs"],
+    }
     print(json.dumps(out))
     return 0
 

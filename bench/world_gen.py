@@ -24,11 +24,12 @@ def peak_rss_gb() -> float:
 
 def run(customers: int, days: int, fmt: str, out: Path, progress: bool) -> dict[str, object]:
     """Simulate into ``out`` and return the figures."""
-    from proactive_ml.world import simulate_to_landing
+    from proactive_ml.sim.world import simulate_to_landing
 
     t0 = time.perf_counter()
-    summary = simulate_to_landing(out, n_customers=customers, days=days, start=date(2026, 1, 1), seed=42, fmt=fmt,
-                                  progress=progress)  # fmt: skip
+    summary = simulate_to_landing(
+        out, n_customers=customers, days=days, start=date(2026, 1, 1), seed=42, fmt=fmt, progress=progress
+    )
     seconds = time.perf_counter() - t0
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     rows = summary["rows"]

@@ -32,16 +32,24 @@ DEMO_TRAINING = {"min_history_days": 14, "purge_gap": False, "n_train_cutoffs": 
 
 
 @flow(name="closed-loop", log_prints=True)
-def closed_loop(customers: int = 5000, days: int = 90, warmup_days: int = 52, retrain_every: int = 7,
-                seed: int = 42, targeting: str = "risk", data_dir: str | None = None,
-                fresh: bool = True, progress: bool = True) -> dict[str, Any]:  # fmt: skip
+def closed_loop(
+    customers: int = 5000,
+    days: int = 90,
+    warmup_days: int = 52,
+    retrain_every: int = 7,
+    seed: int = 42,
+    targeting: str = "risk",
+    data_dir: str | None = None,
+    fresh: bool = True,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Run ``days`` simulated days of the whole system for real; returns where to look and the headline figures."""
-    from proactive_ml.demo import LocalServices, write_backfill
-    from proactive_ml.feedback.loop import answer_world
     from proactive_ml.settings import get_settings
+    from proactive_ml.sim.answers import answer_world
+    from proactive_ml.sim.demo import LocalServices, write_backfill
+    from proactive_ml.sim.world import World, WorldConfig
     from proactive_ml.validation.gx_run import deferred_data_docs
     from proactive_ml.warehouse import Warehouse
-    from proactive_ml.world import World, WorldConfig
 
     if warmup_days >= days:
         raise ValueError(f"warmup_days ({warmup_days}) must be less than days ({days})")
@@ -125,16 +133,17 @@ def _progress(enabled: bool, total: int) -> tuple[Any, Any]:
         return None, None
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    bar = Progress(TextColumn("simulated day {task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn())  # fmt: skip
+    bar = Progress(
+        TextColumn("simulated day {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+    )
     bar.start()
     return bar, bar.add_task("", total=total)
 
 
 def _headline(s: Any, root: Path, report: str, world: Any, end: datetime, seconds: float) -> dict[str, Any]:
     """Where to look, and the measured incremental retention next to the world's truth."""
-    from proactive_ml.demo import true_effect
-    from proactive_ml.feedback.impact import measure_impact
+    from proactive_ml.measurement.impact import measure_impact
+    from proactive_ml.sim.demo import true_effect
     from proactive_ml.warehouse import Warehouse
 
     with Warehouse.connect(s.resolved_warehouse_url) as wh:
@@ -147,7 +156,7 @@ def _headline(s: Any, root: Path, report: str, world: Any, end: datetime, second
         "seconds": round(seconds, 1),
         "emails_sent": sent,
         "mlflow_ui": f"mlflow ui --backend-store-uri {s.resolved_mlflow_uri} --default-artifact-root "
-                     f"{s.resolved_artifact_root}",
+        f"{s.resolved_artifact_root}",
         "data_docs": str(_data_docs_index(s)),
         "outbox": str(s.outbox_dir),
         "report": report,
@@ -156,9 +165,14 @@ def _headline(s: Any, root: Path, report: str, world: Any, end: datetime, second
     }
     if len(overall):
         r = overall.iloc[0]
-        out.update(measured_effect_30d=float(r["diff"]), measured_ci=(float(r["ci_low"]), float(r["ci_high"])),
-                   customers_kept=float(r["kept"]), customers_kept_ci=(float(r["kept_low"]), float(r["kept_high"])),
-                   n_treated=int(r["n_treated"]), n_holdout=int(r["n_holdout"]))  # fmt: skip
+        out.update(
+            measured_effect_30d=float(r["diff"]),
+            measured_ci=(float(r["ci_low"]), float(r["ci_high"])),
+            customers_kept=float(r["kept"]),
+            customers_kept_ci=(float(r["kept_low"]), float(r["kept_high"])),
+            n_treated=int(r["n_treated"]),
+            n_holdout=int(r["n_holdout"]),
+        )
     return out
 
 
@@ -180,19 +194,27 @@ def _print_headline(h: dict[str, Any]) -> None:
     if "measured_effect_30d" in h:
         lo, hi = h["measured_ci"]
         klo, khi = h["customers_kept_ci"]
-        c.print(f"[bold]Incremental 30-day retention[/] measured {h['measured_effect_30d']:+.3f} "
-                f"(95% CI {lo:+.3f} … {hi:+.3f}; {h['n_treated']} treated vs {h['n_holdout']} held out) "
-                f"→ customers kept {h['customers_kept']:.1f} ({klo:.1f} … {khi:.1f})")  # fmt: skip
+        c.print(
+            f"[bold]Incremental 30-day retention[/] measured {h['measured_effect_30d']:+.3f} "
+            f"(95% CI {lo:+.3f} … {hi:+.3f}; {h['n_treated']} treated vs {h['n_holdout']} held out) "
+            f"→ customers kept {h['customers_kept']:.1f} ({klo:.1f} … {khi:.1f})"
+        )
         if lo <= 0.0 <= hi:
-            c.print(f"  [dim]The interval includes 0: {h['n_holdout']} held-out customers are too few to tell the "
-                    "effect from chance yet; it narrows as decisions age and the holdout grows.[/]")  # fmt: skip
+            c.print(
+                f"  [dim]The interval includes 0: {h['n_holdout']} held-out customers are too few to tell the "
+                "effect from chance yet; it narrows as decisions age and the holdout grows.[/]"
+            )
         elif lo <= h["true_effect_30d"] <= hi:
             c.print("  [dim]The interval excludes 0 and covers the world's true effect.[/]")
     else:
         c.print("[bold]Incremental 30-day retention[/] not measurable yet: no decision is 30 days old")
-    c.print("[bold]Seconds by stage[/]  " + ", ".join(f"{k} {v}" for k, v in h.get("stage_seconds", {}).items()))
-    c.print(f"[bold]World's truth[/]  true effect {h['true_effect_30d']:+.3f} per treated customer "
-            f"({h['true_effect_customers']} treated customers decided 30+ days before the end)")
+    c.print(
+        "[bold]Seconds by stage[/]  " + ", ".join(f"{k} {v}" for k, v in h.get("stage_seconds", {}).items())
+    )
+    c.print(
+        f"[bold]World's truth[/]  true effect {h['true_effect_30d']:+.3f} per treated customer "
+        f"({h['true_effect_customers']} treated customers decided 30+ days before the end)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -209,8 +231,13 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # the demo prints its own progress and summary
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # the local server must not phone home
     os.environ.setdefault("DO_NOT_TRACK", "1")
-    h = closed_loop(customers=a.customers, days=a.days, warmup_days=a.warmup_days, targeting=a.targeting,
-                    data_dir=a.data_dir)  # fmt: skip
+    h = closed_loop(
+        customers=a.customers,
+        days=a.days,
+        warmup_days=a.warmup_days,
+        targeting=a.targeting,
+        data_dir=a.data_dir,
+    )
     _print_headline(h)
     if a.summary_json:
         Path(a.summary_json).write_text(json.dumps(h, indent=2, default=str))

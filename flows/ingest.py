@@ -8,8 +8,8 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 
 from flows.common import load_settings, resolve_as_of
+from proactive_ml.ingest.files import ingest_path
 from proactive_ml.warehouse import Warehouse
-from proactive_ml.warehouse.ingest import ingest_path
 
 
 @task(name="validate-and-load")
@@ -18,13 +18,18 @@ def validate_and_load(landing: str, as_of: str | None, overrides: dict[str, Any]
     s = load_settings(overrides)
     with Warehouse.connect(s.resolved_warehouse_url) as wh:
         summary = ingest_path(wh, Path(landing), s, resolve_as_of(as_of))
-    return {"loaded": summary.loaded, "skipped": summary.skipped, "inserted": summary.inserted,
-            "quarantined": summary.quarantined}  # fmt: skip
+    return {
+        "loaded": summary.loaded,
+        "skipped": summary.skipped,
+        "inserted": summary.inserted,
+        "quarantined": summary.quarantined,
+    }
 
 
 @flow(name="ingest-and-validate")
-def ingest_flow(landing: str | None = None, as_of: str | None = None,
-                overrides: dict[str, Any] | None = None) -> dict[str, int]:  # fmt: skip
+def ingest_flow(
+    landing: str | None = None, as_of: str | None = None, overrides: dict[str, Any] | None = None
+) -> dict[str, int]:
     """Validate and load every new landing file (default folder: <data_dir>/landing)."""
     s = load_settings(overrides)
     result = validate_and_load(landing or str(s.landing_dir), as_of, overrides)

@@ -22,15 +22,21 @@ def task_runner(kind: str, workers: int = 2) -> Any:
     if kind == "dask":
         from prefect_dask import DaskTaskRunner
 
-        return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
-                                              "dashboard_address": None})  # fmt: skip
+        return DaskTaskRunner(
+            cluster_kwargs={
+                "n_workers": workers,
+                "threads_per_worker": 1,
+                "processes": True,
+                "dashboard_address": None,
+            }
+        )
     return ThreadPoolTaskRunner(max_workers=workers)
 
 
 @task(name="build-features")
 def build_features_task(as_of: datetime, overrides: dict[str, Any] | None) -> pd.DataFrame:
     """Point-in-time features of every active customer (one SQL pass in the warehouse)."""
-    from proactive_ml.features import build_features
+    from proactive_ml.features.point_in_time import build_features
 
     s = load_settings(overrides)
     with Warehouse.connect(s.resolved_warehouse_url) as wh:
@@ -40,26 +46,28 @@ def build_features_task(as_of: datetime, overrides: dict[str, Any] | None) -> pd
 @task(name="resolve-champion", retries=2, retry_delay_seconds=3, retry_condition_fn=is_transient)
 def resolve_champion(target: str, overrides: dict[str, Any] | None) -> str:
     """The champion version, once per run (fails closed when there is none)."""
-    from proactive_ml.scaleout import champion_reference
+    from proactive_ml.modeling.partitions import champion_reference
 
     return champion_reference(load_settings(overrides), target)
 
 
 @task(name="score-partition")
-def score_partition_task(features: pd.DataFrame, target: str, version: str,
-                         overrides: dict[str, Any] | None) -> pd.DataFrame:  # fmt: skip
+def score_partition_task(
+    features: pd.DataFrame, target: str, version: str, overrides: dict[str, Any] | None
+) -> pd.DataFrame:
     """Scores and reasons for one partition of customers."""
-    from proactive_ml.scaleout import score_partition
+    from proactive_ml.modeling.partitions import score_partition
 
     return score_partition(features, load_settings(overrides), target, version)
 
 
 @task(name="store-scores")
-def store_scores(parts: list[pd.DataFrame], target: str, version: str, as_of: datetime,
-                 overrides: dict[str, Any] | None) -> int:  # fmt: skip
+def store_scores(
+    parts: list[pd.DataFrame], target: str, version: str, as_of: datetime, overrides: dict[str, Any] | None
+) -> int:
     """Write the day's scores (replacing a rerun's) with their cutoff, so history is kept."""
+    from proactive_ml.modeling.partitions import assemble_scores
     from proactive_ml.modeling.scoring import write_scores
-    from proactive_ml.scaleout import assemble_scores
 
     s = load_settings(overrides)
     scores = assemble_scores(parts, s, target, version, as_of, scored_at=as_of)
@@ -67,9 +75,11 @@ def store_scores(parts: list[pd.DataFrame], target: str, version: str, as_of: da
         return write_scores(wh, scores, as_of.date(), target)
 
 
-def score_all(as_of: datetime, targets: list[str] | None, overrides: dict[str, Any] | None) -> dict[str, pd.DataFrame]:
+def score_all(
+    as_of: datetime, targets: list[str] | None, overrides: dict[str, Any] | None
+) -> dict[str, pd.DataFrame]:
     """Features once, then every target's partitions mapped as tasks on the current flow's task runner."""
-    from proactive_ml.scaleout import assemble_scores, split_partitions
+    from proactive_ml.modeling.partitions import assemble_scores, split_partitions
 
     s = load_settings(overrides)
     features = build_features_task(as_of, overrides)
@@ -85,8 +95,9 @@ def score_all(as_of: datetime, targets: list[str] | None, overrides: dict[str, A
 
 
 @flow(name="score-customers")
-def score_flow(as_of: str | None = None, targets: list[str] | None = None,
-               overrides: dict[str, Any] | None = None) -> dict[str, pd.DataFrame]:  # fmt: skip
+def score_flow(
+    as_of: str | None = None, targets: list[str] | None = None, overrides: dict[str, Any] | None = None
+) -> dict[str, pd.DataFrame]:
     """Partitioned scoring of every target; returns the scores per target (for tests and callers)."""
     return score_all(resolve_as_of(as_of), targets, overrides)
 
@@ -94,7 +105,7 @@ def score_flow(as_of: str | None = None, targets: list[str] | None = None,
 @task(name="uplift-targeting")
 def uplift_scores(as_of: datetime, overrides: dict[str, Any] | None) -> pd.Series | None:
     """Incremental value per customer from the uplift model, or None while there is too little randomized data."""
-    from proactive_ml.feedback.targeting import score_uplift, train_uplift
+    from proactive_ml.modeling.uplift_training import score_uplift, train_uplift
 
     s = load_settings(overrides)
     with Warehouse.connect(s.resolved_warehouse_url) as wh:
@@ -104,7 +115,9 @@ def uplift_scores(as_of: datetime, overrides: dict[str, Any] | None) -> pd.Serie
 
 
 @task(name="decide-and-send")
-def decide_and_send(as_of: datetime, uplift: pd.Series | None, overrides: dict[str, Any] | None) -> dict[str, Any]:
+def decide_and_send(
+    as_of: datetime, uplift: pd.Series | None, overrides: dict[str, Any] | None
+) -> dict[str, Any]:
     """Playbooks × contact policy × holdout; decisions and ledger in one transaction; then delivery."""
     from proactive_ml.outreach.run import run_outreach
 
@@ -113,19 +126,24 @@ def decide_and_send(as_of: datetime, uplift: pd.Series | None, overrides: dict[s
         return run_outreach(wh, s, as_of, uplift=uplift)
 
 
-@flow(name="score-and-reach-out", task_runner=ThreadPoolTaskRunner(max_workers=2))
-def outreach_flow(as_of: str | None = None, targeting: str = "risk",
-                  overrides: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+@flow(name="score-and-reach-out", task_runner=ThreadPoolTaskRunner(max_workers=2))  # type: ignore[arg-type]  # Prefect 3.8 stub: runner generic is invariant
+def outreach_flow(
+    as_of: str | None = None, targeting: str = "risk", overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Score (champion, partitioned), then decide and send; ``targeting='uplift'`` ranks by incremental value."""
     s = load_settings(overrides)
     t = resolve_as_of(as_of)
-    if s.task_runner == "thread":  # partitions map onto this flow's own thread pool: no subflow run to pay for
+    if (
+        s.task_runner == "thread"
+    ):  # partitions map onto this flow's own thread pool: no subflow run to pay for
         score_all(t, None, overrides)
     else:  # a subflow whose tasks run on the Dask cluster
         score_flow.with_options(task_runner=task_runner(s.task_runner))(t.isoformat(), None, overrides)
     uplift = uplift_scores(t, overrides) if targeting == "uplift" else None
     summary = decide_and_send(t, uplift, overrides)
-    get_run_logger().info("outreach: %s", {k: summary.get(k) for k in ("decided", "treated", "held_out", "sent")})
+    get_run_logger().info(
+        "outreach: %s", {k: summary.get(k) for k in ("decided", "treated", "held_out", "sent")}
+    )
     return summary
 
 

@@ -13,7 +13,7 @@ from proactive_ml.warehouse import Warehouse
 @task(name="measure-impact", retries=2, retry_delay_seconds=5, retry_condition_fn=is_transient)
 def impact(as_of: str | None, overrides: dict[str, Any] | None) -> int:
     """Treated vs holdout per playbook, with intervals; logged to MLflow and kept as history."""
-    from proactive_ml.feedback.impact import measure_impact
+    from proactive_ml.measurement.impact import measure_impact
 
     s = load_settings(overrides)
     with Warehouse.connect(s.resolved_warehouse_url) as wh:
@@ -23,7 +23,7 @@ def impact(as_of: str | None, overrides: dict[str, Any] | None) -> int:
 @task(name="write-report")
 def write(as_of: str | None, overrides: dict[str, Any] | None) -> str:
     """The HTML success report; returns its path."""
-    from proactive_ml.feedback.report import write_report
+    from proactive_ml.measurement.report import write_report
 
     s = load_settings(overrides)
     with Warehouse.connect(s.resolved_warehouse_url) as wh:

@@ -13,7 +13,7 @@ from proactive_ml.warehouse import Warehouse
 @task(name="process-responses")
 def process(as_of: str | None, overrides: dict[str, Any] | None) -> dict[str, Any]:
     """GX validation of the stored requests comes first, inside ``process_responses``."""
-    from proactive_ml.feedback.responses import process_responses
+    from proactive_ml.responses.processing import process_responses
 
     s = load_settings(overrides)
     with Warehouse.connect(s.resolved_warehouse_url) as wh:

@@ -51,7 +51,9 @@ def pg_url(request: pytest.FixtureRequest, pg_problem: str | None) -> Iterator[s
     """A URL to an empty PostgreSQL schema, dropped afterwards."""
     if pg_problem:
         if REQUIRE_PG:
-            pytest.fail(f"PostgreSQL is required (PROACTIVE_REQUIRE_POSTGRES=1) but unreachable: {pg_problem}")
+            pytest.fail(
+                f"PostgreSQL is required (PROACTIVE_REQUIRE_POSTGRES=1) but unreachable: {pg_problem}"
+            )
         _PG_NOT_RUN.append(request.node.nodeid)
         pytest.skip(f"PostgreSQL NOT RUN: unreachable at {PG_URL}")
     schema = f"t_{uuid.uuid4().hex[:12]}"

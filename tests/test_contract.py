@@ -21,7 +21,8 @@ def test_keys_and_foreign_keys_name_real_columns() -> None:
         assert ds.time_column in ds.column_names
         for col, ref in ds.foreign_keys.items():
             table, ref_col = ref.split(".")
-            assert col in ds.column_names and ref_col in DATASETS[table].column_names
+            assert col in ds.column_names
+            assert ref_col in DATASETS[table].column_names
 
 
 def test_ddl_runs_on_both_backends(wh: Warehouse) -> None:

@@ -17,7 +17,8 @@ def test_frozen_and_typed(tmp_path: Path) -> None:
         s.seed = 1  # type: ignore[misc]
     assert s.resolved_warehouse_url == f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
     assert s.resolved_mlflow_uri.startswith("sqlite:///")
-    assert "SG." in s.sendgrid_api_key.get_secret_value() and "SG." not in repr(s)
+    assert "SG." in s.sendgrid_api_key.get_secret_value()
+    assert "SG." not in repr(s)
     assert not tmp_path.joinpath("warehouse.duckdb").exists()  # nothing is created by reading settings
 
 

@@ -12,11 +12,12 @@ import sys
 from collections.abc import Sequence
 
 COMMAND_MODULES = (
-    "proactive_ml.commands",
+    "proactive_ml.sim.commands",
+    "proactive_ml.ingest.commands",
     "proactive_ml.validation.commands",
     "proactive_ml.modeling.commands",
     "proactive_ml.outreach.commands",
-    "proactive_ml.feedback.commands",
+    "proactive_ml.responses.commands",
 )
 
 

@@ -16,9 +16,17 @@ TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
 TICKET_STATUSES = ("open", "pending", "solved", "closed")
 TICKET_CATEGORIES = ("billing", "bug", "how_to", "integration", "performance", "account")
 FEATURES = (
-    "login", "dashboard_view", "report_export", "api_call", "invite_user",
-    "integration_sync", "alert_config", "search", "comment", "file_upload",
-)  # fmt: skip
+    "login",
+    "dashboard_view",
+    "report_export",
+    "api_call",
+    "invite_user",
+    "integration_sync",
+    "alert_config",
+    "search",
+    "comment",
+    "file_upload",
+)
 
 SQL_TYPES = {
     "string": "TEXT",
@@ -80,7 +88,12 @@ CUSTOMERS = Dataset(
         Column("timezone", "string", description="IANA time zone, e.g. Europe/Berlin (quiet hours)."),
         Column("monthly_revenue", "float", description="Current monthly recurring revenue, >= 0."),
         Column("marketing_consent", "bool", description="True if the customer agreed to proactive email."),
-        Column("cancelled_at", "timestamp", required=False, description="When the account churned; empty if active."),
+        Column(
+            "cancelled_at",
+            "timestamp",
+            required=False,
+            description="When the account churned; empty if active.",
+        ),
     ),
     key=("customer_id",),
     time_column="signup_date",
@@ -148,8 +161,12 @@ def create_table_sql(dataset: Dataset) -> str:
 
 def markdown_table(dataset: Dataset) -> str:
     """The dataset as a Markdown table for the README."""
-    lines = [f"**{dataset.name}** — {dataset.description} Key: `{', '.join(dataset.key)}`.", "",
-             "| column | type | required | meaning |", "|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"**{dataset.name}** — {dataset.description} Key: `{', '.join(dataset.key)}`.",
+        "",
+        "| column | type | required | meaning |",
+        "|---|---|---|---|",
+    ]
     for c in dataset.columns:
         lines.append(f"| `{c.name}` | {c.type} | {'yes' if c.required else 'no'} | {c.description} |")
     return "\n".join(lines)

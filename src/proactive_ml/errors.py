@@ -12,7 +12,9 @@ class IngestError(UserError):
 
     def __init__(self, path: str, message: str, line: int | None = None, column: str | None = None) -> None:
         self.path, self.line, self.column = path, line, column
-        where = path + (f", line {line}" if line is not None else "") + (f", column {column!r}" if column else "")
+        where = (
+            path + (f", line {line}" if line is not None else "") + (f", column {column!r}" if column else "")
+        )
         super().__init__(f"{where}: {message}")
 
 

@@ -23,12 +23,15 @@ class Settings(BaseSettings):
     )
 
     # --- where things live -------------------------------------------------------------------------------
-    data_dir: Path = Field(PROJECT_ROOT / "data", description="Root of all local state (warehouse, mlruns, outbox).")
+    data_dir: Path = Field(
+        PROJECT_ROOT / "data", description="Root of all local state (warehouse, mlruns, outbox)."
+    )
     warehouse_url: str = Field(
         "", description="duckdb:///path/file.duckdb (embedded default) or postgresql://user@host:5432/db"
     )
     shared_data_dir: Path = Field(
-        PROJECT_ROOT.parent / "shared" / "data", description="Public data sets used by bench/ and real-data checks."
+        PROJECT_ROOT.parent / "shared" / "data",
+        description="Public data sets used by bench/ and real-data checks.",
     )
 
     # --- MLflow ------------------------------------------------------------------------------------------
@@ -41,7 +44,9 @@ class Settings(BaseSettings):
 
     # --- outreach ----------------------------------------------------------------------------------------
     sendgrid_api_key: SecretStr = SecretStr("SG.local-sink-key")
-    sendgrid_host: str = Field("", description="Default: the local mail sink. Production: https://api.sendgrid.com")
+    sendgrid_host: str = Field(
+        "", description="Default: the local mail sink. Production: https://api.sendgrid.com"
+    )
     sendgrid_sandbox_mode: bool = False
     sendgrid_asm_group_id: int = 1
     sender_email: str = "care@example.com"
@@ -108,9 +113,15 @@ def unknown_keys(environ: dict[str, str], env_file: Path = Path(".env")) -> list
 
         names |= {k for k in dotenv_values(env_file) if k}
     known = {f"PROACTIVE_{f.upper()}" for f in Settings.model_fields}
-    return sorted(n for n in names if n.upper().startswith("PROACTIVE_") and n.upper() not in known
-                  and not n.upper().startswith("PROACTIVE_TEST_") and n.upper() != "PROACTIVE_REQUIRE_POSTGRES"
-                  and n.upper() != "PROACTIVE_PROJECT_DIR")  # fmt: skip
+    return sorted(
+        n
+        for n in names
+        if n.upper().startswith("PROACTIVE_")
+        and n.upper() not in known
+        and not n.upper().startswith("PROACTIVE_TEST_")
+        and n.upper() != "PROACTIVE_REQUIRE_POSTGRES"
+        and n.upper() != "PROACTIVE_PROJECT_DIR"
+    )
 
 
 def get_settings(**overrides: object) -> Settings:

@@ -89,7 +89,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
     p.add_argument("--as-of", help="YYYY-MM-DD (default: today, UTC); data strictly before it is used.")
     p.set_defaults(func=_train)
 
-    p = sub.add_parser("score", help="Score every active customer with the @champion model (writes `scores`).")
+    p = sub.add_parser(
+        "score", help="Score every active customer with the @champion model (writes `scores`)."
+    )
     p.add_argument("--target", nargs="+", choices=TARGETS, default=["churn", "need"])
     p.add_argument("--as-of", help="YYYY-MM-DD cutoff (default: today, UTC).")
     p.set_defaults(func=_score)

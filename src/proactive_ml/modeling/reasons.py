@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from proactive_ml.features import FeatureSpec, load_feature_specs
+from proactive_ml.features.point_in_time import FeatureSpec, load_feature_specs
 
 
 @dataclass
@@ -69,8 +69,11 @@ def fit_explainer(X: pd.DataFrame, proba: np.ndarray, alpha: float = 1.0) -> Exp
         vals = X[c].astype(str)
         levels = [str(v) for v in vals.value_counts().index]
         cat_levels[c] = levels
-        blocks.append(np.column_stack([(vals == lv).to_numpy(dtype=float) for lv in levels[1:]])
-                      if len(levels) > 1 else np.empty((len(X), 0)))  # fmt: skip
+        blocks.append(
+            np.column_stack([(vals == lv).to_numpy(dtype=float) for lv in levels[1:]])
+            if len(levels) > 1
+            else np.empty((len(X), 0))
+        )
     M = np.hstack(blocks)
     t = _logit(proba)
     reg = Ridge(alpha=alpha).fit(M, t)
@@ -160,7 +163,9 @@ def _format(spec: FeatureSpec, values: np.ndarray, nps_days: np.ndarray | None =
     combined = np.ravel_multi_index(tuple(np.maximum(c, 0) for c, _ in factors), dims)
     uniq, codes = np.unique(combined, return_inverse=True)
     parts = np.unravel_index(uniq, dims)
-    recs = [{col: factors[i][1][parts[i][k]] for i, col in enumerate(fields.columns)} for k in range(len(uniq))]
+    recs = [
+        {col: factors[i][1][parts[i][k]] for i, col in enumerate(fields.columns)} for k in range(len(uniq))
+    ]
     texts = np.array([tmpl.format(**r).strip() for r in recs], dtype=object)
     return texts[codes]
 
@@ -178,8 +183,9 @@ def top_reasons(explainer: Explainer, X: pd.DataFrame, k: int = 3) -> pd.DataFra
     n = len(X)
     kk = min(k, contrib.shape[1])
     if kk == 0 or n == 0:
-        return pd.DataFrame({f"reason_{i + 1}": pd.Series([None] * n, index=X.index, dtype=object)
-                             for i in range(k)})  # fmt: skip
+        return pd.DataFrame(
+            {f"reason_{i + 1}": pd.Series([None] * n, index=X.index, dtype=object) for i in range(k)}
+        )
     values = {s.name: X[s.name].to_numpy() for s in specs}
     nps_days = X["days_since_last_nps"].to_numpy(dtype=float) if "days_since_last_nps" in X.columns else None
     part = np.argpartition(-contrib, kk - 1, axis=1)[:, :kk]

@@ -102,8 +102,13 @@ def ensure_experiment(settings: Any, client: Any, target: str) -> str:
 
 def _git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)  # fmt: skip
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
         return out.stdout.strip() or None if out.returncode == 0 else None
     except Exception:  # no git, not a repository: the tag is simply absent
         return None
@@ -153,8 +158,16 @@ def _finite(metrics: dict[str, float]) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
 
 
-def log_training(settings: Any, target: str, results: list[Any], best: Any, train: pd.DataFrame,
-                 holdout: pd.DataFrame, explainer: Any, meta: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+def log_training(
+    settings: Any,
+    target: str,
+    results: list[Any],
+    best: Any,
+    train: pd.DataFrame,
+    holdout: pd.DataFrame,
+    explainer: Any,
+    meta: dict[str, Any],
+) -> dict[str, Any]:
     """Log one training: parent run, a child run per candidate, the best model. Returns run ids and model uri."""
     import mlflow
     import skops.io as sio
@@ -171,29 +184,57 @@ def log_training(settings: Any, target: str, results: list[Any], best: Any, trai
     ds_holdout = _dataset(holdout, f"{target}-holdout", holdout_hash)
     Xho, yho = split_xy(holdout)
     child_ids: dict[str, str] = {}
-    with mlflow.start_run(experiment_id=exp_id, run_name=f"train-{target}-{meta.get('as_of')}",
-                          tags=tags | {"run_kind": "training"}) as parent:  # fmt: skip
-        mlflow.log_params({
-            "target": target, "as_of": meta["as_of"], "horizon_days": meta["horizon_days"],
-            "holdout_cutoff": meta["holdout_cutoff"], "train_cutoffs": ",".join(meta["train_cutoffs"]),
-            "n_train_cutoffs": len(meta["train_cutoffs"]), "exclude_treated": meta["exclude_treated"],
-            "selection_metric": meta["selection_metric"], "candidates": ",".join(r.name for r in results),
-        })  # fmt: skip
-        mlflow.set_tags({"train_snapshot_sha256": train_hash, "holdout_snapshot_sha256": holdout_hash,
-                         "best_candidate": best.name})  # fmt: skip
+    with mlflow.start_run(
+        experiment_id=exp_id,
+        run_name=f"train-{target}-{meta.get('as_of')}",
+        tags=tags | {"run_kind": "training"},
+    ) as parent:
+        mlflow.log_params(
+            {
+                "target": target,
+                "as_of": meta["as_of"],
+                "horizon_days": meta["horizon_days"],
+                "holdout_cutoff": meta["holdout_cutoff"],
+                "train_cutoffs": ",".join(meta["train_cutoffs"]),
+                "n_train_cutoffs": len(meta["train_cutoffs"]),
+                "exclude_treated": meta["exclude_treated"],
+                "selection_metric": meta["selection_metric"],
+                "candidates": ",".join(r.name for r in results),
+            }
+        )
+        mlflow.set_tags(
+            {
+                "train_snapshot_sha256": train_hash,
+                "holdout_snapshot_sha256": holdout_hash,
+                "best_candidate": best.name,
+            }
+        )
         mlflow.log_input(ds_train, context="training")
         mlflow.log_input(ds_holdout, context="holdout")
-        mlflow.log_metrics({"n_train_rows": len(train), "n_holdout_rows": len(holdout),
-                            "n_excluded_treated": meta.get("n_excluded_treated", 0),
-                            "train_positive_rate": float(train["label"].mean()),
-                            "holdout_positive_rate": float(holdout["label"].mean())})  # fmt: skip
+        mlflow.log_metrics(
+            {
+                "n_train_rows": len(train),
+                "n_holdout_rows": len(holdout),
+                "n_excluded_treated": meta.get("n_excluded_treated", 0),
+                "train_positive_rate": float(train["label"].mean()),
+                "holdout_positive_rate": float(holdout["label"].mean()),
+            }
+        )
         mlflow.log_metrics({f"best_{k}": v for k, v in _finite(best.metrics).items()})
         best_run_id = ""
         for r in results:
-            with mlflow.start_run(experiment_id=exp_id, run_name=r.name, nested=True,
-                                  tags=tags | {"run_kind": "candidate", "candidate": r.name,
-                                               "train_snapshot_sha256": train_hash,
-                                               "holdout_snapshot_sha256": holdout_hash}) as child:  # fmt: skip
+            with mlflow.start_run(
+                experiment_id=exp_id,
+                run_name=r.name,
+                nested=True,
+                tags=tags
+                | {
+                    "run_kind": "candidate",
+                    "candidate": r.name,
+                    "train_snapshot_sha256": train_hash,
+                    "holdout_snapshot_sha256": holdout_hash,
+                },
+            ) as child:
                 child_ids[r.name] = child.info.run_id
                 params = {"candidate": r.name, "kind": r.spec["kind"]}
                 params |= {f"model.{k}": v for k, v in (r.spec.get("params") or {}).items()}
@@ -214,15 +255,24 @@ def log_training(settings: Any, target: str, results: list[Any], best: Any, trai
                     signature = infer_signature(example, r.model.predict_proba(example))
                     trusted = sio.get_untrusted_types(data=sio.dumps(r.model))
                     info = mlflow.sklearn.log_model(
-                        r.model, name="model", signature=signature, input_example=example,
-                        pyfunc_predict_fn="predict_proba", serialization_format="skops",
-                        skops_trusted_types=trusted, pip_requirements=_requirements(),
-                    )  # fmt: skip
+                        r.model,
+                        name="model",
+                        signature=signature,
+                        input_example=example,
+                        pyfunc_predict_fn="predict_proba",
+                        serialization_format="skops",
+                        skops_trusted_types=trusted,
+                        pip_requirements=_requirements(),
+                    )
                     mlflow.log_dict(explainer.to_dict(), EXPLAINER_FILE)
                     mlflow.log_dict({"features": list(Xho.columns)}, "feature_columns.json")
                     model_uri = info.model_uri
-    return {"parent_run_id": parent.info.run_id, "child_run_ids": child_ids, "best_run_id": best_run_id,
-            "model_uri": model_uri}  # fmt: skip
+    return {
+        "parent_run_id": parent.info.run_id,
+        "child_run_ids": child_ids,
+        "best_run_id": best_run_id,
+        "model_uri": model_uri,
+    }
 
 
 # ---------------------------------------------------------------------------------------------- registry
@@ -251,11 +301,15 @@ def register_challenger(settings: Any, target: str, model_uri: str, run_id: str,
     try:
         client.get_registered_model(name)
     except MlflowException:
-        client.create_registered_model(name, tags={"target": target},
-                                       description=f"Proactive {target} model (30-day horizon); score by @champion.")  # fmt: skip
+        client.create_registered_model(
+            name,
+            tags={"target": target},
+            description=f"Proactive {target} model (30-day horizon); score by @champion.",
+        )
     model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
-    mv = client.create_model_version(name, source=model_uri, run_id=run_id, model_id=model_id,
-                                     tags={"target": target, "run_id": run_id})  # fmt: skip
+    mv = client.create_model_version(
+        name, source=model_uri, run_id=run_id, model_id=model_id, tags={"target": target, "run_id": run_id}
+    )
     version = str(mv.version)
     client.set_registered_model_alias(name, CHALLENGER, version)
     client.set_model_version_tag(name, version, "gate_decision", reason)
@@ -320,7 +374,6 @@ def rollback(settings: Any, target: str) -> str:
 
 def load_champion(settings: Any, target: str) -> tuple[Any, str, dict[str, Any]]:
     """(sklearn model, version, explainer dict) of ``models:/<name>@champion``. UserError when there is none."""
-
     client = connect(settings)
     name = model_name(settings, target)
     mv = _version_or_none(client, name, CHAMPION)
@@ -359,5 +412,13 @@ def evaluate_champion(settings: Any, target: str, X: pd.DataFrame, y: np.ndarray
 def ui_command(settings: Any, port: int = 5000) -> list[str]:
     """The ``mlflow ui`` command line for the local store."""
     exe = Path(sys.executable).with_name("mlflow")
-    return [str(exe) if exe.exists() else "mlflow", "ui", "--backend-store-uri", settings.resolved_mlflow_uri,
-            "--default-artifact-root", settings.resolved_artifact_root, "--port", str(port)]  # fmt: skip
+    return [
+        str(exe) if exe.exists() else "mlflow",
+        "ui",
+        "--backend-store-uri",
+        settings.resolved_mlflow_uri,
+        "--default-artifact-root",
+        settings.resolved_artifact_root,
+        "--port",
+        str(port),
+    ]

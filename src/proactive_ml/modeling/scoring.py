@@ -27,8 +27,18 @@ CREATE TABLE IF NOT EXISTS scores (
   UNIQUE (customer_id, cutoff, target)
 )
 """
-SCORE_COLUMNS = ["customer_id", "cutoff", "target", "score", "model_name", "model_version",
-                 "reason_1", "reason_2", "reason_3", "scored_at"]  # fmt: skip
+SCORE_COLUMNS = [
+    "customer_id",
+    "cutoff",
+    "target",
+    "score",
+    "model_name",
+    "model_version",
+    "reason_1",
+    "reason_2",
+    "reason_3",
+    "scored_at",
+]
 
 
 def ensure_tables(wh: Any) -> None:
@@ -62,14 +72,15 @@ def write_scores(wh: Any, scores: pd.DataFrame, cutoff: date, target: str) -> in
     return n
 
 
-def score_customers(wh: Any, settings: Any, as_of: date | datetime, target: str = "churn",
-                    scored_at: datetime | None = None) -> pd.DataFrame:  # fmt: skip
+def score_customers(
+    wh: Any, settings: Any, as_of: date | datetime, target: str = "churn", scored_at: datetime | None = None
+) -> pd.DataFrame:
     """Score every customer active at ``as_of`` with ``models:/<name>@champion`` and store the result.
 
     Features use data strictly before ``as_of`` (the cutoff). Fails closed with UserError when there is no
     champion. Returns the rows written (columns of the ``scores`` table, one per customer).
     """
-    from proactive_ml.features import as_timestamp, build_features
+    from proactive_ml.features.point_in_time import as_timestamp, build_features
     from proactive_ml.modeling.registry import load_champion, model_name
 
     model, version, explainer = load_champion(settings, target)

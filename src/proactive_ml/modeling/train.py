@@ -159,16 +159,17 @@ def data_start(wh: Any) -> date | None:
     return pd.Timestamp(v).date()
 
 
-def build_dataset(wh: Any, cutoffs: list[date], target: str, horizon_days: int = 30,
-                  exclude_treated: bool = True) -> pd.DataFrame:  # fmt: skip
+def build_dataset(
+    wh: Any, cutoffs: list[date], target: str, horizon_days: int = 30, exclude_treated: bool = True
+) -> pd.DataFrame:
     """Features + ``label`` + ``cutoff`` for every active customer at each cutoff (index: customer_id).
 
     With ``exclude_treated`` customers contacted around a cutoff (decisions arm='treatment') are left out of
     that cutoff: their outcome was changed by us, so it is not a natural label. ``df.attrs['n_excluded_treated']``
     counts them.
     """
-    from proactive_ml.features import build_features
-    from proactive_ml.labels import TARGETS, build_labels, treated_customers
+    from proactive_ml.features.labels import TARGETS, build_labels, treated_customers
+    from proactive_ml.features.point_in_time import build_features
 
     if target not in TARGETS:
         raise UserError(f"unknown target {target!r}: choose one of {', '.join(TARGETS)}")
@@ -193,7 +194,7 @@ def build_dataset(wh: Any, cutoffs: list[date], target: str, horizon_days: int =
 
 def split_xy(df: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """Feature columns (declared order) and the 0/1 label."""
-    from proactive_ml.features import feature_names
+    from proactive_ml.features.point_in_time import feature_names
 
     return df[feature_names()], df[LABEL].to_numpy(dtype=int)
 
@@ -235,8 +236,14 @@ def roc_auc(y: np.ndarray, p: np.ndarray) -> float:
     return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def permutation_importance_series(model: Any, X: pd.DataFrame, y: np.ndarray, seed: int = 0, n_repeats: int = 3,
-                                  max_rows: int = IMPORTANCE_MAX_ROWS) -> pd.Series:  # fmt: skip
+def permutation_importance_series(
+    model: Any,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    seed: int = 0,
+    n_repeats: int = 3,
+    max_rows: int = IMPORTANCE_MAX_ROWS,
+) -> pd.Series:
     """Holdout ROC-AUC drop when each feature is shuffled (model-agnostic, same for every candidate).
 
     The preprocessing is row-wise, so shuffling a raw column equals shuffling, with the same row order, the output
@@ -256,8 +263,9 @@ def permutation_importance_series(model: Any, X: pd.DataFrame, y: np.ndarray, se
     for col in X.columns:
         probe = X.copy()
         probe[col] = X[col].to_numpy()[rng.permutation(len(X))]
-        cols = np.flatnonzero(~np.all(np.isclose(np.asarray(prep.transform(probe), dtype=float), Xt,
-                                                 equal_nan=True), axis=0))  # fmt: skip
+        cols = np.flatnonzero(
+            ~np.all(np.isclose(np.asarray(prep.transform(probe), dtype=float), Xt, equal_nan=True), axis=0)
+        )
         if len(cols) == 0:  # a constant column: shuffling it changes nothing
             drops[col] = 0.0
             continue
@@ -283,7 +291,7 @@ def fit_candidate(spec: dict[str, Any], train: pd.DataFrame, holdout: pd.DataFra
 
 
 def _fit_candidate(spec: dict[str, Any], train: pd.DataFrame, holdout: pd.DataFrame) -> CandidateResult:
-    from proactive_ml.features import categorical_features, numeric_features
+    from proactive_ml.features.point_in_time import categorical_features, numeric_features
     from proactive_ml.modeling.evaluate import evaluate_scores
 
     Xtr, ytr = split_xy(train)
@@ -314,8 +322,9 @@ def select_best(results: list[CandidateResult], metric: str = "pr_auc") -> Candi
     return max(results, key=key)
 
 
-def decide_promotion(challenger: dict[str, float], champion: dict[str, float] | None,
-                     gates: Gates) -> tuple[bool, str]:  # fmt: skip
+def decide_promotion(
+    challenger: dict[str, float], champion: dict[str, float] | None, gates: Gates
+) -> tuple[bool, str]:
     """Should the challenger become champion? Returns (decision, reason in words)."""
     for name, floor in gates.floors.items():
         v = challenger.get(name, float("nan"))
@@ -337,11 +346,16 @@ def decide_promotion(challenger: dict[str, float], champion: dict[str, float] | 
 
 
 # ---------------------------------------------------------------------------------------------- the job
-def train_and_register(wh: Any, settings: Any, as_of: date | datetime, target: str = "churn",
-                       candidates: list[dict[str, Any]] | None = None,
-                       config_path: str | Path = CANDIDATES_YAML,
-                       exclude_treated: bool | None = None,
-                       training: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+def train_and_register(
+    wh: Any,
+    settings: Any,
+    as_of: date | datetime,
+    target: str = "churn",
+    candidates: list[dict[str, Any]] | None = None,
+    config_path: str | Path = CANDIDATES_YAML,
+    exclude_treated: bool | None = None,
+    training: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Train every candidate for ``target`` on history before ``as_of``, log to MLflow, register the best as
     ``challenger`` and promote it to ``champion`` if it passes the gates.
 

@@ -23,19 +23,26 @@ def _preview(args: argparse.Namespace) -> int:
     except KeyError as exc:
         raise UserError(str(exc.args[0])) from exc
     if pb.action != "email":
-        print(f"playbook {pb.name} creates a CS task, not an email. Guidance for the person:\n\n{pb.guidance}")
+        print(
+            f"playbook {pb.name} creates a CS task, not an email. Guidance for the person:\n\n{pb.guidance}"
+        )
         return 0
     wh = Warehouse.connect(s.resolved_warehouse_url)
     try:
         if not wh.table_exists("customers"):
             raise UserError("no customers table in the warehouse: ingest data first")
-        c = wh.query("SELECT customer_id, email, name FROM customers WHERE customer_id = :c", {"c": args.customer})
+        c = wh.query(
+            "SELECT customer_id, email, name FROM customers WHERE customer_id = :c", {"c": args.customer}
+        )
         if c.empty:
             raise UserError(f"no customer {args.customer!r}")
         reasons: tuple[str, ...] = ()
         if wh.table_exists("scores"):
-            r = wh.query("SELECT reason_1, reason_2, reason_3 FROM scores WHERE customer_id = :c AND target = 'churn' "
-                         "ORDER BY cutoff DESC LIMIT 1", {"c": args.customer})  # fmt: skip
+            r = wh.query(
+                "SELECT reason_1, reason_2, reason_3 FROM scores WHERE customer_id = :c AND target = 'churn' "
+                "ORDER BY cutoff DESC LIMIT 1",
+                {"c": args.customer},
+            )
             if len(r):
                 reasons = tuple(x for x in r.iloc[0].tolist() if isinstance(x, str) and x)
     finally:
@@ -43,28 +50,32 @@ def _preview(args: argparse.Namespace) -> int:
     as_of = date.fromisoformat(args.as_of) if args.as_of else date.today()
     sk = send_key(str(c.iloc[0]["customer_id"]), pb.name, as_of)
     try:
-        e = render_email(Recipient(sk, str(c.iloc[0]["email"]), c.iloc[0]["name"], reasons), pb, s, config.reason_texts)
+        e = render_email(
+            Recipient(sk, str(c.iloc[0]["email"]), c.iloc[0]["name"], reasons), pb, s, config.reason_texts
+        )
     except UnsafeContent as exc:
         raise UserError(f"this message would be refused and dead-lettered: {exc}") from exc
     if args.format == "json":
-        print(json.dumps({"to": e.to, "subject": e.subject, "headers": e.headers, "custom_args": e.custom_args,
-                          "categories": e.categories, "text": e.text, "html": e.html}, indent=2))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "to": e.to,
+                    "subject": e.subject,
+                    "headers": e.headers,
+                    "custom_args": e.custom_args,
+                    "categories": e.categories,
+                    "text": e.text,
+                    "html": e.html,
+                },
+                indent=2,
+            )
+        )
         return 0
     print(f"To: {e.to}\nSubject: {e.subject}")
     for k, v in {**e.headers}.items():
         print(f"{k}: {v}")
     print(f"custom_args: {e.custom_args}  categories: {e.categories}\n")
     print(e.text if args.format == "text" else e.html)
-    return 0
-
-
-def _mail_sink(args: argparse.Namespace) -> int:
-    from proactive_ml.outreach.mail_sink import serve
-    from proactive_ml.settings import get_settings
-
-    s = get_settings()
-    print(f"mail sink on http://{args.host}:{args.port}  outbox: {s.outbox_dir}  (Ctrl-C to stop)", flush=True)
-    serve(s, host=args.host, port=args.port)
     return 0
 
 
@@ -104,7 +115,9 @@ def _tasks_export(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
     """Add this package's subcommands."""
-    p = sub.add_parser("preview", help="render exactly what a playbook would send to a customer, without sending")
+    p = sub.add_parser(
+        "preview", help="render exactly what a playbook would send to a customer, without sending"
+    )
     p.add_argument("playbook")
     p.add_argument("--customer", required=True, help="customer_id")
     p.add_argument("--as-of", default=None, help="send window date (default: today)")
@@ -112,14 +125,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
     p.add_argument("--playbooks", default=None, help="playbooks YAML (default: models/playbooks.yaml)")
     p.set_defaults(func=_preview)
 
-    p = sub.add_parser("mail-sink", help="run the local SendGrid-compatible mail server (outbox in data_dir)")
-    p.add_argument("--port", type=int, default=3025)
-    p.add_argument("--host", default="127.0.0.1")
-    p.set_defaults(func=_mail_sink)
-
     p = sub.add_parser("outreach", help="decide, record and send today's proactive outreach")
     p.add_argument("--as-of", default=None, help="ISO date or datetime (UTC); default: now")
-    p.add_argument("--no-send", action="store_true", help="record decisions, ledger and tasks; do not deliver")
+    p.add_argument(
+        "--no-send", action="store_true", help="record decisions, ledger and tasks; do not deliver"
+    )
     p.set_defaults(func=_outreach)
 
     p = sub.add_parser("tasks", help="customer-success tasks")

@@ -13,8 +13,18 @@ from proactive_ml.outreach.signals import build_signals
 from proactive_ml.warehouse import Warehouse
 
 MAX_SCORE_AGE_DAYS = 31  # an older score is not a reason to write to anybody
-CUSTOMER_COLUMNS = ["customer_id", "email", "name", "plan", "signup_date", "country", "timezone", "monthly_revenue",
-                    "marketing_consent", "cancelled_at"]  # fmt: skip
+CUSTOMER_COLUMNS = [
+    "customer_id",
+    "email",
+    "name",
+    "plan",
+    "signup_date",
+    "country",
+    "timezone",
+    "monthly_revenue",
+    "marketing_consent",
+    "cancelled_at",
+]
 
 
 def latest_scores(wh: Warehouse, as_of: datetime, target: str = "churn") -> pd.DataFrame:
@@ -67,15 +77,19 @@ def _feedback(wh: Warehouse, as_of: datetime) -> pd.DataFrame:
     )
 
 
-def combine(scores: pd.DataFrame, customers: pd.DataFrame, signals: pd.DataFrame,
-            need: pd.DataFrame | None = None) -> pd.DataFrame:  # fmt: skip
+def combine(
+    scores: pd.DataFrame, customers: pd.DataFrame, signals: pd.DataFrame, need: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """One row per scored customer: customer attributes, churn ``score``, reasons (list of codes), ``need_score``
     (the need model's probability of a ticket or a detractor answer within 30 days; NaN if not scored) and
-    signals (pure)."""
+    signals (pure).
+    """
     s = scores.copy()
     s["customer_id"] = s["customer_id"].astype(str)
-    s["reasons"] = [[r for r in rs if isinstance(r, str) and r] for rs in
-                    s[["reason_1", "reason_2", "reason_3"]].itertuples(index=False, name=None)]  # fmt: skip
+    s["reasons"] = [
+        [r for r in rs if isinstance(r, str) and r]
+        for rs in s[["reason_1", "reason_2", "reason_3"]].itertuples(index=False, name=None)
+    ]
     c = customers.copy()
     c["customer_id"] = c["customer_id"].astype(str)
     c = c.drop_duplicates("customer_id", keep="last")
@@ -92,5 +106,7 @@ def load_candidates(wh: Warehouse, as_of: datetime) -> pd.DataFrame:
     if scores.empty or not wh.table_exists("customers"):
         return pd.DataFrame(columns=["customer_id", "score", "reasons", "need_score", *CUSTOMER_COLUMNS[1:]])
     customers = _customers(wh)
-    signals = build_signals(customers, _usage(wh, as_of), _open_tickets(wh, as_of), _feedback(wh, as_of), as_of)
+    signals = build_signals(
+        customers, _usage(wh, as_of), _open_tickets(wh, as_of), _feedback(wh, as_of), as_of
+    )
     return combine(scores, customers, signals, latest_scores(wh, as_of, "need"))

@@ -85,7 +85,7 @@ def ensure_tables(wh: Warehouse) -> None:
 
     Overlapping runs are safe: ``Warehouse.ensure_tables`` serialises table creation on PostgreSQL.
     """
-    from proactive_ml.outreach.suppression import DDL as SUPPRESSIONS_DDL
+    from proactive_ml.responses.suppressions import DDL as SUPPRESSIONS_DDL
 
     if wh.backend == "postgres" and all(wh.table_exists(t) for t in (*TABLES, "suppressions")):
         return
@@ -107,9 +107,14 @@ def recent_contacts(wh: Warehouse, as_of: date, cap_days: int) -> pd.DataFrame:
 
 
 def record_decisions(
-    wh: Warehouse, decisions: pd.DataFrame, *, now: datetime, cap_days: int, guidance: dict[str, str] | None = None,
+    wh: Warehouse,
+    decisions: pd.DataFrame,
+    *,
+    now: datetime,
+    cap_days: int,
+    guidance: dict[str, str] | None = None,
     priorities: dict[str, int] | None = None,
-) -> dict[str, int]:  # fmt: skip
+) -> dict[str, int]:
     """Write decisions, planned ledger rows (email treatment) and CS tasks (cs_task treatment) in ONE transaction.
 
     The frequency cap is enforced again here against committed rows: a decision is skipped if the customer has a
@@ -126,8 +131,22 @@ def record_decisions(
     df["guidance"] = df["playbook"].map(lambda p: (guidance or {}).get(p, "")).astype(str)
     df["priority"] = df["playbook"].map(lambda p: (priorities or {}).get(p, 0)).astype("int64")
     df["uplift"] = pd.to_numeric(df["uplift"], errors="coerce").astype(float)
-    cols = ["send_key", "as_of", "customer_id", "playbook", "action", "arm", "holdout_kind", "score", "uplift",
-            "expected_value", "reasons", "send_at", "guidance", "priority"]  # fmt: skip
+    cols = [
+        "send_key",
+        "as_of",
+        "customer_id",
+        "playbook",
+        "action",
+        "arm",
+        "holdout_kind",
+        "score",
+        "uplift",
+        "expected_value",
+        "reasons",
+        "send_at",
+        "guidance",
+        "priority",
+    ]
     as_of = pd.to_datetime(decisions["as_of"]).min().date()
     if pd.to_datetime(decisions["as_of"]).nunique() != 1:
         raise ValueError("record_decisions takes the decisions of one day")
@@ -172,8 +191,15 @@ def record_decisions(
     return {"decisions": max(n_dec, 0), "ledger": max(n_led, 0), "tasks": max(n_task, 0)}
 
 
-def claim(wh: Warehouse, *, playbook: str, now: datetime, limit: int, token: str | None = None,
-          stamp: datetime | None = None) -> tuple[str, list[str]]:  # fmt: skip
+def claim(
+    wh: Warehouse,
+    *,
+    playbook: str,
+    now: datetime,
+    limit: int,
+    token: str | None = None,
+    stamp: datetime | None = None,
+) -> tuple[str, list[str]]:
     """Atomically move up to ``limit`` 'planned' rows of ``playbook`` due at ``now`` (send_at <= now) to 'sending'
     under a new claim token, stamped ``claimed_at = stamp`` (the sender's clock; default ``now``).
 
@@ -199,10 +225,20 @@ def claim(wh: Warehouse, *, playbook: str, now: datetime, limit: int, token: str
                        updated_at = :stamp, attempts = attempts + 1
                    WHERE state = 'planned' AND playbook = :pb AND send_key >= :lo AND send_key <= :hi
                      AND (send_at IS NULL OR send_at <= :now)""",
-                {"tok": token, "stamp": stamp or now, "now": now, "pb": playbook, "lo": cand[0], "hi": cand[-1]},
+                {
+                    "tok": token,
+                    "stamp": stamp or now,
+                    "now": now,
+                    "pb": playbook,
+                    "lo": cand[0],
+                    "hi": cand[-1],
+                },
             )
-        keys = wh.query("SELECT send_key FROM send_ledger WHERE claim_token = :tok AND state = 'sending' "
-                        "ORDER BY send_key", {"tok": token})["send_key"].tolist()  # fmt: skip
+        keys = wh.query(
+            "SELECT send_key FROM send_ledger WHERE claim_token = :tok AND state = 'sending' "
+            "ORDER BY send_key",
+            {"tok": token},
+        )["send_key"].tolist()
         if keys:
             return token, keys
     return token, []
@@ -220,7 +256,8 @@ def due_playbooks(wh: Warehouse, now: datetime) -> list[str]:
 
 def claimed_rows(wh: Warehouse, token: str) -> pd.DataFrame:
     """What rendering needs for claimed rows: send_key, customer_id, playbook, email, name, reasons, consent,
-    cancelled_at."""
+    cancelled_at.
+    """
     return wh.query(
         """SELECT l.send_key, l.customer_id, l.playbook, c.email, c.name, d.reasons, c.marketing_consent,
                   c.cancelled_at
@@ -231,39 +268,73 @@ def claimed_rows(wh: Warehouse, token: str) -> pd.DataFrame:
     )
 
 
-def _update_keys(wh: Warehouse, keys: Sequence[str], set_sql: str, params: dict[str, object], where: str = "") -> int:
+def _update_keys(
+    wh: Warehouse, keys: Sequence[str], set_sql: str, params: dict[str, object], where: str = ""
+) -> int:
     n = 0
     for i in range(0, len(keys), 1000):
         chunk = list(keys[i : i + 1000])
         inl, kp = _in_list(chunk)
-        n += max(wh.execute(f"UPDATE send_ledger SET {set_sql} WHERE send_key IN ({inl}){where}", {**params, **kp}), 0)
+        n += max(
+            wh.execute(
+                f"UPDATE send_ledger SET {set_sql} WHERE send_key IN ({inl}){where}", {**params, **kp}
+            ),
+            0,
+        )
     return n
 
 
-def mark_accepted(wh: Warehouse, keys: Sequence[str], message_id: str | None, now: datetime, token: str | None = None,
-                  whole_claim: bool = False) -> int:  # fmt: skip
-    """sending -> accepted with the request's X-Message-Id (only rows of this claim when ``token`` is given;
-    ``whole_claim``: every row of the claim, ``keys`` being all of them)."""
+def mark_accepted(
+    wh: Warehouse,
+    keys: Sequence[str],
+    message_id: str | None,
+    now: datetime,
+    token: str | None = None,
+    whole_claim: bool = False,
+) -> int:
+    """Sending -> accepted with the request's X-Message-Id (only rows of this claim when ``token`` is given;
+    ``whole_claim``: every row of the claim, ``keys`` being all of them).
+    """
     if whole_claim and token:
-        return max(wh.execute("UPDATE send_ledger SET state = 'accepted', message_id = :mid, updated_at = :now, "
-                              "last_error = NULL WHERE claim_token = :tok AND state = 'sending'",
-                              {"mid": message_id, "now": now, "tok": token}), 0)  # fmt: skip
+        return max(
+            wh.execute(
+                "UPDATE send_ledger SET state = 'accepted', message_id = :mid, updated_at = :now, "
+                "last_error = NULL WHERE claim_token = :tok AND state = 'sending'",
+                {"mid": message_id, "now": now, "tok": token},
+            ),
+            0,
+        )
     where = " AND state = 'sending'" + (" AND claim_token = :tok" if token else "")
-    return _update_keys(wh, keys, "state = 'accepted', message_id = :mid, updated_at = :now, last_error = NULL",
-                        {"mid": message_id, "now": now, "tok": token}, where)  # fmt: skip
+    return _update_keys(
+        wh,
+        keys,
+        "state = 'accepted', message_id = :mid, updated_at = :now, last_error = NULL",
+        {"mid": message_id, "now": now, "tok": token},
+        where,
+    )
 
 
 def release(wh: Warehouse, keys: Sequence[str], now: datetime, error: str, token: str | None = None) -> int:
-    """sending -> planned (a later attempt may send them; nothing was accepted)."""
+    """Sending -> planned (a later attempt may send them; nothing was accepted)."""
     where = " AND state = 'sending'" + (" AND claim_token = :tok" if token else "")
-    return _update_keys(wh, keys, "state = 'planned', claim_token = NULL, claimed_at = NULL, updated_at = :now, "
-                        "last_error = :err", {"now": now, "err": error[:500], "tok": token}, where)  # fmt: skip
+    return _update_keys(
+        wh,
+        keys,
+        "state = 'planned', claim_token = NULL, claimed_at = NULL, updated_at = :now, last_error = :err",
+        {"now": now, "err": error[:500], "tok": token},
+        where,
+    )
 
 
 def mark_failed(wh: Warehouse, keys: Sequence[str], now: datetime, error: str) -> int:
     """sending/planned -> failed (never sent; e.g. suppressed between decision and send, or retries exhausted)."""
-    return _update_keys(wh, keys, "state = 'failed', updated_at = :now, last_error = :err",
-                        {"now": now, "err": error[:500]}, " AND state IN ('sending', 'planned')")  # fmt: skip
+    return _update_keys(
+        wh,
+        keys,
+        "state = 'failed', updated_at = :now, last_error = :err",
+        {"now": now, "err": error[:500]},
+        " AND state IN ('sending', 'planned')",
+    )
 
 
 def dead_letter(wh: Warehouse, rows: Sequence[tuple[str, str, str, int | None, str]], now: datetime) -> int:
@@ -277,24 +348,39 @@ def dead_letter(wh: Warehouse, rows: Sequence[tuple[str, str, str, int | None, s
                 "VALUES (:sk, :c, :p, :s, :r, :now) ON CONFLICT DO NOTHING",
                 {"sk": sk, "c": cid, "p": pb, "s": status, "r": reason[:1000], "now": now},
             )
-        _update_keys(wh, [r[0] for r in rows], "state = 'dead_letter', updated_at = :now, last_error = :err",
-                     {"now": now, "err": "dead_letter"}, " AND state IN ('sending', 'planned')")  # fmt: skip
+        _update_keys(
+            wh,
+            [r[0] for r in rows],
+            "state = 'dead_letter', updated_at = :now, last_error = :err",
+            {"now": now, "err": "dead_letter"},
+            " AND state IN ('sending', 'planned')",
+        )
     return len(rows)
 
 
 def stuck_sending(wh: Warehouse, older_than: datetime) -> pd.DataFrame:
     """Rows in 'sending' claimed at or before ``older_than`` (a crashed or timed-out sender)."""
     ensure_tables(wh)
-    return wh.query("SELECT send_key, claim_token, claimed_at FROM send_ledger WHERE state = 'sending' "
-                    "AND claimed_at <= :t ORDER BY send_key", {"t": older_than})  # fmt: skip
+    return wh.query(
+        "SELECT send_key, claim_token, claimed_at FROM send_ledger WHERE state = 'sending' "
+        "AND claimed_at <= :t ORDER BY send_key",
+        {"t": older_than},
+    )
 
 
-def reconcile(wh: Warehouse, lookup: Callable[[list[str]], dict[str, str]], *, now: datetime,
-              stale_after: timedelta, release_missing: bool = True) -> dict[str, int]:  # fmt: skip
+def reconcile(
+    wh: Warehouse,
+    lookup: Callable[[list[str]], dict[str, str]],
+    *,
+    now: datetime,
+    stale_after: timedelta,
+    release_missing: bool = True,
+) -> dict[str, int]:
     """Resolve rows stuck in 'sending': accepted at the server -> accepted (with its message id); known not to
     be there -> back to planned. ``lookup(keys) -> {send_key: message_id}`` must be authoritative for the keys it
     is asked about (the local sink's accepted log). With ``release_missing=False`` (production: events prove
-    acceptance, their absence proves nothing yet) keys not found stay 'sending' for a person or a later pass."""
+    acceptance, their absence proves nothing yet) keys not found stay 'sending' for a person or a later pass.
+    """
     stuck = stuck_sending(wh, now - stale_after)
     out = {"reconciled_accepted": 0, "reconciled_released": 0}
     if stuck.empty:
@@ -326,16 +412,20 @@ def ledger_counts(wh: Warehouse) -> dict[str, int]:
 def export_tasks(wh: Warehouse, path: str, as_of: date | None = None) -> int:
     """Write the CS tasks (open ones, optionally of one day) to a CSV a person can open; returns the row count."""
     ensure_tables(wh)
-    sql = ("SELECT t.task_id, t.as_of, t.customer_id, c.name AS contact_name, c.plan, c.monthly_revenue, t.playbook, "
-           "t.priority, t.expected_value, t.score, t.reasons, t.guidance, t.state, t.created_at FROM cs_tasks t "
-           "LEFT JOIN customers c ON c.customer_id = t.customer_id WHERE t.state = 'open'")  # fmt: skip
+    sql = (
+        "SELECT t.task_id, t.as_of, t.customer_id, c.name AS contact_name, c.plan, c.monthly_revenue, t.playbook, "
+        "t.priority, t.expected_value, t.score, t.reasons, t.guidance, t.state, t.created_at FROM cs_tasks t "
+        "LEFT JOIN customers c ON c.customer_id = t.customer_id WHERE t.state = 'open'"
+    )
     params: dict[str, object] = {}
     if as_of is not None:
         sql += " AND t.as_of = :d"
         params["d"] = as_of
     if not wh.table_exists("customers"):
-        sql = sql.replace("c.name AS contact_name, c.plan, c.monthly_revenue", "NULL AS contact_name, NULL AS plan, "
-                          "NULL AS monthly_revenue").replace(" LEFT JOIN customers c ON c.customer_id = t.customer_id", "")
+        sql = sql.replace(
+            "c.name AS contact_name, c.plan, c.monthly_revenue",
+            "NULL AS contact_name, NULL AS plan, NULL AS monthly_revenue",
+        ).replace(" LEFT JOIN customers c ON c.customer_id = t.customer_id", "")
     df = wh.query(sql + " ORDER BY t.as_of, t.priority, t.expected_value DESC", params)
     df.to_csv(path, index=False)
     return len(df)

@@ -22,10 +22,27 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
 # The columns of the candidate frame a rule may test (outreach.inputs.load_candidates builds them; a test keeps the
 # two in sync). A misspelled field would otherwise match nobody, silently.
 RULE_FIELDS = (
-    "score", "need_score", "plan", "country", "timezone", "monthly_revenue", "marketing_consent", "signup_date",
-    "cancelled_at", "tenure_days", "days_to_renewal", "usage_14d", "usage_prev_14d", "usage_trend", "open_tickets",
-    "oldest_open_ticket_days", "urgent_open_tickets", "last_nps", "days_since_nps", "last_csat",
-)  # fmt: skip
+    "score",
+    "need_score",
+    "plan",
+    "country",
+    "timezone",
+    "monthly_revenue",
+    "marketing_consent",
+    "signup_date",
+    "cancelled_at",
+    "tenure_days",
+    "days_to_renewal",
+    "usage_14d",
+    "usage_prev_14d",
+    "usage_trend",
+    "open_tickets",
+    "oldest_open_ticket_days",
+    "urgent_open_tickets",
+    "last_nps",
+    "days_since_nps",
+    "last_csat",
+)
 
 
 class PlaybookError(ValueError):
@@ -93,7 +110,9 @@ def _rule(raw: dict[str, Any], where: str) -> Rule:
     if raw["op"] not in OPS:
         raise PlaybookError(f"{where}: unknown op {raw['op']!r}; expected one of {OPS}")
     if raw["field"] not in RULE_FIELDS:
-        raise PlaybookError(f"{where}: unknown field {raw['field']!r}; rules can test {', '.join(RULE_FIELDS)}")
+        raise PlaybookError(
+            f"{where}: unknown field {raw['field']!r}; rules can test {', '.join(RULE_FIELDS)}"
+        )
     value = raw.get("value")
     if isinstance(value, list):
         value = tuple(value)
@@ -140,7 +159,9 @@ def parse_playbooks(doc: dict[str, Any]) -> PlaybookConfig:
     if len(set(names)) != len(names):
         raise PlaybookError("playbook names must be unique")
     sel = SelectionConfig(**(doc.get("selection") or {}))
-    return PlaybookConfig(tuple(sorted(out, key=lambda p: (p.priority, p.name))), sel, dict(doc.get("reason_texts") or {}))
+    return PlaybookConfig(
+        tuple(sorted(out, key=lambda p: (p.priority, p.name))), sel, dict(doc.get("reason_texts") or {})
+    )
 
 
 def load_playbooks(path: Path | str | None = None) -> PlaybookConfig:
@@ -167,13 +188,21 @@ def evaluate_rule(frame: pd.DataFrame, rule: Rule) -> pd.Series:
         values = rule.value if isinstance(rule.value, tuple) else (rule.value,)
         m = col.isin(values)
         return (m if rule.op == "in" else ~m & col.notna()).fillna(False).astype(bool)
-    ops = {">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal,
-           "==": np.equal, "!=": np.not_equal}  # fmt: skip
+    ops = {
+        ">": np.greater,
+        ">=": np.greater_equal,
+        "<": np.less,
+        "<=": np.less_equal,
+        "==": np.equal,
+        "!=": np.not_equal,
+    }
     notna = col.notna()
     if rule.op in ("==", "!="):
         res = pd.Series(ops[rule.op](col.astype(object), rule.value), index=frame.index)
     else:
-        res = pd.Series(ops[rule.op](pd.to_numeric(col, errors="coerce"), float(rule.value)), index=frame.index)
+        res = pd.Series(
+            ops[rule.op](pd.to_numeric(col, errors="coerce"), float(rule.value)), index=frame.index
+        )
     return (res.fillna(False).astype(bool)) & notna
 
 
@@ -202,7 +231,8 @@ def eligible(frame: pd.DataFrame, pb: Playbook) -> pd.Series:
 
 def match_playbooks(frame: pd.DataFrame, config: PlaybookConfig) -> pd.DataFrame:
     """One row per customer that matches at least one playbook: the highest-priority one (columns playbook,
-    action, priority added). ``frame`` has one row per customer (customer_id column)."""
+    action, priority added). ``frame`` has one row per customer (customer_id column).
+    """
     chosen = pd.Series(pd.NA, index=frame.index, dtype=object)
     for pb in config.playbooks:  # sorted by priority: first match wins
         m = eligible(frame, pb) & chosen.isna()

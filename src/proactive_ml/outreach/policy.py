@@ -23,8 +23,9 @@ import pandas as pd
 from proactive_ml.identity import email_hash
 
 
-def contact_block_reason(customers: pd.DataFrame, suppressed_hashes: set[str], suppressed_customers: set[str],
-                         as_of: datetime) -> pd.Series:  # fmt: skip
+def contact_block_reason(
+    customers: pd.DataFrame, suppressed_hashes: set[str], suppressed_customers: set[str], as_of: datetime
+) -> pd.Series:
     """Why each customer must not be contacted ('' if allowed): no_consent, suppressed, cancelled, no_email.
 
     ``customers`` needs customer_id, email, marketing_consent, cancelled_at.
@@ -34,7 +35,9 @@ def contact_block_reason(customers: pd.DataFrame, suppressed_hashes: set[str], s
     hashes = emails.map(lambda e: email_hash(e) if e else "")
     supp = hashes.isin(suppressed_hashes) | customers["customer_id"].astype(str).isin(suppressed_customers)
     cancelled_at = pd.to_datetime(customers.get("cancelled_at"), errors="coerce")
-    cancelled = cancelled_at.notna() & (cancelled_at <= pd.Timestamp(as_of)) if cancelled_at is not None else False
+    cancelled = (
+        cancelled_at.notna() & (cancelled_at <= pd.Timestamp(as_of)) if cancelled_at is not None else False
+    )
     reason = pd.Series("", index=customers.index, dtype=object)
     reason[emails.str.strip() == ""] = "no_email"
     reason[cancelled] = "cancelled"
@@ -43,8 +46,9 @@ def contact_block_reason(customers: pd.DataFrame, suppressed_hashes: set[str], s
     return reason
 
 
-def frequency_capped(customer_ids: pd.Series, recent_contacts: pd.DataFrame, as_of: datetime,
-                     cap_days: int) -> pd.Series:  # fmt: skip
+def frequency_capped(
+    customer_ids: pd.Series, recent_contacts: pd.DataFrame, as_of: datetime, cap_days: int
+) -> pd.Series:
     """True where the customer has a proactive contact less than ``cap_days`` away from ``as_of`` (before, or
     after: a backfill or out-of-order run must not squeeze a second email in).
 
@@ -62,6 +66,7 @@ def frequency_capped(customer_ids: pd.Series, recent_contacts: pd.DataFrame, as_
 
 def unit_hash(values: pd.Series, salt: str) -> np.ndarray:
     """A uniform number in [0, 1) per value from a salted SHA-256 (stable across runs and machines)."""
+
     def h(v: str) -> float:
         d = hashlib.sha256(f"{salt}|{v}".encode()).digest()
         return int.from_bytes(d[:8], "big") / 2.0**64
@@ -69,7 +74,9 @@ def unit_hash(values: pd.Series, salt: str) -> np.ndarray:
     return np.fromiter((h(str(v)) for v in values), dtype=float, count=len(values))
 
 
-def assign_holdout(frame: pd.DataFrame, salt: str, global_share: float, playbook_share: float) -> pd.DataFrame:
+def assign_holdout(
+    frame: pd.DataFrame, salt: str, global_share: float, playbook_share: float
+) -> pd.DataFrame:
     """Columns arm ('treatment'|'holdout') and holdout_kind (None|'global'|'playbook') by salted hash.
 
     The global holdout depends on the customer only (the same customers are held out of every playbook); the

@@ -1,5 +1,6 @@
 """``run_outreach``: scores -> playbooks -> contact policy -> decisions + ledger (one transaction) -> CS tasks ->
-render -> deliver -> summary. Thin wiring over the pure modules and the two edges (ledger, delivery)."""
+render -> deliver -> summary. Thin wiring over the pure modules and the two edges (ledger, delivery).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from proactive_ml.outreach import ledger
-from proactive_ml.outreach.delivery import deliver_pending
+from proactive_ml.outreach.dispatch import deliver_pending
 from proactive_ml.outreach.inputs import load_candidates
 from proactive_ml.outreach.playbooks import PlaybookConfig, load_playbooks
 from proactive_ml.outreach.selection import plan_outreach, policy_params
@@ -51,14 +52,23 @@ def run_outreach(
     supp = wh.query("SELECT email_sha256, customer_id FROM suppressions")
     recent = ledger.recent_contacts(wh, t.date(), params.cap_days)
     decisions, counts = plan_outreach(
-        frame, config, as_of=t, params=params, suppressed_hashes=set(supp["email_sha256"].astype(str)),
-        suppressed_customers=set(supp["customer_id"].dropna().astype(str)), recent_contacts=recent, uplift=uplift,
-    )  # fmt: skip
+        frame,
+        config,
+        as_of=t,
+        params=params,
+        suppressed_hashes=set(supp["email_sha256"].astype(str)),
+        suppressed_customers=set(supp["customer_id"].dropna().astype(str)),
+        recent_contacts=recent,
+        uplift=uplift,
+    )
     written = ledger.record_decisions(
-        wh, decisions, now=deliver_kwargs.get("clock", _utcnow)(), cap_days=params.cap_days,
+        wh,
+        decisions,
+        now=deliver_kwargs.get("clock", _utcnow)(),
+        cap_days=params.cap_days,
         guidance={p.name: p.guidance or "" for p in config.playbooks},
         priorities={p.name: p.priority for p in config.playbooks},
-    )  # fmt: skip
+    )
     summary: dict[str, Any] = {"as_of": t.isoformat(), **counts}
     summary["suppressed"] = counts["suppressed"] + counts["no_consent"] + counts["cancelled"]
     summary["recorded"] = written
@@ -71,10 +81,24 @@ def run_outreach(
     sent: dict[str, int] = {}
     if deliver:
         sent = deliver_pending(wh, settings, now=t, config=config, host=host, **deliver_kwargs)
-    summary.update({k: sent.get(k, 0) for k in ("sent", "dead_lettered", "failed", "requests", "rate_limited",
-                                                   "retries", "reconciled_accepted", "reconciled_released")})  # fmt: skip
-    summary["deferred"] = int(wh.scalar(
-        "SELECT count(*) FROM send_ledger WHERE state = 'planned' AND send_at > :t", {"t": t}) or 0)  # fmt: skip
+    summary.update(
+        {
+            k: sent.get(k, 0)
+            for k in (
+                "sent",
+                "dead_lettered",
+                "failed",
+                "requests",
+                "rate_limited",
+                "retries",
+                "reconciled_accepted",
+                "reconciled_released",
+            )
+        }
+    )
+    summary["deferred"] = int(
+        wh.scalar("SELECT count(*) FROM send_ledger WHERE state = 'planned' AND send_at > :t", {"t": t}) or 0
+    )
     return summary
 
 

@@ -24,9 +24,19 @@ from proactive_ml.outreach.policy import (
 )
 
 DECISION_COLUMNS = [
-    "send_key", "as_of", "customer_id", "playbook", "action", "arm", "holdout_kind", "score", "uplift",
-    "expected_value", "reasons", "send_at",
-]  # fmt: skip
+    "send_key",
+    "as_of",
+    "customer_id",
+    "playbook",
+    "action",
+    "arm",
+    "holdout_kind",
+    "score",
+    "uplift",
+    "expected_value",
+    "reasons",
+    "send_at",
+]
 
 
 @dataclass(frozen=True)
@@ -55,7 +65,9 @@ def policy_params(settings: object) -> PolicyParams:
     )
 
 
-def expected_value(frame: pd.DataFrame, config: PlaybookConfig, uplift: pd.Series | None = None) -> pd.DataFrame:
+def expected_value(
+    frame: pd.DataFrame, config: PlaybookConfig, uplift: pd.Series | None = None
+) -> pd.DataFrame:
     """Adds columns uplift (or NaN) and expected_value = (uplift or risk) x revenue x horizon - cost."""
     sel = config.selection
     out = frame.copy()
@@ -75,7 +87,8 @@ def expected_value(frame: pd.DataFrame, config: PlaybookConfig, uplift: pd.Serie
 
 def apply_budget(frame: pd.DataFrame, config: PlaybookConfig, daily_budget: int) -> pd.DataFrame:
     """Rows above the threshold, best expected value first: at most ``daily_budget`` emails and
-    ``max_tasks_per_day`` CS tasks (ties broken by customer_id, so reruns choose the same rows)."""
+    ``max_tasks_per_day`` CS tasks (ties broken by customer_id, so reruns choose the same rows).
+    """
     sel = config.selection
     ok = frame[frame["expected_value"] > sel.min_expected_value]
     ok = ok.sort_values(["expected_value", "customer_id"], ascending=[False, True], kind="mergesort")
@@ -113,10 +126,14 @@ def plan_outreach(
     valued = expected_value(allowed, config, uplift)
     chosen = apply_budget(valued, config, params.daily_budget)
     counts["below_threshold_or_budget"] = len(valued) - len(chosen)
-    chosen = assign_holdout(chosen, params.holdout_salt, params.global_holdout_share, params.playbook_holdout_share)
+    chosen = assign_holdout(
+        chosen, params.holdout_salt, params.global_holdout_share, params.playbook_holdout_share
+    )
     window = as_of.date()
     chosen["as_of"] = window
-    chosen["send_key"] = [send_key(c, p, window) for c, p in zip(chosen["customer_id"], chosen["playbook"], strict=False)]
+    chosen["send_key"] = [
+        send_key(c, p, window) for c, p in zip(chosen["customer_id"], chosen["playbook"], strict=False)
+    ]
     chosen["reasons"] = chosen["reasons"].map(lambda rs: "|".join(str(r) for r in (rs or []) if r))
     tz = chosen["timezone"] if "timezone" in chosen.columns else pd.Series("UTC", index=chosen.index)
     send_at = schedule_send_at(as_of, tz, params.quiet_hours_start, params.quiet_hours_end)

@@ -52,11 +52,19 @@ def build_signals(
     out = pd.DataFrame(index=idx)
     signup = pd.to_datetime(customers["signup_date"], errors="coerce").to_numpy()
     out["tenure_days"] = (ref.normalize() - pd.DatetimeIndex(signup)).days.astype(float)
-    out["days_to_renewal"] = _days_to_anniversary(customers["signup_date"].set_axis(idx), ref.date()).to_numpy()
+    out["days_to_renewal"] = _days_to_anniversary(
+        customers["signup_date"].set_axis(idx), ref.date()
+    ).to_numpy()
 
-    u = usage.set_index("customer_id") if len(usage) else pd.DataFrame(columns=["usage_14d", "usage_prev_14d"])
+    u = (
+        usage.set_index("customer_id")
+        if len(usage)
+        else pd.DataFrame(columns=["usage_14d", "usage_prev_14d"])
+    )
     out["usage_14d"] = pd.to_numeric(u["usage_14d"], errors="coerce").reindex(idx).fillna(0.0).astype(float)
-    out["usage_prev_14d"] = pd.to_numeric(u["usage_prev_14d"], errors="coerce").reindex(idx).fillna(0.0).astype(float)
+    out["usage_prev_14d"] = (
+        pd.to_numeric(u["usage_prev_14d"], errors="coerce").reindex(idx).fillna(0.0).astype(float)
+    )
     prev = out["usage_prev_14d"]
     out["usage_trend"] = np.where(prev > 0, out["usage_14d"] / prev.where(prev > 0, 1.0), 1.0)
 
@@ -68,7 +76,12 @@ def build_signals(
         out["open_tickets"] = g.size().reindex(idx).fillna(0).astype(float)
         out["oldest_open_ticket_days"] = g["age"].max().reindex(idx)
         out["urgent_open_tickets"] = (
-            t[t["priority"].isin(["high", "urgent"])].groupby("customer_id").size().reindex(idx).fillna(0).astype(float)
+            t[t["priority"].isin(["high", "urgent"])]
+            .groupby("customer_id")
+            .size()
+            .reindex(idx)
+            .fillna(0)
+            .astype(float)
         )
     else:
         out["open_tickets"] = 0.0

@@ -28,9 +28,9 @@ from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
+from proactive_ml.delivery.substitution import apply_substitutions
 from proactive_ml.identity import sign_token
 from proactive_ml.outreach.playbooks import Playbook, reason_phrases
-from proactive_ml.outreach.substitution import apply_substitutions
 from proactive_ml.settings import PROJECT_ROOT
 
 DEFAULT_TEMPLATE_DIR = PROJECT_ROOT / "templates" / "email"
@@ -47,7 +47,9 @@ _UNSAFE = re.compile(
     r"[\r\n\x00\x0b\x0c\x85\u2028\u2029]|%0[ad]|%00|\\[rn0]|\\x0[ad]|\\u000[ad]|&#0*1[03];?|&#x0*[ad];?|=\?[^?]*\?[qb]\?",
     re.IGNORECASE,
 )
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$&'*+/=?^_`{|}~%-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$")
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$&'*+/=?^_`{|}~%-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$"
+)
 _PLAIN = re.compile(r"[A-Za-z0-9 .,:;!?'()<>/@_+-]*")
 _HBS_TRIPLE = re.compile(r"\{\{\{|\{\{\s*&")
 
@@ -127,11 +129,17 @@ def _links(base: str, token: str) -> tuple[str, list[tuple[int, str]]]:
 
 
 @lru_cache(maxsize=64)
-def _shared_content(template: str, template_dir: str, base: str, sender_name: str, postal: str) -> SharedContent:
+def _shared_content(
+    template: str, template_dir: str, base: str, sender_name: str, postal: str
+) -> SharedContent:
     env = html_env(template_dir)
     unsubscribe, ratings = _links(base, TAGS["token"])
-    common = {"sender_name": sender_name, "postal_address": postal, "unsubscribe_url": unsubscribe,
-              "rating_links": ratings}  # fmt: skip
+    common = {
+        "sender_name": sender_name,
+        "postal_address": postal,
+        "unsubscribe_url": unsubscribe,
+        "rating_links": ratings,
+    }
     html = env.get_template(f"{template}.html.j2").render(
         first_name=Markup(TAGS["first_name_html"]), reasons_html=Markup(TAGS["reasons_html"]), **common
     )
@@ -141,15 +149,26 @@ def _shared_content(template: str, template_dir: str, base: str, sender_name: st
     return SharedContent(text=text, html=html)
 
 
-def render_shared_content(playbook: Playbook, settings: Any, template_dir: Path | str | None = None) -> SharedContent:
+def render_shared_content(
+    playbook: Playbook, settings: Any, template_dir: Path | str | None = None
+) -> SharedContent:
     """Render the playbook's templates once, with substitution tags for the per-recipient values."""
     if not playbook.template:
         raise ValueError(f"playbook {playbook.name} has no local template")
     base = settings.public_base_url.rstrip("/")
-    for v, f in ((base, "public_base_url"), (settings.sender_name, "sender_name"), (settings.postal_address, "postal")):
+    for v, f in (
+        (base, "public_base_url"),
+        (settings.sender_name, "sender_name"),
+        (settings.postal_address, "postal"),
+    ):
         check_safe(v, f)
-    return _shared_content(playbook.template, str(template_dir or DEFAULT_TEMPLATE_DIR), base,
-                           settings.sender_name, settings.postal_address)  # fmt: skip
+    return _shared_content(
+        playbook.template,
+        str(template_dir or DEFAULT_TEMPLATE_DIR),
+        base,
+        settings.sender_name,
+        settings.postal_address,
+    )
 
 
 @lru_cache(maxsize=4096)
@@ -169,7 +188,8 @@ def _subject_parts(source: str) -> tuple[str, ...]:
 
 def render_subject(playbook: Playbook, first_name: str) -> str:
     """The subject for one recipient, checked for header injection. The template is rendered once per playbook
-    (sandboxed, strict undefined) and the first name, a value, is put in place (never template source)."""
+    (sandboxed, strict undefined) and the first name, a value, is put in place (never template source).
+    """
     subject = first_name.join(_subject_parts(playbook.subject or "")).strip()
     if not subject:
         raise UnsafeContent("subject", "empty subject")
@@ -187,9 +207,12 @@ class Recipient:
 
 
 def personalize(
-    r: Recipient, playbook: Playbook, settings: Any, reason_texts: Mapping[str, str],
+    r: Recipient,
+    playbook: Playbook,
+    settings: Any,
+    reason_texts: Mapping[str, str],
     template_dir: Path | str | None = None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """The SendGrid personalization for one recipient (raises :class:`UnsafeContent` to refuse it)."""
     email = check_email(str(r.email or "").strip())
     name = check_safe(str(r.name or ""), "name")
@@ -212,10 +235,13 @@ def personalize(
     p: dict[str, Any] = {"to": [to], "headers": headers, "custom_args": {"send_key": r.send_key}}
     if playbook.sendgrid_template_id:
         p["dynamic_template_data"] = {
-            "first_name": first, "reasons": list(phrases), "unsubscribe_url": unsubscribe,
-            "rating_urls": [u for _, u in ratings], "postal_address": settings.postal_address,
+            "first_name": first,
+            "reasons": list(phrases),
+            "unsubscribe_url": unsubscribe,
+            "rating_urls": [u for _, u in ratings],
+            "postal_address": settings.postal_address,
             "subject": render_subject(playbook, first) if playbook.subject else "",
-        }  # fmt: skip
+        }
         return p
     p["subject"] = render_subject(playbook, first)
     html_reasons, text_reasons = _reasons_blocks(phrases, str(template_dir or DEFAULT_TEMPLATE_DIR))
@@ -259,9 +285,12 @@ class RenderedEmail:
 
 
 def render_email(
-    r: Recipient, playbook: Playbook, settings: Any, reason_texts: Mapping[str, str],
+    r: Recipient,
+    playbook: Playbook,
+    settings: Any,
+    reason_texts: Mapping[str, str],
     template_dir: Path | str | None = None,
-) -> RenderedEmail:  # fmt: skip
+) -> RenderedEmail:
     """Render one email the way it is sent (same functions as delivery), without sending. Used by ``preview``."""
     p = personalize(r, playbook, settings, reason_texts, template_dir)
     if playbook.template:
@@ -270,9 +299,13 @@ def render_email(
         if "dynamic_template_data" in p:  # dynamic template: preview with the repo's Jinja twin of it
             d = p["dynamic_template_data"]
             html_r, text_r = _reasons_blocks(tuple(d["reasons"]), str(template_dir or DEFAULT_TEMPLATE_DIR))
-            subs = {TAGS["first_name_html"]: str(escape(d["first_name"])), TAGS["first_name_text"]: d["first_name"],
-                    TAGS["reasons_html"]: html_r, TAGS["reasons_text"]: text_r,
-                    TAGS["token"]: sign_token(r.send_key, settings.signing_secret.get_secret_value())}  # fmt: skip
+            subs = {
+                TAGS["first_name_html"]: str(escape(d["first_name"])),
+                TAGS["first_name_text"]: d["first_name"],
+                TAGS["reasons_html"]: html_r,
+                TAGS["reasons_text"]: text_r,
+                TAGS["token"]: sign_token(r.send_key, settings.signing_secret.get_secret_value()),
+            }
         text, html = apply_substitutions(content.text, subs), apply_substitutions(content.html, subs)
     else:
         text = html = ""
@@ -282,5 +315,7 @@ def render_email(
 
 def handlebars_problems(source: str) -> list[str]:
     """Unsafe constructs in a SendGrid dynamic (Handlebars) template: triple braces or ``{{& x}}`` output raw."""
-    return [f"line {source.count(chr(10), 0, m.start()) + 1}: raw output {m.group(0)!r}"
-            for m in _HBS_TRIPLE.finditer(source)]  # fmt: skip
+    return [
+        f"line {source.count(chr(10), 0, m.start()) + 1}: raw output {m.group(0)!r}"
+        for m in _HBS_TRIPLE.finditer(source)
+    ]

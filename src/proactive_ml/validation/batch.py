@@ -39,7 +39,9 @@ from proactive_ml.warehouse import Warehouse
 
 CHUNK_ROWS = 500_000
 GX_MAX_ROWS = 100_000  # GX validates the whole batch up to this size ...
-GX_SAMPLE_ROWS = 20_000  # ... and a uniform sample of this many rows above it (GX costs ~10 us/row/expectation)
+GX_SAMPLE_ROWS = (
+    20_000  # ... and a uniform sample of this many rows above it (GX costs ~10 us/row/expectation)
+)
 _REASONS = {"encoding": "row contains bytes that are not valid UTF-8 (decoded with replacement)"}
 
 
@@ -71,12 +73,16 @@ class BatchResult:
 
 def format_gate_failures(result: BatchResult) -> str:
     """A message for a person: each failed expectation, its observed value, the threshold, the Data Docs page."""
-    lines = [f"validation of {result.dataset} file {result.source_file} failed closed "
-             f"({len(result.gate_failures)} gate(s)); nothing was written:"]
+    lines = [
+        f"validation of {result.dataset} file {result.source_file} failed closed "
+        f"({len(result.gate_failures)} gate(s)); nothing was written:"
+    ]
     for g in result.gate_failures:
         col = f" [{g.column}]" if g.column and g.column not in g.expectation else ""
-        lines.append(f"  - {g.expectation}{col}: observed {g.observed}; expected {g.threshold}"
-                     + (f" ({g.description})" if g.description else ""))
+        lines.append(
+            f"  - {g.expectation}{col}: observed {g.observed}; expected {g.threshold}"
+            + (f" ({g.description})" if g.description else "")
+        )
     lines.append(f"  Data Docs: {result.docs_path or result.docs_index}")
     return "\n".join(lines)
 
@@ -93,14 +99,18 @@ def resolve_dataset(dataset: str | Dataset) -> Dataset:
         raise UserError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}") from None
 
 
-def known_ids(wh: Warehouse, dataset: Dataset, extra: Mapping[str, Iterable[str]] | None = None) -> dict[str, pa.Array]:
+def known_ids(
+    wh: Warehouse, dataset: Dataset, extra: Mapping[str, Iterable[str]] | None = None
+) -> dict[str, pa.Array]:
     """For each foreign key, the referenced ids in the warehouse (plus ``extra`` ids from the same load)."""
     out: dict[str, pa.Array] = {}
     for col, ref in dataset.foreign_keys.items():
         table, ref_col = ref.split(".")
         ids: list[Any] = []
         if wh.table_exists(table):
-            ids = wh.query(f"SELECT DISTINCT {ref_col} AS id FROM {table} WHERE {ref_col} IS NOT NULL")["id"].tolist()
+            ids = wh.query(f"SELECT DISTINCT {ref_col} AS id FROM {table} WHERE {ref_col} IS NOT NULL")[
+                "id"
+            ].tolist()
         if extra and col in extra:
             ids = list(set(ids) | {str(x) for x in extra[col]})
         out[col] = pa.array(ids, type=pa.string())
@@ -116,9 +126,18 @@ def _fmt(v: Any) -> str:
 class BatchValidator:
     """Row-level validation of one batch, chunk by chunk, with running statistics for the gates."""
 
-    def __init__(self, dataset: Dataset, suite: Suite, *, source_file: str, as_of: datetime | date,
-                 known: Mapping[str, pa.Array] | None = None, expected_rows: int | None = None,
-                 gx_max_rows: int = GX_MAX_ROWS, seed: int = 0) -> None:
+    def __init__(
+        self,
+        dataset: Dataset,
+        suite: Suite,
+        *,
+        source_file: str,
+        as_of: datetime | date,
+        known: Mapping[str, pa.Array] | None = None,
+        expected_rows: int | None = None,
+        gx_max_rows: int = GX_MAX_ROWS,
+        seed: int = 0,
+    ) -> None:
         self.dataset, self.suite, self.source_file = dataset, suite, source_file
         self.as_of = as_of
         self.params = row_params(suite, as_of)
@@ -136,9 +155,15 @@ class BatchValidator:
         self._cat_cols = [r.kwargs["column"] for r in dist if r.meta.get("kind") == "categorical"]
         self._mean_rules = [r for r in dist if r.meta.get("kind") == "mean"]
         self.stats: dict[str, Any] = {
-            "rows": 0, "valid": 0, "quarantined": 0, "raw_columns": [],
-            "rule_counts": Counter(), "nonnull": Counter(), "unparseable": Counter(),
-            "time_max": None, "time_type": dataset.column(dataset.time_column).type,
+            "rows": 0,
+            "valid": 0,
+            "quarantined": 0,
+            "raw_columns": [],
+            "rule_counts": Counter(),
+            "nonnull": Counter(),
+            "unparseable": Counter(),
+            "time_max": None,
+            "time_type": dataset.column(dataset.time_column).type,
             "categorical": {c: Counter() for c in self._cat_cols},
             "means": {r.kwargs["column"]: [0.0, 0] for r in self._mean_rules},
         }
@@ -198,8 +223,10 @@ class BatchValidator:
 
     def _keep_for_gx(self, frame: pd.DataFrame) -> None:
         expected = self.expected_rows
-        if not self.sampled and self._gx_rows + len(frame) <= self.gx_max_rows and (
-            expected is None or expected <= self.gx_max_rows
+        if (
+            not self.sampled
+            and self._gx_rows + len(frame) <= self.gx_max_rows
+            and (expected is None or expected <= self.gx_max_rows)
         ):
             self._gx_parts.append(frame)
             self._gx_rows += len(frame)
@@ -220,10 +247,12 @@ class BatchValidator:
             df = df.sample(n=GX_SAMPLE_ROWS, random_state=0).reset_index(drop=True)
         return df
 
-    def _quarantine_rows(self, raw: pd.DataFrame, parsed: Any, fails: list[tuple[Rule, np.ndarray]],
-                         bad: np.ndarray) -> pd.DataFrame:
+    def _quarantine_rows(
+        self, raw: pd.DataFrame, parsed: Any, fails: list[tuple[Rule, np.ndarray]], bad: np.ndarray
+    ) -> pd.DataFrame:
         """One row per failing input line: every expectation it failed and a reason for each (vectorised per
-        rule: values are fetched in bulk, not per cell)."""
+        rule: values are fetched in bulk, not per cell).
+        """
         idx = np.flatnonzero(bad)
         if len(idx) == 0:
             return pd.DataFrame(columns=store.QUARANTINE_COLUMNS)
@@ -257,11 +286,19 @@ class BatchValidator:
         sub = raw.iloc[rows_idx][data_cols].astype(object)
         raw_json = sub.to_json(orient="records", lines=True, force_ascii=False).splitlines()
         at = pd.Timestamp(self.as_of if isinstance(self.as_of, datetime) else as_of_end(self.as_of))
-        return pd.DataFrame({
-            "dataset": self.dataset.name, "source_file": self.source_file,
-            "source_line": np.asarray(lines, dtype=np.int64), "column": col_out, "expectation": exp_out,
-            "reason": reason_out, "raw_row": raw_json, "quarantined_at": at,
-        }, columns=store.QUARANTINE_COLUMNS)
+        return pd.DataFrame(
+            {
+                "dataset": self.dataset.name,
+                "source_file": self.source_file,
+                "source_line": np.asarray(lines, dtype=np.int64),
+                "column": col_out,
+                "expectation": exp_out,
+                "reason": reason_out,
+                "raw_row": raw_json,
+                "quarantined_at": at,
+            },
+            columns=store.QUARANTINE_COLUMNS,
+        )
 
     def _reasons(self, rule: Rule, parsed: Any, ridx: np.ndarray) -> tuple[list[str], list[str]]:
         """(column, reason) for each failing row of one rule."""
@@ -294,15 +331,20 @@ class BatchValidator:
             return [fk] * n, [f"{fk}={v} is not a known {ref}" for v in vals(fk)]
         if kind == "unique":
             per_col = [vals(c) for c in self.dataset.key]
-            keys = [", ".join(f"{c}={v}" for c, v in zip(self.dataset.key, vs, strict=True))
-                    for vs in zip(*per_col, strict=True)]
-            return [",".join(self.dataset.key)] * n, [f"duplicate key ({k}) of an earlier row in this batch"
-                                                     for k in keys]
+            keys = [
+                ", ".join(f"{c}={v}" for c, v in zip(self.dataset.key, vs, strict=True))
+                for vs in zip(*per_col, strict=True)
+            ]
+            return [",".join(self.dataset.key)] * n, [
+                f"duplicate key ({k}) of an earlier row in this batch" for k in keys
+            ]
         if kind == "encoding":
             return [""] * n, [_REASONS["encoding"]] * n
         if kind == "required":
-            return [col] * n, [f"required {col} is empty" if v == "<empty>" else
-                               f"required {col}={v} could not be parsed" for v in vals(col)]
+            return [col] * n, [
+                f"required {col} is empty" if v == "<empty>" else f"required {col}={v} could not be parsed"
+                for v in vals(col)
+            ]
         if kind == "enum":
             allowed = ", ".join(map(str, kw["value_set"]))
             return [col] * n, [f"{col}={v} is not one of {allowed}" for v in vals(col)]
@@ -319,7 +361,9 @@ class BatchValidator:
             return [col] * n, [f"{col}={v} is not a well-formed email address" for v in vals(col)]
         if kind == "order":
             a, b = kw["column_A"], kw["column_B"]
-            return [f"{a},{b}"] * n, [f"{a}={va} is before {b}={vb}" for va, vb in zip(vals(a), vals(b), strict=True)]
+            return [f"{a},{b}"] * n, [
+                f"{a}={va} is before {b}={vb}" for va, vb in zip(vals(a), vals(b), strict=True)
+            ]
         return [col] * n, [f"failed {rule.name}"] * n
 
     def final_stats(self) -> dict[str, Any]:
@@ -333,7 +377,7 @@ class BatchValidator:
 
 def _chunks(raw: pd.DataFrame, rows: int) -> Iterable[pd.DataFrame]:
     for start in range(0, max(len(raw), 1), rows):
-        yield raw.iloc[start: start + rows]
+        yield raw.iloc[start : start + rows]
 
 
 def validate_stream(
@@ -354,11 +398,20 @@ def validate_stream(
     gx_max_rows: int = GX_MAX_ROWS,
 ) -> BatchResult:
     """Validate a batch given as chunks of raw string rows. Valid and quarantined rows of each chunk go to
-    ``on_chunk`` (when given; else they are collected in the result). See the module docstring for the flow."""
+    ``on_chunk`` (when given; else they are collected in the result). See the module docstring for the flow.
+    """
     ds = resolve_dataset(dataset)
     suite = load_suite(ds.name, suites_dir)
-    validator = BatchValidator(ds, suite, source_file=source_file, as_of=as_of, known=known_ids(wh, ds, extra_known),
-                               expected_rows=expected_rows, gx_max_rows=gx_max_rows, seed=settings.seed)
+    validator = BatchValidator(
+        ds,
+        suite,
+        source_file=source_file,
+        as_of=as_of,
+        known=known_ids(wh, ds, extra_known),
+        expected_rows=expected_rows,
+        gx_max_rows=gx_max_rows,
+        seed=settings.seed,
+    )
     valid_parts: list[pd.DataFrame] = []
     q_parts: list[pd.DataFrame] = []
     row_seconds = 0.0
@@ -375,8 +428,9 @@ def validate_stream(
     stats = validator.final_stats()
     if gates:
         history = store.accepted_history(wh, ds.name)
-        failures, params, skipped = evaluate_gates(suite, stats, history, as_of, settings.quarantine_max_share,
-                                                   logical_date(source_file))
+        failures, params, skipped = evaluate_gates(
+            suite, stats, history, as_of, settings.quarantine_max_share, logical_date(source_file)
+        )
     else:
         failures, params = [], {}
         skipped = [r.name for r in suite.batch_rules]
@@ -389,38 +443,78 @@ def validate_stream(
     if validator.sampled:  # a sample's row count says nothing: the exact volume gate decides
         gx_skip |= {r.name for r in suite.gate("volume")}
     t0 = time.perf_counter()
-    outcome = run_suite(settings, suite, gxf, params, run_name=f"{ds.name}-{Path(source_file).name}",
-                        run_time=run_time, skip=gx_skip)
+    outcome = run_suite(
+        settings,
+        suite,
+        gxf,
+        params,
+        run_name=f"{ds.name}-{Path(source_file).name}",
+        run_time=run_time,
+        skip=gx_skip,
+    )
     gx_seconds = time.perf_counter() - t0
     failures += _check_gx(outcome, failures, stats, full=not validator.sampled, gates=gates)
-    valid = (pd.concat(valid_parts, ignore_index=True) if valid_parts
-             else pd.DataFrame({c: pd.Series(dtype=object) for c in ds.column_names}))
-    quarantined = (pd.concat(q_parts, ignore_index=True) if q_parts
-                   else pd.DataFrame(columns=store.QUARANTINE_COLUMNS))
-    stats["gx"] = {"rows_validated": outcome.rows_validated, "sampled": validator.sampled,
-                   "success": outcome.success}
+    valid = (
+        pd.concat(valid_parts, ignore_index=True)
+        if valid_parts
+        else pd.DataFrame({c: pd.Series(dtype=object) for c in ds.column_names})
+    )
+    quarantined = (
+        pd.concat(q_parts, ignore_index=True) if q_parts else pd.DataFrame(columns=store.QUARANTINE_COLUMNS)
+    )
+    stats["gx"] = {
+        "rows_validated": outcome.rows_validated,
+        "sampled": validator.sampled,
+        "success": outcome.success,
+    }
     stats["seconds"] = {"rows": round(row_seconds, 3), "gx_and_docs": round(gx_seconds, 3)}
-    result = BatchResult(dataset=ds.name, source_file=source_file, rows=stats["rows"], valid=valid,
-                         quarantined=quarantined, gate_failures=failures, docs_path=outcome.docs_path,
-                         docs_index=outcome.index_path, stats=stats, skipped_gates=skipped,
-                         gx_rows=outcome.rows_validated)
+    result = BatchResult(
+        dataset=ds.name,
+        source_file=source_file,
+        rows=stats["rows"],
+        valid=valid,
+        quarantined=quarantined,
+        gate_failures=failures,
+        docs_path=outcome.docs_path,
+        docs_index=outcome.index_path,
+        stats=stats,
+        skipped_gates=skipped,
+        gx_rows=outcome.rows_validated,
+    )
     if record:
-        store.record_run(wh, dataset=ds.name, source_file=source_file, kind=kind, as_of=as_of, rows=stats["rows"],
-                         valid=stats["valid"], quarantined=stats["quarantined"], success=result.success,
-                         gate_failures=[g.to_dict() for g in failures], stats=stats,
-                         docs_path=str(outcome.docs_path or outcome.index_path))
+        store.record_run(
+            wh,
+            dataset=ds.name,
+            source_file=source_file,
+            kind=kind,
+            as_of=as_of,
+            rows=stats["rows"],
+            valid=stats["valid"],
+            quarantined=stats["quarantined"],
+            success=result.success,
+            gate_failures=[g.to_dict() for g in failures],
+            stats=stats,
+            docs_path=str(outcome.docs_path or outcome.index_path),
+        )
     return result
 
 
-def _check_gx(outcome: Any, failures: list[GateResult], stats: Mapping[str, Any], *, full: bool,
-              gates: bool) -> list[GateResult]:
+def _check_gx(
+    outcome: Any, failures: list[GateResult], stats: Mapping[str, Any], *, full: bool, gates: bool
+) -> list[GateResult]:
     """GX's verdict, read explicitly: anything GX failed that the exact checks did not explain fails closed."""
     explained = {g.expectation for g in failures}
     extra: list[GateResult] = []
     for r in outcome.results:
         if r.error:
-            extra.append(GateResult(r.name, "error", "GX evaluates the expectation",
-                                    f"GX could not evaluate it: {r.error[:200]}"))
+            extra.append(
+                GateResult(
+                    r.name,
+                    "error",
+                    "GX evaluates the expectation",
+                    f"GX could not evaluate it: {r.error[:200]}",
+                )
+            )
             continue
         if r.level == "batch":
             if not r.success and gates and full and r.name not in explained:
@@ -428,8 +522,14 @@ def _check_gx(outcome: Any, failures: list[GateResult], stats: Mapping[str, Any]
         elif full and r.unexpected_count is not None and "unique" not in r.type:
             mine = int(stats["rule_counts"].get(r.name, 0))
             if int(r.unexpected_count) != mine:
-                extra.append(GateResult(r.name, f"GX {r.unexpected_count} rows, masks {mine} rows",
-                                        "GX and quarantine masks agree", "row rule disagreement"))
+                extra.append(
+                    GateResult(
+                        r.name,
+                        f"GX {r.unexpected_count} rows, masks {mine} rows",
+                        "GX and quarantine masks agree",
+                        "row rule disagreement",
+                    )
+                )
     return extra
 
 
@@ -456,6 +556,17 @@ def validate_batch(
     :func:`write_quarantine` in its transaction, or raises ``GateFailure(format_gate_failures(result))``).
     ``gates=False`` (re-ingest of fixed quarantine rows) evaluates row rules only.
     """
-    return validate_stream(wh, dataset, _chunks(raw, chunk_rows), source_file, as_of, settings,
-                           expected_rows=len(raw), gates=gates, kind=kind, extra_known=extra_known, record=record,
-                           suites_dir=suites_dir)
+    return validate_stream(
+        wh,
+        dataset,
+        _chunks(raw, chunk_rows),
+        source_file,
+        as_of,
+        settings,
+        expected_rows=len(raw),
+        gates=gates,
+        kind=kind,
+        extra_known=extra_known,
+        record=record,
+        suites_dir=suites_dir,
+    )

@@ -21,7 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
     p.add_argument("--out", required=True, help="CSV file to write.")
     p.add_argument("--dataset", help="Only this dataset.")
     p.set_defaults(func=_export)
-    p = qs.add_parser("reingest", help="Validate the fixed rows of an exported CSV again and load those that pass.")
+    p = qs.add_parser(
+        "reingest", help="Validate the fixed rows of an exported CSV again and load those that pass."
+    )
     p.add_argument("file", help="CSV written by `quarantine export` and edited.")
     p.add_argument("--as-of", help="Validation date (default: now, UTC).")
     p.set_defaults(func=_reingest)
@@ -82,8 +84,10 @@ def _reingest(args: argparse.Namespace) -> int:
     as_of = datetime.fromisoformat(args.as_of) if args.as_of else datetime.now(UTC).replace(tzinfo=None)
     s, wh = _warehouse()
     out = reingest_quarantine(wh, s, path, as_of)
-    print(f"re-ingested {out['loaded']} of {out['rows']} row(s); still quarantined: {out['still_quarantined']}; "
-          f"key already loaded: {out['already_loaded']}; Data Docs: {s.data_docs_dir / 'index.html'}")
+    print(
+        f"re-ingested {out['loaded']} of {out['rows']} row(s); still quarantined: {out['still_quarantined']}; "
+        f"key already loaded: {out['already_loaded']}; Data Docs: {s.data_docs_dir / 'index.html'}"
+    )
     return 0
 
 

@@ -70,15 +70,20 @@ def logical_date(source_file: str) -> date | None:
 def row_params(suite: Suite, as_of: datetime | date) -> dict[str, Any]:
     """Suite parameters of the row rules: the latest acceptable timestamp/date (as_of + tolerance)."""
     end = as_of_end(as_of)
-    tol = max((float(r.meta.get("tolerance_hours", 24)) for r in suite.row_rules if r.meta.get("rule") == "future"),
-              default=24.0)
+    tol = max(
+        (float(r.meta.get("tolerance_hours", 24)) for r in suite.row_rules if r.meta.get("rule") == "future"),
+        default=24.0,
+    )
     latest = end + timedelta(hours=tol)
     return {"max_timestamp": latest, "max_date": latest.date()}
 
 
-def kl_divergence(current: Mapping[str, int], previous: Mapping[str, int]) -> tuple[float, list[str], list[float]]:
+def kl_divergence(
+    current: Mapping[str, int], previous: Mapping[str, int]
+) -> tuple[float, list[str], list[float]]:
     """KL(current || Laplace-smoothed previous) over the union of categories, as GX's categorical KL computes it
-    with the returned partition (values, weights)."""
+    with the returned partition (values, weights).
+    """
     cats = sorted(set(current) | set(previous))
     n_prev = sum(previous.values())
     q = np.array([(previous.get(c, 0) + 1) / (n_prev + len(cats)) for c in cats])
@@ -112,9 +117,17 @@ def evaluate_gates(
     qshare = stats["quarantined"] / rows if rows else 0.0
     if qshare > max_quarantine_share:
         top = [kv for kv in sorted(stats["rule_counts"].items(), key=lambda kv: -kv[1]) if kv[1]]
-        detail = ", ".join(f"{k}: {v} rows" for k, v in top[:6]) + (f" and {len(top) - 6} more" if len(top) > 6 else "")
-        failures.append(GateResult("quarantine_share", f"{qshare:.2%} ({stats['quarantined']} of {rows} rows)",
-                                   f"<= {max_quarantine_share:.2%}", f"failed row expectations: {detail}"))
+        detail = ", ".join(f"{k}: {v} rows" for k, v in top[:6]) + (
+            f" and {len(top) - 6} more" if len(top) > 6 else ""
+        )
+        failures.append(
+            GateResult(
+                "quarantine_share",
+                f"{qshare:.2%} ({stats['quarantined']} of {rows} rows)",
+                f"<= {max_quarantine_share:.2%}",
+                f"failed row expectations: {detail}",
+            )
+        )
 
     for rule in suite.batch_rules:
         gate = rule.meta.get("gate")
@@ -125,28 +138,50 @@ def evaluate_gates(
             missing = [c for c in expected if c not in present]
             extra = [c for c in present if c not in expected and not c.startswith("_")]
             if missing or extra:
-                failures.append(GateResult(rule.name, {"missing": missing, "unexpected": extra},
-                                           f"columns = {expected}", "a column is missing, renamed or added"))
+                failures.append(
+                    GateResult(
+                        rule.name,
+                        {"missing": missing, "unexpected": extra},
+                        f"columns = {expected}",
+                        "a column is missing, renamed or added",
+                    )
+                )
         elif gate == "type_drift":
             nonnull = int(stats["nonnull"].get(col, 0))
             bad = int(stats["unparseable"].get(col, 0))
             limit = float(rule.meta.get("max_unparseable_share", 0.5))
             if nonnull >= int(rule.meta.get("min_values", 20)) and bad / nonnull > limit:
-                failures.append(GateResult(rule.name, f"{bad / nonnull:.1%} of {nonnull} values do not parse",
-                                           f"<= {limit:.0%} unparseable as {rule.meta.get('contract_type')}",
-                                           "the column's type changed", col))
+                failures.append(
+                    GateResult(
+                        rule.name,
+                        f"{bad / nonnull:.1%} of {nonnull} values do not parse",
+                        f"<= {limit:.0%} unparseable as {rule.meta.get('contract_type')}",
+                        "the column's type changed",
+                        col,
+                    )
+                )
         elif gate == "volume":
             past = [int(h["rows"]) for h in history[: int(rule.meta.get("trailing_batches", 7))]]
             median = float(np.median(past)) if past else 0.0
-            if len(past) < int(rule.meta.get("min_history", 3)) or median < float(rule.meta.get("min_median_rows", 50)):
+            if len(past) < int(rule.meta.get("min_history", 3)) or median < float(
+                rule.meta.get("min_median_rows", 50)
+            ):
                 skipped.append(rule.name)
                 continue
             lo = int(math.floor(float(rule.meta.get("min_ratio", 0.2)) * median))
-            hi = int(math.ceil(float(rule.meta.get("max_ratio", 5.0)) * median)) + int(rule.meta.get("slack_rows", 0))
+            hi = int(math.ceil(float(rule.meta.get("max_ratio", 5.0)) * median)) + int(
+                rule.meta.get("slack_rows", 0)
+            )
             params.update(min_rows=lo, max_rows=hi)
             if not lo <= rows <= hi:
-                failures.append(GateResult(rule.name, rows, f"between {lo} and {hi} rows",
-                                           f"trailing median {median:g} rows of the last {len(past)} accepted batches"))
+                failures.append(
+                    GateResult(
+                        rule.name,
+                        rows,
+                        f"between {lo} and {hi} rows",
+                        f"trailing median {median:g} rows of the last {len(past)} accepted batches",
+                    )
+                )
         elif gate == "freshness":
             newest = stats.get("time_max")
             if not rows or newest is None:
@@ -157,10 +192,19 @@ def evaluate_gates(
                 ref = min(ref, as_of_end(logical_date))
             floor_ = ref - timedelta(days=float(rule.meta["max_age_days"]))
             newest_dt = datetime.fromisoformat(newest)
-            params["freshness_min"] = floor_ if "date" not in stats.get("time_type", "timestamp") else floor_.date()
+            params["freshness_min"] = (
+                floor_ if "date" not in stats.get("time_type", "timestamp") else floor_.date()
+            )
             if newest_dt < floor_:
-                failures.append(GateResult(rule.name, newest, f">= {floor_.isoformat()}",
-                                           f"newest {col} is older than {rule.meta['max_age_days']} days", col))
+                failures.append(
+                    GateResult(
+                        rule.name,
+                        newest,
+                        f">= {floor_.isoformat()}",
+                        f"newest {col} is older than {rule.meta['max_age_days']} days",
+                        col,
+                    )
+                )
         elif gate == "distribution":
             prev = history[0] if history else None
             min_rows = int(rule.meta.get("min_rows", 200))
@@ -174,8 +218,15 @@ def evaluate_gates(
                 params[f"{col}_partition"] = {"values": cats, "weights": weights}
                 limit = float(rule.kwargs.get("threshold", 0.1))
                 if kl > limit:
-                    failures.append(GateResult(rule.name, round(kl, 4), f"KL divergence <= {limit}",
-                                               f"{col} mix moved away from the last accepted batch", col))
+                    failures.append(
+                        GateResult(
+                            rule.name,
+                            round(kl, 4),
+                            f"KL divergence <= {limit}",
+                            f"{col} mix moved away from the last accepted batch",
+                            col,
+                        )
+                    )
             else:
                 cur_sum, cur_n = stats["means"].get(col, [0.0, 0])
                 old_sum, old_n = (prev or {}).get("means", {}).get(col, [0.0, 0])
@@ -186,7 +237,13 @@ def evaluate_gates(
                 old_mean, cur_mean = old_sum / old_n, cur_sum / cur_n
                 params[f"{col}_mean_min"], params[f"{col}_mean_max"] = old_mean - shift, old_mean + shift
                 if abs(cur_mean - old_mean) > shift:
-                    failures.append(GateResult(rule.name, round(cur_mean, 3),
-                                               f"between {old_mean - shift:.3f} and {old_mean + shift:.3f}",
-                                               f"mean {col} of the last accepted batch was {old_mean:.3f}", col))
+                    failures.append(
+                        GateResult(
+                            rule.name,
+                            round(cur_mean, 3),
+                            f"between {old_mean - shift:.3f} and {old_mean + shift:.3f}",
+                            f"mean {col} of the last accepted batch was {old_mean:.3f}",
+                            col,
+                        )
+                    )
     return failures, params, skipped

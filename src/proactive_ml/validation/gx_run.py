@@ -51,9 +51,15 @@ def deferred_data_docs(settings: Settings) -> Iterator[None]:
         if pending:
             with _LOCK:
                 ctx = get_context(settings)
-                kept = set(ctx.validation_results_store.list_keys())  # results pruned meanwhile have no page to build
+                kept = set(
+                    ctx.validation_results_store.list_keys()
+                )  # results pruned meanwhile have no page to build
                 pending = [k for k in pending if k in kept]
-                ctx.build_data_docs(site_names=[SITE_NAME], resource_identifiers=pending or None, build_index=True)
+                ctx.build_data_docs(
+                    site_names=[SITE_NAME], resource_identifiers=pending or None, build_index=True
+                )
+
+
 _CONTEXTS: dict[str, Any] = {}
 
 
@@ -95,10 +101,15 @@ def get_context(settings: Settings) -> Any:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         ctx = gx.get_context(mode="file", project_root_dir=str(settings.data_dir))
         ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-        site: Any = {"class_name": "SiteBuilder", "show_how_to_buttons": False,
-                "store_backend": {"class_name": "TupleFilesystemStoreBackend",
-                                  "base_directory": str(settings.data_docs_dir)},
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}}
+        site: Any = {
+            "class_name": "SiteBuilder",
+            "show_how_to_buttons": False,
+            "store_backend": {
+                "class_name": "TupleFilesystemStoreBackend",
+                "base_directory": str(settings.data_docs_dir),
+            },
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        }
         config: Any = ctx.get_config()
         sites = config.data_docs_sites or {}
         for name in list(sites):
@@ -120,14 +131,19 @@ def gx_suite(suite_json: dict[str, Any]) -> Any:
     data = copy.deepcopy(suite_json)
     suite = gx.ExpectationSuite(**data)
     if len(suite.expectations) != len(data["expectations"]):
-        raise ValueError(f"suite {data['name']!r}: {len(data['expectations']) - len(suite.expectations)} "
-                         "expectation(s) are not valid GX 1.x configurations")
+        raise ValueError(
+            f"suite {data['name']!r}: {len(data['expectations']) - len(suite.expectations)} "
+            "expectation(s) are not valid GX 1.x configurations"
+        )
     return suite
 
 
-def _runtime_suite(suite: Suite, params: dict[str, Any], skip: set[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _runtime_suite(
+    suite: Suite, params: dict[str, Any], skip: set[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """The suite as run: history-dependent gates without history left out, JSON-safe parameters written inline
-    (Data Docs then show the concrete bounds); date/time parameters stay GX suite parameters."""
+    (Data Docs then show the concrete bounds); date/time parameters stay GX suite parameters.
+    """
     data = copy.deepcopy(suite.data)
     runtime: dict[str, Any] = {}
     kept = []
@@ -190,10 +206,16 @@ def run_suite(
             bd = asset.get_batch_definition("batch")
         except (KeyError, LookupError):
             bd = asset.add_batch_definition_whole_dataframe("batch")
-        vd = ctx.validation_definitions.add_or_update(gx.ValidationDefinition(name=suite.name, data=bd, suite=gsuite))
+        vd = ctx.validation_definitions.add_or_update(
+            gx.ValidationDefinition(name=suite.name, data=bd, suite=gsuite)
+        )
         run_id = RunIdentifier(run_name=run_name, run_time=run_time)
-        vr = vd.run(batch_parameters={"dataframe": frame}, expectation_parameters=runtime or None,
-                    result_format="SUMMARY", run_id=run_id)  # stored in the validation results store
+        vr = vd.run(
+            batch_parameters={"dataframe": frame},
+            expectation_parameters=runtime or None,
+            result_format="SUMMARY",
+            run_id=run_id,
+        )  # stored in the validation results store
         outcome = GxOutcome(success=bool(vr.success), rows_validated=len(frame))
         by_key = {r.name: r for r in suite.rules}
         for er in vr.results:
@@ -203,14 +225,23 @@ def run_suite(
             rule = by_key.get(name)
             exc = er.exception_info or {}
             error = exc.get("exception_message") if exc.get("raised_exception") else None
-            outcome.results.append(ExpectationOutcome(
-                name=name, type=cfg.type, level=rule.level if rule else "row", success=bool(er.success),
-                observed=_observed(er), unexpected_count=(er.result or {}).get("unexpected_count"), error=error,
-            ))
+            outcome.results.append(
+                ExpectationOutcome(
+                    name=name,
+                    type=cfg.type,
+                    level=rule.level if rule else "row",
+                    success=bool(er.success),
+                    observed=_observed(er),
+                    unexpected_count=(er.result or {}).get("unexpected_count"),
+                    error=error,
+                )
+            )
         key = _result_key(ctx, suite.name, run_id)
         deferred = _DEFERRED.get()
         if deferred is None:
-            ctx.build_data_docs(site_names=[SITE_NAME], resource_identifiers=[key] if key else None, build_index=True)
+            ctx.build_data_docs(
+                site_names=[SITE_NAME], resource_identifiers=[key] if key else None, build_index=True
+            )
         elif key is not None:
             deferred.append(key)
         if key is not None:
@@ -223,7 +254,8 @@ def run_suite(
 
 def _result_key(ctx: Any, suite_name: str, run_id: Any) -> Any:
     """The stored result's key; older results of the suite beyond :data:`KEEP_RESULTS` leave the store (their
-    pages stay on disk, linked from ``validation_runs``), so rebuilding the Data Docs index stays cheap."""
+    pages stay on disk, linked from ``validation_runs``), so rebuilding the Data Docs index stays cheap.
+    """
     store = ctx.validation_results_store
     mine = [k for k in store.list_keys() if k.expectation_suite_identifier.name == suite_name]
     mine.sort(key=lambda k: (str(k.run_id.run_time), str(k.run_id.run_name)))

@@ -43,9 +43,12 @@ def export_quarantine(wh: Warehouse, path: Path, dataset: str | None = None) -> 
     return len(out)
 
 
-def _insert_raw(wh: Warehouse, ds: Dataset, valid: pd.DataFrame, lines: list[int]) -> tuple[list[int], list[int]]:
+def _insert_raw(
+    wh: Warehouse, ds: Dataset, valid: pd.DataFrame, lines: list[int]
+) -> tuple[list[int], list[int]]:
     """Insert valid typed rows into the raw table. Upsert datasets replace rows with the same key; others skip a
-    key that is already loaded. Returns (inserted lines, lines whose key was already loaded)."""
+    key that is already loaded. Returns (inserted lines, lines whose key was already loaded).
+    """
     wh.execute(create_table_sql(ds))
     frame = valid.copy()
     frame["_line"] = pd.array(lines, dtype="int64")
@@ -58,17 +61,26 @@ def _insert_raw(wh: Warehouse, ds: Dataset, valid: pd.DataFrame, lines: list[int
             wh.execute(f"DELETE FROM {ds.name} WHERE EXISTS (SELECT 1 FROM {s_name} s WHERE {on_table})")
             conflicts: list[int] = []
         else:
-            conflicts = [int(x) for x in wh.query(
-                f"SELECT s._line FROM {s_name} s WHERE EXISTS (SELECT 1 FROM {ds.name} t WHERE {on})")["_line"]]
-        wh.execute(f"INSERT INTO {ds.name} ({cols}) SELECT {casts} FROM {s_name} s "
-                   f"WHERE NOT EXISTS (SELECT 1 FROM {ds.name} t WHERE {on})")
+            conflicts = [
+                int(x)
+                for x in wh.query(
+                    f"SELECT s._line FROM {s_name} s WHERE EXISTS (SELECT 1 FROM {ds.name} t WHERE {on})"
+                )["_line"]
+            ]
+        wh.execute(
+            f"INSERT INTO {ds.name} ({cols}) SELECT {casts} FROM {s_name} s "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {ds.name} t WHERE {on})"
+        )
     done = [ln for ln in lines if ln not in set(conflicts)]
     return done, conflicts
 
 
-def reingest_quarantine(wh: Warehouse, settings: Settings, path: Path, as_of: datetime | date) -> dict[str, int]:
+def reingest_quarantine(
+    wh: Warehouse, settings: Settings, path: Path, as_of: datetime | date
+) -> dict[str, int]:
     """Re-validate the rows of an edited export and load those that pass. Returns counts
-    ``{"rows", "loaded", "still_quarantined", "already_loaded"}``."""
+    ``{"rows", "loaded", "still_quarantined", "already_loaded"}``.
+    """
     from proactive_ml.validation.batch import validate_batch
 
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -80,12 +92,18 @@ def reingest_quarantine(wh: Warehouse, settings: Settings, path: Path, as_of: da
     totals = {"rows": len(df), "loaded": 0, "still_quarantined": 0, "already_loaded": 0}
     for (name, source_file), group in df.groupby(["dataset", "source_file"], sort=False):
         ds = DATASETS[str(name)]
-        raw = pd.DataFrame({c: group[c].tolist() if c in group.columns else [None] * len(group)
-                            for c in ds.column_names}, dtype=object)
+        raw = pd.DataFrame(
+            {c: group[c].tolist() if c in group.columns else [None] * len(group) for c in ds.column_names},
+            dtype=object,
+        )
         raw = raw.where(raw != "", None)
         raw["_line"] = group["source_line"].astype("int64").to_numpy()
-        raw["_decode_error"] = raw[ds.column_names].apply(
-            lambda col: col.astype(str).str.contains("\ufffd", regex=False)).any(axis=1).to_numpy()
+        raw["_decode_error"] = (
+            raw[ds.column_names]
+            .apply(lambda col: col.astype(str).str.contains("\ufffd", regex=False))
+            .any(axis=1)
+            .to_numpy()
+        )
         result = validate_batch(wh, ds, raw, str(source_file), as_of, settings, gates=False, kind="reingest")
         bad_lines = set(result.quarantined["source_line"].astype(int)) if len(result.quarantined) else set()
         good_lines = [int(x) for x in raw["_line"] if int(x) not in bad_lines]
@@ -97,13 +115,24 @@ def reingest_quarantine(wh: Warehouse, settings: Settings, path: Path, as_of: da
                 kept = result.valid.assign(_line=good_lines)
                 kept = kept[kept["_line"].isin(conflicts)]
                 store.delete_quarantined(wh, ds.name, str(source_file), conflicts)
-                store.write_quarantine(wh, pd.DataFrame({
-                    "dataset": ds.name, "source_file": str(source_file), "source_line": kept["_line"],
-                    "column": ",".join(ds.key), "expectation": "key_already_loaded",
-                    "reason": "a row with this key is already in the warehouse",
-                    "raw_row": [json.dumps(r, default=str) for r in kept[ds.column_names].to_dict(orient="records")],
-                    "quarantined_at": pd.Timestamp(as_of),
-                }))
+                store.write_quarantine(
+                    wh,
+                    pd.DataFrame(
+                        {
+                            "dataset": ds.name,
+                            "source_file": str(source_file),
+                            "source_line": kept["_line"],
+                            "column": ",".join(ds.key),
+                            "expectation": "key_already_loaded",
+                            "reason": "a row with this key is already in the warehouse",
+                            "raw_row": [
+                                json.dumps(r, default=str)
+                                for r in kept[ds.column_names].to_dict(orient="records")
+                            ],
+                            "quarantined_at": pd.Timestamp(as_of),
+                        }
+                    ),
+                )
         totals["loaded"] += len(done)
         totals["still_quarantined"] += len(bad_lines)
         totals["already_loaded"] += len(conflicts)

@@ -44,8 +44,10 @@ def to_text(series: pd.Series) -> pa.Array:
     try:
         arr = pa.array(series, type=pa.string(), from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # non-string objects slipped in: stringify them
-        arr = pa.array([None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in series],
-                       type=pa.string())
+        arr = pa.array(
+            [None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in series],
+            type=pa.string(),
+        )
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     empty = pc.equal(pc.binary_length(arr), 0)
@@ -70,7 +72,8 @@ def _pandas_iso(text: pa.Array) -> pa.Array:
 
 def _parse_timestamps(text: pa.Array) -> pa.Array:
     """ISO 8601 timestamps: Arrow's strict cast for the plain forms (rejects 2026-02-30), pandas for the rest
-    (offsets, ``Z``; converted to naive UTC). Unparseable -> null."""
+    (offsets, ``Z``; converted to naive UTC). Unparseable -> null.
+    """
     plain = pc.match_substring_regex(text, _ISO_RE)
     cand = pc.if_else(plain, text, pa.scalar(None, pa.string()))
     try:
@@ -99,7 +102,8 @@ def parse_column(text: pa.Array, type_: str) -> tuple[pa.Array, np.ndarray]:
     """Parse one text column to its contract type. Returns (typed Arrow array, unparseable mask).
 
     Fast path: one strict Arrow cast of the column (clean data). Slow path when any value fails: trim, match the
-    type's pattern, cast what matches; values that still fail are unparseable."""
+    type's pattern, cast what matches; values that still fail are unparseable.
+    """
     if type_ == "string":
         return text, np.zeros(len(text), dtype=bool)
     typed: pa.Array | None = None
@@ -108,7 +112,9 @@ def parse_column(text: pa.Array, type_: str) -> tuple[pa.Array, np.ndarray]:
         if typed is None:
             trimmed = pc.utf8_trim_whitespace(text)
             ok = pc.match_substring_regex(trimmed, _INT_RE)
-            digits = pc.replace_substring_regex(pc.if_else(ok, trimmed, pa.scalar(None, pa.string())), r"\.0*$", "")
+            digits = pc.replace_substring_regex(
+                pc.if_else(ok, trimmed, pa.scalar(None, pa.string())), r"\.0*$", ""
+            )
             typed = pc.cast(digits, pa.int64())
     elif type_ == "float":
         typed = _try_cast(text, pa.float64())
@@ -140,7 +146,8 @@ def parse_column(text: pa.Array, type_: str) -> tuple[pa.Array, np.ndarray]:
 
 def to_pandas_typed(arr: pa.Array, type_: str) -> pd.api.extensions.ExtensionArray | np.ndarray:
     """Arrow typed values -> the pandas dtype of the typed frame (Int64, float64, bool/boolean, datetime64[us],
-    date objects, str)."""
+    date objects, str).
+    """
     if type_ == "int":
         mask = _np_bool(pc.is_null(arr))
         return pd.arrays.IntegerArray(arr.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64), mask)
@@ -159,7 +166,9 @@ def to_pandas_typed(arr: pa.Array, type_: str) -> pd.api.extensions.ExtensionArr
     return pd.array(arr, dtype="str")
 
 
-def parse_chunk(dataset: Dataset, raw: pd.DataFrame, known: Mapping[str, pa.Array] | None = None) -> ParsedChunk:
+def parse_chunk(
+    dataset: Dataset, raw: pd.DataFrame, known: Mapping[str, pa.Array] | None = None
+) -> ParsedChunk:
     """Build the validation frame of one raw chunk (index reset to 0..n-1).
 
     ``known``: for each foreign-key column, the Arrow array of referenced ids (warehouse + same batch).
@@ -178,7 +187,9 @@ def parse_chunk(dataset: Dataset, raw: pd.DataFrame, known: Mapping[str, pa.Arra
     frame = pd.DataFrame(cols)
     dec = raw["_decode_error"] if "_decode_error" in raw.columns else None
     frame["_decode_error"] = (
-        np.zeros(n, dtype=bool) if dec is None else np.asarray(dec.fillna(False).astype(bool).to_numpy(), dtype=bool)
+        np.zeros(n, dtype=bool)
+        if dec is None
+        else np.asarray(dec.fillna(False).astype(bool).to_numpy(), dtype=bool)
     )
     if unparseable:
         names = np.full(n, None, dtype=object)
@@ -209,7 +220,7 @@ def _condition_mask(frame: pd.DataFrame, kwargs: Mapping[str, Any]) -> np.ndarra
         return np.ones(len(frame), dtype=bool)
     m = _CONDITION.match(str(cond))
     if not m:
-        raise ValueError(f"unsupported row_condition {cond!r}: use col==\"value\"")
+        raise ValueError(f'unsupported row_condition {cond!r}: use col=="value"')
     col, value = m.groups()
     return np.asarray((frame[col] == value).fillna(False).to_numpy(), dtype=bool)
 
@@ -239,8 +250,10 @@ def rule_mask(rule: Rule, frame: pd.DataFrame, params: Mapping[str, Any]) -> np.
 
     The uniqueness rule is not handled here (see :class:`KeyTracker`: first occurrence kept).
     """
-    kw = {k: (params[v["$PARAMETER"]] if isinstance(v, dict) and "$PARAMETER" in v else v)
-          for k, v in rule.kwargs.items()}
+    kw = {
+        k: (params[v["$PARAMETER"]] if isinstance(v, dict) and "$PARAMETER" in v else v)
+        for k, v in rule.kwargs.items()
+    }
     t = rule.type
     if t == "expect_column_values_to_not_be_null":
         return ~_notna(frame[kw["column"]])
@@ -266,7 +279,9 @@ def rule_mask(rule: Rule, frame: pd.DataFrame, params: Mapping[str, Any]) -> np.
     if t == "expect_column_value_lengths_to_be_between":
         s = frame[kw["column"]]
         present = _notna(s)
-        lengths = np.asarray(s.map(lambda v: len(v) if isinstance(v, str) else len(str(v))).to_numpy(), dtype=float)
+        lengths = np.asarray(
+            s.map(lambda v: len(v) if isinstance(v, str) else len(str(v))).to_numpy(), dtype=float
+        )
         bad = np.zeros(len(frame), dtype=bool)
         if kw.get("min_value") is not None:
             bad |= lengths < kw["min_value"]
@@ -341,7 +356,9 @@ class KeyTracker:
         # occurrence of its key iff its label is new (above every label seen before it)
         from pandas._libs import hashtable
 
-        labels = np.asarray(self._table.get_labels(h, hashtable.UInt64Vector(), self._seen, -1), dtype=np.int64)
+        labels = np.asarray(
+            self._table.get_labels(h, hashtable.UInt64Vector(), self._seen, -1), dtype=np.int64
+        )
         prev_max = np.maximum.accumulate(np.concatenate(([self._seen - 1], labels[:-1])))
         dup = labels <= prev_max
         self._seen = len(self._table)

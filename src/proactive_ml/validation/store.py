@@ -14,10 +14,27 @@ import pandas as pd
 
 from proactive_ml.warehouse import Warehouse
 
-QUARANTINE_COLUMNS = ["dataset", "source_file", "source_line", "column", "expectation", "reason", "raw_row",
-                      "quarantined_at"]  # fmt: skip
+QUARANTINE_COLUMNS = [
+    "dataset",
+    "source_file",
+    "source_line",
+    "column",
+    "expectation",
+    "reason",
+    "raw_row",
+    "quarantined_at",
+]
 # "column" is reserved in SQL: the table calls it column_name
-_Q_SQL = ["dataset", "source_file", "source_line", "column_name", "expectation", "reason", "raw_row", "quarantined_at"]
+_Q_SQL = [
+    "dataset",
+    "source_file",
+    "source_line",
+    "column_name",
+    "expectation",
+    "reason",
+    "raw_row",
+    "quarantined_at",
+]
 
 DDL = [
     """CREATE TABLE IF NOT EXISTS quarantine (
@@ -56,7 +73,8 @@ def ensure_tables(wh: Warehouse) -> None:
 
 def write_quarantine(wh: Warehouse, df: pd.DataFrame) -> int:
     """Insert quarantined rows (columns of :data:`QUARANTINE_COLUMNS`); a row already quarantined (same dataset,
-    file and line) is kept as it is. Returns the number of rows handed in. Joins an open transaction."""
+    file and line) is kept as it is. Returns the number of rows handed in. Joins an open transaction.
+    """
     ensure_tables(wh)
     if df is None or df.empty:
         return 0
@@ -76,8 +94,10 @@ def list_quarantine(wh: Warehouse, dataset: str | None = None) -> pd.DataFrame:
     """Quarantined rows, oldest file first (column ``column`` restored)."""
     ensure_tables(wh)
     where = "WHERE dataset = :d" if dataset else ""
-    df = wh.query(f"SELECT {', '.join(_Q_SQL)} FROM quarantine {where} ORDER BY dataset, source_file, source_line",
-                  {"d": dataset} if dataset else None)
+    df = wh.query(
+        f"SELECT {', '.join(_Q_SQL)} FROM quarantine {where} ORDER BY dataset, source_file, source_line",
+        {"d": dataset} if dataset else None,
+    )
     return df.rename(columns={"column_name": "column"})
 
 
@@ -87,8 +107,11 @@ def delete_quarantined(wh: Warehouse, dataset: str, source_file: str, lines: lis
         return 0
     keys = pd.DataFrame({"source_line": pd.array(lines, dtype="int64")})
     with wh.transaction(), wh.staged(keys, "quarantine_done") as t:
-        wh.execute(f"DELETE FROM quarantine WHERE dataset = :d AND source_file = :f "
-                   f"AND source_line IN (SELECT source_line FROM {t})", {"d": dataset, "f": source_file})
+        wh.execute(
+            f"DELETE FROM quarantine WHERE dataset = :d AND source_file = :f "
+            f"AND source_line IN (SELECT source_line FROM {t})",
+            {"d": dataset, "f": source_file},
+        )
     return len(lines)
 
 
@@ -115,16 +138,30 @@ def record_run(
     ensure_tables(wh)
     run_id = uuid.uuid4().hex
     with wh.transaction():
-        seq = int(wh.scalar("SELECT coalesce(max(seq), 0) + 1 FROM validation_runs WHERE dataset = :d",
-                            {"d": dataset}))
+        seq = int(
+            wh.scalar(
+                "SELECT coalesce(max(seq), 0) + 1 FROM validation_runs WHERE dataset = :d", {"d": dataset}
+            )
+        )
         wh.execute(
             "INSERT INTO validation_runs (run_id, seq, dataset, source_file, kind, as_of, rows, valid, quarantined, "
             "success, gate_failures, stats, docs_path) VALUES (:run_id, :seq, :dataset, :source_file, :kind, :as_of, "
             ":rows, :valid, :quarantined, :success, :gate_failures, :stats, :docs_path)",
-            {"run_id": run_id, "seq": seq, "dataset": dataset, "source_file": source_file, "kind": kind,
-             "as_of": _ts(as_of), "rows": int(rows), "valid": int(valid), "quarantined": int(quarantined),
-             "success": bool(success), "gate_failures": json.dumps(gate_failures, default=str),
-             "stats": json.dumps(stats, default=str), "docs_path": docs_path},
+            {
+                "run_id": run_id,
+                "seq": seq,
+                "dataset": dataset,
+                "source_file": source_file,
+                "kind": kind,
+                "as_of": _ts(as_of),
+                "rows": int(rows),
+                "valid": int(valid),
+                "quarantined": int(quarantined),
+                "success": bool(success),
+                "gate_failures": json.dumps(gate_failures, default=str),
+                "stats": json.dumps(stats, default=str),
+                "docs_path": docs_path,
+            },
         )
     return run_id
 
@@ -134,7 +171,8 @@ def accepted_history(wh: Warehouse, dataset: str, limit: int = 7) -> list[dict[s
     ensure_tables(wh)
     df = wh.query(
         "SELECT stats FROM validation_runs WHERE dataset = :d AND kind = 'ingest' AND success "
-        "ORDER BY as_of DESC, seq DESC LIMIT :n", {"d": dataset, "n": int(limit)},
+        "ORDER BY as_of DESC, seq DESC LIMIT :n",
+        {"d": dataset, "n": int(limit)},
     )
     return [json.loads(s) for s in df["stats"]] if len(df) else []
 
@@ -145,5 +183,6 @@ def list_runs(wh: Warehouse, dataset: str | None = None) -> pd.DataFrame:
     where = "WHERE dataset = :d" if dataset else ""
     return wh.query(
         f"SELECT dataset, source_file, kind, as_of, rows, valid, quarantined, success, docs_path "
-        f"FROM validation_runs {where} ORDER BY as_of DESC, seq DESC", {"d": dataset} if dataset else None,
+        f"FROM validation_runs {where} ORDER BY as_of DESC, seq DESC",
+        {"d": dataset} if dataset else None,
     )

@@ -76,7 +76,9 @@ def rule_name(type_: str, kwargs: dict[str, Any]) -> str:
     else:
         return type_
     cond = kwargs.get("row_condition")
-    if isinstance(cond, dict):  # GX stores a parsed condition: {"type": "pass_through", "pass_through_filter": ...}
+    if isinstance(
+        cond, dict
+    ):  # GX stores a parsed condition: {"type": "pass_through", "pass_through_filter": ...}
         cond = cond.get("pass_through_filter") or cond.get("filter") or str(cond)
     return f"{type_}({col} where {cond})" if cond else f"{type_}({col})"
 
@@ -109,7 +111,9 @@ def suite_path(name: str, suites_dir: Path | None = None) -> Path:
 
 def parse_suite(data: dict[str, Any]) -> Suite:
     """Turn suite JSON into a :class:`Suite` (no GX involved)."""
-    rules = tuple(Rule(e["type"], dict(e.get("kwargs", {})), dict(e.get("meta", {}))) for e in data["expectations"])
+    rules = tuple(
+        Rule(e["type"], dict(e.get("kwargs", {})), dict(e.get("meta", {}))) for e in data["expectations"]
+    )
     return Suite(name=data["name"], data=data, rules=rules)
 
 
@@ -146,25 +150,60 @@ def draft_suite(
     """
     exps: list[dict[str, Any]] = []
     cols = dataset.column_names
-    exps.append(_exp("expect_table_columns_to_match_set", {"column_set": cols, "exact_match": False},
-                     level="batch", gate="schema",
-                     notes="Missing or renamed columns. Extra columns are refused by ingestion before validation."))
+    exps.append(
+        _exp(
+            "expect_table_columns_to_match_set",
+            {"column_set": cols, "exact_match": False},
+            level="batch",
+            gate="schema",
+            notes="Missing or renamed columns. Extra columns are refused by ingestion before validation.",
+        )
+    )
     for c in dataset.columns:
         if c.type in DTYPE_NAMES:
-            exps.append(_exp("expect_column_values_to_be_of_type", {"column": c.name, "type_": DTYPE_NAMES[c.type]},
-                             level="batch", gate="type_drift", contract_type=c.type, max_unparseable_share=0.5,
-                             min_values=20,
-                             notes="Fails closed when most values of the column stop parsing as the contract type."))
+            exps.append(
+                _exp(
+                    "expect_column_values_to_be_of_type",
+                    {"column": c.name, "type_": DTYPE_NAMES[c.type]},
+                    level="batch",
+                    gate="type_drift",
+                    contract_type=c.type,
+                    max_unparseable_share=0.5,
+                    min_values=20,
+                    notes="Fails closed when most values of the column stop parsing as the contract type.",
+                )
+            )
     for c in dataset.columns:
         if c.required:
-            exps.append(_exp("expect_column_values_to_not_be_null", {"column": c.name}, level="row", rule="required"))
-    exps.append(_exp("expect_column_values_to_be_null", {"column": "_unparseable"}, level="row", rule="type",
-                     contract_types={c.name: c.type for c in dataset.columns if c.type != "string"}))
-    exps.append(_exp("expect_column_values_to_be_in_set", {"column": "_decode_error", "value_set": [False]},
-                     level="row", rule="encoding"))
+            exps.append(
+                _exp("expect_column_values_to_not_be_null", {"column": c.name}, level="row", rule="required")
+            )
+    exps.append(
+        _exp(
+            "expect_column_values_to_be_null",
+            {"column": "_unparseable"},
+            level="row",
+            rule="type",
+            contract_types={c.name: c.type for c in dataset.columns if c.type != "string"},
+        )
+    )
+    exps.append(
+        _exp(
+            "expect_column_values_to_be_in_set",
+            {"column": "_decode_error", "value_set": [False]},
+            level="row",
+            rule="encoding",
+        )
+    )
     for col, values in (enums or {}).items():
-        exps.append(_exp("expect_column_values_to_be_in_set", {"column": col, "value_set": list(values)},
-                         level="row", rule="enum"))
+        exps.append(
+            _exp(
+                "expect_column_values_to_be_in_set",
+                {"column": col, "value_set": list(values)},
+                level="row",
+                rule="enum",
+            )
+        )
     for r in ranges or []:
         kw = {k: v for k, v in r.items() if k in ("column", "min_value", "max_value", "row_condition")}
         if "row_condition" in kw:
@@ -173,57 +212,144 @@ def draft_suite(
     for c in dataset.columns:
         if c.type in ("timestamp", "date"):
             param = "max_timestamp" if c.type == "timestamp" else "max_date"
-            exps.append(_exp("expect_column_values_to_be_between", {"column": c.name, "max_value": {"$PARAMETER": param}},
-                             level="row", rule="future", tolerance_hours=future_tolerance_hours))
+            exps.append(
+                _exp(
+                    "expect_column_values_to_be_between",
+                    {"column": c.name, "max_value": {"$PARAMETER": param}},
+                    level="row",
+                    rule="future",
+                    tolerance_hours=future_tolerance_hours,
+                )
+            )
     for col in emails:
-        exps.append(_exp("expect_column_values_to_match_regex", {"column": col, "regex": EMAIL_REGEX},
-                         level="row", rule="email"))
+        exps.append(
+            _exp(
+                "expect_column_values_to_match_regex",
+                {"column": col, "regex": EMAIL_REGEX},
+                level="row",
+                rule="email",
+            )
+        )
     for later, earlier in order or []:
-        exps.append(_exp("expect_column_pair_values_a_to_be_greater_than_b",
-                         {"column_A": later, "column_B": earlier, "or_equal": True,
-                          "ignore_row_if": "either_value_is_missing"}, level="row", rule="order"))
+        exps.append(
+            _exp(
+                "expect_column_pair_values_a_to_be_greater_than_b",
+                {
+                    "column_A": later,
+                    "column_B": earlier,
+                    "or_equal": True,
+                    "ignore_row_if": "either_value_is_missing",
+                },
+                level="row",
+                rule="order",
+            )
+        )
     key = list(dataset.key)
     if len(key) == 1:
-        exps.append(_exp("expect_column_values_to_be_unique", {"column": key[0]}, level="row", rule="unique",
-                         notes="GX flags every member of a duplicate group; quarantine keeps the first occurrence."))
+        exps.append(
+            _exp(
+                "expect_column_values_to_be_unique",
+                {"column": key[0]},
+                level="row",
+                rule="unique",
+                notes="GX flags every member of a duplicate group; quarantine keeps the first occurrence.",
+            )
+        )
     else:
-        exps.append(_exp("expect_compound_columns_to_be_unique", {"column_list": key}, level="row", rule="unique",
-                         notes="GX flags every member of a duplicate group; quarantine keeps the first occurrence."))
+        exps.append(
+            _exp(
+                "expect_compound_columns_to_be_unique",
+                {"column_list": key},
+                level="row",
+                rule="unique",
+                notes="GX flags every member of a duplicate group; quarantine keeps the first occurrence.",
+            )
+        )
     for col, ref in dataset.foreign_keys.items():
-        exps.append(_exp("expect_column_values_to_be_in_set", {"column": f"_known_{col}", "value_set": [True]},
-                         level="row", rule="foreign_key", column=col, references=ref))
-    exps.append(_exp("expect_table_row_count_to_be_between",
-                     {"min_value": {"$PARAMETER": "min_rows"}, "max_value": {"$PARAMETER": "max_rows"}},
-                     level="batch", gate="volume", trailing_batches=7, min_ratio=0.2, max_ratio=5.0, min_history=3,
-                     min_median_rows=50, slack_rows=100,
-                     notes="Row count against the median of the last accepted batches of this dataset."))
+        exps.append(
+            _exp(
+                "expect_column_values_to_be_in_set",
+                {"column": f"_known_{col}", "value_set": [True]},
+                level="row",
+                rule="foreign_key",
+                column=col,
+                references=ref,
+            )
+        )
+    exps.append(
+        _exp(
+            "expect_table_row_count_to_be_between",
+            {"min_value": {"$PARAMETER": "min_rows"}, "max_value": {"$PARAMETER": "max_rows"}},
+            level="batch",
+            gate="volume",
+            trailing_batches=7,
+            min_ratio=0.2,
+            max_ratio=5.0,
+            min_history=3,
+            min_median_rows=50,
+            slack_rows=100,
+            notes="Row count against the median of the last accepted batches of this dataset.",
+        )
+    )
     if freshness_days is not None:
-        exps.append(_exp("expect_column_max_to_be_between",
-                         {"column": dataset.time_column, "min_value": {"$PARAMETER": "freshness_min"}},
-                         level="batch", gate="freshness", max_age_days=freshness_days))
+        exps.append(
+            _exp(
+                "expect_column_max_to_be_between",
+                {"column": dataset.time_column, "min_value": {"$PARAMETER": "freshness_min"}},
+                level="batch",
+                gate="freshness",
+                max_age_days=freshness_days,
+            )
+        )
     for d in distribution or []:
         col = d["column"]
         if d["kind"] == "categorical":
-            exps.append(_exp("expect_column_kl_divergence_to_be_less_than",
-                             {"column": col, "partition_object": {"$PARAMETER": f"{col}_partition"},
-                              "threshold": d.get("threshold", 0.1)},
-                             level="batch", gate="distribution", kind="categorical", min_rows=d.get("min_rows", 500),
-                             notes="Category mix against the last accepted batch (Laplace-smoothed)."))
+            exps.append(
+                _exp(
+                    "expect_column_kl_divergence_to_be_less_than",
+                    {
+                        "column": col,
+                        "partition_object": {"$PARAMETER": f"{col}_partition"},
+                        "threshold": d.get("threshold", 0.1),
+                    },
+                    level="batch",
+                    gate="distribution",
+                    kind="categorical",
+                    min_rows=d.get("min_rows", 500),
+                    notes="Category mix against the last accepted batch (Laplace-smoothed).",
+                )
+            )
         else:
-            mean_kw: dict[str, Any] = {"column": col, "min_value": {"$PARAMETER": f"{col}_mean_min"},
-                                       "max_value": {"$PARAMETER": f"{col}_mean_max"}}
+            mean_kw: dict[str, Any] = {
+                "column": col,
+                "min_value": {"$PARAMETER": f"{col}_mean_min"},
+                "max_value": {"$PARAMETER": f"{col}_mean_max"},
+            }
             if "row_condition" in d:
                 mean_kw.update(row_condition=d["row_condition"], condition_parser="pandas")
-            exps.append(_exp("expect_column_mean_to_be_between", mean_kw, level="batch", gate="distribution",
-                             kind="mean", max_abs_shift=d.get("max_abs_shift", 1.0), min_rows=d.get("min_rows", 200),
-                             notes="Mean against the last accepted batch."))
+            exps.append(
+                _exp(
+                    "expect_column_mean_to_be_between",
+                    mean_kw,
+                    level="batch",
+                    gate="distribution",
+                    kind="mean",
+                    max_abs_shift=d.get("max_abs_shift", 1.0),
+                    min_rows=d.get("min_rows", 200),
+                    notes="Mean against the last accepted batch.",
+                )
+            )
     return {
         "name": dataset.name,
         "expectations": exps,
-        "meta": {"great_expectations_version": GX_VERSION, "dataset": dataset.name,
-                 "key": key, "time_column": dataset.time_column,
-                 "validation_frame": "typed contract columns + "
-                 + ", ".join([*HELPER_COLUMNS, *(f"_known_{c}" for c in dataset.foreign_keys)])},
+        "meta": {
+            "great_expectations_version": GX_VERSION,
+            "dataset": dataset.name,
+            "key": key,
+            "time_column": dataset.time_column,
+            "validation_frame": "typed contract columns + "
+            + ", ".join([*HELPER_COLUMNS, *(f"_known_{c}" for c in dataset.foreign_keys)]),
+        },
         "notes": f"Reviewed suite for {dataset.name}: {dataset.description}",
     }
 

@@ -65,9 +65,13 @@ class Warehouse:
             try:
                 pg = psycopg.connect(dsn, autocommit=True)
             except psycopg.OperationalError as exc:
-                raise WarehouseError(f"cannot connect to PostgreSQL at {parsed.hostname}:{parsed.port}: {exc}") from exc
+                raise WarehouseError(
+                    f"cannot connect to PostgreSQL at {parsed.hostname}:{parsed.port}: {exc}"
+                ) from exc
             return cls(url, pg, "postgres")
-        raise WarehouseError(f"unsupported warehouse URL {url!r}: use duckdb:///file.duckdb or postgresql://...")
+        raise WarehouseError(
+            f"unsupported warehouse URL {url!r}: use duckdb:///file.duckdb or postgresql://..."
+        )
 
     def close(self) -> None:
         """Close the connection."""

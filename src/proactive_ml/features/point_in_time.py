@@ -1,0 +1,289 @@
+"""Point-in-time features: what we knew about each active customer strictly before a cutoff.
+
+The feature list is declared once in ``models/features.yaml`` (name, group, kind, description, reason text).
+:func:`build_features` computes it with one aggregate query per source table in the warehouse (the same SQL runs on
+DuckDB and PostgreSQL) plus a few vectorised pandas steps for ratios and day differences.
+
+Point-in-time rules (what the leakage test checks):
+- every event table is filtered on its time column ``< cutoff`` (usage ``ts``, feedback ``ts``, tickets
+  ``opened_at``, decisions ``as_of``);
+- a ticket is *open* at the cutoff if ``closed_at`` is empty or ``>= cutoff`` (the current ``status`` column is
+  never read: it describes today, not the cutoff);
+- a customer is *active* at the cutoff if ``signup_date < cutoff`` and (``cancelled_at`` is empty or
+  ``>= cutoff``).
+Known limit: ``plan`` and ``monthly_revenue`` are the customer's current values (the contract keeps no history).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from proactive_ml.contract import FEATURES
+from proactive_ml.settings import PROJECT_ROOT
+
+FEATURES_YAML = PROJECT_ROOT / "models" / "features.yaml"
+NO_TICKET = "none"
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One declared feature."""
+
+    name: str
+    group: str
+    kind: str  # numeric | categorical
+    description: str
+    reason: str
+    when: tuple[Any, ...] | None = None
+    direction: str | None = None  # low | high: the reason describes a value below / above the typical one
+
+
+@lru_cache(maxsize=4)
+def load_feature_specs(path: str | Path = FEATURES_YAML) -> tuple[FeatureSpec, ...]:
+    """The declared features of ``models/features.yaml`` in their declared order."""
+    import yaml
+
+    raw = yaml.safe_load(Path(path).read_text())
+    specs = []
+    for f in raw["features"]:
+        when = tuple(f["when"]) if f.get("when") else None
+        specs.append(
+            FeatureSpec(
+                f["name"], f["group"], f["kind"], f["description"], f["reason"], when, f.get("direction")
+            )
+        )
+    return tuple(specs)
+
+
+def feature_names() -> list[str]:
+    """All feature column names, in declared order."""
+    return [s.name for s in load_feature_specs()]
+
+
+def categorical_features() -> list[str]:
+    """The categorical feature columns."""
+    return [s.name for s in load_feature_specs() if s.kind == "categorical"]
+
+
+def numeric_features() -> list[str]:
+    """The numeric feature columns."""
+    return [s.name for s in load_feature_specs() if s.kind == "numeric"]
+
+
+def as_timestamp(d: date | datetime) -> datetime:
+    """Midnight of a date (or the datetime itself): cutoffs are compared to naive-UTC timestamps."""
+    if isinstance(d, datetime):
+        return d
+    return datetime.combine(d, time.min)
+
+
+def window_params(cutoff: date | datetime) -> dict[str, Any]:
+    """SQL parameters: the cutoff and the start of each look-back window (all as naive timestamps)."""
+    c = as_timestamp(cutoff)
+    p: dict[str, Any] = {"cutoff_ts": c, "cutoff_date": c.date()}
+    for days in (7, 14, 30, 60, 90):
+        p[f"c{days}"] = c - timedelta(days=days)
+    p["c90_date"] = (c - timedelta(days=90)).date()
+    return p
+
+
+ACTIVE_SQL = """
+SELECT customer_id, plan, signup_date, CAST(monthly_revenue AS DOUBLE PRECISION) AS monthly_revenue
+FROM customers
+WHERE signup_date < :cutoff_date AND (cancelled_at IS NULL OR cancelled_at >= :cutoff_ts)
+"""
+
+# Usage in one scan with cheap aggregates only (COUNT DISTINCT per customer is the slow part at 50M rows): the
+# days with activity become bits of two BIGINT masks (day k before the cutoff, k = 1..90), the features used in the
+# last 30 days bits of a third; pandas counts the bits. k is the whole-day distance from the event's date.
+_FEATURE_BIT = (
+    "CASE feature " + " ".join(f"WHEN '{f}' THEN {i}" for i, f in enumerate(FEATURES)) + " ELSE 62 END"
+)
+USAGE_SQL = f"""
+SELECT customer_id,
+  CAST(SUM(CASE WHEN ts >= :c7 THEN quantity ELSE 0 END) AS DOUBLE PRECISION) AS usage_7d,
+  CAST(SUM(CASE WHEN ts >= :c14 AND ts < :c7 THEN quantity ELSE 0 END) AS DOUBLE PRECISION) AS usage_prev_7d,
+  CAST(SUM(CASE WHEN ts >= :c30 THEN quantity ELSE 0 END) AS DOUBLE PRECISION) AS usage_30d,
+  CAST(SUM(CASE WHEN ts >= :c60 AND ts < :c30 THEN quantity ELSE 0 END) AS DOUBLE PRECISION) AS usage_prev_30d,
+  CAST(SUM(CASE WHEN ts >= :c90 THEN quantity ELSE 0 END) AS DOUBLE PRECISION) AS usage_90d,
+  BIT_OR(CASE WHEN k <= 62 THEN CAST(1 AS BIGINT) << (k - 1) ELSE CAST(0 AS BIGINT) END) AS days_lo,
+  BIT_OR(CASE WHEN k > 62 AND k <= 90 THEN CAST(1 AS BIGINT) << (k - 63) ELSE CAST(0 AS BIGINT) END) AS days_hi,
+  BIT_OR(CASE WHEN ts >= :c30 THEN CAST(1 AS BIGINT) << ({_FEATURE_BIT}) ELSE CAST(0 AS BIGINT) END)
+    AS features_30d,
+  MAX(ts) AS last_activity_ts
+FROM (
+  SELECT customer_id, ts, quantity, feature, CAST(:cutoff_date AS DATE) - CAST(ts AS DATE) AS k
+  FROM usage_events
+  WHERE ts < :cutoff_ts
+) u
+GROUP BY customer_id
+"""
+
+
+def _popcount(masks: pd.Series, keep_bits: int = 63) -> pd.Series:
+    """Number of set bits of each mask's lowest ``keep_bits`` bits (0 where missing)."""
+    m = pd.to_numeric(masks, errors="coerce").fillna(0).astype("int64").to_numpy()
+    m = m & np.int64((1 << keep_bits) - 1)
+    return pd.Series(np.bitwise_count(m).astype("float64"), index=masks.index)
+
+
+FEEDBACK_SQL = """
+WITH fb AS (
+  SELECT customer_id, survey_type, score, ts, comment,
+         ROW_NUMBER() OVER (PARTITION BY customer_id, survey_type ORDER BY ts DESC, feedback_id DESC) AS rn
+  FROM feedback
+  WHERE ts < :cutoff_ts
+)
+SELECT customer_id,
+  CAST(MAX(CASE WHEN survey_type = 'NPS' AND rn = 1 THEN score END) AS DOUBLE PRECISION) AS last_nps,
+  CAST(MAX(CASE WHEN survey_type = 'NPS' AND rn = 2 THEN score END) AS DOUBLE PRECISION) AS prev_nps,
+  MAX(CASE WHEN survey_type = 'NPS' AND rn = 1 THEN ts END) AS last_nps_ts,
+  CAST(MAX(CASE WHEN survey_type = 'CSAT' AND rn = 1 THEN score END) AS DOUBLE PRECISION) AS last_csat,
+  MAX(CASE WHEN survey_type = 'CSAT' AND rn = 1 THEN ts END) AS last_csat_ts,
+  CAST(SUM(CASE WHEN ts >= :c90 AND comment IS NOT NULL AND comment <> ''
+                 AND ((survey_type = 'NPS' AND score <= 6) OR (survey_type = 'CSAT' AND score <= 2))
+            THEN 1 ELSE 0 END) AS DOUBLE PRECISION) AS negative_comments_90d,
+  CAST(SUM(CASE WHEN ts >= :c90 THEN 1 ELSE 0 END) AS DOUBLE PRECISION) AS feedback_90d
+FROM fb
+GROUP BY customer_id
+"""
+
+TICKETS_SQL = """
+WITH tk AS (
+  SELECT customer_id, opened_at, closed_at, priority,
+         ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY opened_at DESC, ticket_id DESC) AS rn
+  FROM tickets
+  WHERE opened_at < :cutoff_ts
+)
+SELECT customer_id,
+  CAST(SUM(CASE WHEN closed_at IS NULL OR closed_at >= :cutoff_ts THEN 1 ELSE 0 END) AS DOUBLE PRECISION)
+    AS tickets_open,
+  CAST(SUM(CASE WHEN (closed_at IS NULL OR closed_at >= :cutoff_ts) AND opened_at < :c7 THEN 1 ELSE 0 END)
+    AS DOUBLE PRECISION) AS tickets_unresolved_7d,
+  CAST(SUM(CASE WHEN opened_at >= :c30 THEN 1 ELSE 0 END) AS DOUBLE PRECISION) AS tickets_30d,
+  MAX(CASE WHEN rn = 1 THEN priority END) AS last_ticket_priority
+FROM tk
+GROUP BY customer_id
+"""
+
+FEATURES_SQL = f"""
+SELECT a.customer_id, a.plan, a.signup_date, a.monthly_revenue,
+  u.usage_7d, u.usage_prev_7d, u.usage_30d, u.usage_prev_30d, u.usage_90d, u.days_lo, u.days_hi, u.features_30d,
+  u.last_activity_ts,
+  f.last_nps, f.prev_nps, f.last_nps_ts, f.last_csat, f.last_csat_ts, f.negative_comments_90d, f.feedback_90d,
+  t.tickets_open, t.tickets_unresolved_7d, t.tickets_30d, t.last_ticket_priority
+FROM ({ACTIVE_SQL}) a
+LEFT JOIN ({USAGE_SQL}) u ON u.customer_id = a.customer_id
+LEFT JOIN ({FEEDBACK_SQL}) f ON f.customer_id = a.customer_id
+LEFT JOIN ({TICKETS_SQL}) t ON t.customer_id = a.customer_id
+ORDER BY a.customer_id
+"""
+
+
+OUTREACH_SQL = """
+SELECT customer_id,
+  CAST(SUM(CASE WHEN as_of >= :c90_date THEN 1 ELSE 0 END) AS DOUBLE PRECISION) AS emails_90d,
+  MAX(as_of) AS last_email_date
+FROM decisions
+WHERE as_of < :cutoff_date AND arm = 'treatment' AND action = 'email'
+GROUP BY customer_id
+"""
+
+
+def used_params(sql: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Only the parameters that ``sql`` names (DuckDB refuses extra ones)."""
+    return {k: v for k, v in params.items() if re.search(rf":{k}\b", sql)}
+
+
+def run_query(wh: Any, sql: str, params: dict[str, Any]) -> pd.DataFrame:
+    """Run ``sql`` with the subset of ``params`` it uses."""
+    return wh.query(sql, used_params(sql, params))
+
+
+def _days_before(cutoff: datetime, ts: pd.Series) -> pd.Series:
+    """Days (fractional) from each timestamp to the cutoff; NaN where the timestamp is missing."""
+    t = pd.to_datetime(ts)
+    return (pd.Timestamp(cutoff) - t).dt.total_seconds() / 86400.0
+
+
+def _relative_change(now: pd.Series, before: pd.Series) -> pd.Series:
+    """(now - before) / before, 0 when both are 0, capped to [-1, 5] (1 = doubled)."""
+    out = (now - before) / before.where(before > 0, 1.0)
+    return out.clip(-1.0, 5.0)
+
+
+def build_features(wh: Any, cutoff: date | datetime) -> pd.DataFrame:
+    """Features of every active customer as of ``cutoff``, from data strictly before it, indexed by customer_id.
+
+    Columns are exactly the features of ``models/features.yaml`` (numeric as float64, categorical as object).
+    """
+    params = window_params(cutoff)
+    c = params["cutoff_ts"]
+    df = run_query(wh, FEATURES_SQL, params).set_index("customer_id")
+
+    df["active_days_7d"] = _popcount(df["days_lo"], 7)
+    df["active_days_30d"] = _popcount(df["days_lo"], 30)
+    df["active_days_90d"] = _popcount(df["days_lo"], 62) + _popcount(df["days_hi"], 28)
+    df["breadth_30d"] = _popcount(df["features_30d"], 63)
+    zero = [
+        "usage_7d",
+        "usage_prev_7d",
+        "usage_30d",
+        "usage_prev_30d",
+        "usage_90d",
+        "negative_comments_90d",
+        "feedback_90d",
+        "tickets_open",
+        "tickets_unresolved_7d",
+        "tickets_30d",
+    ]
+    for col in zero:
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64").fillna(0.0)
+
+    tenure = _days_before(c, df["signup_date"])
+    out = pd.DataFrame(index=df.index)
+    out["usage_7d"] = df["usage_7d"]
+    out["usage_30d"] = df["usage_30d"]
+    out["usage_90d"] = df["usage_90d"]
+    out["active_days_7d"] = df["active_days_7d"]
+    out["active_days_30d"] = df["active_days_30d"]
+    out["active_days_90d"] = df["active_days_90d"]
+    out["usage_change_7d"] = _relative_change(df["usage_7d"], df["usage_prev_7d"])
+    out["usage_change_30d"] = _relative_change(df["usage_30d"], df["usage_prev_30d"])
+    out["days_since_last_activity"] = _days_before(c, df["last_activity_ts"]).fillna(tenure).round(3)
+    out["breadth_30d"] = df["breadth_30d"]
+    out["last_nps"] = df["last_nps"].astype("float64")
+    out["nps_trend"] = (df["last_nps"] - df["prev_nps"]).astype("float64")
+    out["days_since_last_nps"] = _days_before(c, df["last_nps_ts"]).round(3)
+    out["last_csat"] = df["last_csat"].astype("float64")
+    out["negative_comments_90d"] = df["negative_comments_90d"]
+    out["feedback_90d"] = df["feedback_90d"]
+    out["tickets_open"] = df["tickets_open"]
+    out["tickets_unresolved_7d"] = df["tickets_unresolved_7d"]
+    out["tickets_30d"] = df["tickets_30d"]
+    out["last_ticket_priority"] = (
+        df["last_ticket_priority"].astype(object).where(df["last_ticket_priority"].notna(), NO_TICKET)
+    )
+    out["tenure_days"] = tenure.round(3)
+    out["plan"] = df["plan"].astype(object)
+    out["monthly_revenue"] = df["monthly_revenue"].astype("float64")
+    out["emails_90d"] = 0.0
+    out["days_since_last_email"] = np.nan
+    if wh.table_exists("decisions"):
+        em = run_query(wh, OUTREACH_SQL, params).set_index("customer_id")
+        em = em.reindex(out.index)
+        out["emails_90d"] = pd.to_numeric(em["emails_90d"], errors="coerce").astype("float64").fillna(0.0)
+        out["days_since_last_email"] = _days_before(c, em["last_email_date"]).astype("float64")
+
+    out = out[feature_names()].sort_index()
+    out.index = out.index.astype(object)
+    out.index.name = "customer_id"
+    return out

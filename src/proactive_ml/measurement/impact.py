@@ -1,0 +1,199 @@
+"""Measured impact of the outreach: treated vs randomized holdout, per playbook and overall.
+
+Intent-to-treat on the ``decisions`` table (the holdout is a salted hash of the customer id, so arms are random
+among decided customers): for each decision old enough, was the customer still a customer 30/60/90 days later
+(``customers.cancelled_at``), and did they need help within 30 days (a ticket or a detractor survey, the modeling
+``need`` label)? The difference of rates comes with a 95% interval (Wald, unpooled variances; a percentile
+bootstrap is available), and *customers kept* = difference x treated n, with the interval scaled the same way.
+
+:func:`impact_table` is pure; :func:`measure_impact` is the edge (warehouse read, ``impact_history`` write,
+MLflow evaluation run in experiment ``proactive-impact``; only aggregate numbers, no ids or PII).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+HORIZONS = (30, 60, 90)
+NEED_HORIZON = 30
+Z95 = 1.959963984540054
+ALL = "ALL"
+EXPERIMENT = "proactive-impact"
+COLUMNS = [
+    "playbook",
+    "outcome",
+    "n_treated",
+    "n_holdout",
+    "rate_treated",
+    "rate_holdout",
+    "diff",
+    "ci_low",
+    "ci_high",
+    "kept",
+    "kept_low",
+    "kept_high",
+]
+
+
+def diff_ci(treated: Any, holdout: Any, z: float = Z95) -> tuple[float, float, float]:
+    """Difference of means (treated - holdout) and its normal-approximation interval."""
+    a, b = np.asarray(treated, float), np.asarray(holdout, float)
+    if len(a) == 0 or len(b) == 0:
+        return float("nan"), float("nan"), float("nan")
+    d = a.mean() - b.mean()
+    se = np.sqrt(
+        (a.var(ddof=1) / len(a) if len(a) > 1 else 0.0) + (b.var(ddof=1) / len(b) if len(b) > 1 else 0.0)
+    )
+    return float(d), float(d - z * se), float(d + z * se)
+
+
+def bootstrap_ci(
+    treated: Any, holdout: Any, n_boot: int = 2000, seed: int = 42, alpha: float = 0.05
+) -> tuple[float, float, float]:
+    """Difference of means with a percentile bootstrap interval (resampling each arm)."""
+    a, b = np.asarray(treated, float), np.asarray(holdout, float)
+    rng = np.random.default_rng(seed)
+    ma = a[rng.integers(0, len(a), (n_boot, len(a)))].mean(axis=1)
+    mb = b[rng.integers(0, len(b), (n_boot, len(b)))].mean(axis=1)
+    lo, hi = np.quantile(ma - mb, [alpha / 2, 1 - alpha / 2])
+    return float(a.mean() - b.mean()), float(lo), float(hi)
+
+
+def outcomes_frame(
+    decisions: pd.DataFrame, customers: pd.DataFrame, need_events: pd.DataFrame, as_of: date | datetime
+) -> pd.DataFrame:
+    """One row per randomized decision with its outcomes (NaN when the window has not ended by ``as_of``).
+
+    ``need_events``: customer_id, ts - tickets opened and detractor survey answers.
+    """
+    d = decisions[decisions["arm"].isin(["treatment", "holdout"])].copy()
+    d["decided"] = pd.to_datetime(d["as_of"])
+    end = pd.Timestamp(as_of)
+    cancel = customers.drop_duplicates("customer_id").set_index("customer_id")["cancelled_at"]
+    cancelled = pd.to_datetime(d["customer_id"].map(cancel))
+    for h in HORIZONS:
+        stop = d["decided"] + pd.Timedelta(days=h)
+        kept = (cancelled.isna() | (cancelled >= stop)).astype(float)
+        d[f"retained_{h}d"] = kept.where(stop <= end)
+    stop = d["decided"] + pd.Timedelta(days=NEED_HORIZON)
+    need = pd.Series(0.0, index=d.index)
+    if len(need_events):
+        ne = need_events.assign(ts=pd.to_datetime(need_events["ts"]))
+        m = d[["customer_id", "decided"]].reset_index().merge(ne, on="customer_id", how="inner")
+        m = m[(m["ts"] >= m["decided"]) & (m["ts"] < m["decided"] + pd.Timedelta(days=NEED_HORIZON))]
+        need.loc[m["index"].unique()] = 1.0
+    d[f"need_{NEED_HORIZON}d"] = need.where(stop <= end)
+    return d
+
+
+def impact_table(outcomes: pd.DataFrame, method: str = "wald") -> pd.DataFrame:
+    """Treated vs holdout per playbook and overall (``ALL``: first decision per customer) for each outcome."""
+    outs = [f"retained_{h}d" for h in HORIZONS] + [f"need_{NEED_HORIZON}d"]
+    groups: list[tuple[str, pd.DataFrame]] = []
+    first = outcomes.sort_values(["decided", "send_key"]).drop_duplicates("customer_id")
+    groups.append((ALL, first))
+    for pb, g in outcomes.groupby("playbook", sort=True):
+        groups.append((str(pb), g.sort_values(["decided", "send_key"]).drop_duplicates("customer_id")))
+    rows = []
+    for pb, g in groups:
+        for o in outs:
+            v = g[g[o].notna()]
+            a = v.loc[v["arm"] == "treatment", o].to_numpy()
+            b = v.loc[v["arm"] == "holdout", o].to_numpy()
+            if len(a) < 2 or len(b) < 2:
+                continue
+            diff, lo, hi = bootstrap_ci(a, b) if method == "bootstrap" else diff_ci(a, b)
+            kept = (diff * len(a), lo * len(a), hi * len(a)) if o.startswith("retained") else (np.nan,) * 3
+            rows.append([pb, o, len(a), len(b), a.mean(), b.mean(), diff, lo, hi, *kept])
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+# ------------------------------------------------------------------ the edge
+def _load(wh: Any) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    dec = wh.query("SELECT send_key, as_of, customer_id, playbook, arm FROM decisions")
+    cust = (
+        wh.query("SELECT customer_id, cancelled_at FROM customers")
+        if wh.table_exists("customers")
+        else (pd.DataFrame(columns=["customer_id", "cancelled_at"]))
+    )
+    parts = []
+    if wh.table_exists("tickets"):
+        parts.append("SELECT customer_id, opened_at AS ts FROM tickets")
+    if wh.table_exists("feedback"):
+        parts.append(
+            "SELECT customer_id, ts FROM feedback WHERE (survey_type = 'NPS' AND score <= 6) "
+            "OR (survey_type = 'CSAT' AND score <= 2)"
+        )
+    need = wh.query(" UNION ALL ".join(parts)) if parts else pd.DataFrame(columns=["customer_id", "ts"])
+    return dec, cust, need
+
+
+def measure_impact(
+    wh: Any, as_of: date | datetime, settings: Any = None, *, log_to_mlflow: bool = True, method: str = "wald"
+) -> pd.DataFrame:
+    """Impact per playbook and overall as of ``as_of``; kept in ``impact_history`` and logged to MLflow."""
+    from proactive_ml.responses.store import ensure_tables
+
+    ensure_tables(wh)
+    if not wh.table_exists("decisions"):
+        return pd.DataFrame(columns=COLUMNS)
+    dec, cust, need = _load(wh)
+    table = impact_table(outcomes_frame(dec, cust, need, as_of), method=method)
+    day = pd.Timestamp(as_of).date()
+    measured_at = datetime.combine(day, datetime.min.time())
+    with wh.transaction():
+        wh.execute("DELETE FROM impact_history WHERE as_of = :d", {"d": day})
+        if len(table):
+            wh.insert_frame(
+                "impact_history",
+                table.assign(as_of=day, measured_at=measured_at),
+                ["as_of", *COLUMNS, "measured_at"],
+            )
+    if log_to_mlflow and settings is not None and len(table):
+        log_impact_run(table, settings, day)
+    return table
+
+
+def log_impact_run(table: pd.DataFrame, settings: Any, as_of: date) -> str:
+    """Log the impact table as an MLflow evaluation run (aggregates only); returns the run id."""
+    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=settings.resolved_mlflow_uri)
+    exp = client.get_experiment_by_name(EXPERIMENT)
+    if exp is None:
+        try:
+            exp_id = client.create_experiment(
+                EXPERIMENT, artifact_location=settings.resolved_artifact_root + "/" + EXPERIMENT
+            )
+        except Exception:  # created concurrently by another run
+            exp_id = client.get_experiment_by_name(EXPERIMENT).experiment_id  # type: ignore[union-attr]
+    else:
+        exp_id = exp.experiment_id
+    run = client.create_run(
+        exp_id,
+        run_name=f"impact-{as_of.isoformat()}",
+        tags={"kind": "evaluation", "stage": "impact", "as_of": as_of.isoformat()},
+    )
+    ts = int(datetime.combine(as_of, datetime.min.time()).timestamp() * 1000)
+    metrics = []
+    for r in table.itertuples(index=False):
+        safe_pb = "".join(ch if ch.isalnum() or ch in "_-" else "_" for ch in r.playbook)
+        for name in ("diff", "ci_low", "ci_high", "kept", "kept_low", "kept_high", "n_treated", "n_holdout"):
+            val = float(getattr(r, name))
+            if np.isfinite(val):
+                metrics.append(Metric(f"{safe_pb}.{r.outcome}.{name}", val, ts, 0))
+    for i in range(0, len(metrics), 900):
+        client.log_batch(run.info.run_id, metrics=metrics[i : i + 900])
+    client.log_batch(
+        run.info.run_id,
+        params=[Param("as_of", as_of.isoformat()), Param("ci", "95% normal approx")],
+        tags=[RunTag("playbooks", ",".join(sorted(set(table["playbook"]))))],
+    )
+    client.log_text(run.info.run_id, table.to_csv(index=False), "impact.csv")
+    client.set_terminated(run.info.run_id)
+    return run.info.run_id

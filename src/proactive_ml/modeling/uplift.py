@@ -1,0 +1,228 @@
+"""Uplift modelling on randomized data (pure: data frames in, models and numbers out).
+
+The outreach holdout makes treatment random *among decisions*, so a model of the difference between treated and
+holdout outcomes estimates the incremental effect of emailing a customer. Two scikit-learn meta-learners:
+
+* ``class_transformation`` (default): with treated and control reweighted to equal total weight, the label
+  ``z = y*t + (1-y)*(1-t)`` satisfies ``uplift(x) = 2 P(z=1|x) - 1`` (Jaskowski & Jaroszewicz 2012); one
+  classifier, robust on small data;
+* ``t_learner``: one outcome model per arm, uplift = ``p1(x) - p0(x)``.
+
+Base learners: regularised logistic regression (default) or HistGradientBoosting, behind one preprocessing pipeline
+(impute + scale numbers, one-hot categories). Evaluation: :func:`uplift_at_k` (scikit-uplift's definition) and the
+normalised Qini coefficient (:func:`qini_auc`). The same code runs on the Hillstrom data (``bench/hillstrom.py``).
+
+For churn the *outcome* is retention (1 = still a customer at the horizon), so a positive uplift is an
+incremental retention probability, which is what ``run_outreach(..., uplift=...)`` ranks by.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+METHODS = ("class_transformation", "t_learner")
+BASES = ("logistic", "hgb")
+
+
+def _preprocessor(X: pd.DataFrame) -> ColumnTransformer:
+    num = [
+        c for c in X.columns if pd.api.types.is_numeric_dtype(X[c]) and not pd.api.types.is_bool_dtype(X[c])
+    ]
+    cat = [c for c in X.columns if c not in num]
+    return ColumnTransformer(
+        [
+            (
+                "num",
+                make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()),
+                num,
+            ),
+            (
+                "cat",
+                make_pipeline(
+                    SimpleImputer(strategy="most_frequent"),
+                    OneHotEncoder(handle_unknown="ignore", min_frequency=20),
+                ),
+                cat,
+            ),
+        ],
+        sparse_threshold=0.0,
+    )
+
+
+def _base(base: str, random_state: int, C: float) -> Any:
+    if base == "logistic":
+        return LogisticRegression(C=C, max_iter=2000)
+    if base == "hgb":
+        return HistGradientBoostingClassifier(
+            max_iter=150,
+            learning_rate=0.05,
+            max_leaf_nodes=8,
+            min_samples_leaf=100,
+            random_state=random_state,
+        )
+    raise ValueError(f"unknown base learner {base!r}; expected one of {BASES}")
+
+
+def _as_frame(X: pd.DataFrame | np.ndarray) -> pd.DataFrame:
+    df = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X))
+    for c in df.columns:  # booleans and pandas strings: make them plain categories for the encoder
+        if pd.api.types.is_bool_dtype(df[c]):
+            df = df.assign(**{str(c): df[c].astype(float)}) if isinstance(c, str) else df
+    df.columns = [str(c) for c in df.columns]
+    return df
+
+
+@dataclass
+class UpliftModel:
+    """A fitted meta-learner. ``predict_uplift(X)`` = estimated P(outcome | treated) - P(outcome | control)."""
+
+    method: str = "class_transformation"
+    base: str = "logistic"
+    C: float = 1.0
+    random_state: int = 42
+    models_: dict[str, Pipeline] = field(default_factory=dict)
+    columns_: list[str] = field(default_factory=list)
+    treated_share_: float = float("nan")
+
+    def fit(self, X: pd.DataFrame, treatment: Any, y: Any) -> UpliftModel:
+        """Fit on randomized data: ``treatment`` 1/0 (treated/holdout) and ``y`` 1/0 outcome."""
+        if self.method not in METHODS:
+            raise ValueError(f"unknown uplift method {self.method!r}; expected one of {METHODS}")
+        X = _as_frame(X)
+        t = np.asarray(treatment).astype(int)
+        yv = np.asarray(y).astype(int)
+        if len(np.unique(t)) < 2:
+            raise ValueError("uplift needs both treated and holdout rows")
+        self.columns_ = list(X.columns)
+        self.treated_share_ = float(t.mean())
+        est = _base(self.base, self.random_state, self.C)
+        if self.method == "class_transformation":
+            z = yv * t + (1 - yv) * (1 - t)
+            w = np.where(t == 1, 0.5 / self.treated_share_, 0.5 / (1 - self.treated_share_))
+            m = Pipeline([("prep", _preprocessor(X)), ("clf", clone(est))])
+            m.fit(X, z, clf__sample_weight=w)
+            self.models_ = {"z": m}
+        else:
+            self.models_ = {}
+            for arm in (0, 1):
+                sel = t == arm
+                if len(np.unique(yv[sel])) < 2:
+                    raise ValueError(f"arm {arm} has a single outcome class; cannot fit a T-learner")
+                m = Pipeline([("prep", _preprocessor(X)), ("clf", clone(est))])
+                self.models_[str(arm)] = m.fit(X[sel], yv[sel])
+        return self
+
+    def predict_uplift(self, X: pd.DataFrame) -> np.ndarray:
+        """Estimated incremental probability of the outcome if treated."""
+        X = _as_frame(X)[self.columns_]
+        if self.method == "class_transformation":
+            return 2.0 * self.models_["z"].predict_proba(X)[:, 1] - 1.0
+        return self.models_["1"].predict_proba(X)[:, 1] - self.models_["0"].predict_proba(X)[:, 1]
+
+
+def fit_uplift(
+    X: pd.DataFrame,
+    treatment: Any,
+    y: Any,
+    method: str = "class_transformation",
+    base: str = "logistic",
+    C: float = 1.0,
+    random_state: int = 42,
+) -> UpliftModel:
+    """Fit an uplift meta-learner on randomized data."""
+    return UpliftModel(method=method, base=base, C=C, random_state=random_state).fit(X, treatment, y)
+
+
+def predict_uplift(model: UpliftModel, X: pd.DataFrame) -> pd.Series:
+    """Uplift per row of ``X`` as a Series on X's index (name ``uplift``), for ``run_outreach(..., uplift=)``."""
+    return pd.Series(model.predict_uplift(X), index=X.index, name="uplift")
+
+
+# ------------------------------------------------------------------ evaluation
+def uplift_at_k(y: Any, uplift: Any, treatment: Any, k: float = 0.3, strategy: str = "by_group") -> float:
+    """Treated minus control outcome rate among the top ``k`` share by predicted uplift (scikit-uplift's rule).
+
+    ``by_group``: the top k of the treated and the top k of the control group separately; ``overall``: the top
+    k of everyone, then compare arms inside it.
+    """
+    yv, u, t = np.asarray(y, float), np.asarray(uplift, float), np.asarray(treatment).astype(int)
+    order = np.argsort(-u, kind="mergesort")
+    if strategy == "overall":
+        top = order[: int(np.ceil(len(u) * k))]
+        tt, yy = t[top], yv[top]
+        return float(yy[tt == 1].mean() - yy[tt == 0].mean())
+    if strategy != "by_group":
+        raise ValueError("strategy must be 'by_group' or 'overall'")
+    res = []
+    for arm in (1, 0):
+        idx = order[t[order] == arm]
+        n = int(np.ceil(len(idx) * k))
+        res.append(yv[idx[:n]].mean())
+    return float(res[0] - res[1])
+
+
+def qini_curve(y: Any, uplift: Any, treatment: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Qini curve: x = number targeted, q = treated responders - control responders * (n_t / n_c) in the top x."""
+    yv, u, t = np.asarray(y, float), np.asarray(uplift, float), np.asarray(treatment).astype(int)
+    order = np.argsort(-u, kind="mergesort")
+    yv, t = yv[order], t[order]
+    nt, nc = np.cumsum(t), np.cumsum(1 - t)
+    yt, yc = np.cumsum(yv * t), np.cumsum(yv * (1 - t))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = yt - np.where(nc > 0, yc * nt / nc, 0.0)
+    x = np.arange(1, len(u) + 1)
+    return np.concatenate([[0], x]), np.concatenate([[0.0], q])
+
+
+def qini_auc(y: Any, uplift: Any, treatment: Any) -> float:
+    """Normalised Qini coefficient: (area of the model's Qini curve - random) / (perfect - random)."""
+    yv, t = np.asarray(y, float), np.asarray(treatment).astype(int)
+    x, q = qini_curve(yv, uplift, t)
+    area = float(np.trapezoid(q, x))
+    rand = float(q[-1] * x[-1] / 2)
+    # perfect model: treated responders first, control responders last
+    perfect_score = yv * t - yv * (1 - t)
+    xp, qp = qini_curve(yv, perfect_score, t)
+    perfect = float(np.trapezoid(qp, xp))
+    denom = perfect - rand
+    return float((area - rand) / denom) if denom else 0.0
+
+
+def targeting_value(true_uplift: pd.Series, scores: pd.Series, budget: int) -> float:
+    """Sum of the *true* uplift of the ``budget`` customers ranked first by ``scores`` (simulation ground truth)."""
+    top = scores.sort_values(ascending=False, kind="mergesort").index[:budget]
+    return float(true_uplift.reindex(top).fillna(0.0).sum())
+
+
+# ------------------------------------------------------------------ training data from the warehouse decisions
+def randomized_outcomes(
+    decisions: pd.DataFrame, customers: pd.DataFrame, as_of: Any, horizon_days: int = 60
+) -> pd.DataFrame:
+    """Decisions old enough to have an outcome: customer_id, decided (date), treatment 1/0, retained 1/0.
+
+    Only randomized rows (arm treatment/holdout) whose window ``[as_of_decision, + horizon]`` ended by ``as_of``;
+    one row per customer (the first decision), since a customer's later decisions depend on the first.
+    """
+    d = decisions[decisions["arm"].isin(["treatment", "holdout"])].copy()
+    d["decided"] = pd.to_datetime(d["as_of"])
+    end = pd.Timestamp(as_of)
+    d = d[d["decided"] + pd.Timedelta(days=horizon_days) <= end]
+    d = d.sort_values(["decided", "send_key"]).drop_duplicates("customer_id")
+    c = customers[["customer_id", "cancelled_at"]].drop_duplicates("customer_id")
+    d = d.merge(c, on="customer_id", how="left")
+    cancelled = pd.to_datetime(d["cancelled_at"])
+    horizon_end = d["decided"] + pd.Timedelta(days=horizon_days)
+    d["retained"] = (cancelled.isna() | (cancelled >= horizon_end)).astype(int)
+    d["treatment"] = (d["arm"] == "treatment").astype(int)
+    return d[["customer_id", "decided", "playbook", "treatment", "retained"]].reset_index(drop=True)

@@ -1,0 +1,105 @@
+"""CLI subcommands of this package (light module: heavy imports happen inside handlers)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _as_of(value: str | None) -> object:
+    from datetime import UTC, datetime
+
+    if value:
+        return datetime.fromisoformat(value)
+    return datetime.now(UTC).replace(tzinfo=None)  # the CLI is where the wall clock is read
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from proactive_ml.responses.receiver import serve
+    from proactive_ml.settings import get_settings
+
+    s = get_settings()
+    print(f"receiver on http://{args.host}:{args.port} (raw log: {s.data_dir / 'receiver.sqlite3'})")
+    serve(
+        s,
+        host=args.host,
+        port=args.port,
+        wh_url=s.resolved_warehouse_url if args.apply_unsubscribes else None,
+    )
+    return 0
+
+
+def _responses(args: argparse.Namespace) -> int:
+    import json
+
+    from proactive_ml.responses.processing import process_responses
+    from proactive_ml.settings import get_settings
+    from proactive_ml.warehouse import Warehouse
+
+    s = get_settings()
+    with Warehouse.connect(s.resolved_warehouse_url) as wh:
+        out = process_responses(wh, s, _as_of(args.as_of))  # type: ignore[arg-type]
+    print(json.dumps(out, default=str, indent=2))
+    return 0
+
+
+def _impact(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from proactive_ml.measurement.impact import measure_impact
+    from proactive_ml.settings import get_settings
+    from proactive_ml.warehouse import Warehouse
+
+    s = get_settings()
+    with Warehouse.connect(s.resolved_warehouse_url) as wh:
+        table = measure_impact(
+            wh, pd.Timestamp(_as_of(args.as_of)).date(), s, log_to_mlflow=not args.no_mlflow
+        )
+    if table.empty:
+        print("no decision is old enough to measure yet")
+    else:
+        with pd.option_context("display.width", 160, "display.max_columns", 20):
+            print(table.round(4).to_string(index=False))
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from proactive_ml.measurement.report import write_report
+    from proactive_ml.settings import get_settings
+    from proactive_ml.warehouse import Warehouse
+
+    s = get_settings()
+    with Warehouse.connect(s.resolved_warehouse_url) as wh:
+        path = write_report(wh, s, pd.Timestamp(_as_of(args.as_of)).date())
+    print(f"report: {path}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
+    """Add this package's subcommands."""
+    p = sub.add_parser(
+        "serve", help="Run the receiver (SendGrid event webhook, inbound replies, unsubscribe, ratings)."
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8025)
+    p.add_argument(
+        "--apply-unsubscribes",
+        action="store_true",
+        help="Also write one-click unsubscribes to the warehouse at once (PostgreSQL warehouses).",
+    )
+    p.set_defaults(func=_serve)
+    p = sub.add_parser(
+        "responses", help="Validate, dedupe and attribute stored events/replies/ratings; suppress."
+    )
+    p.add_argument("--as-of", help="Processing time (ISO); default now (UTC).")
+    p.set_defaults(func=_responses)
+    p = sub.add_parser(
+        "impact", help="Treated vs holdout per playbook with 95%% intervals (MLflow + history)."
+    )
+    p.add_argument("--as-of", help="Date (ISO); default today (UTC).")
+    p.add_argument("--no-mlflow", action="store_true", help="Do not log an MLflow evaluation run.")
+    p.set_defaults(func=_impact)
+    p = sub.add_parser("report", help="Write the HTML success report to <data_dir>/reports/report.html.")
+    p.add_argument("--as-of", help="Date (ISO); default today (UTC).")
+    p.set_defaults(func=_report)

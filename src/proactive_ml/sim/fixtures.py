@@ -1,0 +1,103 @@
+"""Small builders of outreach and decision tables for tests and benchmarks (no simulation of behaviour).
+
+``make_sends`` writes n accepted sends to ``customers`` and ``send_ledger``; ``synthetic_decisions`` draws randomized
+decisions with a known treatment effect on churn, and ``load_decision_tables`` writes them.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from proactive_ml.contract import CUSTOMERS, create_table_sql
+from proactive_ml.identity import send_key
+
+NOW = 1_795_000_000  # fixed clock (2026-11-18)
+
+
+def make_sends(wh, n: int = 20) -> pd.DataFrame:
+    """Minimal outreach tables (customers, send_ledger) with n accepted sends."""
+    wh.execute(create_table_sql(CUSTOMERS))
+    wh.execute(
+        "CREATE TABLE IF NOT EXISTS send_ledger (send_key TEXT PRIMARY KEY, customer_id TEXT, playbook TEXT, "
+        "window_start DATE, state TEXT, message_id TEXT, attempts BIGINT, created_at TIMESTAMP, updated_at TIMESTAMP)"
+    )
+    rows, led = [], []
+    for i in range(n):
+        cid = f"C{i:04d}"
+        rows.append(
+            {
+                "customer_id": cid,
+                "email": f"person{i}@example.org",
+                "name": f"P {i}",
+                "plan": "pro",
+                "signup_date": date(2026, 1, 1),
+                "country": "DE",
+                "timezone": "Europe/Berlin",
+                "monthly_revenue": 50.0,
+                "marketing_consent": True,
+                "cancelled_at": None,
+            }
+        )
+        pb = "renewal" if i % 2 else "onboarding"
+        led.append(
+            {
+                "send_key": send_key(cid, pb, date(2026, 11, 16)),
+                "customer_id": cid,
+                "playbook": pb,
+                "window_start": date(2026, 11, 16),
+                "state": "accepted",
+                "message_id": "MSG1",
+                "attempts": 1,
+                "created_at": datetime(2026, 11, 17),
+                "updated_at": datetime(2026, 11, 17),
+            }
+        )
+    cust = pd.DataFrame(rows)
+    cust["cancelled_at"] = pd.to_datetime(cust["cancelled_at"])
+    wh.insert_frame("customers", cust)
+    ledger = pd.DataFrame(led)
+    wh.insert_frame("send_ledger", ledger)
+    return ledger.assign(email=cust["email"])
+
+
+def synthetic_decisions(n: int = 6000, effect: float = 0.06, seed: int = 1):
+    """Decisions on 2 playbooks, 20% holdout; treatment lowers 60-day churn by `effect` (absolute)."""
+    rng = np.random.default_rng(seed)
+    start = date(2026, 6, 1)
+    rows, cust, need = [], [], []
+    for i in range(n):
+        cid = f"C{i:05d}"
+        decided = start + timedelta(days=int(rng.integers(0, 20)))
+        arm = "holdout" if rng.random() < 0.2 else "treatment"
+        pb = "renewal" if i % 2 else "onboarding"
+        p_churn = 0.25 - (effect if arm == "treatment" else 0.0)
+        churn = rng.random() < p_churn
+        cancelled = (
+            datetime.combine(decided, datetime.min.time()) + timedelta(days=int(rng.integers(1, 60)))
+            if churn
+            else None
+        )
+        rows.append(
+            {"send_key": f"sk_{i:032x}", "as_of": decided, "customer_id": cid, "playbook": pb, "arm": arm}
+        )
+        cust.append({"customer_id": cid, "cancelled_at": cancelled})
+        if rng.random() < 0.3:
+            need.append(
+                {"customer_id": cid, "ts": datetime.combine(decided, datetime.min.time()) + timedelta(days=3)}
+            )
+    return pd.DataFrame(rows), pd.DataFrame(cust), pd.DataFrame(need)
+
+
+def load_decision_tables(wh, dec, cust):
+    wh.execute(
+        "CREATE TABLE decisions (send_key TEXT PRIMARY KEY, as_of DATE, customer_id TEXT, playbook TEXT, "
+        "action TEXT, arm TEXT, holdout_kind TEXT, score DOUBLE PRECISION, uplift DOUBLE PRECISION, "
+        "expected_value DOUBLE PRECISION, reasons TEXT, decided_at TIMESTAMP)"
+    )
+    wh.insert_frame("decisions", dec)
+    wh.execute("CREATE TABLE customers (customer_id TEXT, email TEXT, cancelled_at TIMESTAMP)")
+    cust["cancelled_at"] = pd.to_datetime(cust["cancelled_at"])
+    wh.insert_frame("customers", cust)

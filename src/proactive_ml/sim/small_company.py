@@ -1,0 +1,179 @@
+"""A small deterministic world for modeling tests: raw tables (contract columns) where churn follows usage decline.
+
+Some customers start to decline on a random day: their usage and breadth fall, their NPS drops, they open more
+tickets, and most of them cancel 15-45 days later. Everything is a pure function of ``(n_customers, n_days,
+seed)``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from proactive_ml.contract import DATASETS, FEATURES, PLANS, create_table_sql
+
+START = date(2026, 1, 1)
+
+
+def make_raw_tables(
+    n_customers: int = 300, n_days: int = 200, seed: int = 7, start: date = START
+) -> dict[str, pd.DataFrame]:
+    """The four raw tables of a small simulated company (contract columns, naive-UTC timestamps)."""
+    rng = np.random.default_rng(seed)
+    n = n_customers
+    ids = np.array([f"c{i:05d}" for i in range(n)], dtype=object)
+    start_ts = pd.Timestamp(start)
+    end_ts = start_ts + pd.Timedelta(days=n_days)
+
+    early = rng.random(n) < 0.6
+    signup_off = np.where(early, -rng.integers(30, 400, n), rng.integers(0, max(n_days - 60, 1), n))
+    signup = start_ts + pd.to_timedelta(signup_off, unit="D")
+    plan = rng.choice(np.array(PLANS, dtype=object), n, p=[0.3, 0.35, 0.25, 0.1])
+    revenue = np.select([plan == "free", plan == "starter", plan == "pro"], [0.0, 29.0, 99.0], 499.0)
+    revenue = np.round(revenue * rng.uniform(0.8, 1.2, n), 2)
+    rate = rng.lognormal(1.2, 0.5, n)
+
+    decliner = rng.random(n) < 0.4
+    first_day = np.maximum(signup_off, 0)
+    decline_day = first_day + 20 + rng.integers(0, n_days, n)
+    decline_day = np.where(decliner, decline_day, 10**6)
+    churn_day = np.where(decliner & (rng.random(n) < 0.85), decline_day + rng.integers(15, 45, n), 10**6)
+    random_churn = (~decliner) & (rng.random(n) < 0.08)
+    churn_day = np.where(random_churn, first_day + 30 + rng.integers(0, n_days, n), churn_day)
+    churn_day = np.where(churn_day < n_days, churn_day, 10**6)
+    cancelled = pd.Series(
+        np.where(
+            churn_day < n_days, start_ts + pd.to_timedelta(np.minimum(churn_day, n_days), unit="D"), pd.NaT
+        )
+    )
+    cancelled = pd.to_datetime(cancelled) + pd.to_timedelta(rng.integers(0, 86400, n), unit="s")
+
+    customers = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "email": [f"user{i}@example.com" for i in range(n)],
+            "name": [f"User {i}" for i in range(n)],
+            "plan": plan,
+            "signup_date": signup.date,
+            "country": rng.choice(np.array(["US", "DE", "FR", "GB"], dtype=object), n),
+            "timezone": "UTC",
+            "monthly_revenue": revenue,
+            "marketing_consent": rng.random(n) < 0.9,
+            "cancelled_at": cancelled.where(churn_day < n_days),
+        }
+    )
+
+    # customer x day grid of activity multipliers
+    days = np.arange(n_days)
+    grid_c, grid_d = np.meshgrid(np.arange(n), days, indexing="ij")
+    cd, dd = grid_c.ravel(), grid_d.ravel()
+    alive = (dd >= first_day[cd]) & (dd < np.minimum(churn_day[cd], n_days))
+    since = dd - decline_day[cd]
+    mult = np.where(since > 0, np.clip(1 - since / 20.0, 0.08, 1.0), 1.0)
+    rows = []
+    for k, feat in enumerate(FEATURES):
+        p_use = np.clip((0.85 - 0.08 * k) * mult, 0, 1)
+        use = alive & (rng.random(len(cd)) < p_use)
+        qty = rng.poisson(rate[cd[use]] * mult[use]) + 1
+        ts = (
+            start_ts
+            + pd.to_timedelta(dd[use], unit="D")
+            + pd.to_timedelta(rng.integers(0, 86400, use.sum()), "s")
+        )
+        rows.append(pd.DataFrame({"customer_id": ids[cd[use]], "ts": ts, "feature": feat, "quantity": qty}))
+    usage = pd.concat(rows, ignore_index=True).sort_values(["ts", "customer_id"], ignore_index=True)
+    usage["quantity"] = usage["quantity"].astype("int64")
+
+    # feedback: each alive customer-day answers NPS with p=1/30 and CSAT with p=1/45
+    declining = since > 0
+    fb_rows = []
+    for stype, p, lo, hi in (("NPS", 1 / 30, 0, 10), ("CSAT", 1 / 45, 1, 5)):
+        ans = alive & (rng.random(len(cd)) < p)
+        base = (9 if stype == "NPS" else 4.4) - np.where(declining[ans], 5 if stype == "NPS" else 2.5, 0)
+        score = np.clip(np.round(base + rng.normal(0, 1.2, ans.sum())), lo, hi).astype("int64")
+        ts = (
+            start_ts
+            + pd.to_timedelta(dd[ans], unit="D")
+            + pd.to_timedelta(rng.integers(0, 86400, ans.sum()), "s")
+        )
+        low = score <= (6 if stype == "NPS" else 2)
+        comment = np.where(low & (rng.random(ans.sum()) < 0.6), "not happy with it", "")
+        comment = np.where(~low & (rng.random(ans.sum()) < 0.2), "works fine", comment)
+        fb_rows.append(
+            pd.DataFrame(
+                {
+                    "customer_id": ids[cd[ans]],
+                    "survey_type": stype,
+                    "ts": ts,
+                    "score": score,
+                    "comment": comment,
+                }
+            )
+        )
+    feedback = pd.concat(fb_rows, ignore_index=True).sort_values(["ts", "customer_id"], ignore_index=True)
+    feedback.insert(0, "feedback_id", [f"f{i:07d}" for i in range(len(feedback))])
+    feedback["comment"] = feedback["comment"].where(feedback["comment"] != "", None)
+
+    # tickets: more while declining
+    opened = alive & (rng.random(len(cd)) < np.where(declining, 0.05, 0.008))
+    m = int(opened.sum())
+    t_open = (
+        start_ts + pd.to_timedelta(dd[opened], unit="D") + pd.to_timedelta(rng.integers(0, 86400, m), "s")
+    )
+    t_close = t_open + pd.to_timedelta(rng.integers(3600, 12 * 86400, m), unit="s")
+    closed = t_close < end_ts
+    tickets = pd.DataFrame(
+        {
+            "ticket_id": [f"t{i:06d}" for i in range(m)],
+            "customer_id": ids[cd[opened]],
+            "opened_at": t_open,
+            "closed_at": pd.Series(t_close).where(closed),
+            "priority": rng.choice(
+                np.array(["low", "normal", "high", "urgent"], dtype=object), m, p=[0.3, 0.45, 0.2, 0.05]
+            ),
+            "category": rng.choice(np.array(["billing", "bug", "how_to"], dtype=object), m),
+            "status": np.where(closed, "closed", "open"),
+        }
+    )
+    return {"customers": customers, "usage_events": usage, "feedback": feedback, "tickets": tickets}
+
+
+def load_raw_tables(wh, tables: dict[str, pd.DataFrame]) -> None:  # type: ignore[no-untyped-def]
+    """Create the raw tables (contract DDL) and bulk-insert the frames."""
+    for name, df in tables.items():
+        ds = DATASETS[name]
+        wh.execute(create_table_sql(ds))
+        wh.insert_frame(name, df, ds.column_names)
+
+
+def end_date(n_days: int = 200, start: date = START) -> date:
+    """The first day after the simulated data (an ``as_of`` that sees everything)."""
+    return start + timedelta(days=n_days)
+
+
+def at(d: date) -> datetime:
+    """Midnight of ``d``."""
+    return datetime.combine(d, datetime.min.time())
+
+
+def empty_raw(wh: Any) -> None:
+    for ds in DATASETS.values():
+        wh.execute(create_table_sql(ds))
+
+
+def customer_row(cid: str, signup: date, cancelled: datetime | None = None, plan: str = "pro") -> dict:
+    return {
+        "customer_id": cid,
+        "email": f"{cid}@example.com",
+        "name": f"Name {cid}",
+        "plan": plan,
+        "signup_date": signup,
+        "country": "US",
+        "timezone": "UTC",
+        "monthly_revenue": 99.0,
+        "marketing_consent": True,
+        "cancelled_at": cancelled,
+    }

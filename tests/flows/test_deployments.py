@@ -1,0 +1,125 @@
+"""prefect.yaml: every entrypoint loads, and `prefect deploy --all` registers every deployment and schedule."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+PREFECT = str(Path(sys.executable).parent / "prefect")
+
+
+def test_every_entrypoint_is_a_flow() -> None:
+    from prefect import Flow
+
+    assert SPEC["deployments"], "prefect.yaml declares no deployment"
+    for dep in SPEC["deployments"]:
+        path, func = dep["entrypoint"].split(":")
+        module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+        assert isinstance(getattr(module, func), Flow), dep["entrypoint"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(url: str) -> object:
+    with urllib.request.urlopen(url, timeout=5) as r:  # noqa: S310 - loopback only
+        return json.loads(r.read())
+
+
+def _post(url: str, body: dict) -> object:
+    req = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310 - loopback only
+        return json.loads(r.read())
+
+
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    home = tmp_path_factory.mktemp("prefect-home")
+    port = _free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_API_URL": api,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_UI_ENABLED": "false",
+        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+    }
+    log = open(home / "server.log", "w")  # noqa: SIM115 - closed in teardown
+    proc = subprocess.Popen(
+        [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                _get(f"{api}/health")
+                break
+            except Exception:
+                if time.time() > deadline or proc.poll() is not None:
+                    raise RuntimeError(
+                        "Prefect server did not start:\n" + (home / "server.log").read_text()
+                    ) from None
+                time.sleep(0.5)
+        yield api, env
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+def test_prefect_deploy_all_registers_every_deployment_and_schedule(prefect_server) -> None:  # type: ignore[no-untyped-def]
+    api, env = prefect_server
+    env = {**env, "PROACTIVE_PROJECT_DIR": str(ROOT)}
+    pool = SPEC["deployments"][0]["work_pool"]["name"]
+    subprocess.run(
+        [PREFECT, "work-pool", "create", pool, "--type", "process"],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    done = subprocess.run(
+        [PREFECT, "--no-prompt", "deploy", "--all"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    registered = {d["name"]: d for d in _post(f"{api}/deployments/filter", {})}  # type: ignore[union-attr]
+    for dep in SPEC["deployments"]:
+        assert dep["name"] in registered, f"{dep['name']} not registered"
+        got = registered[dep["name"]]
+        want = dep.get("schedules") or []
+        assert len(got["schedules"]) == len(want), dep["name"]
+        for w, g in zip(want, got["schedules"], strict=True):
+            if "cron" in w:
+                assert g["schedule"]["cron"] == w["cron"]
+            else:
+                assert g["schedule"]["interval"] == w["interval"]
+        assert got["work_pool_name"] == pool
+    outreach = registered["outreach-daily"]
+    assert outreach["global_concurrency_limit"]["limit"] == 1

@@ -1,0 +1,223 @@
+"""Pure pieces of the model lifecycle: metrics, cutoffs, gates, pipelines, reasons, CLI wiring."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from proactive_ml.errors import UserError
+from proactive_ml.features.point_in_time import categorical_features, feature_names, numeric_features
+from proactive_ml.modeling.evaluate import evaluate_scores, top_k_metrics
+from proactive_ml.modeling.reasons import fit_explainer, top_reasons, when_words
+from proactive_ml.modeling.train import (
+    Gates,
+    TrainingConfig,
+    build_pipeline,
+    decide_promotion,
+    load_model_config,
+    snapshot_hash,
+    training_cutoffs,
+)
+
+
+def test_top_k_lift_and_recall_by_hand() -> None:
+    y = np.array([1, 0, 1, 0, 0, 0, 0, 0, 0, 1])
+    p = np.array([0.9, 0.8, 0.7, 0.1, 0.2, 0.3, 0.1, 0.1, 0.1, 0.05])
+    lift, recall = top_k_metrics(y, p, 0.2)  # top 2: one hit; base rate 0.3
+    assert recall == pytest.approx(1 / 3)
+    assert lift == pytest.approx(0.5 / 0.3)
+    m = evaluate_scores(y, p)
+    assert set(m) >= {
+        "roc_auc",
+        "pr_auc",
+        "brier",
+        "log_loss",
+        "lift_at_5",
+        "lift_at_10",
+        "lift_at_20",
+        "recall_at_5",
+        "recall_at_10",
+        "recall_at_20",
+    }
+    assert 0 <= m["roc_auc"] <= 1
+    assert m["brier"] > 0
+
+
+def test_training_cutoffs_leave_the_horizon_and_purge_overlap() -> None:
+    cfg = TrainingConfig(
+        horizon_days=30, n_train_cutoffs=4, cutoff_step_days=7, purge_gap=True, min_history_days=30
+    )
+    train, holdout = training_cutoffs(date(2026, 7, 1), cfg, data_start=date(2026, 1, 1))
+    assert holdout == date(2026, 6, 1)
+    assert train == [date(2026, 4, 11), date(2026, 4, 18), date(2026, 4, 25), date(2026, 5, 2)]
+    assert all(
+        (holdout - c).days >= 30 for c in train
+    )  # every training label window closes before the holdout
+    with pytest.raises(UserError, match="not enough history"):
+        training_cutoffs(date(2026, 2, 15), cfg, data_start=date(2026, 1, 1))
+
+
+def test_gate_needs_margin_and_floors() -> None:
+    g = Gates(metric="roc_auc", min_improvement=0.005, floors={"roc_auc": 0.6})
+    assert decide_promotion({"roc_auc": 0.70}, None, g)[0] is True
+    assert decide_promotion({"roc_auc": 0.55}, None, g) == (False, "roc_auc 0.5500 is below the floor 0.6")
+    ok, why = decide_promotion({"roc_auc": 0.803}, {"roc_auc": 0.800}, g)
+    assert not ok
+    assert "does not beat" in why
+    assert decide_promotion({"roc_auc": 0.806}, {"roc_auc": 0.800}, g)[0] is True
+    assert decide_promotion({"roc_auc": float("nan")}, None, g)[0] is False
+
+
+def _frame(n: int = 400, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({c: rng.normal(10, 3, n) for c in numeric_features()})
+    X["usage_change_30d"] = rng.uniform(-1, 1, n)
+    X["last_nps"] = np.where(rng.random(n) < 0.3, np.nan, rng.integers(0, 11, n))
+    X["days_since_last_nps"] = rng.uniform(0, 60, n)
+    X["tickets_open"] = rng.integers(0, 4, n).astype(float)
+    X["last_ticket_priority"] = rng.choice(["none", "low", "high"], n).astype(object)
+    X["plan"] = rng.choice(["free", "pro"], n).astype(object)
+    X = X[feature_names()]
+    logit = -2.5 * X["usage_change_30d"] + 0.8 * X["tickets_open"] - 0.2 * X["last_nps"].fillna(7) - 0.5
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return X, y
+
+
+def test_declared_candidates_build_fit_and_calibrate() -> None:
+    cfg = load_model_config()
+    kinds = {c["kind"] for c in cfg.candidates}
+    assert {"logistic_regression", "hist_gradient_boosting"} <= kinds
+    assert cfg.gates.min_improvement == 0.005
+    assert cfg.gates.floors["roc_auc"] == 0.6
+    X, y = _frame()
+    from threadpoolctl import threadpool_limits
+
+    for declared in cfg.candidates:
+        spec = (
+            declared | {"params": declared["params"] | {"max_iter": 20}}
+            if "max_iter" in declared["params"] and (declared["kind"] == "hist_gradient_boosting")
+            else declared
+        )  # fewer boosting rounds: a fast test
+        model = build_pipeline(spec, numeric_features(), categorical_features())
+        assert type(model.named_steps["model"]).__name__ == "CalibratedClassifierCV"
+        assert model.named_steps["model"].estimator.class_weight == "balanced"
+        with threadpool_limits(limits=1, user_api="openmp"):
+            p = model.fit(X, y).predict_proba(X)[:, 1]
+        assert evaluate_scores(y, p)["roc_auc"] > 0.7, spec["name"]
+    with pytest.raises(UserError, match="unknown candidate kind"):
+        build_pipeline({"name": "x", "kind": "magic"}, ["a"], [])
+
+
+def test_reasons_are_readable_and_point_the_right_way() -> None:
+    X, y = _frame(600)
+    cfg = load_model_config()
+    model = build_pipeline(cfg.candidates[0], numeric_features(), categorical_features()).fit(X, y)
+    expl = fit_explainer(X, model.predict_proba(X)[:, 1])
+    assert expl.coef["usage_change_30d"] < 0
+    assert expl.coef["tickets_open"] > 0
+    assert expl.r2 > 0.5
+    typical = {c: (X[c].median() if c in numeric_features() else X[c].mode()[0]) for c in X.columns}
+    probe = pd.DataFrame([typical] * 3)[X.columns]
+    probe["usage_change_30d"] = [-0.6, 0.5, 0.5]
+    probe["tickets_open"] = [0.0, 3.0, 0.0]
+    probe["last_nps"] = [9.0, 9.0, 3.0]
+    probe["days_since_last_nps"] = [3.0, 3.0, 6.0]
+    r = top_reasons(expl, probe)
+    assert list(r.columns) == ["reason_1", "reason_2", "reason_3"]
+    assert "usage down 60% over 30 days" in r.iloc[0].tolist()
+    assert "3 unresolved ticket(s)" in r.iloc[1].tolist()
+    assert "NPS 3 last week" in r.iloc[2].tolist()
+    for text in r.to_numpy().ravel():
+        assert text is None or ("{" not in text and "nan" not in text)
+    # growing usage is never described as a decline
+    assert not any("usage down" in (t or "") for t in r.iloc[1].tolist())
+    # round trip through JSON (how the explainer travels next to the model in MLflow)
+    from proactive_ml.modeling.reasons import Explainer
+
+    again = top_reasons(Explainer.from_dict(expl.to_dict()), probe)
+    pd.testing.assert_frame_equal(r, again)
+
+
+def test_when_words() -> None:
+    assert list(when_words(np.array([0.2, 1.5, 6, 20, 90, np.nan]))) == [
+        "today",
+        "yesterday",
+        "last week",
+        "3 weeks ago",
+        "3 months ago",
+        "",
+    ]
+
+
+def test_snapshot_hash_is_stable_and_content_sensitive() -> None:
+    X, _ = _frame(50)
+    assert snapshot_hash(X) == snapshot_hash(X.copy())
+    Y = X.copy()
+    Y.iloc[0, 0] += 1
+    assert snapshot_hash(Y) != snapshot_hash(X)
+
+
+def test_cli_registers_lifecycle_commands() -> None:
+    from proactive_ml.cli import build_parser
+
+    p = build_parser()
+    args = p.parse_args(["train", "--target", "churn", "--as-of", "2026-07-01"])
+    assert args.target == ["churn"]
+    assert args.func.__name__ == "_train"
+    assert p.parse_args(["score"]).target == ["churn", "need"]
+    assert p.parse_args(["promote", "--target", "need", "--version", "3"]).version == "3"
+    assert p.parse_args(["rollback", "--target", "churn"]).func.__name__ == "_rollback"
+    assert p.parse_args(["ui", "--print-only"]).print_only is True
+
+
+def test_ui_command_points_at_the_local_store(settings) -> None:  # type: ignore[no-untyped-def]
+    from proactive_ml.modeling.registry import ui_command
+
+    cmd = ui_command(settings, port=5001)
+    assert cmd[1] == "ui"
+    assert settings.resolved_mlflow_uri in cmd
+    assert "5001" in cmd
+
+
+def test_scores_table_keeps_history_and_replaces_a_rerun(wh) -> None:  # type: ignore[no-untyped-def]
+    from datetime import datetime
+
+    from proactive_ml.modeling.scoring import SCORE_COLUMNS, ensure_tables, write_scores
+
+    def frame(cutoff: date, score: float, n: int = 3) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "customer_id": [f"c{i}" for i in range(n)],
+                "cutoff": cutoff,
+                "target": "churn",
+                "score": score,
+                "model_name": "proactive-churn",
+                "model_version": "4",
+                "reason_1": "usage down 60% over 30 days",
+                "reason_2": None,
+                "reason_3": None,
+                "scored_at": datetime(2026, 7, 1, 6, 0),
+            }
+        )[SCORE_COLUMNS]
+
+    ensure_tables(wh)
+    ensure_tables(wh)  # idempotent
+    assert write_scores(wh, frame(date(2026, 6, 1), 0.1), date(2026, 6, 1), "churn") == 3
+    write_scores(wh, frame(date(2026, 7, 1), 0.2), date(2026, 7, 1), "churn")
+    write_scores(wh, frame(date(2026, 7, 1), 0.3, n=2), date(2026, 7, 1), "churn")  # rerun replaces
+    got = wh.query(
+        "SELECT cutoff, COUNT(*) AS n, MAX(score) AS s FROM scores GROUP BY cutoff ORDER BY cutoff"
+    )
+    assert got["n"].tolist() == [3, 2]
+    assert got["s"].tolist() == [0.1, 0.3]
+    row = wh.query(
+        "SELECT reason_1, reason_2 FROM scores WHERE customer_id = 'c0' AND cutoff = :c",
+        {"c": date(2026, 7, 1)},
+    )
+    assert row["reason_1"].iloc[0] == "usage down 60% over 30 days"
+    assert row["reason_2"].isna().all()
+    with pytest.raises(Exception):  # noqa: B017 - the unique key is enforced by either backend's own error type
+        wh.insert_frame("scores", frame(date(2026, 7, 1), 0.5, n=1), SCORE_COLUMNS)
