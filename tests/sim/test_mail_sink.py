@@ -12,7 +12,7 @@ import pytest
 
 from proactive_ml.delivery.sendgrid import SendGridTransport, sink_lookup
 from proactive_ml.settings import Settings
-from proactive_ml.sim.mail_sink import Fault, audit_request, start_sink_in_thread, validate_mail_send
+from proactive_ml.sim.sink import Fault, audit_request, start_sink_in_thread, validate_mail_send
 
 
 @pytest.fixture

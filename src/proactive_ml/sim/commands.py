@@ -54,7 +54,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _mail_sink(args: argparse.Namespace) -> int:
     from proactive_ml.settings import get_settings
-    from proactive_ml.sim.mail_sink import serve
+    from proactive_ml.sim.sink import serve
 
     s = get_settings()
     print(

@@ -28,7 +28,7 @@ class LocalServices:
 
     def __enter__(self) -> LocalServices:
         from proactive_ml.responses.receiver import local_webhook_keys, start_receiver_in_thread
-        from proactive_ml.sim.mail_sink import start_sink_in_thread
+        from proactive_ml.sim.sink import start_sink_in_thread
 
         s = self.settings
         _, public_key = local_webhook_keys(s.data_dir)
