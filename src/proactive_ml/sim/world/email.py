@@ -20,6 +20,7 @@ import pandas as pd
 
 from proactive_ml.sim.world import text
 from proactive_ml.sim.world.config import LOST_CAUSE, PERSUADABLE, SLEEPING_DOG, SURE_THING
+from proactive_ml.sim.world.state import SEND_HORIZONS, epoch_seconds, parse_customer_ids
 
 if TYPE_CHECKING:
     from proactive_ml.sim.world.simulator import World
@@ -52,8 +53,6 @@ def answer_emails(world: World, sent: pd.DataFrame) -> dict[str, list[Any]]:
     ``{"events": [dict], "replies": [dict], "ratings": [(send_key, score)]}``; every timestamp is at or after
     the row's ``sent_at``.
     """
-    from proactive_ml.sim.world.simulator import epoch_seconds, parse_customer_ids
-
     missing = [c for c in REQUIRED if c not in sent.columns]
     if missing:
         raise ValueError(f"receive_emails needs columns {missing}")
@@ -80,8 +79,6 @@ def answer_emails(world: World, sent: pd.DataFrame) -> dict[str, list[Any]]:
     idx = np.where((idx >= 0) & (idx < world.n), idx, by_email)
     known = (idx >= 0) & (idx < world.n)
     # the truth of these sends, before they take effect
-    from proactive_ml.sim.world.simulator import SEND_HORIZONS
-
     uplift = {h: world.uplift_now(h) for h in SEND_HORIZONS}
     day_start = (world.day + 1) * DAY_S  # fallback send time: the start of the next simulated day
     log: list[tuple[str, str, int, bool, int]] = []
