@@ -98,45 +98,59 @@ class Activity(WorldState):
     def _tickets(
         self, live: np.ndarray, d: int, d_us: np.int64, emit: bool = True
     ) -> tuple[pa.Table | None, np.ndarray, np.ndarray]:
-        cfg, rng, c, t = self.config, self.rng, self.c, self.t
+        """Open today's tickets, close the due ones; the day's ticket rows and who gets a CSAT survey."""
+        cfg, c = self.config, self.c
         rate = cfg.ticket_rate * np.exp(
             c["friction"][live] + 0.6 * c["declining"][live] - 0.3 * (c["e"][live] < -1.5)
         )
-        opener = live[rng.random(len(live)) < rate]
-        k = len(opener)
-        if k:
-            prio = rng.choice(4, size=k, p=PRIORITY_MIX).astype(np.int8)
-            own = rng.random(k) < 0.6
-            cat = np.where(own, c["theme"][opener], rng.integers(0, 6, k)).astype(np.int8)
-            open_us = d_us + self._local_time_us(opener, rng, 12.0, 3.0)
-            slow = np.exp(rng.normal(0, 0.7, k))
-            dur_us = (rng.exponential(PRIORITY_DAYS[prio]) * slow * 86_400).astype(
-                np.int64
-            ) * SEC_US + 600 * SEC_US
-            close_us = open_us + dur_us
-            close_day = (close_us // DAY_US).astype(np.int32)
-            pending_day = np.where(close_day - d >= 2, d + 1, -1).astype(np.int32)
-            final_day = np.where(rng.random(k) < 0.3, close_day + 3, -1).astype(np.int32)
-            new = {
-                "id": np.arange(self.next_ticket, self.next_ticket + k, dtype=np.int64),
-                "cust": opener,
-                "open_us": open_us,
-                "close_us": close_us,
-                "prio": prio,
-                "cat": cat,
-                "pending_day": pending_day,
-                "close_day": close_day,
-                "final_day": final_day,
-            }
-            self.next_ticket += k
-            for key in t:
-                t[key] = np.concatenate([t[key], new[key].astype(t[key].dtype)])
-            np.add.at(c["open_tickets"], opener, 1)
-            np.add.at(c["penalty"], opener, np.float32(0.2))
+        opener = live[self.rng.random(len(live)) < rate]
+        if len(opener):
+            self._open_tickets(opener, d, d_us)
+        t = self.t
         opened_today = (t["open_us"] >= d_us) & (t["open_us"] < d_us + DAY_US)
         closing = t["close_day"] == d
         touched = opened_today | closing | (t["pending_day"] == d) | (t["final_day"] == d)
-        # close tickets: update the customer's state, maybe a CSAT survey
+        csat_idx, csat_wait = self._close_tickets(closing)
+        table = self._ticket_table(np.flatnonzero(touched), opened_today, d) if emit else None
+        self._forget_finished_tickets(d)  # a forecast (emit=False): only the state matters
+        return table, csat_idx, csat_wait
+
+    def _open_tickets(self, opener: np.ndarray, d: int, d_us: np.int64) -> None:
+        """New tickets for ``opener`` (priority, category, when they will be pending, solved and closed)."""
+        rng, c, t = self.rng, self.c, self.t
+        k = len(opener)
+        prio = rng.choice(4, size=k, p=PRIORITY_MIX).astype(np.int8)
+        own = rng.random(k) < 0.6
+        cat = np.where(own, c["theme"][opener], rng.integers(0, 6, k)).astype(np.int8)
+        open_us = d_us + self._local_time_us(opener, rng, 12.0, 3.0)
+        slow = np.exp(rng.normal(0, 0.7, k))
+        dur_us = (rng.exponential(PRIORITY_DAYS[prio]) * slow * 86_400).astype(
+            np.int64
+        ) * SEC_US + 600 * SEC_US
+        close_us = open_us + dur_us
+        close_day = (close_us // DAY_US).astype(np.int32)
+        pending_day = np.where(close_day - d >= 2, d + 1, -1).astype(np.int32)
+        final_day = np.where(rng.random(k) < 0.3, close_day + 3, -1).astype(np.int32)
+        new = {
+            "id": np.arange(self.next_ticket, self.next_ticket + k, dtype=np.int64),
+            "cust": opener,
+            "open_us": open_us,
+            "close_us": close_us,
+            "prio": prio,
+            "cat": cat,
+            "pending_day": pending_day,
+            "close_day": close_day,
+            "final_day": final_day,
+        }
+        self.next_ticket += k
+        for key in t:
+            t[key] = np.concatenate([t[key], new[key].astype(t[key].dtype)])
+        np.add.at(c["open_tickets"], opener, 1)
+        np.add.at(c["penalty"], opener, np.float32(0.2))
+
+    def _close_tickets(self, closing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Close the due tickets: update the customers' state; (customers asked for CSAT, their wait in days)."""
+        c, t = self.c, self.t
         cl_cust = t["cust"][closing]
         wait_days = (t["close_us"][closing] - t["open_us"][closing]) / DAY_US
         np.add.at(c["open_tickets"], cl_cust, -1)
@@ -144,14 +158,13 @@ class Activity(WorldState):
         c["wait"][cl_cust[long_wait]] = 1.0
         np.add.at(c["penalty"], cl_cust[long_wait], np.float32(0.4))
         alive = c["cancel_us"][cl_cust] < 0
-        ask = alive & (rng.random(len(cl_cust)) < cfg.csat_after_ticket)
-        csat_idx, csat_wait = cl_cust[ask], wait_days[ask]
+        ask = alive & (self.rng.random(len(cl_cust)) < self.config.csat_after_ticket)
         self._csat_close_us = t["close_us"][closing][ask]
-        if not emit:  # a forecast: only the state matters
-            self._forget_finished_tickets(d)
-            return None, csat_idx, csat_wait
-        # the latest state of every ticket touched today
-        sel = np.flatnonzero(touched)
+        return cl_cust[ask], wait_days[ask]
+
+    def _ticket_table(self, sel: np.ndarray, opened_today: np.ndarray, d: int) -> pa.Table:
+        """The latest state of every ticket touched today (``sel``)."""
+        t = self.t
         done = t["close_day"][sel] <= d
         final = (t["final_day"][sel] >= 0) & (t["final_day"][sel] <= d)
         status = np.where(
@@ -161,22 +174,19 @@ class Activity(WorldState):
         )
         # a ticket opened today and still open keeps 'open'; one pending earlier stays 'pending'
         status = np.where((status == STATUS_OPEN) & ~opened_today[sel], STATUS_PENDING, status)
-        closed_us = t["close_us"][sel]
-        table = pa.table(
+        return pa.table(
             {
                 "ticket_id": pc.binary_join_element_wise(
                     "T", pc.utf8_lpad(pc.cast(pa.array(t["id"][sel]), pa.string()), width=8, padding="0"), ""
                 ),
                 "customer_id": self._ids().take(pa.array(t["cust"][sel])),
                 "opened_at": pa.array(t["open_us"][sel], pa.timestamp("us")),
-                "closed_at": pa.array(closed_us, pa.timestamp("us"), mask=~done),
+                "closed_at": pa.array(t["close_us"][sel], pa.timestamp("us"), mask=~done),
                 "priority": _str_array(TICKET_PRIORITIES).take(pa.array(t["prio"][sel])),
                 "category": _str_array(TICKET_CATEGORIES).take(pa.array(t["cat"][sel])),
                 "status": _str_array(TICKET_STATUSES).take(pa.array(status.astype(np.int8))),
             }
         )
-        self._forget_finished_tickets(d)
-        return table, csat_idx, csat_wait
 
     def _forget_finished_tickets(self, d: int) -> None:
         t = self.t
