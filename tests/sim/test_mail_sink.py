@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -216,7 +217,6 @@ def test_low_priority_file_writer_process(settings: Settings) -> None:
 def test_embedded_sink_leaves_the_host_logging_alone(settings: Settings) -> None:
     """uvicorn's default logging setup closes every existing handler; inside a Prefect flow that deadlocked the run
     (Prefect's API log handler flushes under the logging lock while its event loop waits for that lock)."""
-    import logging
 
     class Spy(logging.Handler):
         closed = False

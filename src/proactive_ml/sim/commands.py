@@ -1,5 +1,7 @@
-"""CLI subcommands of the simulator: ``simulate`` (a seeded world as landing files) and ``mail-sink`` (the local
-SendGrid-compatible server). Light module: heavy imports happen inside handlers.
+"""CLI subcommands of the simulator: ``simulate`` and ``mail-sink``.
+
+``simulate`` writes a seeded world as landing files; ``mail-sink`` runs the local SendGrid-compatible server.
+Light module: heavy imports happen inside handlers.
 """
 
 from __future__ import annotations

@@ -84,7 +84,7 @@ class _Answerer:
         self.ratings: list[tuple[str, int]] = []
         self.log: list[tuple[str, str, int, bool, int]] = []
 
-    def _ev(self, base: dict[str, Any], name: str, ts: int, with_id: bool = True, **extra: Any) -> None:
+    def _ev(self, base: dict[str, Any], name: str, ts: int, *, with_id: bool = True, **extra: Any) -> None:
         e = {**base, "event": name, "timestamp": int(ts), **extra}
         if with_id:
             e["sg_event_id"] = _event_id(self.cfg.seed, base["sg_message_id"], name, ts, len(self.events))
@@ -146,14 +146,17 @@ class _Answerer:
         t_open = t_del + 60 + int(delays[i, 0] * 4 * 3600)
         if not opened:
             return False, t_open
-        agent = {"useragent": "Mozilla/5.0", "ip": "192.0.2.10"}
+        agent: dict[str, Any] = {"useragent": "Mozilla/5.0", "ip": "192.0.2.10"}
         self._ev(base, "open", t_open, **agent, sg_machine_open=False)
         if u[i, 3] < 0.3:
             t_again = t_open + 600 + int(delays[i, 1] * 6 * 3600)
             self._ev(base, "open", t_again, useragent="Mozilla/5.0", ip="192.0.2.11", sg_machine_open=False)
         if u[i, 4] < self.cfg.click_given_open:
             t_click = t_open + 5 + int(delays[i, 2] * 120)
-            where = {"url": "https://app.example.com/help", "url_offset": {"index": 0, "type": "html"}}
+            where: dict[str, Any] = {
+                "url": "https://app.example.com/help",
+                "url_offset": {"index": 0, "type": "html"},
+            }
             self._ev(base, "click", t_click, **where, **agent)
         return True, t_open
 
