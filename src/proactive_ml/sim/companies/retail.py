@@ -42,9 +42,9 @@ NEVER = 1e9
 
 @dataclass(frozen=True)
 class RetailConfig:
-    """Knobs of the simulated retailer (defaults: two years, a purchase every ~18 days, ~40% churn)."""
+    """Knobs of the simulated retailer (defaults: two years to 2026-06-30, a purchase every ~18 days, ~40% churn)."""
 
-    start: date = date(2025, 1, 1)
+    start: date = date(2024, 7, 1)
     days: int = 730
     join_share: float = 0.7  # customers join uniformly over this share of the period
     mean_gap_days: float = 18.0  # median days between purchases across customers
