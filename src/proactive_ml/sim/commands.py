@@ -23,11 +23,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
         "date, in the retailer's own format; snapshot: a CRM export, one row per customer with a churn flag",
     )
     p.add_argument("--customers", type=int, default=2000, help="number of customers (default 2000)")
-    p.add_argument("--days", type=int, help="simulated days (default: saas 90, retail 730)")
+    p.add_argument("--days", type=int, help="simulated days (default: saas 90, retail 1096 = three years)")
     p.add_argument(
         "--start",
         type=date.fromisoformat,
-        help="first day, YYYY-MM-DD (default: saas 2026-01-01, retail 2024-07-01); snapshot: the export date",
+        help="first day, YYYY-MM-DD (default: saas 2026-01-01, retail 2023-07-01); snapshot: the export date",
     )
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--format", choices=["csv", "parquet", "jsonl"], default="csv", help="saas only")

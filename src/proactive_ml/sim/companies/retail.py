@@ -42,13 +42,14 @@ NEVER = 1e9
 
 @dataclass(frozen=True)
 class RetailConfig:
-    """Knobs of the simulated retailer (defaults: two years to 2026-06-30, a purchase every ~18 days, ~40% churn)."""
+    """Knobs of the simulated retailer (defaults: three years to 2026-06-30, a purchase every ~18 days, ~40% churn)."""
 
-    start: date = date(2024, 7, 1)
-    days: int = 730
+    start: date = date(2023, 7, 1)
+    days: int = 1096
     join_share: float = 0.7  # customers join uniformly over this share of the period
     mean_gap_days: float = 18.0  # median days between purchases across customers
     gap_sigma: float = 0.9  # spread of purchase rates (log-normal sigma)
+    max_gap_days: float = 75.0  # even the slowest regular buys about this often
     basket_mean: float = 35.0  # median dollars per purchase across customers
     churn_hazard: float = 0.0009  # daily hazard of starting to churn, before attribute effects
     satisfaction_effect: float = 1.1  # log-hazard per standard deviation of (low) satisfaction
@@ -63,7 +64,7 @@ def _latents(n: int, cfg: RetailConfig, rng: np.random.Generator) -> dict[str, n
     region = rng.choice(len(REGIONS), n, p=REGION_P)
     age = rng.choice(len(AGE_BANDS), n, p=AGE_P)
     sat = rng.standard_normal(n)
-    gap = rng.lognormal(np.log(cfg.mean_gap_days), cfg.gap_sigma, n)
+    gap = np.minimum(rng.lognormal(np.log(cfg.mean_gap_days), cfg.gap_sigma, n), cfg.max_gap_days)
     basket = rng.lognormal(np.log(cfg.basket_mean), 0.5, n)
     hazard = cfg.churn_hazard * np.exp(
         REGION_EFFECT[region] + AGE_EFFECT[age] - cfg.satisfaction_effect * sat
