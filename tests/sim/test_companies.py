@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from proactive_ml.cli import main
+from proactive_ml.settings import PROJECT_ROOT
 from proactive_ml.sim.companies import (
     RetailConfig,
     churn_label,
@@ -25,6 +27,7 @@ from proactive_ml.sim.companies import (
     write_retail,
     write_snapshot,
 )
+from proactive_ml.sim.world import simulate_to_landing
 
 SMALL = replace(RetailConfig(), days=240)
 HORIZON = 60
@@ -232,3 +235,81 @@ def test_simulate_cli_writes_the_company_export(company: str, tmp_path: Path, ca
         expected = ["crm_export_20260630.csv"]
     assert sorted(_files(tmp_path)) == expected
     assert main(["simulate", "--company", company, "--world-path", "w.json", "--out", str(tmp_path)]) == 2
+
+
+TELCO_HEADER = (
+    "customerID,gender,SeniorCitizen,Partner,Dependents,tenure,PhoneService,MultipleLines,InternetService,"
+    "OnlineSecurity,OnlineBackup,DeviceProtection,TechSupport,StreamingTV,StreamingMovies,Contract,"
+    "PaperlessBilling,PaymentMethod,MonthlyCharges,TotalCharges,Churn"
+)
+
+
+def _mapping(name: str) -> dict:
+    return yaml.safe_load((PROJECT_ROOT / "examples" / name / "sources.yaml").read_text(encoding="utf-8"))
+
+
+def _check_rule(frame: pd.DataFrame, target: str, rule: str | dict, decimal: str) -> None:
+    """The source column exists and its non-blank values cast the way the rule says."""
+    if isinstance(rule, dict) and "constant" in rule:
+        return
+    src = rule if isinstance(rule, str) else rule["from"]
+    assert src in frame.columns, (target, src)
+    values = frame[src][frame[src].str.strip() != ""]  # may be empty: cancelled_at early in a world
+    if isinstance(rule, dict) and "format" in rule:
+        for v in values.iloc[:50]:
+            datetime.strptime(v, rule["format"])  # noqa: DTZ007 - a format check, no time zone involved
+    if isinstance(rule, dict) and True in rule:  # YAML reads the keys `true:`/`false:` as booleans
+        assert set(values) <= {*rule[True], *rule[False]}, (target, set(values))
+    if isinstance(rule, dict) and (rule.get("type") == "float" or rule.get("kind") == "numeric"):
+        pd.to_numeric(values.str.replace(decimal, ".", regex=False))
+
+
+def _check_mapping(spec: dict, landing: Path) -> None:
+    for name, ds in spec["datasets"].items():
+        files = sorted(landing.glob(ds["files"]))
+        assert files, (name, ds["files"])
+        delimiter = ds.get("delimiter", ",")
+        frame = pd.concat(
+            pd.read_csv(
+                path,
+                sep=r"\s+" if delimiter == "whitespace" else delimiter,
+                encoding=ds.get("encoding", "utf-8"),
+                header=0 if ds.get("header", True) else None,
+                names=ds.get("names"),
+                dtype=str,
+                keep_default_na=False,
+            )
+            for path in files
+        )
+        rules = {**ds["columns"], **ds.get("attributes", {})}
+        if "label" in ds:
+            rules["label"] = ds["label"]
+        for target, rule in rules.items():
+            _check_rule(frame, target, rule, ds.get("decimal", "."))
+
+
+def test_example_mappings_fit_the_files_the_simulated_companies_write(tmp_path: Path) -> None:
+    for name in ("saas", "retail"):
+        spec = _mapping(name)
+        assert spec["landing_dir"] == f"../../data/examples/{name}"  # the README's `simulate --out`
+    simulate_to_landing(tmp_path / "saas", n_customers=300, days=4, seed=1, progress=False)
+    _check_mapping(_mapping("saas"), tmp_path / "saas")
+    write_retail(tmp_path / "retail", n_customers=100, seed=1, config=SMALL)
+    _check_mapping(_mapping("retail"), tmp_path / "retail")
+
+
+def test_telco_mapping_reads_the_shared_file_in_place_and_names_its_columns() -> None:
+    spec = _mapping("telco")
+    landing = (PROJECT_ROOT / "examples" / "telco" / spec["landing_dir"]).resolve()
+    assert landing == (PROJECT_ROOT.parent / "shared" / "data").resolve()  # the shared_data_dir default
+    ds = spec["datasets"]["customers"]
+    assert ds["files"] == "WA_Fn-UseC_-Telco-Customer-Churn.csv"
+    header = TELCO_HEADER.split(",")
+    rules = [*ds["columns"].values(), *ds["attributes"].values(), ds["label"]]
+    used = {r if isinstance(r, str) else r["from"] for r in rules}
+    assert used <= set(header)
+    assert set(header) - used == {"gender"}  # every column is declared but the one left out on purpose
+    path = landing / ds["files"]
+    if path.is_file():  # in the main checkout: the real file, read the way the mapping says
+        assert path.read_text(encoding="utf-8").splitlines()[0] == TELCO_HEADER
+        _check_mapping(spec, landing)
