@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
     p.add_argument(
         "--start",
         type=date.fromisoformat,
-        help="first day, YYYY-MM-DD (default: saas 2026-01-01, retail 2023-07-01); snapshot: the export date",
+        help="first day, YYYY-MM-DD (default: saas 2026-01-01, retail 2023-07-01); snapshot: the export date (default 2026-06-30)",
     )
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--format", choices=["csv", "parquet", "jsonl"], default="csv", help="saas only")
