@@ -27,9 +27,7 @@ def _consented(value: object) -> bool:
     """Explicit consent only: True, 1 or "true". Missing (None, NaN, pd.NA) or anything else means no."""
     if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return False
-    return (
-        value is True or (isinstance(value, (int, np.integer)) and value == 1) or str(value).lower() == "true"
-    )
+    return bool(isinstance(value, (int, float, np.number)) and value == 1) or str(value).lower() == "true"
 
 
 def contact_block_reason(
