@@ -115,16 +115,18 @@ class SourcesConfig:
     datasets: dict[str, DatasetMapping]
 
 
-class _Ctx:
+class KeyContext:
     """Names the file and the YAML key in every error."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
     def fail(self, key: str, message: str) -> UserError:
+        """An error naming the file and the key."""
         return UserError(f"{self.path}: {key}: {message}")
 
     def mapping(self, value: Any, key: str, allowed: tuple[str, ...]) -> dict[str, Any]:
+        """A YAML mapping whose keys are all in ``allowed``."""
         if not isinstance(value, dict):
             raise self.fail(key, f"expected a mapping with keys {list(allowed)}, got {_what(value)}")
         for k in value:
@@ -135,11 +137,13 @@ class _Ctx:
         return {str(k): v for k, v in value.items()}
 
     def text(self, value: Any, key: str) -> str:
+        """Non-empty text."""
         if not isinstance(value, str) or value == "":
             raise self.fail(key, f"expected text, got {_what(value)}")
         return value
 
     def texts(self, value: Any, key: str) -> tuple[str, ...]:
+        """A non-empty list of texts (one text counts as a list of one)."""
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list) or not value:
@@ -147,6 +151,7 @@ class _Ctx:
         return tuple(self.text(v, f"{key}[{i}]") for i, v in enumerate(value))
 
     def flag(self, value: Any, key: str) -> bool:
+        """true/false (also yes/no, on/off, 1/0)."""
         word = str(value).strip().lower()
         if word in _TRUE_WORDS:
             return True
@@ -155,6 +160,7 @@ class _Ctx:
         raise self.fail(key, f"expected true or false, got {value!r}")
 
     def choice(self, value: Any, key: str, allowed: tuple[str, ...]) -> str:
+        """One of ``allowed``."""
         v = self.text(value, key)
         if v not in allowed:
             raise self.fail(key, f"{v!r} is not one of {', '.join(allowed)}")
@@ -167,7 +173,7 @@ def _what(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"[:80]
 
 
-def expand_env(text: str, ctx: _Ctx, key: str) -> str:
+def expand_env(text: str, ctx: KeyContext, key: str) -> str:
     """Replace ``${NAME}`` by the environment variable (an unset one is an error naming the key)."""
 
     def sub(m: re.Match[str]) -> str:
@@ -183,7 +189,7 @@ def load_sources(path: str | Path) -> SourcesConfig:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such sources file")
-    ctx = _Ctx(path)
+    ctx = KeyContext(path)
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_TextLoader)  # noqa: S506 - safe subclass
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
@@ -204,7 +210,7 @@ def load_sources(path: str | Path) -> SourcesConfig:
     )
 
 
-def _dataset(ctx: _Ctx, name: str, spec: Any) -> DatasetMapping:
+def _dataset(ctx: KeyContext, name: str, spec: Any) -> DatasetMapping:
     key = f"datasets.{name}"
     d = ctx.mapping(spec, key, _DATASET_KEYS)
     ds = DATASETS[name]
@@ -238,7 +244,7 @@ def _dataset(ctx: _Ctx, name: str, spec: Any) -> DatasetMapping:
     return mapping
 
 
-def _check_required(ctx: _Ctx, ds: Dataset, columns: dict[str, ColumnSpec], key: str) -> None:
+def _check_required(ctx: KeyContext, ds: Dataset, columns: dict[str, ColumnSpec], key: str) -> None:
     """Every required contract column is mapped (``signup_date`` may be derived from the first event)."""
     for c in ds.required_columns:
         if c in columns or (ds.name == "customers" and c == "signup_date"):
@@ -246,7 +252,7 @@ def _check_required(ctx: _Ctx, ds: Dataset, columns: dict[str, ColumnSpec], key:
         raise ctx.fail(f"{key}.columns.{c}", f"missing: {c} is required in {ds.name}")
 
 
-def _column(ctx: _Ctx, ds: Dataset, target: str, spec: Any, key: str) -> ColumnSpec:
+def _column(ctx: KeyContext, ds: Dataset, target: str, spec: Any, key: str) -> ColumnSpec:
     ctype = ds.column(target).type
     if isinstance(spec, str):
         return ColumnSpec(target, source=spec, type=ctype)
@@ -278,7 +284,7 @@ def _column(ctx: _Ctx, ds: Dataset, target: str, spec: Any, key: str) -> ColumnS
 
 
 def _true_false(
-    ctx: _Ctx, d: dict[str, Any], key: str, both: bool
+    ctx: KeyContext, d: dict[str, Any], key: str, both: bool
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     if both or "true" in d or "false" in d:
         for k in ("true", "false"):
@@ -292,7 +298,7 @@ def _true_false(
     return (), ()
 
 
-def _attributes(ctx: _Ctx, dataset: str, spec: Any, key: str) -> dict[str, ColumnSpec]:
+def _attributes(ctx: KeyContext, dataset: str, spec: Any, key: str) -> dict[str, ColumnSpec]:
     if spec is None:
         return {}
     if dataset != "customers":
@@ -320,7 +326,7 @@ def _attributes(ctx: _Ctx, dataset: str, spec: Any, key: str) -> dict[str, Colum
     return out
 
 
-def _label(ctx: _Ctx, dataset: str, spec: Any, key: str) -> ColumnSpec | None:
+def _label(ctx: KeyContext, dataset: str, spec: Any, key: str) -> ColumnSpec | None:
     if spec is None:
         return None
     if dataset != "customers":
@@ -332,7 +338,7 @@ def _label(ctx: _Ctx, dataset: str, spec: Any, key: str) -> ColumnSpec | None:
     return ColumnSpec("label", source=ctx.text(d["from"], f"{key}.from"), true=true, false=false, type="bool")
 
 
-def _aggregate(ctx: _Ctx, dataset: str, spec: Any, key: str) -> str | None:
+def _aggregate(ctx: KeyContext, dataset: str, spec: Any, key: str) -> str | None:
     if spec is None:
         return None
     if dataset != "usage_events":
@@ -340,7 +346,7 @@ def _aggregate(ctx: _Ctx, dataset: str, spec: Any, key: str) -> str | None:
     return ctx.choice(spec, key, ("sum",))
 
 
-def _event_id(ctx: _Ctx, dataset: str, d: dict[str, Any], key: str) -> str | None:
+def _event_id(ctx: KeyContext, dataset: str, d: dict[str, Any], key: str) -> str | None:
     if "event_id" not in d:
         return None
     if dataset != "usage_events":
@@ -352,13 +358,13 @@ def _event_id(ctx: _Ctx, dataset: str, d: dict[str, Any], key: str) -> str | Non
     return ctx.text(d["event_id"], key)
 
 
-def _delimiter(ctx: _Ctx, value: Any, key: str) -> str:
+def _delimiter(ctx: KeyContext, value: Any, key: str) -> str:
     if not isinstance(value, str) or value == "":
         raise ctx.fail(key, f"expected a delimiter (any text, or the word whitespace), got {_what(value)}")
     return value.replace("\\t", "\t")
 
 
-def _encoding(ctx: _Ctx, value: Any, key: str) -> str:
+def _encoding(ctx: KeyContext, value: Any, key: str) -> str:
     enc = ctx.text(value, key)
     try:
         codecs.lookup(enc)
