@@ -202,9 +202,15 @@ def load_sources(path: str | Path) -> SourcesConfig:
         raise ctx.fail("datasets", "no dataset is mapped")
     landing = Path(expand_env(ctx.text(top.get("landing_dir", "."), "landing_dir"), ctx, "landing_dir"))
     datasets = {name: _dataset(ctx, name, spec) for name, spec in raw_sets.items()}
+    customers = datasets.get("customers")
+    if customers is not None and "signup_date" not in customers.columns and "usage_events" not in datasets:
+        raise ctx.fail(
+            "datasets.customers.columns.signup_date",
+            "missing: map it, give a constant, or map usage_events so it is each customer's first event date",
+        )
     return SourcesConfig(
         path=path,
-        company=str(top.get("company") or path.parent.name),
+        company=str(top.get("company") or path.resolve().parent.name),
         landing_dir=landing if landing.is_absolute() else (path.parent / landing),
         datasets=datasets,
     )

@@ -294,7 +294,9 @@ def customer_attributes(wh: Warehouse) -> pd.DataFrame:
     long = wh.query("SELECT customer_id, name, kind, value_num, value_text FROM customer_attributes")
     defs = wh.query("SELECT name, kind, reason FROM customer_attribute_defs ORDER BY name")
     kinds = dict(zip(defs["name"], defs["kind"], strict=True))
-    reasons = {n: (r or "") for n, r in zip(defs["name"], defs["reason"], strict=True)}
+    reasons = {
+        n: (r if isinstance(r, str) else "") for n, r in zip(defs["name"], defs["reason"], strict=True)
+    }
     if long.empty:
         out = pd.DataFrame(index=pd.Index([], name="customer_id", dtype=object))
     else:

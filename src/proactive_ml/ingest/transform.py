@@ -92,8 +92,11 @@ def cast_values(text: pd.Series, spec: ColumnSpec, decimal: str, temporal: bool)
         out = pd.Series(np.where(is_true, "true", np.where(is_false, "false", None)), index=text.index)
         lists = f"true {list(spec.true)} / false {list(spec.false)}"
         return Cast(out.astype(object), present & ~is_true & ~is_false, f"in neither list ({lists})")
-    if t in ("date", "timestamp") and spec.format and not temporal:
-        parsed = pd.to_datetime(text, format=spec.format, errors="coerce", utc=True).dt.tz_convert(None)
+    if t in ("date", "timestamp") and (spec.format or temporal):
+        fmt_in = (
+            "ISO8601" if temporal else spec.format
+        )  # typed dates/times (Parquet) were written as ISO text
+        parsed = pd.to_datetime(text, format=fmt_in, errors="coerce", utc=True).dt.tz_convert(None)
         bad = present & parsed.isna().to_numpy()
         if t == "date":
             fmt = "%Y-%m-%d"
