@@ -3,12 +3,14 @@
 A landing folder holds one sub-folder per dataset (``landing/customers/*.csv``, ``landing/usage_events/*.parquet``
 ...) or files whose names start with the dataset name. For each file, in dataset order (customers first):
 
-1. read it as text columns with the physical line number of every row (structure problems -- empty file, wrong
-   header, truncated last line, a row with too many fields -- refuse the file, naming file, line and column);
+1. read it as text columns with the physical line number of every row (:mod:`.landing`; structure problems --
+   empty file, a missing required or an unexpected column, truncated last line, a row with too many fields --
+   refuse the file, naming file, line and column; optional columns may be left out);
 2. validate it (``proactive_ml.validation.validate_batch``: typing, row rules -> quarantine, batch gates);
 3. write valid rows, quarantined rows and the file's SHA-256 in **one transaction**: all of the file or nothing.
 
-Re-running adds nothing: a file whose content hash is in ``ingest_log`` is skipped, and rows whose natural key is
+Files of unknown types are listed (``IngestSummary.unclaimed``); a run that loads nothing while such files are
+present fails, listing them. Re-running adds nothing: a file whose content hash is in ``ingest_log`` is skipped, and rows whose natural key is
 already stored are not inserted again (customers and tickets are upserted: a newer row replaces the old one).
 """
 
@@ -223,8 +225,7 @@ def ingest_file(wh: Warehouse, dataset: str, path: Path, settings: Any, as_of: d
 
 
 def already_ingested(wh: Warehouse, digest: str) -> bool:
-    """True if a file (or mapped source) with this digest was loaded before."""
-    ensure_tables(wh)
+    """True if a file (or mapped source) with this digest was loaded before (tables must exist)."""
     return bool(wh.scalar("SELECT count(*) FROM ingest_log WHERE file_sha256 = :h", {"h": digest}))
 
 

@@ -89,7 +89,9 @@ def cast_values(text: pd.Series, spec: ColumnSpec, decimal: str, temporal: bool)
         folded = text.map(lambda v: None if v is None else str(v).casefold())
         is_true = folded.isin({v.casefold() for v in spec.true}).to_numpy()
         is_false = folded.isin({v.casefold() for v in spec.false}).to_numpy()
-        out = pd.Series(np.where(is_true, "true", np.where(is_false, "false", None)), index=text.index)
+        out = pd.Series(None, index=text.index, dtype=object)
+        out[is_true] = "true"
+        out[is_false] = "false"
         lists = f"true {list(spec.true)} / false {list(spec.false)}"
         return Cast(out.astype(object), present & ~is_true & ~is_false, f"in neither list ({lists})")
     if t in ("date", "timestamp") and (spec.format or temporal):
