@@ -108,9 +108,11 @@ def _read_delimited(path: Path, dm: DatasetMapping) -> RawTable:
     first = 2 if dm.header else 1
     df.columns = [str(c).strip() for c in df.columns]
     lines = pd.RangeIndex(first, first + len(df))
-    df = df.astype(object).where(df.notna(), None)
-    df = df.apply(lambda s: s.str.strip() if s.dtype == object else s).astype(object)
-    df = df.where(df.notna() & (df != ""), None)
+    for c in df.columns:  # surrounding blanks dropped; empty -> None
+        col = df[c].astype(object)
+        if dm.delimiter != "whitespace":
+            col = col.str.strip()
+        df[c] = col.where(col.notna() & (col != ""), None)
     df["_line"] = list(lines)
     df["_decode_error"] = df["_line"].isin(list(bad_lines)) if bad_lines else False
     data_cols = [c for c in df.columns if not str(c).startswith("_")]

@@ -101,14 +101,11 @@ def cast_values(text: pd.Series, spec: ColumnSpec, decimal: str, temporal: bool)
         parsed = pd.to_datetime(text, format=fmt_in, errors="coerce", utc=True).dt.tz_convert(None)
         bad = present & parsed.isna().to_numpy()
         if t == "date":
-            fmt = "%Y-%m-%d"
+            unit = "D"
         else:
-            fmt = (
-                "%Y-%m-%dT%H:%M:%S.%f"
-                if (parsed.dt.microsecond.fillna(0) != 0).any()
-                else "%Y-%m-%dT%H:%M:%S"
-            )
-        out = parsed.dt.strftime(fmt).astype(object).where(parsed.notna(), None)
+            unit = "us" if (parsed.dt.microsecond.fillna(0) != 0).any() else "s"
+        iso = np.datetime_as_string(parsed.to_numpy().astype(f"datetime64[{unit}]"), unit=unit)
+        out = pd.Series(iso, index=text.index, dtype=object).where(parsed.notna().to_numpy(), None)
         return Cast(out, bad, f"does not match the date format {spec.format}")
     return Cast(text, np.zeros(len(text), dtype=bool))
 
@@ -228,25 +225,29 @@ def aggregate_events(frame: pd.DataFrame) -> pd.DataFrame:
     if good.duplicated(list(EVENT_KEY)).sum() == 0:
         return frame
     g = good.groupby(list(EVENT_KEY), sort=False, dropna=False)
-    first = g.first()  # other columns: first row of the group (first() skips nulls per column)
-    agg = pd.DataFrame(
-        {
-            "_q": g["_q"].sum(min_count=1),
-            "_v": g["_v"].sum(min_count=1),
-            "_line": g["_line"].min(),
-            "_order": g["_order"].min(),
-        }
-    )
-    merged = first.drop(columns=["_q", "_v", "_line", "_order"]).join(agg).reset_index()
+    others = [
+        c for c in frame.columns if c not in (*EVENT_KEY, "quantity", "value", "_line", "_decode_error")
+    ]
+    merged = g.agg(
+        _q=("_q", "sum"),
+        _v=("_v", "sum"),
+        _vn=("_v", "count"),
+        _line=("_line", "min"),
+        _order=("_order", "min"),
+        **{c: (c, "first") for c in others},  # first non-empty value of the group
+    ).reset_index()
     merged = merged.sort_values("_order")
-    merged["quantity"] = merged["_q"].map(_number_text)
-    merged["value"] = merged["_v"].map(_number_text)
+    merged["quantity"] = _number_text(merged["_q"])
+    merged["value"] = _number_text(merged["_v"].where(merged["_vn"] > 0))
     merged["_decode_error"] = False
     cols = list(frame.columns)
     return pd.concat([merged[cols], frame.loc[~ok, cols]], ignore_index=True)
 
 
-def _number_text(v: float) -> str | None:
-    if pd.isna(v):
-        return None
-    return str(int(v)) if float(v).is_integer() else repr(float(v))
+def _number_text(values: pd.Series) -> pd.Series:
+    """Numbers as text: whole numbers without a decimal point, others in their shortest form; NaN -> None."""
+    v = values.astype("float64")
+    whole = np.isfinite(v) & (v == np.floor(v))
+    out = v.astype(str).astype(object)
+    out[whole] = v[whole].astype("int64").astype(str)
+    return out.where(v.notna(), None)

@@ -146,7 +146,7 @@ def load_raw_tables(wh, tables: dict[str, pd.DataFrame]) -> None:  # type: ignor
     for name, df in tables.items():
         ds = DATASETS[name]
         wh.execute(create_table_sql(ds))
-        wh.insert_frame(name, df, ds.column_names)
+        wh.insert_frame(name, df, [c for c in ds.column_names if c in df.columns])
 
 
 def end_date(n_days: int = 200, start: date = START) -> date:
@@ -176,4 +176,6 @@ def customer_row(cid: str, signup: date, cancelled: datetime | None = None, plan
         "monthly_revenue": 99.0,
         "marketing_consent": True,
         "cancelled_at": cancelled,
+        "locale": None,
+        "owner": None,
     }

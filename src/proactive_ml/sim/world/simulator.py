@@ -31,7 +31,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from proactive_ml.contract import FEATURES, PLANS, TICKET_CATEGORIES, TICKET_PRIORITIES, TICKET_STATUSES
+from proactive_ml.contract import (
+    DATASETS,
+    FEATURES,
+    PLANS,
+    TICKET_CATEGORIES,
+    TICKET_PRIORITIES,
+    TICKET_STATUSES,
+)
 from proactive_ml.sim.world import text
 from proactive_ml.sim.world.config import (
     FEATURE_PARAMS,
@@ -356,7 +363,7 @@ class World:
         assert feedback is not None
         tables["feedback"] = feedback
         tables["tickets"] = tickets
-        return tables
+        return {name: _with_optional_columns(name, tbl) for name, tbl in tables.items()}
 
     @property
     def today(self) -> date:
@@ -824,3 +831,14 @@ __all__ = [
     "LOST_CAUSE",
     "SLEEPING_DOG",
 ]
+
+
+_NULL_TYPES = {"string": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_()}
+
+
+def _with_optional_columns(name: str, tbl: pa.Table) -> pa.Table:
+    """Append the optional contract columns this world does not fill (empty), in contract order."""
+    for col in DATASETS[name].columns:
+        if col.name not in tbl.column_names and col.type in _NULL_TYPES:
+            tbl = tbl.append_column(col.name, pa.nulls(tbl.num_rows, _NULL_TYPES[col.type]))
+    return tbl
