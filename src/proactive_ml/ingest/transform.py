@@ -101,10 +101,11 @@ def cast_values(text: pd.Series, spec: ColumnSpec, decimal: str, temporal: bool)
         parsed = pd.to_datetime(text, format=fmt_in, errors="coerce", utc=True).dt.tz_convert(None)
         bad = present & parsed.isna().to_numpy()
         if t == "date":
-            unit = "D"
+            iso = np.datetime_as_string(parsed.to_numpy().astype("datetime64[D]"), unit="D")
+        elif (parsed.dt.microsecond.fillna(0) != 0).any():
+            iso = np.datetime_as_string(parsed.to_numpy().astype("datetime64[us]"), unit="us")
         else:
-            unit = "us" if (parsed.dt.microsecond.fillna(0) != 0).any() else "s"
-        iso = np.datetime_as_string(parsed.to_numpy().astype(f"datetime64[{unit}]"), unit=unit)
+            iso = np.datetime_as_string(parsed.to_numpy().astype("datetime64[s]"), unit="s")
         out = pd.Series(iso, index=text.index, dtype=object).where(parsed.notna().to_numpy(), None)
         return Cast(out, bad, f"does not match the date format {spec.format}")
     return Cast(text, np.zeros(len(text), dtype=bool))
