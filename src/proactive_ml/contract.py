@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-PLANS = ("free", "starter", "pro", "enterprise")
+PLANS = ("free", "starter", "pro", "enterprise")  # the simulated worlds' plans; `plan` is free text
 SURVEY_TYPES = ("NPS", "CSAT")
 TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
 TICKET_STATUSES = ("open", "pending", "solved", "closed")
@@ -46,6 +46,7 @@ class Column:
     type: str
     required: bool = True
     description: str = ""
+    default: str | None = None  # text filled in where a file leaves the column out or empty
 
 
 @dataclass(frozen=True)
@@ -80,20 +81,43 @@ CUSTOMERS = Dataset(
     description="One row per customer account; a later file with the same customer_id replaces the row.",
     columns=(
         Column("customer_id", "string", description="Stable account id (natural key)."),
-        Column("email", "string", description="Contact address for proactive email (PII)."),
-        Column("name", "string", description="Contact's display name (PII)."),
-        Column("plan", "string", description=f"One of {', '.join(PLANS)}."),
-        Column("signup_date", "date", description="Date the account was created."),
-        Column("country", "string", description="ISO 3166-1 alpha-2 country code."),
-        Column("timezone", "string", description="IANA time zone, e.g. Europe/Berlin (quiet hours)."),
-        Column("monthly_revenue", "float", description="Current monthly recurring revenue, >= 0."),
-        Column("marketing_consent", "bool", description="True if the customer agreed to proactive email."),
+        Column(
+            "email",
+            "string",
+            required=False,
+            description="Contact address (PII); needed only by email playbooks.",
+        ),
+        Column("name", "string", required=False, description="Contact's display name (PII)."),
+        Column("plan", "string", required=False, description="Plan or tier, free text."),
+        Column(
+            "signup_date",
+            "date",
+            description="Date the account was created (a source mapping may derive it from the first event).",
+        ),
+        Column("country", "string", required=False, description="ISO 3166-1 alpha-2 country code."),
+        Column(
+            "timezone",
+            "string",
+            required=False,
+            description="IANA time zone, e.g. Europe/Berlin (quiet hours).",
+        ),
+        Column(
+            "monthly_revenue", "float", required=False, description="Current monthly recurring revenue, >= 0."
+        ),
+        Column(
+            "marketing_consent",
+            "bool",
+            required=False,
+            description="True if the customer agreed to proactive email; empty = unknown = no proactive email.",
+        ),
         Column(
             "cancelled_at",
             "timestamp",
             required=False,
             description="When the account churned; empty if active.",
         ),
+        Column("locale", "string", required=False, description="Language of messages, e.g. de-DE."),
+        Column("owner", "string", required=False, description="The account's customer-success owner."),
     ),
     key=("customer_id",),
     time_column="signup_date",
@@ -102,12 +126,23 @@ CUSTOMERS = Dataset(
 
 USAGE_EVENTS = Dataset(
     name="usage_events",
-    description="Product usage: one row per (customer, time, feature) with a count.",
+    description="Product usage or purchases: one row per (customer, time, feature) with a count and a value.",
     columns=(
         Column("customer_id", "string", description="Customer who used the product."),
         Column("ts", "timestamp", description="When (UTC)."),
         Column("feature", "string", description="Event or feature name."),
-        Column("quantity", "int", description="How many times, >= 0."),
+        Column(
+            "quantity", "int", required=False, default="1", description="How many times, >= 0 (default 1)."
+        ),
+        Column(
+            "value", "float", required=False, description="Money the event carried (e.g. a purchase amount)."
+        ),
+        Column(
+            "event_id",
+            "string",
+            required=False,
+            description="Source event id (when a mapping keys events by id instead of aggregating them).",
+        ),
     ),
     key=("customer_id", "ts", "feature"),
     time_column="ts",
@@ -141,6 +176,8 @@ TICKETS = Dataset(
         Column("priority", "string", description=f"One of {', '.join(TICKET_PRIORITIES)}."),
         Column("category", "string", description=f"One of {', '.join(TICKET_CATEGORIES)}."),
         Column("status", "string", description=f"One of {', '.join(TICKET_STATUSES)}."),
+        Column("subject", "string", required=False, description="Ticket subject line (may hold PII)."),
+        Column("assignee", "string", required=False, description="Support agent the ticket is assigned to."),
     ),
     key=("ticket_id",),
     time_column="opened_at",
@@ -149,6 +186,8 @@ TICKETS = Dataset(
 )
 
 DATASETS: dict[str, Dataset] = {d.name: d for d in (CUSTOMERS, USAGE_EVENTS, FEEDBACK, TICKETS)}
+# A company may bring only these; feedback and tickets are optional datasets (absent = fine).
+REQUIRED_DATASETS: tuple[str, ...] = ("customers", "usage_events")
 # Order matters for ingestion: customers first, so foreign keys of the same landing folder resolve.
 INGEST_ORDER: tuple[str, ...] = ("customers", "usage_events", "feedback", "tickets")
 

@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     warehouse_url: str = Field(
         "", description="duckdb:///path/file.duckdb (embedded default) or postgresql://user@host:5432/db"
     )
+    sources_file: str = Field(
+        "",
+        description="A sources.yaml mapping a company's files to the contract (empty: the landing-folder "
+        "convention, one sub-folder per dataset).",
+    )
     shared_data_dir: Path = Field(
         PROJECT_ROOT.parent / "shared" / "data",
         description="Public data sets used by bench/ and real-data checks.",

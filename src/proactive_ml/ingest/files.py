@@ -3,20 +3,20 @@
 A landing folder holds one sub-folder per dataset (``landing/customers/*.csv``, ``landing/usage_events/*.parquet``
 ...) or files whose names start with the dataset name. For each file, in dataset order (customers first):
 
-1. read it as text columns with the physical line number of every row (structure problems -- empty file, wrong
-   header, truncated last line, a row with too many fields -- refuse the file, naming file, line and column);
+1. read it as text columns with the physical line number of every row (:mod:`.landing`; structure problems --
+   empty file, a missing required or an unexpected column, truncated last line, a row with too many fields --
+   refuse the file, naming file, line and column; optional columns may be left out);
 2. validate it (``proactive_ml.validation.validate_batch``: typing, row rules -> quarantine, batch gates);
 3. write valid rows, quarantined rows and the file's SHA-256 in **one transaction**: all of the file or nothing.
 
-Re-running adds nothing: a file whose content hash is in ``ingest_log`` is skipped, and rows whose natural key is
+Files of unknown types are listed (``IngestSummary.unclaimed``); a run that loads nothing while such files are
+present fails, listing them. Re-running adds nothing: a file whose content hash is in ``ingest_log`` is skipped, and rows whose natural key is
 already stored are not inserted again (customers and tickets are upserted: a newer row replaces the old one).
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,10 +26,19 @@ from typing import Any
 import pandas as pd
 
 from proactive_ml.contract import DATASETS, INGEST_ORDER, SQL_TYPES, Dataset, create_table_sql
-from proactive_ml.errors import GateFailure, IngestError
+from proactive_ml.errors import GateFailure, IngestError, UserError
+from proactive_ml.ingest.landing import SUFFIXES, read_raw
 from proactive_ml.warehouse.engine import Warehouse
 
-SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+__all__ = [
+    "SUFFIXES",
+    "discover",
+    "ingest_file",
+    "ingest_frame",
+    "ingest_path",
+    "read_raw",
+    "warehouse_summary",
+]
 
 INGEST_LOG_DDL = """CREATE TABLE IF NOT EXISTS ingest_log (
   file_sha256 TEXT PRIMARY KEY,
@@ -39,6 +48,27 @@ INGEST_LOG_DDL = """CREATE TABLE IF NOT EXISTS ingest_log (
   valid_rows BIGINT NOT NULL,
   quarantined_rows BIGINT NOT NULL,
   ingested_at TIMESTAMP NOT NULL
+)"""
+# customer attributes beyond the contract, declared in a sources.yaml (model features), and snapshot labels
+CUSTOMER_ATTRIBUTES_DDL = """CREATE TABLE IF NOT EXISTS customer_attributes (
+  customer_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  value_num DOUBLE PRECISION,
+  value_text TEXT,
+  updated_at TIMESTAMP NOT NULL
+)"""
+CUSTOMER_ATTRIBUTE_DEFS_DDL = """CREATE TABLE IF NOT EXISTS customer_attribute_defs (
+  name TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  reason TEXT,
+  source TEXT,
+  updated_at TIMESTAMP NOT NULL
+)"""
+CUSTOMER_LABELS_DDL = """CREATE TABLE IF NOT EXISTS customer_labels (
+  customer_id TEXT NOT NULL,
+  label BOOLEAN NOT NULL,
+  observed_at TIMESTAMP NOT NULL
 )"""
 
 
@@ -59,6 +89,7 @@ class IngestSummary:
     """What happened to a landing folder."""
 
     files: list[FileResult] = field(default_factory=list)
+    unclaimed: list[Path] = field(default_factory=list)  # files present that no dataset claims
 
     @property
     def loaded(self) -> int:
@@ -82,10 +113,20 @@ class IngestSummary:
 
 
 def ensure_tables(wh: Warehouse) -> None:
-    """Create the raw tables and the ingest log if missing."""
+    """Create the raw tables and the ingest log if missing; add contract columns an older warehouse lacks."""
     for ds in DATASETS.values():
         wh.execute(create_table_sql(ds))
     wh.execute(INGEST_LOG_DDL)
+    for ddl in (CUSTOMER_ATTRIBUTES_DDL, CUSTOMER_ATTRIBUTE_DEFS_DDL, CUSTOMER_LABELS_DDL):
+        wh.execute(ddl)
+    have = wh.query(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()"
+    )
+    existing = set(zip(have["table_name"], have["column_name"], strict=True))
+    for ds in DATASETS.values():
+        for c in ds.columns:
+            if (ds.name, c.name) not in existing:
+                wh.execute(f"ALTER TABLE {ds.name} ADD COLUMN IF NOT EXISTS {c.name} {SQL_TYPES[c.type]}")
 
 
 # ---------------------------------------------------------------------------------------------- discovery
@@ -97,6 +138,30 @@ def dataset_of(path: Path) -> str | None:
         if path.name.startswith(name):
             return name
     return None
+
+
+def unclaimed_files(path: Path, claimed: set[Path] | None = None) -> list[Path]:
+    """Files under ``path`` that no dataset claims.
+
+    With ``claimed`` None (landing-folder convention): files of unknown types (``.txt``, ``.xlsx`` ...); else
+    every file not in ``claimed``. Hidden files are ignored.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        return []
+    files = [p for p in path.rglob("*") if p.is_file() and not any(x.startswith(".") for x in p.parts[-1:])]
+    if claimed is None:
+        return sorted(p for p in files if p.suffix.lower() not in SUFFIXES)
+    resolved = {c.resolve() for c in claimed}
+    return sorted(p for p in files if p.resolve() not in resolved)
+
+
+def describe_unclaimed(files: list[Path], limit: int = 20) -> str:
+    """A list of unclaimed files for a person (with their file type)."""
+    lines = [f"  {p} ({p.suffix or 'no extension'})" for p in files[:limit]]
+    if len(files) > limit:
+        lines.append(f"  ... and {len(files) - limit} more")
+    return "\n".join(lines)
 
 
 def discover(path: Path) -> list[tuple[str, Path]]:
@@ -128,166 +193,6 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _check_header(path: Path, ds: Dataset, columns: list[str], line: int = 1) -> None:
-    expected = ds.column_names
-    missing = [c for c in expected if c not in columns]
-    extra = [c for c in columns if c not in expected]
-    if missing:
-        hint = f" (found unexpected {extra})" if extra else ""
-        raise IngestError(
-            str(path), f"missing column(s) {missing}{hint}; expected {expected}", line, missing[0]
-        )
-    if extra:
-        raise IngestError(str(path), f"unexpected column(s) {extra}; expected {expected}", line, extra[0])
-
-
-def read_raw(path: Path, ds: Dataset) -> pd.DataFrame:
-    """Read a landing file as text columns plus ``_line`` (physical line) and ``_decode_error`` (bad UTF-8)."""
-    kind = SUFFIXES[path.suffix.lower()]
-    if path.stat().st_size == 0:
-        raise IngestError(str(path), "the file is empty", 1)
-    if kind == "csv":
-        return _read_csv(path, ds)
-    if kind == "parquet":
-        try:
-            df = pd.read_parquet(path)
-        except Exception as exc:
-            raise IngestError(str(path), f"not a readable Parquet file: {exc}") from exc
-        _check_header(path, ds, list(df.columns))
-        lines = pd.RangeIndex(1, len(df) + 1)
-    else:
-        df, lines = _read_jsonl(path, ds)
-    out = _as_text(df[ds.column_names])
-    out["_line"] = list(lines)
-    out["_decode_error"] = False
-    return out
-
-
-def _as_text(df: pd.DataFrame) -> pd.DataFrame:
-    out = pd.DataFrame(index=df.index)
-    for c in df.columns:
-        s = df[c]
-        if pd.api.types.is_datetime64_any_dtype(s):
-            text = s.dt.strftime("%Y-%m-%dT%H:%M:%S")
-        else:
-            text = s.astype(object).where(s.notna(), None).map(lambda v: v if v is None else str(v))
-        out[c] = text.astype(object).where(s.notna(), None)
-    return out.reset_index(drop=True)
-
-
-def _read_jsonl(path: Path, ds: Dataset) -> tuple[pd.DataFrame, list[int]]:
-    import json
-
-    records: list[dict[str, Any]] = []
-    lines: list[int] = []
-    with open(path, "rb") as f:
-        for n, raw in enumerate(f, start=1):
-            if not raw.strip():
-                continue
-            try:
-                obj = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError as exc:
-                raise IngestError(str(path), f"not valid UTF-8 at byte {exc.start}", n) from exc
-            except json.JSONDecodeError as exc:
-                what = "truncated last line" if not raw.endswith(b"\n") else "invalid JSON"
-                raise IngestError(str(path), f"{what}: {exc.msg} at column {exc.colno}", n) from exc
-            if not isinstance(obj, dict):
-                raise IngestError(str(path), "each line must be a JSON object", n)
-            if not records:
-                _check_header(path, ds, list(obj), n)
-            missing = [c for c in ds.column_names if c not in obj]
-            if missing:
-                raise IngestError(str(path), "missing field", n, missing[0])
-            records.append(obj)
-            lines.append(n)
-    if not records:
-        raise IngestError(str(path), "no records", 1)
-    return pd.DataFrame.from_records(records, columns=ds.column_names), lines
-
-
-def _read_csv(path: Path, ds: Dataset) -> pd.DataFrame:
-    data = path.read_bytes()
-    header_end = data.find(b"\n")
-    header_bytes = data if header_end < 0 else data[:header_end]
-    header = next(csv.reader([header_bytes.decode("utf-8", errors="replace").lstrip("\ufeff").rstrip("\r")]))
-    header = [h.strip() for h in header]
-    _check_header(path, ds, header)
-    if header_end < 0 or not data[header_end + 1 :].strip():
-        raise IngestError(str(path), "the file has a header but no rows", 2)
-    _check_last_line(path, data, len(header))
-    text = data.decode("utf-8", errors="replace")
-    try:
-        df = pd.read_csv(
-            io.StringIO(text),
-            dtype=str,
-            keep_default_na=False,
-            na_values=[""],
-            engine="c",
-            skipinitialspace=False,
-        )
-    except pd.errors.ParserError as exc:
-        raise IngestError(str(path), f"malformed CSV: {exc}") from exc
-    df.columns = header
-    # physical line numbers; quoted newlines are rare in landing files but counted correctly here
-    if '"' in text and "\n" in text.split("\n", 1)[1].replace("\r", "") and _has_quoted_newline(text):
-        lines = _csv_line_numbers(text)
-    else:
-        lines = list(range(2, len(df) + 2))
-    df = df[ds.column_names].astype(object).where(df[ds.column_names].notna(), None)
-    df["_line"] = lines
-    bad = _bad_utf8_lines(data, header) if "\ufffd" in text else {}
-    df["_decode_error"] = df["_line"].isin(list(bad)) if bad else False
-    df.attrs["decode_columns"] = bad
-    return df.reset_index(drop=True)
-
-
-def _check_last_line(path: Path, data: bytes, n_fields: int) -> None:
-    """A file cut off mid-row: its last line lacks fields (or ends inside a quote)."""
-    body = data.rstrip(b"\r\n")
-    last_nl = body.rfind(b"\n")
-    last = body[last_nl + 1 :].decode("utf-8", errors="replace")
-    line_no = body.count(b"\n") + 1
-    if last.count('"') % 2 == 1:
-        raise IngestError(str(path), "truncated last line (unterminated quote)", line_no)
-    fields = next(csv.reader([last]), [])
-    if len(fields) < n_fields:
-        raise IngestError(
-            str(path), f"truncated last line: {len(fields)} of {n_fields} fields", line_no, None
-        )
-
-
-def _has_quoted_newline(text: str) -> bool:
-    in_quote = False
-    for ch in text:
-        if ch == '"':
-            in_quote = not in_quote
-        elif ch == "\n" and in_quote:
-            return True
-    return False
-
-
-def _csv_line_numbers(text: str) -> list[int]:
-    reader = csv.reader(io.StringIO(text))
-    next(reader)
-    out = []
-    for _row in reader:
-        out.append(reader.line_num)  # line where the record ended; close enough for people
-    return out
-
-
-def _bad_utf8_lines(data: bytes, header: list[str]) -> dict[int, str]:
-    """Line number -> the first column whose bytes are not valid UTF-8."""
-    bad: dict[int, str] = {}
-    for n, raw in enumerate(data.split(b"\n"), start=1):
-        try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError:
-            fields = next(csv.reader([raw.decode("utf-8", errors="replace")]), [])
-            col = next((header[i] for i, f in enumerate(fields) if "\ufffd" in f and i < len(header)), "")
-            bad[n] = col
-    return bad
-
-
 # ---------------------------------------------------------------------------------------------- writing
 def _write_valid(wh: Warehouse, ds: Dataset, valid: pd.DataFrame) -> int:
     """Insert rows whose natural key is new (append datasets) or replace by key (upsert datasets)."""
@@ -310,15 +215,40 @@ def _write_valid(wh: Warehouse, ds: Dataset, valid: pd.DataFrame) -> int:
 
 def ingest_file(wh: Warehouse, dataset: str, path: Path, settings: Any, as_of: datetime) -> FileResult:
     """Validate and load one landing file in one transaction; skip it if its content was loaded before."""
-    from proactive_ml.validation import format_gate_failures, validate_batch, write_quarantine
-
     ds = DATASETS[dataset]
     ensure_tables(wh)
     digest = file_sha256(path)
-    if wh.scalar("SELECT count(*) FROM ingest_log WHERE file_sha256 = :h", {"h": digest}):
+    if already_ingested(wh, digest):
         return FileResult(path, dataset, "skipped")
     raw = read_raw(path, ds)
-    result = validate_batch(wh, dataset, raw, str(path), as_of, settings)
+    return ingest_frame(wh, ds, raw, path, digest, settings, as_of)
+
+
+def already_ingested(wh: Warehouse, digest: str) -> bool:
+    """True if a file (or mapped source) with this digest was loaded before (tables must exist)."""
+    return bool(wh.scalar("SELECT count(*) FROM ingest_log WHERE file_sha256 = :h", {"h": digest}))
+
+
+def ingest_frame(
+    wh: Warehouse,
+    ds: Dataset,
+    raw: pd.DataFrame,
+    path: Path,
+    digest: str,
+    settings: Any,
+    as_of: datetime,
+    after_write: Callable[[Warehouse, pd.DataFrame], None] | None = None,
+) -> FileResult:
+    """Validate one all-text frame in the contract's layout and write it in one transaction.
+
+    ``raw`` has the contract's columns as text plus ``_line`` and ``_decode_error``. One transaction writes the
+    valid rows, the quarantined rows, ``after_write(wh, valid)`` (a mapping's extra tables) and the ingest-log
+    row keyed by ``digest``. A failed gate raises :class:`GateFailure` and writes nothing.
+    """
+    from proactive_ml.validation import format_gate_failures, validate_batch, write_quarantine
+
+    ensure_tables(wh)
+    result = validate_batch(wh, ds, raw, str(path), as_of, settings)
     _name_decode_columns(result.quarantined, raw.attrs.get("decode_columns") or {})
     if result.gate_failures:
         raise GateFailure(format_gate_failures(result) + _quarantine_examples(path, result.quarantined))
@@ -327,12 +257,14 @@ def ingest_file(wh: Warehouse, dataset: str, path: Path, settings: Any, as_of: d
         inserted = _write_valid(wh, ds, result.valid)
         if n_quarantined:
             write_quarantine(wh, result.quarantined)
+        if after_write is not None:
+            after_write(wh, result.valid)
         wh.execute(
             "INSERT INTO ingest_log (file_sha256, dataset, path, rows, valid_rows, quarantined_rows, ingested_at) "
             "VALUES (:h, :d, :p, :r, :v, :q, :t)",
             {
                 "h": digest,
-                "d": dataset,
+                "d": ds.name,
                 "p": str(path),
                 "r": len(raw),
                 "v": len(result.valid),
@@ -340,7 +272,7 @@ def ingest_file(wh: Warehouse, dataset: str, path: Path, settings: Any, as_of: d
                 "t": as_of,
             },
         )
-    return FileResult(path, dataset, "loaded", len(raw), inserted, n_quarantined)
+    return FileResult(path, ds.name, "loaded", len(raw), inserted, n_quarantined)
 
 
 def _name_decode_columns(quarantined: pd.DataFrame, columns: dict[int, str]) -> None:
@@ -378,7 +310,7 @@ def ingest_path(
     from proactive_ml.validation.gx_run import deferred_data_docs
 
     files = discover(Path(path))
-    summary = IngestSummary()
+    summary = IngestSummary(unclaimed=unclaimed_files(Path(path)))
     bar = None
     if progress and files:
         from rich.progress import Progress
@@ -392,7 +324,18 @@ def ingest_path(
     finally:
         if bar:
             bar.stop()
+    check_something_loaded(summary, Path(path))
     return summary
+
+
+def check_something_loaded(summary: IngestSummary, where: Path) -> None:
+    """A run that loads nothing while unclaimed files are present fails, listing them."""
+    if summary.unclaimed and not summary.files:
+        raise UserError(
+            f"nothing was loaded from {where}, but it holds {len(summary.unclaimed)} file(s) that no dataset "
+            f"claims (known types: {', '.join(sorted(SUFFIXES))}; or map them in a sources.yaml):\n"
+            + describe_unclaimed(summary.unclaimed)
+        )
 
 
 def _ingest_files(

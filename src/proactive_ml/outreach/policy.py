@@ -23,6 +23,13 @@ import pandas as pd
 from proactive_ml.identity import email_hash
 
 
+def _consented(value: object) -> bool:
+    """Explicit consent only: True, 1 or "true". Missing (None, NaN, pd.NA) or anything else means no."""
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return False
+    return bool(isinstance(value, (int, float, np.number)) and value == 1) or str(value).lower() == "true"
+
+
 def contact_block_reason(
     customers: pd.DataFrame, suppressed_hashes: set[str], suppressed_customers: set[str], as_of: datetime
 ) -> pd.Series:
@@ -30,7 +37,7 @@ def contact_block_reason(
 
     ``customers`` needs customer_id, email, marketing_consent, cancelled_at.
     """
-    consent = customers["marketing_consent"].map(lambda v: v is True or v == 1 or str(v).lower() == "true")
+    consent = customers["marketing_consent"].map(_consented)
     emails = customers["email"].fillna("").astype(str)
     hashes = emails.map(lambda e: email_hash(e) if e else "")
     supp = hashes.isin(suppressed_hashes) | customers["customer_id"].astype(str).isin(suppressed_customers)

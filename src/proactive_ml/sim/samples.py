@@ -132,7 +132,7 @@ def clean_tickets(
 # defect kind -> (dataset -> (column, bad value or callable)); the expectation each must trigger
 DEFECTS: dict[str, dict[str, tuple[str, str | None]]] = {
     "required_null": {
-        "customers": ("email", None),
+        "customers": ("customer_id", None),  # email, name, plan ... are optional in the contract
         "usage_events": ("customer_id", None),
         "feedback": ("survey_type", None),
         "tickets": ("priority", None),
@@ -162,8 +162,7 @@ DEFECTS: dict[str, dict[str, tuple[str, str | None]]] = {
         "tickets": ("closed_at", "soon"),
     },
     "unknown_enum": {
-        "customers": ("plan", "gold"),
-        "feedback": ("survey_type", "CES"),
+        "feedback": ("survey_type", "CES"),  # customers.plan is free text
         "tickets": ("status", "lost"),
     },
     "malformed_email": {"customers": ("email", "not-an-email")},
@@ -225,7 +224,7 @@ def inject_defects(
                 texts = [
                     c.name
                     for c in ds.columns
-                    if c.type == "string" and c.name != "customer_id" and c.required
+                    if c.type == "string" and c.name != "customer_id" and (c.required or c.name in df.columns)
                 ]
                 text_col = next((c for c in texts if c not in ds.key), texts[-1])
                 df.iat[r, df.columns.get_loc(text_col)] = "caf\ufffd"

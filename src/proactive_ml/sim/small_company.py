@@ -174,7 +174,7 @@ def load_raw_tables(wh: Warehouse, tables: dict[str, pd.DataFrame]) -> None:
     for name, df in tables.items():
         ds = DATASETS[name]
         wh.execute(create_table_sql(ds))
-        wh.insert_frame(name, df, ds.column_names)
+        wh.insert_frame(name, df, [c for c in ds.column_names if c in df.columns])
 
 
 def end_date(n_days: int = 200, start: date = START) -> date:
@@ -206,4 +206,6 @@ def customer_row(cid: str, signup: date, cancelled: datetime | None = None, plan
         "monthly_revenue": 99.0,
         "marketing_consent": True,
         "cancelled_at": cancelled,
+        "locale": None,
+        "owner": None,
     }

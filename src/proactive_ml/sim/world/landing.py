@@ -35,8 +35,11 @@ def to_contract_table(name: str, frame: pd.DataFrame | pa.Table) -> pa.Table:
     tbl = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
     cols = []
     for col in ds.columns:
-        arr = tbl.column(col.name)
         target = _ARROW_TYPES[col.type]
+        if col.name not in tbl.column_names:  # an optional column this world does not fill
+            cols.append(pa.nulls(tbl.num_rows, target))
+            continue
+        arr = tbl.column(col.name)
         if col.type == "date" and pa.types.is_timestamp(arr.type):
             arr = pc.cast(pc.cast(arr, pa.timestamp("s"), safe=False), pa.date32())
         elif arr.type != target:

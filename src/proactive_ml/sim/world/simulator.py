@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from proactive_ml.contract import DATASETS
 from proactive_ml.sim.world.config import (
     LOST_CAUSE,
     PERSUADABLE,
@@ -133,7 +134,7 @@ class World(Truth):
         feedback = self._feedback(live, d, d_us, csat_idx, csat_wait)
         tables["feedback"] = cast(pa.Table, feedback)  # emit=True: both are tables
         tables["tickets"] = cast(pa.Table, tickets)
-        return tables
+        return {name: _with_optional_columns(name, tbl) for name, tbl in tables.items()}
 
     def receive_emails(self, sent: pd.DataFrame) -> dict[str, list[Any]]:
         """Answer sent emails like SendGrid and the recipients would: events, replies, ratings.
@@ -194,3 +195,14 @@ __all__ = [
     "LOST_CAUSE",
     "SLEEPING_DOG",
 ]
+
+
+_NULL_TYPES = {"string": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_()}
+
+
+def _with_optional_columns(name: str, tbl: pa.Table) -> pa.Table:
+    """Append the optional contract columns this world does not fill (empty), in contract order."""
+    for col in DATASETS[name].columns:
+        if col.name not in tbl.column_names and col.type in _NULL_TYPES:
+            tbl = tbl.append_column(col.name, pa.nulls(tbl.num_rows, _NULL_TYPES[col.type]))
+    return tbl

@@ -1,0 +1,192 @@
+"""Read landing files laid out in the contract's own columns (the landing-folder convention).
+
+Each file is read as text columns plus the physical line number of every row and a flag for bytes that are not
+valid UTF-8. Structure problems -- empty file, a missing required column or an unexpected one, a truncated last
+line, a row with too many fields -- refuse the file, naming file, line and column. Optional contract columns a
+file leaves out are read as empty (or their contract default, e.g. ``quantity`` 1).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from proactive_ml.contract import Dataset
+from proactive_ml.errors import IngestError
+
+SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+def _check_header(path: Path, ds: Dataset, columns: list[str], line: int = 1) -> None:
+    expected = ds.column_names
+    missing = [c for c in ds.required_columns if c not in columns]  # optional columns may be left out
+    extra = [c for c in columns if c not in expected]
+    if missing:
+        hint = f" (found unexpected {extra})" if extra else ""
+        raise IngestError(
+            str(path), f"missing column(s) {missing}{hint}; expected {expected}", line, missing[0]
+        )
+    if extra:
+        raise IngestError(str(path), f"unexpected column(s) {extra}; expected {expected}", line, extra[0])
+
+
+def read_raw(path: Path, ds: Dataset) -> pd.DataFrame:
+    """Read a landing file as text columns plus ``_line`` (physical line) and ``_decode_error`` (bad UTF-8)."""
+    kind = SUFFIXES[path.suffix.lower()]
+    if path.stat().st_size == 0:
+        raise IngestError(str(path), "the file is empty", 1)
+    if kind == "csv":
+        return apply_defaults(ds, _read_csv(path, ds))
+    if kind == "parquet":
+        try:
+            df = pd.read_parquet(path)
+        except Exception as exc:
+            raise IngestError(str(path), f"not a readable Parquet file: {exc}") from exc
+        _check_header(path, ds, list(df.columns))
+        lines = pd.RangeIndex(1, len(df) + 1)
+    else:
+        df, lines = _read_jsonl(path, ds)
+    out = _as_text(df.reindex(columns=ds.column_names))
+    out["_line"] = list(lines)
+    out["_decode_error"] = False
+    return apply_defaults(ds, out)
+
+
+def apply_defaults(ds: Dataset, frame: pd.DataFrame) -> pd.DataFrame:
+    """Contract columns a file left out become empty; empty values of a column with a default take it."""
+    for c in ds.columns:
+        if c.name not in frame.columns:
+            frame[c.name] = None
+        if c.default is not None:
+            col = frame[c.name].astype(object)
+            frame[c.name] = col.where(col.notna() & (col != ""), c.default)
+    return frame
+
+
+def _as_text(df: pd.DataFrame) -> pd.DataFrame:
+    out = pd.DataFrame(index=df.index)
+    for c in df.columns:
+        s = df[c]
+        if pd.api.types.is_datetime64_any_dtype(s):
+            text = s.dt.strftime("%Y-%m-%dT%H:%M:%S")
+        else:
+            text = s.astype(object).where(s.notna(), None).map(lambda v: v if v is None else str(v))
+        out[c] = text.astype(object).where(s.notna(), None)
+    return out.reset_index(drop=True)
+
+
+def _read_jsonl(path: Path, ds: Dataset) -> tuple[pd.DataFrame, list[int]]:
+    records: list[dict[str, Any]] = []
+    lines: list[int] = []
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                raise IngestError(str(path), f"not valid UTF-8 at byte {exc.start}", n) from exc
+            except json.JSONDecodeError as exc:
+                what = "truncated last line" if not raw.endswith(b"\n") else "invalid JSON"
+                raise IngestError(str(path), f"{what}: {exc.msg} at column {exc.colno}", n) from exc
+            if not isinstance(obj, dict):
+                raise IngestError(str(path), "each line must be a JSON object", n)
+            if not records:
+                _check_header(path, ds, list(obj), n)
+            missing = [c for c in ds.required_columns if c not in obj]
+            if missing:
+                raise IngestError(str(path), "missing field", n, missing[0])
+            records.append(obj)
+            lines.append(n)
+    if not records:
+        raise IngestError(str(path), "no records", 1)
+    return pd.DataFrame.from_records(records, columns=ds.column_names), lines
+
+
+def _read_csv(path: Path, ds: Dataset) -> pd.DataFrame:
+    data = path.read_bytes()
+    header_end = data.find(b"\n")
+    header_bytes = data if header_end < 0 else data[:header_end]
+    header = next(csv.reader([header_bytes.decode("utf-8", errors="replace").lstrip("\ufeff").rstrip("\r")]))
+    header = [h.strip() for h in header]
+    _check_header(path, ds, header)
+    if header_end < 0 or not data[header_end + 1 :].strip():
+        raise IngestError(str(path), "the file has a header but no rows", 2)
+    _check_last_line(path, data, len(header))
+    text = data.decode("utf-8", errors="replace")
+    try:
+        df = pd.read_csv(
+            io.StringIO(text),
+            dtype=str,
+            keep_default_na=False,
+            na_values=[""],
+            engine="c",
+            skipinitialspace=False,
+        )
+    except pd.errors.ParserError as exc:
+        raise IngestError(str(path), f"malformed CSV: {exc}") from exc
+    df.columns = header
+    # physical line numbers; quoted newlines are rare in landing files but counted correctly here
+    if '"' in text and "\n" in text.split("\n", 1)[1].replace("\r", "") and _has_quoted_newline(text):
+        lines = _csv_line_numbers(text)
+    else:
+        lines = list(range(2, len(df) + 2))
+    df = df.reindex(columns=ds.column_names).astype(object)
+    df = df.where(df.notna(), None)
+    df["_line"] = lines
+    bad = _bad_utf8_lines(data, header) if "\ufffd" in text else {}
+    df["_decode_error"] = df["_line"].isin(list(bad)) if bad else False
+    df.attrs["decode_columns"] = bad
+    return df.reset_index(drop=True)
+
+
+def _check_last_line(path: Path, data: bytes, n_fields: int) -> None:
+    """A file cut off mid-row: its last line lacks fields (or ends inside a quote)."""
+    body = data.rstrip(b"\r\n")
+    last_nl = body.rfind(b"\n")
+    last = body[last_nl + 1 :].decode("utf-8", errors="replace")
+    line_no = body.count(b"\n") + 1
+    if last.count('"') % 2 == 1:
+        raise IngestError(str(path), "truncated last line (unterminated quote)", line_no)
+    fields = next(csv.reader([last]), [])
+    if len(fields) < n_fields:
+        raise IngestError(
+            str(path), f"truncated last line: {len(fields)} of {n_fields} fields", line_no, None
+        )
+
+
+def _has_quoted_newline(text: str) -> bool:
+    in_quote = False
+    for ch in text:
+        if ch == '"':
+            in_quote = not in_quote
+        elif ch == "\n" and in_quote:
+            return True
+    return False
+
+
+def _csv_line_numbers(text: str) -> list[int]:
+    reader = csv.reader(io.StringIO(text))
+    next(reader)
+    out = []
+    for _row in reader:
+        out.append(reader.line_num)  # line where the record ended; close enough for people
+    return out
+
+
+def _bad_utf8_lines(data: bytes, header: list[str]) -> dict[int, str]:
+    """Line number -> the first column whose bytes are not valid UTF-8."""
+    bad: dict[int, str] = {}
+    for n, raw in enumerate(data.split(b"\n"), start=1):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            fields = next(csv.reader([raw.decode("utf-8", errors="replace")]), [])
+            col = next((header[i] for i, f in enumerate(fields) if "\ufffd" in f and i < len(header)), "")
+            bad[n] = col
+    return bad
