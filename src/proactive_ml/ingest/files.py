@@ -27,6 +27,7 @@ import pandas as pd
 
 from proactive_ml.contract import DATASETS, INGEST_ORDER, SQL_TYPES, Dataset, create_table_sql
 from proactive_ml.errors import GateFailure, IngestError
+from proactive_ml.settings import Settings
 from proactive_ml.warehouse.engine import Warehouse
 
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -308,7 +309,7 @@ def _write_valid(wh: Warehouse, ds: Dataset, valid: pd.DataFrame) -> int:
         return len(valid) if ds.upsert else wh.row_count(ds.name) - before
 
 
-def ingest_file(wh: Warehouse, dataset: str, path: Path, settings: Any, as_of: datetime) -> FileResult:
+def ingest_file(wh: Warehouse, dataset: str, path: Path, settings: Settings, as_of: datetime) -> FileResult:
     """Validate and load one landing file in one transaction; skip it if its content was loaded before."""
     from proactive_ml.validation import format_gate_failures, validate_batch, write_quarantine
 
@@ -366,7 +367,7 @@ def _quarantine_examples(path: Path, quarantined: pd.DataFrame, limit: int = 5) 
 def ingest_path(
     wh: Warehouse,
     path: Path,
-    settings: Any,
+    settings: Settings,
     as_of: datetime,
     progress: bool = False,
     on_file: Callable[[FileResult], None] | None = None,
@@ -398,7 +399,7 @@ def ingest_path(
 def _ingest_files(
     wh: Warehouse,
     files: list[tuple[str, Path]],
-    settings: Any,
+    settings: Settings,
     as_of: datetime,
     summary: IngestSummary,
     bar: Any,

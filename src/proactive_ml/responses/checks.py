@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from proactive_ml.settings import Settings
+
 
 @dataclass
 class SuiteResult:
@@ -52,7 +54,7 @@ def row_mask(df: pd.DataFrame, suite: Any) -> tuple[pd.Series, pd.Series, dict[s
 
 
 def check_frame(
-    df: pd.DataFrame, suite_name: str, settings: Any, as_of: datetime, use_gx: bool = True
+    df: pd.DataFrame, suite_name: str, settings: Settings, as_of: datetime, use_gx: bool = True
 ) -> SuiteResult:
     """Validate ``df`` with the named suite: GX for the batch result, the same rules vectorised for the rows."""
     from proactive_ml.validation.gx_run import run_suite

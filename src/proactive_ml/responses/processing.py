@@ -33,6 +33,7 @@ import pandas as pd
 from proactive_ml.identity import email_hash, verify_token
 from proactive_ml.responses import store as fstore
 from proactive_ml.responses import suppressions as suppression
+from proactive_ml.settings import Settings
 from proactive_ml.warehouse import Warehouse
 
 SUPPRESSING_EVENTS = {
@@ -352,7 +353,7 @@ def _q(
 
 def process_responses(
     wh: Warehouse,
-    settings: Any,
+    settings: Settings,
     as_of: datetime,
     *,
     store: fstore.RawStore | None = None,

@@ -37,6 +37,7 @@ from starlette.routing import Route
 
 from proactive_ml.identity import verify_token
 from proactive_ml.responses.store import RawStore, raw_store_path
+from proactive_ml.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
 
 
 def create_app(
-    settings: Any,
+    settings: Settings,
     wh_url: str | None = None,
     *,
     store: RawStore | None = None,
@@ -299,7 +300,7 @@ def _apply_now(wh_url: str, send_key: str, at: datetime) -> None:
 
 
 # ------------------------------------------------------------------ running it
-def serve(settings: Any, host: str = "127.0.0.1", port: int = 8025, wh_url: str | None = None) -> None:
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8025, wh_url: str | None = None) -> None:
     """Run the receiver with uvicorn (blocking)."""
     import uvicorn
 
@@ -342,6 +343,6 @@ class ReceiverThread:
         self._sock.close()
 
 
-def start_receiver_in_thread(settings: Any, port: int = 0, **kwargs: Any) -> ReceiverThread:
+def start_receiver_in_thread(settings: Settings, port: int = 0, **kwargs: Any) -> ReceiverThread:
     """Start the receiver in a thread; use as a context manager (``with start_receiver_in_thread(s) as r:``)."""
     return ReceiverThread(create_app(settings, **kwargs), port=port)

@@ -30,6 +30,7 @@ import pandas as pd
 
 from proactive_ml.identity import sign_token
 from proactive_ml.responses.receiver import TIMESTAMP_HEADER, local_webhook_keys, signed_headers
+from proactive_ml.settings import Settings
 
 ANSWERED_FILENAME = "world_answered.jsonl"
 SENT_COLUMNS = ["customer_id", "email", "send_key", "message_id", "playbook", "sent_at"]
@@ -94,7 +95,7 @@ def mark_answered(data_dir: Path, send_keys: Iterable[str], at: datetime) -> Non
         os.fsync(fh.fileno())
 
 
-def unanswered_sends(settings: Any, wh: Any | None = None) -> pd.DataFrame:
+def unanswered_sends(settings: Settings, wh: Any | None = None) -> pd.DataFrame:
     """Accepted messages not answered yet, as ``world.receive_emails`` wants them.
 
     With the warehouse, customer id and playbook come from the send ledger and ``sent_at`` is the ledger's
@@ -261,7 +262,7 @@ def get_ratings(url: str, tokens_scores: Sequence[tuple[str, int]], client: Any 
 
 def deliver_answers(
     answers: dict[str, Any],
-    settings: Any,
+    settings: Settings,
     receiver_url: str,
     sent: pd.DataFrame | None = None,
     *,
@@ -308,7 +309,7 @@ def deliver_answers(
 
 
 def answer_world(
-    world: Any, settings: Any, receiver_url: str, as_of: datetime, wh: Any | None = None, **kwargs: Any
+    world: Any, settings: Settings, receiver_url: str, as_of: datetime, wh: Any | None = None, **kwargs: Any
 ) -> dict[str, int]:
     """One turn of the loop: unanswered sends -> ``world.receive_emails`` -> answers over HTTP -> mark answered."""
     sent = unanswered_sends(settings, wh)

@@ -15,12 +15,13 @@ from typing import Any
 import pandas as pd
 
 from proactive_ml.contract import DATASETS
+from proactive_ml.settings import Settings
 
 
 class LocalServices:
     """The mail sink and the receiver on free loopback ports; ``overrides`` point the settings at them."""
 
-    def __init__(self, settings: Any) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._stack = ExitStack()
         self.sink_url = ""

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from proactive_ml.delivery.substitution import apply_substitutions
+from proactive_ml.settings import Settings
 
 MAX_BODY_BYTES = 30 * 1024 * 1024
 MAX_PERSONALIZATIONS = 1000
@@ -697,7 +698,7 @@ def create_app(
 
 
 def start_sink_in_thread(
-    settings: Any,
+    settings: Settings,
     port: int = 0,
     control: SinkControl | None = None,
     outbox_dir: Path | None = None,
@@ -737,7 +738,7 @@ def start_sink_in_thread(
     return f"http://127.0.0.1:{bound}", stop, ctl
 
 
-def serve(settings: Any, host: str = "127.0.0.1", port: int = 3025) -> None:
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 3025) -> None:
     """Run the sink in the foreground (``proactive-ml mail-sink``)."""
     import uvicorn
 
