@@ -163,3 +163,13 @@ def test_production_serve_with_default_secrets_exits_at_once_with_reasons(clean_
     assert "PROACTIVE_WEBHOOK_PUBLIC_KEY is empty" in r.stderr
     assert "receiver on" not in r.stdout  # refused before anything starts
     assert not (clean_env / "data").exists()
+
+
+def test_env_example_names_only_settings_and_tooling_variables(clean_env: Path) -> None:
+    example = Path(__file__).resolve().parents[1] / ".env.example"
+    lines = [x.lstrip("# ").split("#")[0].strip() for x in example.read_text().splitlines()]
+    assignments = [x for x in lines if x.startswith("PROACTIVE_") and "=" in x]
+    assert len(assignments) > 15
+    (clean_env / ".env").write_text("\n".join(a for a in assignments if not a.startswith("PROACTIVE_ENV")))
+    s = get_settings()  # every name is known, and every example value parses
+    assert s.task_runner == "dask"
