@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "proactive_ml.modeling.commands",
     "proactive_ml.outreach.commands",
     "proactive_ml.responses.commands",
+    "proactive_ml.measurement.commands",
 )
 
 

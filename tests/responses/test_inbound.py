@@ -10,7 +10,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from proactive_ml.identity import email_hash, sign_token
-from proactive_ml.responses.processing import is_auto_reply, parse_inbound, process_responses, says_stop
+from proactive_ml.responses.parse import is_auto_reply, parse_inbound, says_stop
+from proactive_ml.responses.processing import process_responses
 from proactive_ml.responses.receiver import create_app, local_webhook_keys, signed_headers
 from proactive_ml.responses.suppressions import suppression_frame
 from proactive_ml.sim.answers import inbound_form

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import random
+import threading
 from datetime import datetime
 
 import pandas as pd
@@ -14,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from starlette.testclient import TestClient
 
 from proactive_ml.identity import email_hash, send_key, sign_token
+from proactive_ml.responses import receiver
 from proactive_ml.responses.processing import process_responses
 from proactive_ml.responses.receiver import (
     SIGNATURE_HEADER,
@@ -27,6 +29,7 @@ from proactive_ml.responses.store import RawStore, raw_store_path
 from proactive_ml.responses.suppressions import suppression_frame
 from proactive_ml.sim.answers import duplicate_events, post_signed_batches
 from proactive_ml.sim.fixtures import NOW, make_sends
+from proactive_ml.warehouse import Warehouse
 
 EVENT_PATH = "/webhooks/sendgrid/events"
 
@@ -128,8 +131,6 @@ def test_malformed_json_gets_400_and_nothing_stored(client, keys):
 
 
 def test_oversized_batches_are_refused_unread(client, keys, monkeypatch):
-    from proactive_ml.responses import receiver
-
     monkeypatch.setattr(receiver, "MAX_EVENT_BODY_BYTES", 1000)
     body = json.dumps([{"email": "a@example.org", "event": "open", "timestamp": NOW}] * 50).encode()
 
@@ -218,10 +219,6 @@ def test_invalid_events_are_quarantined_with_reason(duck, settings, client, keys
 
 
 def test_overlapping_responses_runs_count_each_event_once(wh, warehouse_url, settings, keys):
-    import threading
-
-    from proactive_ml.warehouse import Warehouse
-
     sends = make_sends(wh, 30)
     events = make_events(sends)
     app = create_app(settings, clock=lambda: NOW)

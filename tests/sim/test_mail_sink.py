@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ import pytest
 
 from proactive_ml.delivery.sendgrid import SendGridSender, sink_lookup
 from proactive_ml.settings import Settings
-from proactive_ml.sim.mail_sink import Fault, audit_request, start_sink_in_thread, validate_mail_send
+from proactive_ml.sim.sink import Fault, audit_request, start_sink_in_thread, validate_mail_send
 
 
 @pytest.fixture
@@ -213,7 +214,6 @@ def test_low_priority_file_writer_process(settings: Settings) -> None:
 def test_embedded_sink_leaves_the_host_logging_alone(settings: Settings) -> None:
     """uvicorn's default logging setup closes every existing handler; inside a Prefect flow that deadlocked the run
     (Prefect's API log handler flushes under the logging lock while its event loop waits for that lock)."""
-    import logging
 
     class Spy(logging.Handler):
         closed = False

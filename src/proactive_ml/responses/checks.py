@@ -1,5 +1,7 @@
-"""Validation of the feedback loop's parsed rows: the ``expectations/email_events.json`` and ``replies.json``
-suites, run with the same machinery as the ingest datasets (:mod:`proactive_ml.validation`).
+"""Validation of the responses flow's parsed rows: the ``email_events`` and ``replies`` suites.
+
+The suites (``expectations/email_events.json``, ``replies.json``) run with the same machinery as the ingest
+datasets (:mod:`proactive_ml.validation`).
 
 GX validates the batch (its result lands in the Data Docs site next to the ingest runs); the *row-level* mask that
 decides what is quarantined comes from the same suite rules, vectorised (:func:`validation.rules.rule_mask`),
@@ -10,12 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from proactive_ml.settings import Settings
+from proactive_ml.validation.gx_run import run_suite
+from proactive_ml.validation.rules import rule_mask
+from proactive_ml.validation.suites import Suite, load_suite
 
 
 @dataclass
@@ -30,13 +34,11 @@ class SuiteResult:
     gx_success: bool | None = None
 
 
-def row_mask(df: pd.DataFrame, suite: Any) -> tuple[pd.Series, pd.Series, dict[str, int]]:
+def row_mask(df: pd.DataFrame, suite: Suite) -> tuple[pd.Series, pd.Series, dict[str, int]]:
     """Valid-row mask, first failing rule per row and failures per rule, from the suite's row rules (pure).
 
     A rule about a column the frame does not have fails every row.
     """
-    from proactive_ml.validation.rules import rule_mask
-
     valid = np.ones(len(df), dtype=bool)
     reasons = np.full(len(df), "", dtype=object)
     failures: dict[str, int] = {}
@@ -57,9 +59,6 @@ def check_frame(
     df: pd.DataFrame, suite_name: str, settings: Settings, as_of: datetime, use_gx: bool = True
 ) -> SuiteResult:
     """Validate ``df`` with the named suite: GX for the batch result, the same rules vectorised for the rows."""
-    from proactive_ml.validation.gx_run import run_suite
-    from proactive_ml.validation.suites import load_suite
-
     suite = load_suite(suite_name)
     valid, reasons, failures = row_mask(df, suite)
     gx_ok = None

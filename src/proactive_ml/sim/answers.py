@@ -26,11 +26,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pandas as pd
 
 from proactive_ml.identity import sign_token
 from proactive_ml.responses.receiver import TIMESTAMP_HEADER, local_webhook_keys, signed_headers
 from proactive_ml.settings import Settings
+from proactive_ml.sim.world import World
+from proactive_ml.warehouse import Warehouse
 
 ANSWERED_FILENAME = "world_answered.jsonl"
 SENT_COLUMNS = ["customer_id", "email", "send_key", "message_id", "playbook", "sent_at"]
@@ -95,7 +98,7 @@ def mark_answered(data_dir: Path, send_keys: Iterable[str], at: datetime) -> Non
         os.fsync(fh.fileno())
 
 
-def unanswered_sends(settings: Settings, wh: Any | None = None) -> pd.DataFrame:
+def unanswered_sends(settings: Settings, wh: Warehouse | None = None) -> pd.DataFrame:
     """Accepted messages not answered yet, as ``world.receive_emails`` wants them.
 
     With the warehouse, customer id and playbook come from the send ledger and ``sent_at`` is the ledger's
@@ -122,7 +125,7 @@ def duplicate_events(
     events: Sequence[dict[str, Any]], copies: int = 3, seed: int = 0, changed_id_share: float = 0.2
 ) -> list[dict[str, Any]]:
     """Every event ``copies`` times, shuffled; some copies get a new ``sg_event_id`` (as on real retries)."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - seeded sample data, nothing secret
     out: list[dict[str, Any]] = []
     for ev in events:
         for c in range(copies):
@@ -145,8 +148,6 @@ def post_signed_batches(
     client: Any = None,
 ) -> dict[str, int]:
     """POST events in signed batches, several at once; retry non-2xx (at-least-once). Returns counts."""
-    import httpx
-
     batches = [list(events[i : i + batch_size]) for i in range(0, len(events), batch_size)]
     own = client is None
     client = client or httpx.Client(timeout=30)
@@ -207,8 +208,6 @@ def inbound_form(reply: dict[str, Any], message_id: str | None, reply_domain: st
 
 def post_replies(url: str, inbound_secret: str, forms: Sequence[dict[str, str]], client: Any = None) -> int:
     """POST Inbound Parse multipart forms; returns how many were accepted (2xx)."""
-    import httpx
-
     own = client is None
     client = client or httpx.Client(timeout=30)
     ok = 0
@@ -225,8 +224,6 @@ def post_replies(url: str, inbound_secret: str, forms: Sequence[dict[str, str]],
 
 def post_one_click(url: str, tokens: Sequence[str], client: Any = None) -> int:
     """RFC 8058 one-click unsubscribe POSTs; returns how many were accepted."""
-    import httpx
-
     own = client is None
     client = client or httpx.Client(timeout=30)
     ok = 0
@@ -246,8 +243,6 @@ def post_one_click(url: str, tokens: Sequence[str], client: Any = None) -> int:
 
 def get_ratings(url: str, tokens_scores: Sequence[tuple[str, int]], client: Any = None) -> int:
     """Rating link clicks; returns how many were accepted."""
-    import httpx
-
     own = client is None
     client = client or httpx.Client(timeout=30)
     ok = 0
@@ -273,8 +268,6 @@ def deliver_answers(
     reply_domain: str | None = None,
 ) -> dict[str, int]:
     """Send the world's answers (events, replies, ratings) to the receiver over HTTP."""
-    import httpx
-
     private_pem, _ = local_webhook_keys(settings.data_dir)
     secret = settings.signing_secret.get_secret_value()
     events = list(answers.get("events") or [])
@@ -309,7 +302,12 @@ def deliver_answers(
 
 
 def answer_world(
-    world: Any, settings: Settings, receiver_url: str, as_of: datetime, wh: Any | None = None, **kwargs: Any
+    world: World,
+    settings: Settings,
+    receiver_url: str,
+    as_of: datetime,
+    wh: Warehouse | None = None,
+    **kwargs: Any,
 ) -> dict[str, int]:
     """One turn of the loop: unanswered sends -> ``world.receive_emails`` -> answers over HTTP -> mark answered."""
     sent = unanswered_sends(settings, wh)

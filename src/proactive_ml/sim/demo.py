@@ -15,7 +15,11 @@ from typing import Any
 import pandas as pd
 
 from proactive_ml.contract import DATASETS
+from proactive_ml.responses.receiver import local_webhook_keys, start_receiver_in_thread
 from proactive_ml.settings import Settings
+from proactive_ml.sim.sink import start_sink_in_thread
+from proactive_ml.sim.world import World
+from proactive_ml.sim.world.landing import write_dataset_file
 
 
 class LocalServices:
@@ -28,9 +32,6 @@ class LocalServices:
         self.receiver_url = ""
 
     def __enter__(self) -> LocalServices:
-        from proactive_ml.responses.receiver import local_webhook_keys, start_receiver_in_thread
-        from proactive_ml.sim.mail_sink import start_sink_in_thread
-
         s = self.settings
         _, public_key = local_webhook_keys(s.data_dir)
         self.sink_url, stop_sink, _ = start_sink_in_thread(s)
@@ -45,6 +46,7 @@ class LocalServices:
 
     @property
     def overrides(self) -> dict[str, Any]:
+        """Settings that point the stages at these local services."""
         return {
             "sendgrid_host": self.sink_url,
             "public_base_url": self.receiver_url,
@@ -55,13 +57,11 @@ class LocalServices:
         self._stack.close()
 
 
-def write_backfill(world: Any, days: int, landing_dir: Path) -> list[Path]:
+def write_backfill(world: World, days: int, landing_dir: Path) -> list[Path]:
     """Simulate ``days`` days and write them as one Parquet file per dataset (a company's initial export).
 
     Customers and tickets keep their latest row (they are re-emitted when they change).
     """
-    from proactive_ml.sim.world.landing import write_dataset_file
-
     frames: dict[str, list[pd.DataFrame]] = {name: [] for name in DATASETS}
     for _ in range(days):
         for name, frame in world.step().items():
@@ -80,7 +80,7 @@ def write_backfill(world: Any, days: int, landing_dir: Path) -> list[Path]:
 
 
 def true_effect(
-    world: Any, decisions: pd.DataFrame, decided_before: date, horizon_days: int = 30
+    world: World, decisions: pd.DataFrame, decided_before: date, horizon_days: int = 30
 ) -> tuple[float, int]:
     """The world's true effect per treated customer, for the same customers the impact measurement uses.
 

@@ -13,6 +13,7 @@ import pandas as pd
 
 from proactive_ml.contract import CUSTOMERS, create_table_sql
 from proactive_ml.identity import send_key
+from proactive_ml.warehouse import Warehouse
 
 NOW = 1_795_000_000  # fixed clock (2026-11-18)
 
@@ -91,7 +92,8 @@ def synthetic_decisions(n: int = 6000, effect: float = 0.06, seed: int = 1):
     return pd.DataFrame(rows), pd.DataFrame(cust), pd.DataFrame(need)
 
 
-def load_decision_tables(wh, dec, cust):
+def load_decision_tables(wh: Warehouse, dec: pd.DataFrame, cust: pd.DataFrame) -> None:
+    """Create ``decisions`` and ``customers`` tables holding the given frames (for measurement tests)."""
     wh.execute(
         "CREATE TABLE decisions (send_key TEXT PRIMARY KEY, as_of DATE, customer_id TEXT, playbook TEXT, "
         "action TEXT, arm TEXT, holdout_kind TEXT, score DOUBLE PRECISION, uplift DOUBLE PRECISION, "
