@@ -26,6 +26,7 @@ from flows.outreach import outreach_flow
 from flows.report import report_flow
 from flows.responses import responses_flow
 from flows.train import train_flow
+from proactive_ml.settings import Settings
 
 # A 90-day world has little history: train on cutoffs with two weeks of history and no purge gap.
 DEMO_TRAINING = {"min_history_days": 14, "purge_gap": False, "n_train_cutoffs": 4}
@@ -140,7 +141,9 @@ def _progress(enabled: bool, total: int) -> tuple[Any, Any]:
     return bar, bar.add_task("", total=total)
 
 
-def _headline(s: Any, root: Path, report: str, world: Any, end: datetime, seconds: float) -> dict[str, Any]:
+def _headline(
+    s: Settings, root: Path, report: str, world: Any, end: datetime, seconds: float
+) -> dict[str, Any]:
     """Where to look, and the measured incremental retention next to the world's truth."""
     from proactive_ml.measurement.impact import measure_impact
     from proactive_ml.sim.demo import true_effect
@@ -176,7 +179,7 @@ def _headline(s: Any, root: Path, report: str, world: Any, end: datetime, second
     return out
 
 
-def _data_docs_index(s: Any) -> Path:
+def _data_docs_index(s: Settings) -> Path:
     found = sorted(Path(s.data_docs_dir).rglob("index.html")) if Path(s.data_docs_dir).exists() else []
     return found[0] if found else Path(s.data_docs_dir)
 

@@ -9,15 +9,14 @@ from prefect import flow, get_run_logger, task
 
 from flows.common import load_settings, resolve_as_of
 from proactive_ml.ingest.files import ingest_path
-from proactive_ml.warehouse import Warehouse
+from proactive_ml.resources import open_resources
 
 
 @task(name="validate-and-load")
 def validate_and_load(landing: str, as_of: str | None, overrides: dict[str, Any] | None) -> dict[str, int]:
     """Each file: GX validation first, then one transaction (valid rows + quarantine), or a fail-closed stop."""
-    s = load_settings(overrides)
-    with Warehouse.connect(s.resolved_warehouse_url) as wh:
-        summary = ingest_path(wh, Path(landing), s, resolve_as_of(as_of))
+    with open_resources(load_settings(overrides)) as r:
+        summary = ingest_path(r.warehouse, Path(landing), r.settings, resolve_as_of(as_of))
     return {
         "loaded": summary.loaded,
         "skipped": summary.skipped,

@@ -14,6 +14,7 @@ from prefect import flow, get_run_logger, task, unmapped
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.common import is_transient, load_settings, resolve_as_of
+from proactive_ml.resources import open_resources
 from proactive_ml.warehouse import Warehouse
 
 
@@ -121,9 +122,8 @@ def decide_and_send(
     """Playbooks × contact policy × holdout; decisions and ledger in one transaction; then delivery."""
     from proactive_ml.outreach.run import run_outreach
 
-    s = load_settings(overrides)
-    with Warehouse.connect(s.resolved_warehouse_url) as wh:
-        return run_outreach(wh, s, as_of, uplift=uplift)
+    with open_resources(load_settings(overrides)) as r:
+        return run_outreach(r.warehouse, r.settings, as_of, uplift=uplift, sender=r.sender)
 
 
 @flow(name="score-and-reach-out", task_runner=ThreadPoolTaskRunner(max_workers=2))  # type: ignore[arg-type]  # Prefect 3.8 stub: runner generic is invariant

@@ -7,7 +7,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 
 from flows.common import is_transient, load_settings, resolve_as_of
-from proactive_ml.warehouse import Warehouse
+from proactive_ml.resources import open_resources
 
 
 @task(name="measure-impact", retries=2, retry_delay_seconds=5, retry_condition_fn=is_transient)
@@ -15,9 +15,8 @@ def impact(as_of: str | None, overrides: dict[str, Any] | None) -> int:
     """Treated vs holdout per playbook, with intervals; logged to MLflow and kept as history."""
     from proactive_ml.measurement.impact import measure_impact
 
-    s = load_settings(overrides)
-    with Warehouse.connect(s.resolved_warehouse_url) as wh:
-        return len(measure_impact(wh, resolve_as_of(as_of).date(), s))
+    with open_resources(load_settings(overrides)) as r:
+        return len(measure_impact(r.warehouse, resolve_as_of(as_of).date(), r.settings))
 
 
 @task(name="write-report")
@@ -25,9 +24,8 @@ def write(as_of: str | None, overrides: dict[str, Any] | None) -> str:
     """The HTML success report; returns its path."""
     from proactive_ml.measurement.report import write_report
 
-    s = load_settings(overrides)
-    with Warehouse.connect(s.resolved_warehouse_url) as wh:
-        return str(write_report(wh, s, resolve_as_of(as_of).date()))
+    with open_resources(load_settings(overrides)) as r:
+        return str(write_report(r.warehouse, r.settings, resolve_as_of(as_of).date()))
 
 
 @flow(name="report")

@@ -7,7 +7,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 
 from flows.common import load_settings, resolve_as_of
-from proactive_ml.warehouse import Warehouse
+from proactive_ml.resources import open_resources
 
 
 @task(name="process-responses")
@@ -15,9 +15,8 @@ def process(as_of: str | None, overrides: dict[str, Any] | None) -> dict[str, An
     """GX validation of the stored requests comes first, inside ``process_responses``."""
     from proactive_ml.responses.processing import process_responses
 
-    s = load_settings(overrides)
-    with Warehouse.connect(s.resolved_warehouse_url) as wh:
-        return process_responses(wh, s, resolve_as_of(as_of))
+    with open_resources(load_settings(overrides)) as r:
+        return process_responses(r.warehouse, r.settings, resolve_as_of(as_of))
 
 
 @flow(name="ingest-responses")

@@ -8,7 +8,7 @@ from prefect import flow, get_run_logger, task
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.common import is_transient, load_settings, resolve_as_of
-from proactive_ml.warehouse import Warehouse
+from proactive_ml.resources import open_resources
 
 
 @task(name="train-and-register", retries=2, retry_delay_seconds=5, retry_condition_fn=is_transient)
@@ -18,9 +18,10 @@ def train_target(
     """Train every candidate for one target; the best becomes @challenger, and @champion only if it wins."""
     from proactive_ml.modeling.train import train_and_register
 
-    s = load_settings(overrides)
-    with Warehouse.connect(s.resolved_warehouse_url) as wh:
-        return train_and_register(wh, s, resolve_as_of(as_of).date(), target=target, training=training)
+    with open_resources(load_settings(overrides)) as r:
+        return train_and_register(
+            r.warehouse, r.settings, resolve_as_of(as_of).date(), target=target, training=training
+        )
 
 
 @flow(name="train-and-register", task_runner=ThreadPoolTaskRunner(max_workers=2))  # type: ignore[arg-type]  # Prefect 3.8 stub: runner generic is invariant

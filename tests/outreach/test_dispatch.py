@@ -11,13 +11,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from proactive_ml.delivery.sendgrid import (
-    Reply,
-    RetryPolicy,
-    SendGridTransport,
-    backoff_delay,
-    rate_limit_delay,
-)
+from proactive_ml.delivery import Lookup, Reply, SendGridSender, sender_from_settings
+from proactive_ml.delivery.sendgrid import RetryPolicy, backoff_delay, rate_limit_delay
 from proactive_ml.outreach import ledger
 from proactive_ml.outreach.dispatch import deliver_pending
 from proactive_ml.responses.suppressions import add_suppression
@@ -187,8 +182,8 @@ def test_400_isolates_the_bad_message_and_413_splits(wh: Warehouse, sink: tuple[
     wh.insert_frame("customers", c)
     plan_direct(wh, c, "renewal_risk", AS_OF, NOW)
 
-    class Rejecting(SendGridTransport):
-        def post(self, body: dict[str, Any]) -> Reply:
+    class Rejecting(SendGridSender):
+        def send(self, body: dict[str, Any]) -> Reply:
             if any(p["to"][0]["email"] == "blocked@example.org" for p in body["personalizations"]):
                 return Reply(
                     400,
@@ -205,7 +200,7 @@ def test_400_isolates_the_bad_message_and_413_splits(wh: Warehouse, sink: tuple[
                         }
                     ),
                 )
-            return super().post(body)
+            return super().send(body)
 
     out = deliver_pending(
         wh,
@@ -213,7 +208,9 @@ def test_400_isolates_the_bad_message_and_413_splits(wh: Warehouse, sink: tuple[
         now=NOW,
         retry=FAST,
         workers=1,
-        transport_factory=lambda: Rejecting(s.sendgrid_api_key.get_secret_value(), s.sendgrid_host),
+        sender=Rejecting(
+            s.sendgrid_api_key.get_secret_value(), s.sendgrid_host, lookup=sender_from_settings(s).lookup
+        ),
     )
     assert out["sent"] == 38
     assert out["dead_lettered"] == 2
@@ -260,8 +257,10 @@ def test_without_authoritative_lookup_ambiguous_sends_are_not_retried(
     seed(duck, 10)
     calls: list[int] = []
 
-    class Timeout:
-        def post(self, body: dict[str, Any]) -> Reply:
+    class Timeout:  # an EmailSender without an authoritative lookup, like SendGrid itself
+        lookup: Lookup | None = None
+
+        def send(self, body: dict[str, Any]) -> Reply:
             calls.append(len(body["personalizations"]))
             return Reply(None, None, "TimeoutError")
 
@@ -269,8 +268,7 @@ def test_without_authoritative_lookup_ambiguous_sends_are_not_retried(
         duck,
         settings,
         now=NOW,
-        host="https://api.sendgrid.com",
-        transport_factory=Timeout,
+        sender=Timeout(),
         retry=FAST,
         workers=1,
     )
@@ -282,8 +280,7 @@ def test_without_authoritative_lookup_ambiguous_sends_are_not_retried(
         duck,
         settings,
         now=NOW,
-        host="https://api.sendgrid.com",
-        transport_factory=Timeout,
+        sender=Timeout(),
         retry=FAST,
         stale_after=timedelta(0),
     )

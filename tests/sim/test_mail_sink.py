@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from proactive_ml.delivery.sendgrid import SendGridTransport, sink_lookup
+from proactive_ml.delivery.sendgrid import SendGridSender, sink_lookup
 from proactive_ml.settings import Settings
 from proactive_ml.sim.sink import Fault, audit_request, start_sink_in_thread, validate_mail_send
 
@@ -53,7 +53,7 @@ def body(n: int = 2, **extra: Any) -> dict[str, Any]:
 
 def test_accepts_writes_outbox_and_answers_like_sendgrid(sink: tuple[str, Any, Settings]) -> None:
     url, ctl, s = sink
-    r = SendGridTransport(s.sendgrid_api_key.get_secret_value(), url).post(body(3))
+    r = SendGridSender(s.sendgrid_api_key.get_secret_value(), url).send(body(3))
     assert r.status == 202
     mid = r.headers["X-Message-Id"]
     assert len(mid) == 22
@@ -82,7 +82,7 @@ def test_accepts_writes_outbox_and_answers_like_sendgrid(sink: tuple[str, Any, S
 
 def test_auth_is_required(sink: tuple[str, Any, Settings]) -> None:
     url, _, _ = sink
-    r = SendGridTransport("wrong-key", url).post(body())
+    r = SendGridSender("wrong-key", url).send(body())
     assert r.status == 401
     assert "errors" in json.loads(r.body)
     req = urllib.request.Request(
@@ -134,7 +134,7 @@ def test_sendgrid_validation_rules(sink: tuple[str, Any, Settings], mutate: Any,
     url, ctl, s = sink
     b = body(2)
     mutate(b)
-    r = SendGridTransport(s.sendgrid_api_key.get_secret_value(), url).post(b)
+    r = SendGridSender(s.sendgrid_api_key.get_secret_value(), url).send(b)
     assert r.status == 400
     errs = json.loads(r.body)["errors"]
     assert field in [e["field"] for e in errs]
@@ -151,15 +151,15 @@ def test_template_id_replaces_subject_and_content() -> None:
 
 def test_too_large_sandbox_and_faults(sink: tuple[str, Any, Settings]) -> None:
     url, ctl, s = sink
-    t = SendGridTransport(s.sendgrid_api_key.get_secret_value(), url)
+    t = SendGridSender(s.sendgrid_api_key.get_secret_value(), url)
     big = body(1)
     big["content"][1]["value"] = "x" * (30 * 1024 * 1024 + 1)
-    assert t.post(big).status == 413
-    assert t.post(body(1, mail_settings={"sandbox_mode": {"enable": True}})).status == 200
+    assert t.send(big).status == 413
+    assert t.send(body(1, mail_settings={"sandbox_mode": {"enable": True}})).status == 200
     assert (s.outbox_dir / "accepted.jsonl").read_text() == ""
     assert ctl.stats["sandbox"] == 1
     ctl.inject(Fault(status=429, count=1, reset_in=5))
-    r = t.post(body(1))
+    r = t.send(body(1))
     assert r.status == 429
     assert r.headers["X-RateLimit-Remaining"] == "0"
     assert time.time() + 3 < int(r.headers["X-RateLimit-Reset"]) <= time.time() + 6
@@ -170,18 +170,15 @@ def test_too_large_sandbox_and_faults(sink: tuple[str, Any, Settings]) -> None:
         headers={"Content-Type": "application/json"},
     )
     urllib.request.urlopen(req).close()
-    assert t.post(body(1)).status == 503
+    assert t.send(body(1)).status == 503
     ctl.inject(Fault(slow=0.3))
     t0 = time.monotonic()
-    assert t.post(body(1)).status == 202
+    assert t.send(body(1)).status == 202
     assert time.monotonic() - t0 >= 0.3
-    assert (
-        SendGridTransport(s.sendgrid_api_key.get_secret_value(), url, timeout=0.2).post(body(1)).status == 202
-    )
+    assert SendGridSender(s.sendgrid_api_key.get_secret_value(), url, timeout=0.2).send(body(1)).status == 202
     ctl.inject(Fault(slow=1.0))
     assert (
-        SendGridTransport(s.sendgrid_api_key.get_secret_value(), url, timeout=0.2).post(body(1)).status
-        is None
+        SendGridSender(s.sendgrid_api_key.get_secret_value(), url, timeout=0.2).send(body(1)).status is None
     )
 
 
@@ -202,7 +199,7 @@ def test_pii_audit_flags_personal_data_and_missing_headers() -> None:
 def test_low_priority_file_writer_process(settings: Settings) -> None:
     url, stop, ctl = start_sink_in_thread(settings, writer="process")
     try:
-        r = SendGridTransport(settings.sendgrid_api_key.get_secret_value(), url).post(body(5))
+        r = SendGridSender(settings.sendgrid_api_key.get_secret_value(), url).send(body(5))
         assert r.status == 202
         assert ctl.outbox.wait_files(120)
         mid = r.headers["X-Message-Id"]

@@ -1,24 +1,27 @@
-"""The SendGrid edge: Mail Send requests through the official ``sendgrid`` client, with retry timing.
+"""The SendGrid edge: Mail Send requests through the official ``sendgrid`` client, and retry timing.
 
-``SendGridTransport.post(body) -> Reply`` never raises for HTTP errors; the caller decides (see
-:mod:`proactive_ml.outreach.dispatch`). The host is SendGrid itself or the local SendGrid-compatible sink.
+:class:`SendGridSender` is the :class:`~proactive_ml.delivery.sender.EmailSender` for SendGrid itself and for the
+local SendGrid-compatible sink (same API; the sink also answers an authoritative lookup of accepted send keys).
+What a status means is decided by the caller (see :mod:`proactive_ml.outreach.dispatch`).
 """
 
 from __future__ import annotations
 
 import json
 import random
+import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-Lookup = Callable[[list[str]], dict[str, str]]
+import sendgrid
+from python_http_client.exceptions import HTTPError
 
+from proactive_ml.delivery.sender import Lookup, Reply
 
-class DeliveryError(RuntimeError):
-    """A problem no retry can fix (bad API key, forbidden): stop and tell a person."""
+SINK_LOOKUP_BATCH = 5000
 
 
 @dataclass(frozen=True)
@@ -42,78 +45,73 @@ def backoff_delay(attempt: int, policy: RetryPolicy, rng: random.Random) -> floa
 
 
 def rate_limit_delay(
-    headers: Any, now_epoch: float, policy: RetryPolicy, rng: random.Random, attempt: int = 1
+    headers: Mapping[str, Any] | None,
+    now_epoch: float,
+    policy: RetryPolicy,
+    rng: random.Random,
+    attempt: int = 1,
 ) -> float:
-    """Seconds to wait after a 429: until ``X-RateLimit-Reset`` (epoch seconds) plus a random 0..jitter seconds
-    so that many senders do not all come back at the same instant; backoff if the header is missing.
+    """Seconds to wait after a 429: until ``X-RateLimit-Reset`` (epoch seconds) plus a random 0..jitter seconds.
+
+    The jitter keeps many senders from coming back at the same instant; backoff if the header is missing.
     """
-    reset = None
     try:
-        reset = float((headers or {}).get("X-RateLimit-Reset"))  # type: ignore[arg-type]
+        reset: float | None = float((headers or {}).get("X-RateLimit-Reset"))  # type: ignore[arg-type]
     except (TypeError, ValueError):
         reset = None
     base = max(reset - now_epoch, 0.0) if reset is not None else backoff_delay(attempt, policy, rng)
     return min(base + rng.random() * policy.rate_limit_jitter_seconds, policy.max_rate_limit_wait)
 
 
-@dataclass
-class Reply:
-    """What came back from one request: status (None = no answer: timeout/connection error), headers, body."""
+class SendGridSender:
+    """The official client (one per thread, created on first use); ``send`` never raises for HTTP errors."""
 
-    status: int | None
-    headers: Any = None
-    body: str = ""
-
-
-class SendGridTransport:
-    """The official client, one instance per thread. ``post(body) -> Reply`` never raises for HTTP errors."""
-
-    def __init__(self, api_key: str, host: str, timeout: float = 30.0) -> None:
-        import sendgrid
-
-        self.client = sendgrid.SendGridAPIClient(api_key=api_key, host=host)
+    def __init__(
+        self, api_key: str, host: str, *, timeout: float = 30.0, lookup: Lookup | None = None
+    ) -> None:
+        self.host = host.rstrip("/")
         self.timeout = timeout
+        self.lookup = lookup
+        self._api_key = api_key
+        self._local = threading.local()
 
-    def post(self, body: dict[str, Any]) -> Reply:
+    def _client(self) -> sendgrid.SendGridAPIClient:
+        if not hasattr(self._local, "client"):
+            self._local.client = sendgrid.SendGridAPIClient(api_key=self._api_key, host=self.host)
+        return self._local.client
+
+    def send(self, body: dict[str, Any]) -> Reply:
         """POST /v3/mail/send."""
-        from python_http_client.exceptions import HTTPError
-
         try:
-            r = self.client.client.mail.send.post(request_body=body, timeout=self.timeout)
-            return Reply(
-                r.status_code, r.headers, r.body.decode() if isinstance(r.body, bytes) else str(r.body)
-            )
+            r = self._client().client.mail.send.post(request_body=body, timeout=self.timeout)
+            return Reply(r.status_code, r.headers, _text(r.body))
         except HTTPError as exc:
-            b = exc.body.decode(errors="replace") if isinstance(exc.body, bytes) else str(exc.body)
-            return Reply(exc.status_code, exc.headers, b)
+            return Reply(exc.status_code, exc.headers, _text(exc.body))
         except (TimeoutError, urllib.error.URLError, ConnectionError, OSError) as exc:
             return Reply(None, None, f"{type(exc).__name__}: {exc}")
 
 
+def _text(body: object) -> str:
+    return body.decode(errors="replace") if isinstance(body, bytes) else str(body)
+
+
 def sink_lookup(host: str, timeout: float = 30.0) -> Lookup:
     """Authoritative lookup against the local sink's extension ``POST /v3/_sink/accepted``."""
+    url = f"{host.rstrip('/')}/v3/_sink/accepted"
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"not an HTTP URL: {url}")
 
     def lookup(keys: list[str]) -> dict[str, str]:
         out: dict[str, str] = {}
-        for i in range(0, len(keys), 5000):
-            req = urllib.request.Request(
-                f"{host.rstrip('/')}/v3/_sink/accepted",
-                data=json.dumps({"send_keys": keys[i : i + 5000]}).encode(),
+        for i in range(0, len(keys), SINK_LOOKUP_BATCH):
+            req = urllib.request.Request(  # noqa: S310 - http(s) checked above
+                url,
+                data=json.dumps({"send_keys": keys[i : i + SINK_LOOKUP_BATCH]}).encode(),
                 headers={"Content-Type": "application/json"},
                 method="POST",
             )
-            with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - local sink URL from settings
+            with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - http(s) checked above
                 out.update(json.loads(resp.read())["accepted"])
         return out
 
     return lookup
-
-
-def resolve_host(settings: Any, host: str | None = None) -> str:
-    """The API host: explicit, else settings.sendgrid_host, else the local sink default."""
-    return (host or settings.sendgrid_host or "http://127.0.0.1:3025").rstrip("/")
-
-
-def is_sendgrid(host: str) -> bool:
-    """True for the real SendGrid API (no sink extension there)."""
-    return "sendgrid.com" in host

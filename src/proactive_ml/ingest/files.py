@@ -28,6 +28,7 @@ import pandas as pd
 from proactive_ml.contract import DATASETS, INGEST_ORDER, SQL_TYPES, Dataset, create_table_sql
 from proactive_ml.errors import GateFailure, IngestError, UserError
 from proactive_ml.ingest.landing import SUFFIXES, read_raw
+from proactive_ml.settings import Settings
 from proactive_ml.warehouse.engine import Warehouse
 
 __all__ = [
@@ -213,7 +214,7 @@ def _write_valid(wh: Warehouse, ds: Dataset, valid: pd.DataFrame) -> int:
         return len(valid) if ds.upsert else wh.row_count(ds.name) - before
 
 
-def ingest_file(wh: Warehouse, dataset: str, path: Path, settings: Any, as_of: datetime) -> FileResult:
+def ingest_file(wh: Warehouse, dataset: str, path: Path, settings: Settings, as_of: datetime) -> FileResult:
     """Validate and load one landing file in one transaction; skip it if its content was loaded before."""
     ds = DATASETS[dataset]
     ensure_tables(wh)
@@ -235,7 +236,7 @@ def ingest_frame(
     raw: pd.DataFrame,
     path: Path,
     digest: str,
-    settings: Any,
+    settings: Settings,
     as_of: datetime,
     after_write: Callable[[Warehouse, pd.DataFrame], None] | None = None,
 ) -> FileResult:
@@ -298,7 +299,7 @@ def _quarantine_examples(path: Path, quarantined: pd.DataFrame, limit: int = 5) 
 def ingest_path(
     wh: Warehouse,
     path: Path,
-    settings: Any,
+    settings: Settings,
     as_of: datetime,
     progress: bool = False,
     on_file: Callable[[FileResult], None] | None = None,
@@ -341,7 +342,7 @@ def check_something_loaded(summary: IngestSummary, where: Path) -> None:
 def _ingest_files(
     wh: Warehouse,
     files: list[tuple[str, Path]],
-    settings: Any,
+    settings: Settings,
     as_of: datetime,
     summary: IngestSummary,
     bar: Any,

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from proactive_ml.settings import Settings
+
 HORIZONS = (30, 60, 90)
 NEED_HORIZON = 30
 Z95 = 1.959963984540054
@@ -133,7 +135,12 @@ def _load(wh: Any) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
 
 
 def measure_impact(
-    wh: Any, as_of: date | datetime, settings: Any = None, *, log_to_mlflow: bool = True, method: str = "wald"
+    wh: Any,
+    as_of: date | datetime,
+    settings: Settings | None = None,
+    *,
+    log_to_mlflow: bool = True,
+    method: str = "wald",
 ) -> pd.DataFrame:
     """Impact per playbook and overall as of ``as_of``; kept in ``impact_history`` and logged to MLflow."""
     from proactive_ml.responses.store import ensure_tables
@@ -158,7 +165,7 @@ def measure_impact(
     return table
 
 
-def log_impact_run(table: pd.DataFrame, settings: Any, as_of: date) -> str:
+def log_impact_run(table: pd.DataFrame, settings: Settings, as_of: date) -> str:
     """Log the impact table as an MLflow evaluation run (aggregates only); returns the run id."""
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.tracking import MlflowClient

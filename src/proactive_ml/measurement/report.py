@@ -20,6 +20,8 @@ from typing import Any
 
 import pandas as pd
 
+from proactive_ml.settings import Settings
+
 STOPWORDS = frozenset(
     [
         "a",
@@ -374,7 +376,7 @@ def _tasks(wh: Any, as_of: date) -> pd.DataFrame:
     )
 
 
-def write_report(wh: Any, settings: Any, as_of: date | datetime) -> Path:
+def write_report(wh: Any, settings: Settings, as_of: date | datetime) -> Path:
     """Build the report from the warehouse and write ``<reports_dir>/report.html``; returns the path."""
     from proactive_ml.measurement.impact import COLUMNS, impact_table, outcomes_frame
     from proactive_ml.measurement.impact import _load as load_impact_inputs

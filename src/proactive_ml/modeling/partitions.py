@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from proactive_ml.settings import Settings
+
 _MODEL_CACHE: dict[tuple[str, str, str], tuple[Any, dict[str, Any]]] = {}
 # One load per version and process: partitions scored on threads wait for the first load instead of repeating it.
 _MODEL_LOCK = threading.Lock()
@@ -35,7 +37,7 @@ def split_partitions(features: pd.DataFrame, n_partitions: int) -> list[pd.DataF
     return [features[part == i] for i in range(n_partitions)]
 
 
-def champion_reference(settings: Any, target: str) -> str:
+def champion_reference(settings: Settings, target: str) -> str:
     """The champion's version number, resolved once so that every partition scores with the same model."""
     from proactive_ml.errors import UserError
     from proactive_ml.modeling.registry import champion_version, model_name
@@ -48,7 +50,7 @@ def champion_reference(settings: Any, target: str) -> str:
     return version
 
 
-def _load_version(settings: Any, target: str, version: str) -> tuple[Any, dict[str, Any]]:
+def _load_version(settings: Settings, target: str, version: str) -> tuple[Any, dict[str, Any]]:
     """The model and its reasons explainer, loaded once per version and process (thread-safe)."""
     key = (settings.resolved_mlflow_uri, target, version)
     with _MODEL_LOCK:
@@ -57,7 +59,7 @@ def _load_version(settings: Any, target: str, version: str) -> tuple[Any, dict[s
         return _MODEL_CACHE[key]
 
 
-def _fetch_version(settings: Any, target: str, version: str) -> tuple[Any, dict[str, Any]]:
+def _fetch_version(settings: Settings, target: str, version: str) -> tuple[Any, dict[str, Any]]:
     import json
     import tempfile
     from pathlib import Path
@@ -77,7 +79,7 @@ def _fetch_version(settings: Any, target: str, version: str) -> tuple[Any, dict[
     return model, explainer
 
 
-def score_partition(features: pd.DataFrame, settings: Any, target: str, version: str) -> pd.DataFrame:
+def score_partition(features: pd.DataFrame, settings: Settings, target: str, version: str) -> pd.DataFrame:
     """Scores and top-3 reasons for one part (pure apart from loading the model version once per process)."""
     from proactive_ml.modeling.scoring import score_frame
 
@@ -87,7 +89,7 @@ def score_partition(features: pd.DataFrame, settings: Any, target: str, version:
 
 def assemble_scores(
     parts: list[pd.DataFrame],
-    settings: Any,
+    settings: Settings,
     target: str,
     version: str,
     as_of: date | datetime,

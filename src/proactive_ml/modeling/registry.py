@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from proactive_ml.errors import UserError
+from proactive_ml.settings import Settings
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -54,12 +55,12 @@ def experiment_name(target: str) -> str:
     return f"proactive-{target}"
 
 
-def model_name(settings: Any, target: str) -> str:
+def model_name(settings: Settings, target: str) -> str:
     """The registered model name of a target."""
     return f"{settings.model_name_prefix}-{target}"
 
 
-def connect(settings: Any) -> Any:
+def connect(settings: Settings) -> Any:
     """Point MLflow at the configured tracking/registry store and return a client."""
     import os
 
@@ -85,7 +86,7 @@ def connect(settings: Any) -> Any:
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
-def ensure_experiment(settings: Any, client: Any, target: str) -> str:
+def ensure_experiment(settings: Settings, client: Any, target: str) -> str:
     """The experiment id of a target, created with its artifact location under the artifact root."""
     name = experiment_name(target)
     exp = client.get_experiment_by_name(name)
@@ -159,7 +160,7 @@ def _finite(metrics: dict[str, float]) -> dict[str, float]:
 
 
 def log_training(
-    settings: Any,
+    settings: Settings,
     target: str,
     results: list[Any],
     best: Any,
@@ -285,14 +286,14 @@ def _version_or_none(client: Any, name: str, alias: str) -> Any:
         return None
 
 
-def champion_version(settings: Any, target: str) -> str | None:
+def champion_version(settings: Settings, target: str) -> str | None:
     """The version number currently aliased ``champion`` (None if there is none)."""
     client = connect(settings)
     mv = _version_or_none(client, model_name(settings, target), CHAMPION)
     return str(mv.version) if mv else None
 
 
-def register_challenger(settings: Any, target: str, model_uri: str, run_id: str, reason: str) -> str:
+def register_challenger(settings: Settings, target: str, model_uri: str, run_id: str, reason: str) -> str:
     """Register the model as a new version aliased ``challenger``; the gate decision is stored on it."""
     from mlflow.exceptions import MlflowException
 
@@ -323,7 +324,7 @@ def _history(client: Any, name: str) -> list[str]:
     return [v for v in raw.split(",") if v]
 
 
-def set_champion(settings: Any, target: str, version: str, reason: str) -> None:
+def set_champion(settings: Settings, target: str, version: str, reason: str) -> None:
     """Move ``champion`` to ``version`` and append it to the champion history."""
     client = connect(settings)
     name = model_name(settings, target)
@@ -334,7 +335,7 @@ def set_champion(settings: Any, target: str, version: str, reason: str) -> None:
     client.set_model_version_tag(name, str(version), "promoted", reason)
 
 
-def promote(settings: Any, target: str, version: str, reason: str = "promoted by hand") -> str:
+def promote(settings: Settings, target: str, version: str, reason: str = "promoted by hand") -> str:
     """Make ``version`` the champion (the manual path, e.g. ``proactive-ml promote``)."""
     from mlflow.exceptions import MlflowException
 
@@ -347,7 +348,7 @@ def promote(settings: Any, target: str, version: str, reason: str = "promoted by
     return str(version)
 
 
-def rollback(settings: Any, target: str) -> str:
+def rollback(settings: Settings, target: str) -> str:
     """Move ``champion`` back to the previous champion version; returns the version now champion."""
     client = connect(settings)
     name = model_name(settings, target)
@@ -372,7 +373,7 @@ def rollback(settings: Any, target: str) -> str:
     return previous
 
 
-def load_champion(settings: Any, target: str) -> tuple[Any, str, dict[str, Any]]:
+def load_champion(settings: Settings, target: str) -> tuple[Any, str, dict[str, Any]]:
     """(sklearn model, version, explainer dict) of ``models:/<name>@champion``. UserError when there is none."""
     client = connect(settings)
     name = model_name(settings, target)
@@ -394,7 +395,9 @@ def load_champion(settings: Any, target: str) -> tuple[Any, str, dict[str, Any]]
     return model, str(mv.version), explainer
 
 
-def evaluate_champion(settings: Any, target: str, X: pd.DataFrame, y: np.ndarray) -> dict[str, Any] | None:
+def evaluate_champion(
+    settings: Settings, target: str, X: pd.DataFrame, y: np.ndarray
+) -> dict[str, Any] | None:
     """The current champion's metrics on this holdout (None without a champion or if it cannot score it)."""
     from proactive_ml.modeling.evaluate import evaluate_scores
 
@@ -409,7 +412,7 @@ def evaluate_champion(settings: Any, target: str, X: pd.DataFrame, y: np.ndarray
     return {"version": version, "metrics": evaluate_scores(y, p)}
 
 
-def ui_command(settings: Any, port: int = 5000) -> list[str]:
+def ui_command(settings: Settings, port: int = 5000) -> list[str]:
     """The ``mlflow ui`` command line for the local store."""
     exe = Path(sys.executable).with_name("mlflow")
     return [

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from proactive_ml.settings import Settings
+
 SCORES_DDL = """
 CREATE TABLE IF NOT EXISTS scores (
   customer_id TEXT NOT NULL,
@@ -73,7 +75,11 @@ def write_scores(wh: Any, scores: pd.DataFrame, cutoff: date, target: str) -> in
 
 
 def score_customers(
-    wh: Any, settings: Any, as_of: date | datetime, target: str = "churn", scored_at: datetime | None = None
+    wh: Any,
+    settings: Settings,
+    as_of: date | datetime,
+    target: str = "churn",
+    scored_at: datetime | None = None,
 ) -> pd.DataFrame:
     """Score every customer active at ``as_of`` with ``models:/<name>@champion`` and store the result.
 

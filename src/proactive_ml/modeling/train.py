@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from proactive_ml.errors import UserError
-from proactive_ml.settings import PROJECT_ROOT
+from proactive_ml.settings import PROJECT_ROOT, Settings
 
 CANDIDATES_YAML = PROJECT_ROOT / "models" / "candidates.yaml"
 LABEL = "label"
@@ -348,7 +348,7 @@ def decide_promotion(
 # ---------------------------------------------------------------------------------------------- the job
 def train_and_register(
     wh: Any,
-    settings: Any,
+    settings: Settings,
     as_of: date | datetime,
     target: str = "churn",
     candidates: list[dict[str, Any]] | None = None,

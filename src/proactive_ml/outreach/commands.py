@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # light module: the templates (Jinja) load only when a handler runs
+    from proactive_ml.outreach.templates import RenderedEmail
 
 
 def _preview(args: argparse.Namespace) -> int:
-    import json
     from datetime import date
 
     from proactive_ml.errors import UserError
     from proactive_ml.identity import send_key
     from proactive_ml.outreach.playbooks import load_playbooks
     from proactive_ml.outreach.templates import Recipient, UnsafeContent, render_email
+    from proactive_ml.resources import open_resources
     from proactive_ml.settings import get_settings
-    from proactive_ml.warehouse import Warehouse
 
     s = get_settings()
     config = load_playbooks(args.playbooks)
@@ -27,8 +30,8 @@ def _preview(args: argparse.Namespace) -> int:
             f"playbook {pb.name} creates a CS task, not an email. Guidance for the person:\n\n{pb.guidance}"
         )
         return 0
-    wh = Warehouse.connect(s.resolved_warehouse_url)
-    try:
+    with open_resources(s) as res:
+        wh = res.warehouse
         if not wh.table_exists("customers"):
             raise UserError("no customers table in the warehouse: ingest data first")
         c = wh.query(
@@ -45,8 +48,6 @@ def _preview(args: argparse.Namespace) -> int:
             )
             if len(r):
                 reasons = tuple(x for x in r.iloc[0].tolist() if isinstance(x, str) and x)
-    finally:
-        wh.close()
     as_of = date.fromisoformat(args.as_of) if args.as_of else date.today()
     sk = send_key(str(c.iloc[0]["customer_id"]), pb.name, as_of)
     try:
@@ -55,28 +56,22 @@ def _preview(args: argparse.Namespace) -> int:
         )
     except UnsafeContent as exc:
         raise UserError(f"this message would be refused and dead-lettered: {exc}") from exc
-    if args.format == "json":
-        print(
-            json.dumps(
-                {
-                    "to": e.to,
-                    "subject": e.subject,
-                    "headers": e.headers,
-                    "custom_args": e.custom_args,
-                    "categories": e.categories,
-                    "text": e.text,
-                    "html": e.html,
-                },
-                indent=2,
-            )
-        )
-        return 0
+    _print_email(e, args.format)
+    return 0
+
+
+def _print_email(e: RenderedEmail, fmt: str) -> None:
+    import json
+
+    if fmt == "json":
+        fields = ("to", "subject", "headers", "custom_args", "categories", "text", "html")
+        print(json.dumps({f: getattr(e, f) for f in fields}, indent=2))
+        return
     print(f"To: {e.to}\nSubject: {e.subject}")
     for k, v in {**e.headers}.items():
         print(f"{k}: {v}")
     print(f"custom_args: {e.custom_args}  categories: {e.categories}\n")
-    print(e.text if args.format == "text" else e.html)
-    return 0
+    print(e.text if fmt == "text" else e.html)
 
 
 def _outreach(args: argparse.Namespace) -> int:
@@ -84,31 +79,24 @@ def _outreach(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from proactive_ml.outreach.run import run_outreach
+    from proactive_ml.resources import open_resources
     from proactive_ml.settings import get_settings
-    from proactive_ml.warehouse import Warehouse
 
     s = get_settings()
     as_of = datetime.fromisoformat(args.as_of) if args.as_of else datetime.now(UTC).replace(tzinfo=None)
-    wh = Warehouse.connect(s.resolved_warehouse_url)
-    try:
-        summary = run_outreach(wh, s, as_of, deliver=not args.no_send)
-    finally:
-        wh.close()
+    with open_resources(s) as res:
+        summary = run_outreach(res.warehouse, s, as_of, deliver=not args.no_send, sender=res.sender)
     print(json.dumps(summary, indent=2, default=str))
     return 0
 
 
 def _tasks_export(args: argparse.Namespace) -> int:
     from proactive_ml.outreach.ledger import export_tasks
+    from proactive_ml.resources import open_resources
     from proactive_ml.settings import get_settings
-    from proactive_ml.warehouse import Warehouse
 
-    s = get_settings()
-    wh = Warehouse.connect(s.resolved_warehouse_url)
-    try:
-        n = export_tasks(wh, args.out)
-    finally:
-        wh.close()
+    with open_resources(get_settings()) as res:
+        n = export_tasks(res.warehouse, args.out)
     print(f"{n} open customer-success tasks written to {args.out}")
     return 0
 

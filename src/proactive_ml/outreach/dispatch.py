@@ -1,17 +1,17 @@
 """Dispatch: claimed ledger rows -> rendered Mail Send requests -> the delivery edge (:mod:`proactive_ml.delivery`).
 
-One code path for production and local runs: the API host is ``settings.sendgrid_host`` (SendGrid) or the local
-sink's URL. Up to 1000 personalizations per request (one playbook per request: shared content with
-per-recipient substitutions, see templates.py); ``custom_args`` = {send_key} only; categories = [playbook name];
-``asm.group_id``; sandbox mode from settings.
+One code path for production and local runs: the :class:`~proactive_ml.delivery.EmailSender` comes from
+:func:`proactive_ml.delivery.sender_from_settings` (SendGrid, or the local sink). Up to 1000 personalizations per
+request (one playbook per request: shared content with per-recipient substitutions, see templates.py);
+``custom_args`` = {send_key} only; categories = [playbook name]; ``asm.group_id``; sandbox mode from settings.
 
 Failure handling (per request):
 - 202 -> rows accepted with the request's ``X-Message-Id``;
 - 429 -> wait until ``X-RateLimit-Reset`` plus jitter (our own jitter: see :func:`rate_limit_delay`), retry;
 - 5xx, timeouts, connection errors -> bounded retries with exponential backoff and jitter. Before a retry, and
-  whenever the outcome is ambiguous, the rows are reconciled with the server (``lookup``) so nothing is sent
-  twice; without an authoritative lookup (real SendGrid), an ambiguous request is never re-sent blindly: its rows
-  stay 'sending' until events (processed/delivered carry send_key) resolve them;
+  whenever the outcome is ambiguous, the rows are reconciled with the server (``sender.lookup``) so nothing is
+  sent twice; without an authoritative lookup (real SendGrid), an ambiguous request is never re-sent blindly: its
+  rows stay 'sending' until events (processed/delivered carry send_key) resolve them;
 - 400 -> split the batch to isolate the culprit, which goes to ``dead_letters`` with SendGrid's reason;
 - 413 -> split the batch in halves.
 """
@@ -23,34 +23,35 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from proactive_ml.delivery.sendgrid import (
-    DeliveryError,
-    Lookup,
-    Reply,
-    RetryPolicy,
-    SendGridTransport,
-    backoff_delay,
-    is_sendgrid,
-    rate_limit_delay,
-    resolve_host,
-    sink_lookup,
-)
+from proactive_ml.delivery import DeliveryError, EmailSender, Lookup, Reply, sender_from_settings
+from proactive_ml.delivery.sendgrid import RetryPolicy, backoff_delay, rate_limit_delay
 from proactive_ml.identity import email_hash
 from proactive_ml.outreach import ledger
 from proactive_ml.outreach.playbooks import Playbook, PlaybookConfig, load_playbooks
-from proactive_ml.outreach.templates import Recipient, UnsafeContent, personalize, render_shared_content
+from proactive_ml.outreach.templates import (
+    Recipient,
+    SharedContent,
+    UnsafeContent,
+    personalize,
+    render_shared_content,
+)
+from proactive_ml.settings import Settings
 from proactive_ml.warehouse import Warehouse
+
+Personalizations = list[tuple[str, dict[str, Any]]]  # (send key, personalization)
 
 
 def events_lookup(wh: Warehouse) -> Lookup:
-    """Production reconcile: a send key is accepted if an event (processed, delivered, deferred, bounce, dropped...)
-    names it. Keys without events are *not* reported, so callers must not treat absence as 'not sent' before a
+    """Production reconcile: a send key is accepted if an event names it.
+
+    Any event counts (processed, delivered, deferred, bounce, dropped...). Keys without events are *not* reported, so callers must not treat absence as 'not sent' before a
     grace period (SendGrid emits 'processed' within minutes).
     """
 
@@ -76,7 +77,10 @@ def events_lookup(wh: Warehouse) -> Lookup:
 
 
 def build_body(
-    playbook: Playbook, personalizations: list[dict[str, Any]], settings: Any, content: Any | None
+    playbook: Playbook,
+    personalizations: list[dict[str, Any]],
+    settings: Settings,
+    content: SharedContent | None,
 ) -> dict[str, Any]:
     """The Mail Send request for one batch of one playbook."""
     body: dict[str, Any] = {
@@ -110,59 +114,94 @@ def _error_reason(reply: Reply) -> str:
         return (reply.body or "")[:900]
 
 
-class Sender:
-    """Sends claimed batches; all ledger transitions go through ledger.py."""
+def _text(value: object) -> str | None:
+    """A text cell, or None for a missing one (None / NaN)."""
+    return None if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim of one playbook, being sent: what every request of it shares."""
+
+    token: str
+    playbook: Playbook
+    content: SharedContent | None
+    size: int
+    customer_of: dict[str, str]
+
+
+@dataclass
+class Screened:
+    """A claim's rows sorted at send time: blocked, refused before sending, ready to send."""
+
+    blocked: list[str]
+    dead: list[tuple[str, str, str, int | None, str]]
+    ready: Personalizations
+
+
+class Dispatcher:
+    """Sends claimed batches through one :class:`EmailSender`; all ledger transitions go through ledger.py."""
 
     def __init__(
         self,
         wh: Warehouse,
-        settings: Any,
+        settings: Settings,
         config: PlaybookConfig,
         *,
-        host: str,
-        transport_factory: Callable[[], Any],
-        lookup: Lookup | None,
+        sender: EmailSender,
         retry: RetryPolicy,
         sleep: Callable[[float], None],
         rng: random.Random,
         clock: Callable[[], datetime],
         template_dir: Path | str | None,
     ) -> None:
-        self.wh, self.settings, self.config, self.host = wh, settings, config, host
-        self.transport_factory, self.lookup, self.retry = transport_factory, lookup, retry
-        self.sleep, self.rng, self.clock, self.template_dir = sleep, rng, clock, template_dir
-        self.local = threading.local()
+        self.wh, self.settings, self.config, self.sender = wh, settings, config, sender
+        self.retry, self.sleep, self.rng, self.clock, self.template_dir = (
+            retry,
+            sleep,
+            rng,
+            clock,
+            template_dir,
+        )
         self.lock = threading.Lock()
-        self.counts = {
-            "sent": 0,
-            "requests": 0,
-            "dead_lettered": 0,
-            "failed": 0,
-            "released": 0,
-            "unknown": 0,
-            "rate_limited": 0,
-            "retries": 0,
-            "split": 0,
-        }
+        self.counts = dict.fromkeys(
+            ("sent", "requests", "dead_lettered", "failed", "released", "unknown", "rate_limited", "retries"),
+            0,
+        )
+        self.counts["split"] = 0
         self.suppressed = ledger_suppressed(wh)
-        self.claim_sizes: dict[str, int] = {}
         self.halted = False  # circuit breaker: after retries are exhausted, leave the rest for a later run
 
     def _count(self, key: str, n: int = 1) -> None:
         with self.lock:
             self.counts[key] += n
 
-    def _transport(self) -> Any:
-        if not hasattr(self.local, "t"):
-            self.local.t = self.transport_factory()
-        return self.local.t
-
     def send_claimed(self, token: str, playbook: Playbook) -> None:
         """Render and send every row of one claim."""
         rows = ledger.claimed_rows(self.wh, token)
         now = self.clock()
+        screened = self._screen(rows, playbook, now)
+        if screened.blocked:
+            ledger.mark_failed(
+                self.wh, screened.blocked, now, "blocked at send time: suppressed, no consent or cancelled"
+            )
+            self._count("failed", len(screened.blocked))
+        if screened.dead:
+            ledger.dead_letter(self.wh, screened.dead, now)
+            self._count("dead_lettered", len(screened.dead))
+        if screened.ready:
+            content = (
+                None
+                if playbook.sendgrid_template_id
+                else render_shared_content(playbook, self.settings, self.template_dir)
+            )
+            cid = dict(zip(rows["send_key"], rows["customer_id"], strict=False))
+            self._send(screened.ready, Claim(token, playbook, content, len(rows), cid))
+
+    def _screen(self, rows: pd.DataFrame, playbook: Playbook, now: datetime) -> Screened:
+        """Suppression, consent and cancellation checked again at send time; unsafe content refused."""
         hashes, customers = self.suppressed
-        blocked, dead, ps = [], [], []
+        out = Screened([], [], [])
         cancelled_at = pd.to_datetime(rows["cancelled_at"], errors="coerce")
         cancelled = (cancelled_at.notna() & (cancelled_at <= pd.Timestamp(now))).tolist()
         cols = [
@@ -173,123 +212,124 @@ class Sender:
             zip(*cols, strict=True), cancelled, strict=True
         ):
             ok = consent is True or str(consent).lower() == "true"
-            email = "" if email is None or (isinstance(email, float) and pd.isna(email)) else str(email)
+            email = _text(email) or ""
             if not ok or canc or str(cust) in customers or not email or email_hash(email) in hashes:
-                blocked.append(sk)
+                out.blocked.append(sk)
                 continue
             codes = tuple(x for x in str(reasons or "").split("|") if x)
-            name = None if name is None or (isinstance(name, float) and pd.isna(name)) else str(name)
+            recipient = Recipient(sk, email, _text(name), codes)
             try:
                 p = personalize(
-                    Recipient(sk, email, name, codes),
-                    playbook,
-                    self.settings,
-                    self.config.reason_texts,
-                    self.template_dir,
+                    recipient, playbook, self.settings, self.config.reason_texts, self.template_dir
                 )
             except UnsafeContent as exc:
-                dead.append((sk, cust, pbn, None, str(exc)))
+                out.dead.append((sk, cust, pbn, None, str(exc)))
                 continue
-            ps.append((sk, p))
-        if blocked:
-            ledger.mark_failed(
-                self.wh, blocked, now, "blocked at send time: suppressed, no consent or cancelled"
-            )
-            self._count("failed", len(blocked))
-        if dead:
-            ledger.dead_letter(self.wh, dead, now)
-            self._count("dead_lettered", len(dead))
-        if ps:
-            content = (
-                None
-                if playbook.sendgrid_template_id
-                else render_shared_content(playbook, self.settings, self.template_dir)
-            )
-            cid = dict(zip(rows["send_key"], rows["customer_id"], strict=False))
-            self.claim_sizes[token] = len(rows)
-            self._send(ps, playbook, content, token, cid)
+            out.ready.append((sk, p))
+        return out
 
-    def _send(
-        self,
-        ps: list[tuple[str, dict[str, Any]]],
-        playbook: Playbook,
-        content: Any,
-        token: str,
-        cid: dict[str, str],
-    ) -> None:
+    def _send(self, ps: Personalizations, claim: Claim) -> None:
+        """Send one batch until it is accepted, refused, left for events or given up (then the run halts)."""
         attempt, waits = 0, 0
         while ps:
             keys = [k for k, _ in ps]
-            body = build_body(playbook, [p for _, p in ps], self.settings, content)
-            reply = self._transport().post(body)
+            reply = self.sender.send(
+                build_body(claim.playbook, [p for _, p in ps], self.settings, claim.content)
+            )
             self._count("requests")
             st = reply.status
             if st in (200, 202):
-                mid = (reply.headers.get("X-Message-Id") if reply.headers is not None else None) or (
-                    "sandbox" if st == 200 else None
-                )
-                whole = len(keys) == self.claim_sizes.get(token, -1)
-                ledger.mark_accepted(self.wh, keys, mid, self.clock(), token, whole_claim=whole)
-                self._count("sent", len(keys))
+                self._accepted(keys, reply, claim)
                 return
             if st == 429:
                 waits += 1
-                self._count("rate_limited")
-                if waits > self.retry.max_rate_limit_waits:
-                    ledger.release(self.wh, keys, self.clock(), "rate limited too long", token)
-                    self._count("released", len(keys))
-                    self.halted = True
+                if not self._wait_for_rate_limit(keys, reply, claim, waits):
                     return
-                self.sleep(rate_limit_delay(reply.headers, time.time(), self.retry, self.rng, waits))
                 continue
-            if st in (400, 413) and len(ps) > 1:
-                self._count("split")
-                half = len(ps) // 2
-                self._send(ps[:half], playbook, content, token, cid)
-                self._send(ps[half:], playbook, content, token, cid)
-                return
             if st in (400, 413):
-                k = keys[0]
-                ledger.dead_letter(
-                    self.wh, [(k, cid.get(k, ""), playbook.name, st, _error_reason(reply))], self.clock()
-                )
-                self._count("dead_lettered")
+                self._refused(ps, reply, claim)
                 return
             if st in (401, 403):
-                ledger.release(self.wh, keys, self.clock(), f"HTTP {st}", token)
+                ledger.release(self.wh, keys, self.clock(), f"HTTP {st}", claim.token)
                 raise DeliveryError(f"SendGrid refused the API key (HTTP {st}): {_error_reason(reply)}")
-            # 5xx, other codes, timeouts, connection errors: possibly accepted -> reconcile before any retry
-            ambiguous = st is None or st >= 500
-            if ambiguous and self.lookup is not None:
-                found = self.lookup(keys)
-                by_mid: dict[str, list[str]] = {}
-                for k in keys:
-                    if k in found:
-                        by_mid.setdefault(found[k], []).append(k)
-                for mid, ks in by_mid.items():
-                    ledger.mark_accepted(self.wh, ks, mid, self.clock(), token)
-                    self._count("sent", len(ks))
-                ps = [(k, p) for k, p in ps if k not in found]
-                if not ps:
-                    return
-            elif st is None:
-                # no authoritative lookup (real SendGrid): never re-send blindly; events will resolve these rows
-                self._count("unknown", len(keys))
-                return
+            ps = self._unresolved(ps, reply, claim)
             attempt += 1
-            if attempt >= self.retry.max_attempts:
-                ledger.release(
-                    self.wh,
-                    [k for k, _ in ps],
-                    self.clock(),
-                    f"gave up after {attempt} attempts: HTTP {st} {reply.body[:200]}",
-                    token,
-                )
-                self._count("released", len(ps))
-                self.halted = True
+            if ps and not self._back_off(ps, reply, claim, attempt):
                 return
-            self._count("retries")
-            self.sleep(backoff_delay(attempt, self.retry, self.rng))
+
+    def _accepted(self, keys: list[str], reply: Reply, claim: Claim) -> None:
+        st = reply.status
+        mid = (reply.headers.get("X-Message-Id") if reply.headers is not None else None) or (
+            "sandbox" if st == 200 else None
+        )
+        whole = len(keys) == claim.size
+        ledger.mark_accepted(self.wh, keys, mid, self.clock(), claim.token, whole_claim=whole)
+        self._count("sent", len(keys))
+
+    def _wait_for_rate_limit(self, keys: list[str], reply: Reply, claim: Claim, waits: int) -> bool:
+        """Wait out a 429 (True), or release the rows and halt after too many waits (False)."""
+        self._count("rate_limited")
+        if waits > self.retry.max_rate_limit_waits:
+            ledger.release(self.wh, keys, self.clock(), "rate limited too long", claim.token)
+            self._count("released", len(keys))
+            self.halted = True
+            return False
+        self.sleep(rate_limit_delay(reply.headers, time.time(), self.retry, self.rng, waits))
+        return True
+
+    def _refused(self, ps: Personalizations, reply: Reply, claim: Claim) -> None:
+        """400/413: split the batch in halves; a single refused message goes to the dead letters."""
+        if len(ps) > 1:
+            self._count("split")
+            half = len(ps) // 2
+            self._send(ps[:half], claim)
+            self._send(ps[half:], claim)
+            return
+        k = ps[0][0]
+        reason = _error_reason(reply)
+        ledger.dead_letter(
+            self.wh,
+            [(k, claim.customer_of.get(k, ""), claim.playbook.name, reply.status, reason)],
+            self.clock(),
+        )
+        self._count("dead_lettered")
+
+    def _unresolved(self, ps: Personalizations, reply: Reply, claim: Claim) -> Personalizations:
+        """After a failure: what may still be sent (rows the server accepted after all are marked accepted).
+
+        A 5xx, timeout or connection error is ambiguous: the server may have accepted the request. With an
+        authoritative lookup the accepted rows are recorded; without one a request that got no answer at all is
+        never re-sent (events resolve those rows), while a 5xx answer is retried.
+        """
+        st = reply.status
+        ambiguous = st is None or st >= 500
+        lookup = self.sender.lookup
+        if ambiguous and lookup is not None:
+            found = lookup([k for k, _ in ps])
+            by_mid: dict[str, list[str]] = {}
+            for k, _ in ps:
+                if k in found:
+                    by_mid.setdefault(found[k], []).append(k)
+            for mid, ks in by_mid.items():
+                ledger.mark_accepted(self.wh, ks, mid, self.clock(), claim.token)
+                self._count("sent", len(ks))
+            return [(k, p) for k, p in ps if k not in found]
+        if st is None:
+            self._count("unknown", len(ps))
+            return []
+        return ps
+
+    def _back_off(self, ps: Personalizations, reply: Reply, claim: Claim, attempt: int) -> bool:
+        """Sleep before the next attempt (True), or release the rows and halt once attempts are spent (False)."""
+        if attempt >= self.retry.max_attempts:
+            reason = f"gave up after {attempt} attempts: HTTP {reply.status} {reply.body[:200]}"
+            ledger.release(self.wh, [k for k, _ in ps], self.clock(), reason, claim.token)
+            self._count("released", len(ps))
+            self.halted = True
+            return False
+        self._count("retries")
+        self.sleep(backoff_delay(attempt, self.retry, self.rng))
+        return True
 
 
 def ledger_suppressed(wh: Warehouse) -> tuple[set[str], set[str]]:
@@ -300,22 +340,58 @@ def ledger_suppressed(wh: Warehouse) -> tuple[set[str], set[str]]:
 
 
 def _utcnow() -> datetime:
-    from datetime import UTC
-
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def reconcile_stuck(
+    wh: Warehouse, sender: EmailSender, *, now: datetime, stale_after: timedelta
+) -> dict[str, int]:
+    """Resolve rows left 'sending' by an earlier run.
+
+    With the sender's authoritative lookup its answer counts both ways; else the events we received decide, and
+    they only prove acceptance (absence proves nothing).
+    """
+    if sender.lookup is not None:
+        return ledger.reconcile(wh, sender.lookup, now=now, stale_after=stale_after, release_missing=True)
+    return ledger.reconcile(wh, events_lookup(wh), now=now, stale_after=stale_after, release_missing=False)
+
+
+def send_playbook(
+    dispatcher: Dispatcher, playbook: Playbook, *, now: datetime, batch_size: int, workers: int
+) -> None:
+    """Claim and send every due row of one playbook on ``workers`` threads; the first error is raised after all stop."""
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            while not dispatcher.halted:
+                token, keys = ledger.claim(
+                    dispatcher.wh, playbook=playbook.name, now=now, limit=batch_size, stamp=dispatcher.clock()
+                )
+                if not keys:
+                    return
+                dispatcher.send_claimed(token, playbook)
+        except BaseException as exc:  # surfaced after the other workers stop
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, name=f"sender-{i}") for i in range(max(workers, 1))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
 
 
 def deliver_pending(
     wh: Warehouse,
-    settings: Any,
+    settings: Settings,
     *,
     now: datetime | None = None,
     config: PlaybookConfig | None = None,
-    host: str | None = None,
+    sender: EmailSender | None = None,
     batch_size: int = 1000,
     workers: int = 2,
-    transport_factory: Callable[[], Any] | None = None,
-    lookup: Lookup | None = None,
     retry: RetryPolicy | None = None,
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
@@ -325,61 +401,30 @@ def deliver_pending(
 ) -> dict[str, int]:
     """Reconcile rows stuck in 'sending', then send every planned row due at ``now`` (default: the clock).
 
-    ``now`` (the run's as-of time) decides which rows are due (send_at <= now); ``clock`` (default: wall clock,
-    this is an edge) stamps claims and decides which 'sending' rows are stuck (claimed before clock() -
-    stale_after: a live sender's claims are younger, so overlapping runs never reconcile each other's rows).
+    ``sender`` defaults to :func:`~proactive_ml.delivery.sender_from_settings`. ``now`` (the run's as-of time)
+    decides which rows are due (send_at <= now); ``clock`` (default: wall clock, this is an edge) stamps claims and
+    decides which 'sending' rows are stuck (claimed before clock() - stale_after: a live sender's claims are
+    younger, so overlapping runs never reconcile each other's rows).
     """
     ledger.ensure_tables(wh)
     config = config or load_playbooks()
     retry = retry or RetryPolicy()
-    host = resolve_host(settings, host)
     clock = clock or _utcnow
     now = now or clock()
-    if lookup is None:
-        lookup = events_lookup(wh) if is_sendgrid(host) else sink_lookup(host, max(retry.timeout, 30.0))
-    api_key = settings.sendgrid_api_key.get_secret_value()
-    factory = transport_factory or (lambda: SendGridTransport(api_key, host, retry.timeout))
-    out: dict[str, int] = {}
-    if lookup is not None:
-        # the sink's answer is authoritative both ways; events only prove acceptance (absence proves nothing)
-        out.update(
-            ledger.reconcile(
-                wh, lookup, now=clock(), stale_after=stale_after, release_missing=not is_sendgrid(host)
-            )
-        )
-    sender = Sender(
+    sender = sender or sender_from_settings(settings, timeout=retry.timeout)
+    out = reconcile_stuck(wh, sender, now=clock(), stale_after=stale_after)
+    dispatcher = Dispatcher(
         wh,
         settings,
         config,
-        host=host,
-        transport_factory=factory,
-        lookup=lookup if not is_sendgrid(host) else None,
+        sender=sender,
         retry=retry,
         sleep=sleep,
-        rng=rng or random.Random(),
+        rng=rng or random.Random(),  # noqa: S311 - retry jitter, not security
         clock=clock,
         template_dir=template_dir,
     )
     for name in ledger.due_playbooks(wh, now):
-        playbook = config.get(name)
-        errors: list[BaseException] = []
-
-        def work(pb: Playbook = playbook, errors: list[BaseException] = errors) -> None:
-            try:
-                while not sender.halted:
-                    token, keys = ledger.claim(wh, playbook=pb.name, now=now, limit=batch_size, stamp=clock())
-                    if not keys:
-                        return
-                    sender.send_claimed(token, pb)
-            except BaseException as exc:  # surfaced after the other workers stop
-                errors.append(exc)
-
-        threads = [threading.Thread(target=work, name=f"sender-{i}") for i in range(max(workers, 1))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        if errors:
-            raise errors[0]
-    out.update(sender.counts)
+        send_playbook(dispatcher, config.get(name), now=now, batch_size=batch_size, workers=workers)
+    out.update(dispatcher.counts)
     return out

@@ -1,23 +1,37 @@
-"""``run_outreach``: scores -> playbooks -> contact policy -> decisions + ledger (one transaction) -> CS tasks ->
-render -> deliver -> summary. Thin wiring over the pure modules and the two edges (ledger, delivery).
+"""``run_outreach``: the day's outreach, from scores to sent emails, as thin wiring.
+
+Scores -> playbooks -> contact policy -> decisions + ledger (one transaction) -> CS tasks -> render -> deliver ->
+summary, over the pure modules and the two edges (ledger, delivery).
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from proactive_ml.delivery import EmailSender
 from proactive_ml.outreach import ledger
 from proactive_ml.outreach.dispatch import deliver_pending
 from proactive_ml.outreach.inputs import load_candidates
 from proactive_ml.outreach.playbooks import PlaybookConfig, load_playbooks
 from proactive_ml.outreach.selection import plan_outreach, policy_params
+from proactive_ml.settings import Settings
 from proactive_ml.warehouse import Warehouse
 
 BATCH_HOUR_UTC = 14  # a run given only a date runs at 14:00 UTC (daytime in Europe and the Americas)
+DELIVERY_KEYS = (
+    "sent",
+    "dead_lettered",
+    "failed",
+    "requests",
+    "rate_limited",
+    "retries",
+    "reconciled_accepted",
+    "reconciled_released",
+)
 
 
 def as_of_datetime(as_of: date | datetime) -> datetime:
@@ -29,13 +43,13 @@ def as_of_datetime(as_of: date | datetime) -> datetime:
 
 def run_outreach(
     wh: Warehouse,
-    settings: Any,
+    settings: Settings,
     as_of: date | datetime,
     uplift: pd.Series | None = None,
     *,
     config: PlaybookConfig | None = None,
     deliver: bool = True,
-    host: str | None = None,
+    sender: EmailSender | None = None,
     tasks_csv: Path | str | None = None,
     **deliver_kwargs: Any,
 ) -> dict[str, Any]:
@@ -43,9 +57,32 @@ def run_outreach(
 
     Summary keys: decided, treated, held_out, sent, deferred (planned, due later: quiet hours), suppressed (blocked
     by suppression, consent or cancellation), frequency_capped, dead_lettered, failed, tasks, plus per-step counts.
+    ``sender`` defaults to the one the settings choose (:func:`proactive_ml.delivery.sender_from_settings`).
     """
     config = config or load_playbooks()
     t = as_of_datetime(as_of)
+    summary = decide_and_record(wh, settings, t, uplift, config, now=deliver_kwargs.get("clock", _utcnow)())
+    summary.update(export_day_tasks(wh, settings, t.date(), tasks_csv))
+    sent: dict[str, int] = {}
+    if deliver:
+        sent = deliver_pending(wh, settings, now=t, config=config, sender=sender, **deliver_kwargs)
+    summary.update({k: sent.get(k, 0) for k in DELIVERY_KEYS})
+    summary["deferred"] = int(
+        wh.scalar("SELECT count(*) FROM send_ledger WHERE state = 'planned' AND send_at > :t", {"t": t}) or 0
+    )
+    return summary
+
+
+def decide_and_record(
+    wh: Warehouse,
+    settings: Settings,
+    t: datetime,
+    uplift: pd.Series | None,
+    config: PlaybookConfig,
+    *,
+    now: datetime,
+) -> dict[str, Any]:
+    """Plan the day's outreach and record decisions, ledger rows and CS tasks in one transaction; the counts."""
     ledger.ensure_tables(wh)  # includes the suppressions table
     params = policy_params(settings)
     frame = load_candidates(wh, t)
@@ -64,7 +101,7 @@ def run_outreach(
     written = ledger.record_decisions(
         wh,
         decisions,
-        now=deliver_kwargs.get("clock", _utcnow)(),
+        now=now,
         cap_days=params.cap_days,
         guidance={p.name: p.guidance or "" for p in config.playbooks},
         priorities={p.name: p.priority for p in config.playbooks},
@@ -72,37 +109,21 @@ def run_outreach(
     summary: dict[str, Any] = {"as_of": t.isoformat(), **counts}
     summary["suppressed"] = counts["suppressed"] + counts["no_consent"] + counts["cancelled"]
     summary["recorded"] = written
-    summary["tasks"] = int(wh.scalar("SELECT count(*) FROM cs_tasks WHERE as_of = :d", {"d": t.date()}) or 0)
-    if summary["tasks"]:
-        out = Path(tasks_csv) if tasks_csv else settings.reports_dir / f"cs_tasks_{t.date()}.csv"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        ledger.export_tasks(wh, str(out), t.date())
-        summary["tasks_csv"] = str(out)
-    sent: dict[str, int] = {}
-    if deliver:
-        sent = deliver_pending(wh, settings, now=t, config=config, host=host, **deliver_kwargs)
-    summary.update(
-        {
-            k: sent.get(k, 0)
-            for k in (
-                "sent",
-                "dead_lettered",
-                "failed",
-                "requests",
-                "rate_limited",
-                "retries",
-                "reconciled_accepted",
-                "reconciled_released",
-            )
-        }
-    )
-    summary["deferred"] = int(
-        wh.scalar("SELECT count(*) FROM send_ledger WHERE state = 'planned' AND send_at > :t", {"t": t}) or 0
-    )
     return summary
 
 
-def _utcnow() -> datetime:
-    from datetime import UTC
+def export_day_tasks(
+    wh: Warehouse, settings: Settings, day: date, tasks_csv: Path | str | None
+) -> dict[str, Any]:
+    """The day's CS task count, and the CSV they were exported to when there are any."""
+    n = int(wh.scalar("SELECT count(*) FROM cs_tasks WHERE as_of = :d", {"d": day}) or 0)
+    if not n:
+        return {"tasks": 0}
+    out = Path(tasks_csv) if tasks_csv else settings.reports_dir / f"cs_tasks_{day}.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ledger.export_tasks(wh, str(out), day)
+    return {"tasks": n, "tasks_csv": str(out)}
 
+
+def _utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)

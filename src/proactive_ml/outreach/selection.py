@@ -22,6 +22,7 @@ from proactive_ml.outreach.policy import (
     frequency_capped,
     schedule_send_at,
 )
+from proactive_ml.settings import Settings
 
 DECISION_COLUMNS = [
     "send_key",
@@ -52,7 +53,7 @@ class PolicyParams:
     quiet_hours_end: int = 8
 
 
-def policy_params(settings: object) -> PolicyParams:
+def policy_params(settings: Settings) -> PolicyParams:
     """PolicyParams from a Settings object."""
     return PolicyParams(
         daily_budget=settings.daily_budget,  # type: ignore[attr-defined]

@@ -31,7 +31,7 @@ from markupsafe import Markup, escape
 from proactive_ml.delivery.substitution import apply_substitutions
 from proactive_ml.identity import sign_token
 from proactive_ml.outreach.playbooks import Playbook, reason_phrases
-from proactive_ml.settings import PROJECT_ROOT
+from proactive_ml.settings import PROJECT_ROOT, Settings
 
 DEFAULT_TEMPLATE_DIR = PROJECT_ROOT / "templates" / "email"
 TAG = re.compile(r"%[a-z0-9_]+%")
@@ -150,7 +150,7 @@ def _shared_content(
 
 
 def render_shared_content(
-    playbook: Playbook, settings: Any, template_dir: Path | str | None = None
+    playbook: Playbook, settings: Settings, template_dir: Path | str | None = None
 ) -> SharedContent:
     """Render the playbook's templates once, with substitution tags for the per-recipient values."""
     if not playbook.template:
@@ -209,7 +209,7 @@ class Recipient:
 def personalize(
     r: Recipient,
     playbook: Playbook,
-    settings: Any,
+    settings: Settings,
     reason_texts: Mapping[str, str],
     template_dir: Path | str | None = None,
 ) -> dict[str, Any]:
@@ -287,7 +287,7 @@ class RenderedEmail:
 def render_email(
     r: Recipient,
     playbook: Playbook,
-    settings: Any,
+    settings: Settings,
     reason_texts: Mapping[str, str],
     template_dir: Path | str | None = None,
 ) -> RenderedEmail:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from proactive_ml.settings import Settings
 from proactive_ml.warehouse import Warehouse
 
 RAW_STORE_FILENAME = "receiver.sqlite3"
@@ -113,7 +114,7 @@ def ensure_tables(wh: Warehouse) -> None:
         wh.execute(ddl)
 
 
-def raw_store_path(settings: object) -> Path:
+def raw_store_path(settings: Settings) -> Path:
     """Where the receiver keeps its raw request log (``<data_dir>/receiver.sqlite3``)."""
     return Path(settings.data_dir) / RAW_STORE_FILENAME  # type: ignore[attr-defined]
 
