@@ -60,7 +60,8 @@ def test_batches_follow_the_contract(run90: tuple[World, list[dict[str, pd.DataF
                 if col.type == "string":
                     assert pd.api.types.is_string_dtype(s), (name, col.name, s.dtype)
                 elif col.type in ("timestamp", "date"):
-                    assert pd.api.types.is_datetime64_dtype(s) and s.dt.tz is None, (name, col.name, s.dtype)
+                    assert pd.api.types.is_datetime64_dtype(s), (name, col.name, s.dtype)
+                    assert s.dt.tz is None, (name, col.name, s.dtype)
                 elif col.type == "int":
                     assert pd.api.types.is_integer_dtype(s), (name, col.name, s.dtype)
                 elif col.type == "float":
