@@ -108,20 +108,8 @@ def recent_contacts(wh: Warehouse, as_of: date, cap_days: int) -> pd.DataFrame:
 
 # the staged decisions of one day (see :func:`record_decisions`), as the inserts below read them
 _STAGED_COLUMNS = [
-    "send_key",
-    "as_of",
-    "customer_id",
-    "playbook",
-    "action",
-    "arm",
-    "holdout_kind",
-    "score",
-    "uplift",
-    "expected_value",
-    "reasons",
-    "send_at",
-    "guidance",
-    "priority",
+    *("send_key", "as_of", "customer_id", "playbook", "action", "arm", "holdout_kind"),  # the decision
+    *("score", "uplift", "expected_value", "reasons", "send_at", "guidance", "priority"),  # its figures
 ]
 # a decision is skipped when the customer has another decision less than the cap away (either side of as_of)
 _INSERT_DECISIONS = """INSERT INTO decisions (send_key, as_of, customer_id, playbook, action, arm, holdout_kind, score,
