@@ -115,6 +115,7 @@ class StageClock:
         self.totals: dict[str, float] = {}
 
     def __call__(self, stage: str) -> _Timer:
+        """A context manager that adds the time spent inside it to ``stage``."""
         return _Timer(self, stage)
 
 

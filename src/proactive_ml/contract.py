@@ -63,13 +63,20 @@ class Dataset:
 
     @property
     def column_names(self) -> list[str]:
+        """The column names, in contract order."""
         return [c.name for c in self.columns]
 
     @property
     def required_columns(self) -> list[str]:
+        """The columns that must not be empty."""
         return [c.name for c in self.columns if c.required]
 
     def column(self, name: str) -> Column:
+        """The column called ``name``.
+
+        Raises:
+            KeyError: The dataset has no such column.
+        """
         for c in self.columns:
             if c.name == name:
                 return c

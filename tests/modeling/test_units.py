@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
+import duckdb
 import numpy as np
 import pandas as pd
+import psycopg
 import pytest
+from threadpoolctl import threadpool_limits
 
+from proactive_ml.cli import build_parser
 from proactive_ml.errors import UserError
 from proactive_ml.features.point_in_time import categorical_features, feature_names, numeric_features
 from proactive_ml.modeling.evaluate import evaluate_scores, top_k_metrics
-from proactive_ml.modeling.reasons import fit_explainer, top_reasons, when_words
+from proactive_ml.modeling.reasons import Explainer, fit_explainer, top_reasons, when_words
+from proactive_ml.modeling.registry import ui_command
 from proactive_ml.modeling.train import (
     Gates,
     TrainingConfig,
@@ -93,8 +98,6 @@ def test_declared_candidates_build_fit_and_calibrate() -> None:
     assert cfg.gates.min_improvement == 0.005
     assert cfg.gates.floors["roc_auc"] == 0.6
     X, y = _frame()
-    from threadpoolctl import threadpool_limits
-
     for declared in cfg.candidates:
         spec = (
             declared | {"params": declared["params"] | {"max_iter": 20}}
@@ -135,8 +138,6 @@ def test_reasons_are_readable_and_point_the_right_way() -> None:
     # growing usage is never described as a decline
     assert not any("usage down" in (t or "") for t in r.iloc[1].tolist())
     # round trip through JSON (how the explainer travels next to the model in MLflow)
-    from proactive_ml.modeling.reasons import Explainer
-
     again = top_reasons(Explainer.from_dict(expl.to_dict()), probe)
     pd.testing.assert_frame_equal(r, again)
 
@@ -161,8 +162,6 @@ def test_snapshot_hash_is_stable_and_content_sensitive() -> None:
 
 
 def test_cli_registers_lifecycle_commands() -> None:
-    from proactive_ml.cli import build_parser
-
     p = build_parser()
     args = p.parse_args(["train", "--target", "churn", "--as-of", "2026-07-01"])
     assert args.target == ["churn"]
@@ -174,8 +173,6 @@ def test_cli_registers_lifecycle_commands() -> None:
 
 
 def test_ui_command_points_at_the_local_store(settings) -> None:  # type: ignore[no-untyped-def]
-    from proactive_ml.modeling.registry import ui_command
-
     cmd = ui_command(settings, port=5001)
     assert cmd[1] == "ui"
     assert settings.resolved_mlflow_uri in cmd
@@ -183,8 +180,6 @@ def test_ui_command_points_at_the_local_store(settings) -> None:  # type: ignore
 
 
 def test_scores_table_keeps_history_and_replaces_a_rerun(wh) -> None:  # type: ignore[no-untyped-def]
-    from datetime import datetime
-
     from proactive_ml.modeling.scoring import SCORE_COLUMNS, ensure_tables, write_scores
 
     def frame(cutoff: date, score: float, n: int = 3) -> pd.DataFrame:
@@ -219,5 +214,6 @@ def test_scores_table_keeps_history_and_replaces_a_rerun(wh) -> None:  # type: i
     )
     assert row["reason_1"].iloc[0] == "usage down 60% over 30 days"
     assert row["reason_2"].isna().all()
-    with pytest.raises(Exception):  # noqa: B017 - the unique key is enforced by either backend's own error type
+    # the unique key is enforced by either backend's own error type
+    with pytest.raises((duckdb.IntegrityError, psycopg.IntegrityError), match=r"(?i)duplicate key"):
         wh.insert_frame("scores", frame(date(2026, 7, 1), 0.5, n=1), SCORE_COLUMNS)

@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+import pandas as pd
+import pyarrow as pa
 import pytest
 
 from proactive_ml import contract
+from proactive_ml.sim.samples import clean_customers, clean_feedback, clean_tickets, clean_usage_events
+from proactive_ml.validation import validate_batch
+from proactive_ml.validation.gates import row_params
 from proactive_ml.validation.gx_run import gx_suite
-from proactive_ml.validation.rules import rule_mask
+from proactive_ml.validation.rules import parse_chunk, rule_mask
 from proactive_ml.validation.suites import EXPECTATIONS_DIR, load_suite, suite_path
 
 DATASETS = list(contract.DATASETS)
@@ -63,17 +68,6 @@ def test_suite_bounds_come_from_the_contract_enums():
 
 
 def test_every_row_rule_has_a_vectorised_mask():
-    import pandas as pd
-
-    from proactive_ml.sim.samples import (
-        clean_customers,
-        clean_feedback,
-        clean_tickets,
-        clean_usage_events,
-    )
-    from proactive_ml.validation.gates import row_params
-    from proactive_ml.validation.rules import parse_chunk
-
     day = datetime(2026, 3, 1)
     frames = {
         "customers": clean_customers(20, day),
@@ -83,21 +77,17 @@ def test_every_row_rule_has_a_vectorised_mask():
     }
     for name, raw in frames.items():
         suite = load_suite(name)
-        frame = parse_chunk(
-            contract.DATASETS[name], raw, {"customer_id": __import__("pyarrow").array(["c1"])}
-        ).frame
+        frame = parse_chunk(contract.DATASETS[name], raw, {"customer_id": pa.array(["c1"])}).frame
         for rule in suite.row_rules:
             if rule.meta.get("rule") == "unique":
                 continue
             m = rule_mask(rule, frame, row_params(suite, day))
-            assert len(m) == len(frame) and not m.any(), (name, rule.name)
+            assert len(m) == len(frame), (name, rule.name)
+            assert not m.any(), (name, rule.name)
         assert isinstance(frame, pd.DataFrame)
 
 
 def test_data_docs_index_exists_after_validation(duck, settings):
-    from proactive_ml.sim.samples import clean_tickets
-    from proactive_ml.validation import validate_batch
-
     raw = clean_tickets(50, ["c1", "c2"], datetime(2026, 3, 1))
     res = validate_batch(
         duck,

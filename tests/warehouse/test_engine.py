@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pandas as pd
 import pytest
 
@@ -39,10 +41,15 @@ def test_insert_and_query_round_trip(wh: Warehouse) -> None:
 
 def test_transaction_is_all_or_nothing(wh: Warehouse) -> None:
     wh.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v BIGINT)")
-    with pytest.raises(RuntimeError), wh.transaction():
-        wh.execute("INSERT INTO t VALUES (:k, :v)", {"k": "a", "v": 1})
-        wh.insert_frame("t", pd.DataFrame({"k": ["b", "c"], "v": [2, 3]}))
-        raise RuntimeError("crash mid-batch")
+
+    def crash_mid_batch() -> None:
+        with wh.transaction():
+            wh.execute("INSERT INTO t VALUES (:k, :v)", {"k": "a", "v": 1})
+            wh.insert_frame("t", pd.DataFrame({"k": ["b", "c"], "v": [2, 3]}))
+            raise RuntimeError("crash mid-batch")
+
+    with pytest.raises(RuntimeError, match="crash mid-batch"):
+        crash_mid_batch()
     assert wh.row_count("t") == 0
     with wh.transaction(), wh.transaction():  # nested joins the outer one
         wh.execute("INSERT INTO t VALUES (:k, :v)", {"k": "a", "v": 1})
@@ -71,8 +78,6 @@ def test_unreachable_postgres_is_a_clear_error() -> None:
 
 def test_concurrent_table_creation_is_safe(warehouse_url: str) -> None:
     """Eight runs creating the same tables at once: no error (PostgreSQL's IF NOT EXISTS alone would race)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     ddl = [f"CREATE TABLE IF NOT EXISTS race_{i} (k TEXT PRIMARY KEY)" for i in range(5)]
     shared = Warehouse.connect(warehouse_url) if warehouse_url.startswith("duckdb") else None
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from proactive_ml.contract import FEATURES
 from proactive_ml.settings import PROJECT_ROOT
@@ -49,8 +50,6 @@ class FeatureSpec:
 @lru_cache(maxsize=4)
 def load_feature_specs(path: str | Path = FEATURES_YAML) -> tuple[FeatureSpec, ...]:
     """The declared features of ``models/features.yaml`` in their declared order."""
-    import yaml
-
     raw = yaml.safe_load(Path(path).read_text())
     specs = []
     for f in raw["features"]:
@@ -220,42 +219,47 @@ def _relative_change(now: pd.Series, before: pd.Series) -> pd.Series:
     return out.clip(-1.0, 5.0)
 
 
-def build_features(wh: Any, cutoff: date | datetime) -> pd.DataFrame:
-    """Features of every active customer as of ``cutoff``, from data strictly before it, indexed by customer_id.
+# counts that are 0 (not missing) when the customer has no rows in the window
+_ZERO_WHEN_MISSING = (
+    "usage_7d",
+    "usage_prev_7d",
+    "usage_30d",
+    "usage_prev_30d",
+    "usage_90d",
+    "negative_comments_90d",
+    "feedback_90d",
+    "tickets_open",
+    "tickets_unresolved_7d",
+    "tickets_30d",
+)
+# aggregates that are features as they come out of the query
+_AS_AGGREGATED = (
+    "usage_7d",
+    "usage_30d",
+    "usage_90d",
+    "active_days_7d",
+    "active_days_30d",
+    "active_days_90d",
+)
+_COUNTS = ("negative_comments_90d", "feedback_90d", "tickets_open", "tickets_unresolved_7d", "tickets_30d")
 
-    Columns are exactly the features of ``models/features.yaml`` (numeric as float64, categorical as object).
-    """
-    params = window_params(cutoff)
-    c = params["cutoff_ts"]
-    df = run_query(wh, FEATURES_SQL, params).set_index("customer_id")
 
+def _complete_aggregates(df: pd.DataFrame) -> None:
+    """Active days and breadth from the query's day and feature bit masks; missing counts become 0."""
     df["active_days_7d"] = _popcount(df["days_lo"], 7)
     df["active_days_30d"] = _popcount(df["days_lo"], 30)
     df["active_days_90d"] = _popcount(df["days_lo"], 62) + _popcount(df["days_hi"], 28)
     df["breadth_30d"] = _popcount(df["features_30d"], 63)
-    zero = [
-        "usage_7d",
-        "usage_prev_7d",
-        "usage_30d",
-        "usage_prev_30d",
-        "usage_90d",
-        "negative_comments_90d",
-        "feedback_90d",
-        "tickets_open",
-        "tickets_unresolved_7d",
-        "tickets_30d",
-    ]
-    for col in zero:
+    for col in _ZERO_WHEN_MISSING:
         df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64").fillna(0.0)
 
+
+def _customer_features(df: pd.DataFrame, c: datetime) -> pd.DataFrame:
+    """Usage, survey, ticket and account features from the completed aggregates (``c``: the cutoff)."""
     tenure = _days_before(c, df["signup_date"])
     out = pd.DataFrame(index=df.index)
-    out["usage_7d"] = df["usage_7d"]
-    out["usage_30d"] = df["usage_30d"]
-    out["usage_90d"] = df["usage_90d"]
-    out["active_days_7d"] = df["active_days_7d"]
-    out["active_days_30d"] = df["active_days_30d"]
-    out["active_days_90d"] = df["active_days_90d"]
+    for col in _AS_AGGREGATED:
+        out[col] = df[col]
     out["usage_change_7d"] = _relative_change(df["usage_7d"], df["usage_prev_7d"])
     out["usage_change_30d"] = _relative_change(df["usage_30d"], df["usage_prev_30d"])
     out["days_since_last_activity"] = _days_before(c, df["last_activity_ts"]).fillna(tenure).round(3)
@@ -264,17 +268,27 @@ def build_features(wh: Any, cutoff: date | datetime) -> pd.DataFrame:
     out["nps_trend"] = (df["last_nps"] - df["prev_nps"]).astype("float64")
     out["days_since_last_nps"] = _days_before(c, df["last_nps_ts"]).round(3)
     out["last_csat"] = df["last_csat"].astype("float64")
-    out["negative_comments_90d"] = df["negative_comments_90d"]
-    out["feedback_90d"] = df["feedback_90d"]
-    out["tickets_open"] = df["tickets_open"]
-    out["tickets_unresolved_7d"] = df["tickets_unresolved_7d"]
-    out["tickets_30d"] = df["tickets_30d"]
+    for col in _COUNTS:
+        out[col] = df[col]
     out["last_ticket_priority"] = (
         df["last_ticket_priority"].astype(object).where(df["last_ticket_priority"].notna(), NO_TICKET)
     )
     out["tenure_days"] = tenure.round(3)
     out["plan"] = df["plan"].astype(object)
     out["monthly_revenue"] = df["monthly_revenue"].astype("float64")
+    return out
+
+
+def build_features(wh: Any, cutoff: date | datetime) -> pd.DataFrame:
+    """Features of every active customer as of ``cutoff``, from data strictly before it, indexed by customer_id.
+
+    Columns are exactly the features of ``models/features.yaml`` (numeric as float64, categorical as object).
+    """
+    params = window_params(cutoff)
+    c = params["cutoff_ts"]
+    df = run_query(wh, FEATURES_SQL, params).set_index("customer_id")
+    _complete_aggregates(df)
+    out = _customer_features(df, c)
     out["emails_90d"] = 0.0
     out["days_since_last_email"] = np.nan
     if wh.table_exists("decisions"):

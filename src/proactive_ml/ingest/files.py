@@ -94,22 +94,27 @@ class IngestSummary:
 
     @property
     def loaded(self) -> int:
+        """Files loaded in this run."""
         return sum(f.status == "loaded" for f in self.files)
 
     @property
     def skipped(self) -> int:
+        """Files skipped (already ingested)."""
         return sum(f.status == "skipped" for f in self.files)
 
     @property
     def rows(self) -> int:
+        """Rows read, over all files."""
         return sum(f.rows for f in self.files)
 
     @property
     def inserted(self) -> int:
+        """Rows inserted into the warehouse, over all files."""
         return sum(f.inserted for f in self.files)
 
     @property
     def quarantined(self) -> int:
+        """Rows quarantined, over all files."""
         return sum(f.quarantined for f in self.files)
 
 

@@ -18,8 +18,13 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import matplotlib
+import matplotlib.pyplot as plt
 import pandas as pd
 
+from proactive_ml.measurement.impact import COLUMNS, impact_table, outcomes_frame
+from proactive_ml.measurement.impact import _load as load_impact_inputs
+from proactive_ml.responses.processing import response_rates
 from proactive_ml.settings import Settings
 
 STOPWORDS = frozenset(
@@ -220,18 +225,12 @@ def themes(texts: list[str], top: int = 15, min_count: int = 2) -> pd.DataFrame:
 def _png(fig: Any) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
     plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
 def _plots(impact: pd.DataFrame, history: pd.DataFrame, rates: pd.DataFrame) -> dict[str, str]:
-    import matplotlib
-
     matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
     out: dict[str, str] = {}
     kept = impact[impact["outcome"].str.startswith("retained")].dropna(subset=["kept"])
     if len(kept):
@@ -286,6 +285,49 @@ def _table(df: pd.DataFrame, fmt: dict[str, str] | None = None) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
+_CSS = (
+    "body{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto;color:#222}"
+    "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .6em;"
+    "text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}.big{font-size:1.25em}"
+    "img{max-width:100%}"
+)
+
+
+def _headline(impact: pd.DataFrame) -> str:
+    """The sentence on top: customers kept overall at the longest horizon measured, with its interval."""
+    overall = impact[(impact["playbook"] == "ALL") & impact["outcome"].str.startswith("retained")]
+    if not len(overall):
+        return "<p class=big>No decision is old enough to measure yet (30 days after the first outreach).</p>"
+    best = overall.iloc[-1]
+    if best["kept_low"] > 0:
+        verdict = "a measured win"
+    elif best["kept_high"] < 0:
+        verdict = "a measured loss: investigate"
+    else:
+        verdict = "not distinguishable from zero yet"
+    return (
+        f"<p class=big>The outreach kept <b>{best['kept']:.1f}</b> customers "
+        f"(95% interval {best['kept_low']:.1f} to {best['kept_high']:.1f}) at {best['outcome'].split('_')[1]}, "
+        f"{html.escape(verdict)}: {int(best['n_treated'])} contacted vs {int(best['n_holdout'])} held out, "
+        f"retention {best['rate_treated']:.1%} vs {best['rate_holdout']:.1%}.</p>"
+    )
+
+
+def _leaderboard(impact: pd.DataFrame) -> pd.DataFrame:
+    """One row per playbook: customers kept at its longest horizon and the difference in rate per outcome."""
+    lead = impact[(impact["playbook"] != "ALL")].copy()
+    if not len(lead):
+        return lead
+    lead = lead.pivot_table(index="playbook", columns="outcome", values="diff", aggfunc="first").reset_index()
+    kept = impact[impact["outcome"].str.startswith("retained") & (impact["playbook"] != "ALL")]
+    last = (
+        kept.sort_values("outcome")
+        .groupby("playbook")
+        .tail(1)[["playbook", "n_treated", "n_holdout", "kept", "kept_low", "kept_high"]]
+    )
+    return last.merge(lead, on="playbook", how="right").sort_values("kept", ascending=False)
+
+
 def render_html(
     as_of: date,
     impact: pd.DataFrame,
@@ -298,49 +340,14 @@ def render_html(
 ) -> str:
     """The report page (pure: frames in, HTML out; every value escaped)."""
     plots = plots or {}
-    overall = impact[(impact["playbook"] == "ALL") & impact["outcome"].str.startswith("retained")]
-    if len(overall):
-        best = overall.iloc[-1]
-        verdict = (
-            "a measured win"
-            if best["kept_low"] > 0
-            else (
-                "a measured loss: investigate"
-                if best["kept_high"] < 0
-                else "not distinguishable from zero yet"
-            )
-        )
-        headline = (
-            f"<p class=big>The outreach kept <b>{best['kept']:.1f}</b> customers "
-            f"(95% interval {best['kept_low']:.1f} to {best['kept_high']:.1f}) at {best['outcome'].split('_')[1]}, "
-            f"{html.escape(verdict)}: {int(best['n_treated'])} contacted vs {int(best['n_holdout'])} held out, "
-            f"retention {best['rate_treated']:.1%} vs {best['rate_holdout']:.1%}.</p>"
-        )
-    else:
-        headline = (
-            "<p class=big>No decision is old enough to measure yet (30 days after the first outreach).</p>"
-        )
-    lead = impact[(impact["playbook"] != "ALL")].copy()
-    if len(lead):
-        lead = lead.pivot_table(
-            index="playbook", columns="outcome", values="diff", aggfunc="first"
-        ).reset_index()
-        kept = impact[impact["outcome"].str.startswith("retained") & (impact["playbook"] != "ALL")]
-        last = (
-            kept.sort_values("outcome")
-            .groupby("playbook")
-            .tail(1)[["playbook", "n_treated", "n_holdout", "kept", "kept_low", "kept_high"]]
-        )
-        lead = last.merge(lead, on="playbook", how="right").sort_values("kept", ascending=False)
-    img = lambda k, alt: f'<img alt="{alt}" src="{plots[k]}">' if k in plots else ""  # noqa: E731
-    css = (
-        "body{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto;color:#222}"
-        "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .6em;"
-        "text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}.big{font-size:1.25em}"
-        "img{max-width:100%}"
-    )
+    headline = _headline(impact)
+    lead = _leaderboard(impact)
+
+    def img(key: str, alt: str) -> str:
+        return f'<img alt="{alt}" src="{plots[key]}">' if key in plots else ""
+
     return f"""<!doctype html><html lang=en><head><meta charset=utf-8><title>Proactive outreach: success report</title>
-<style>{css}</style></head><body>
+<style>{_CSS}</style></head><body>
 <h1>Proactive outreach: success report</h1><p>As of {html.escape(str(as_of))}. Treated vs randomized holdout
 (intent to treat). Aggregates only: no personal data.</p>
 <h2>Customers kept</h2>{headline}{img("kept", "customers kept per playbook")}{img("history", "history")}
@@ -378,9 +385,6 @@ def _tasks(wh: Any, as_of: date) -> pd.DataFrame:
 
 def write_report(wh: Any, settings: Settings, as_of: date | datetime) -> Path:
     """Build the report from the warehouse and write ``<reports_dir>/report.html``; returns the path."""
-    from proactive_ml.measurement.impact import COLUMNS, impact_table, outcomes_frame
-    from proactive_ml.measurement.impact import _load as load_impact_inputs
-    from proactive_ml.responses.processing import response_rates
     from proactive_ml.responses.store import ensure_tables
 
     ensure_tables(wh)

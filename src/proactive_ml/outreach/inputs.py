@@ -80,9 +80,10 @@ def _feedback(wh: Warehouse, as_of: datetime) -> pd.DataFrame:
 def combine(
     scores: pd.DataFrame, customers: pd.DataFrame, signals: pd.DataFrame, need: pd.DataFrame | None = None
 ) -> pd.DataFrame:
-    """One row per scored customer: customer attributes, churn ``score``, reasons (list of codes), ``need_score``
-    (the need model's probability of a ticket or a detractor answer within 30 days; NaN if not scored) and
-    signals (pure).
+    """One row per scored customer (pure).
+
+    Columns: customer attributes, churn ``score``, reasons (list of codes), ``need_score`` (the need model's
+    probability of a ticket or a detractor answer within 30 days; NaN if not scored) and signals.
     """
     s = scores.copy()
     s["customer_id"] = s["customer_id"].astype(str)

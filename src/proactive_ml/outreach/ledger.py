@@ -106,6 +106,51 @@ def recent_contacts(wh: Warehouse, as_of: date, cap_days: int) -> pd.DataFrame:
     )
 
 
+# the staged decisions of one day (see :func:`record_decisions`), as the inserts below read them
+_STAGED_COLUMNS = [
+    *("send_key", "as_of", "customer_id", "playbook", "action", "arm", "holdout_kind"),  # the decision
+    *("score", "uplift", "expected_value", "reasons", "send_at", "guidance", "priority"),  # its figures
+]
+# a decision is skipped when the customer has another decision less than the cap away (either side of as_of)
+_INSERT_DECISIONS = """INSERT INTO decisions (send_key, as_of, customer_id, playbook, action, arm, holdout_kind, score,
+                       uplift, expected_value, reasons, decided_at)
+                SELECT s.send_key, CAST(s.as_of AS DATE), s.customer_id, s.playbook, s.action, s.arm,
+                       s.holdout_kind, s.score, s.uplift, s.expected_value, s.reasons, :now
+                FROM {staged} s
+                WHERE NOT EXISTS (SELECT 1 FROM decisions d WHERE d.customer_id = s.customer_id
+                                  AND d.send_key <> s.send_key
+                                  AND d.as_of > CAST(:since AS DATE) AND d.as_of < CAST(:until AS DATE))
+                ON CONFLICT DO NOTHING"""
+_INSERT_LEDGER = """INSERT INTO send_ledger (send_key, customer_id, playbook, window_start, state, message_id, attempts,
+                       created_at, updated_at, send_at)
+                SELECT s.send_key, s.customer_id, s.playbook, CAST(s.as_of AS DATE), 'planned', NULL, 0, :now, :now,
+                       s.send_at
+                FROM {staged} s JOIN decisions d ON d.send_key = s.send_key
+                WHERE d.arm = 'treatment' AND d.action = 'email'
+                ON CONFLICT DO NOTHING"""
+_INSERT_TASKS = """INSERT INTO cs_tasks (task_id, as_of, customer_id, playbook, priority, expected_value, score, reasons,
+                       guidance, state, created_at)
+                SELECT s.send_key, CAST(s.as_of AS DATE), s.customer_id, s.playbook, s.priority, s.expected_value,
+                       s.score, s.reasons, s.guidance, 'open', :now
+                FROM {staged} s JOIN decisions d ON d.send_key = s.send_key
+                WHERE d.arm = 'treatment' AND d.action = 'cs_task'
+                ON CONFLICT DO NOTHING"""
+
+
+def _staged_decisions(
+    decisions: pd.DataFrame, guidance: dict[str, str] | None, priorities: dict[str, int] | None
+) -> pd.DataFrame:
+    """The decisions as staged for the inserts: ISO day, null hold-out kinds, each playbook's guidance and priority."""
+    df = decisions.copy()
+    df["as_of"] = pd.to_datetime(df["as_of"]).dt.strftime("%Y-%m-%d")
+    df["send_at"] = pd.to_datetime(df["send_at"])
+    df["holdout_kind"] = df["holdout_kind"].astype(object).where(df["holdout_kind"].notna(), None)
+    df["guidance"] = df["playbook"].map(lambda p: (guidance or {}).get(p, "")).astype(str)
+    df["priority"] = df["playbook"].map(lambda p: (priorities or {}).get(p, 0)).astype("int64")
+    df["uplift"] = pd.to_numeric(df["uplift"], errors="coerce").astype(float)
+    return df[_STAGED_COLUMNS]
+
+
 def record_decisions(
     wh: Warehouse,
     decisions: pd.DataFrame,
@@ -119,34 +164,25 @@ def record_decisions(
 
     The frequency cap is enforced again here against committed rows: a decision is skipped if the customer has a
     decision with another send_key (any playbook, email or CS task, either arm) less than ``cap_days`` away.
-    Returns counts of inserted rows.
+
+    Args:
+        wh: The warehouse.
+        decisions: The decisions of one day (``as_of``), both arms.
+        now: The time written as decided/created.
+        cap_days: The frequency cap in days.
+        guidance: The CS guidance per playbook (tasks).
+        priorities: The priority per playbook (tasks).
+
+    Returns:
+        Counts of inserted rows: ``{"decisions", "ledger", "tasks"}``.
+
+    Raises:
+        ValueError: The decisions are of more than one day.
     """
     ensure_tables(wh)
     if decisions.empty:
         return {"decisions": 0, "ledger": 0, "tasks": 0}
-    df = decisions.copy()
-    df["as_of"] = pd.to_datetime(df["as_of"]).dt.strftime("%Y-%m-%d")
-    df["send_at"] = pd.to_datetime(df["send_at"])
-    df["holdout_kind"] = df["holdout_kind"].astype(object).where(df["holdout_kind"].notna(), None)
-    df["guidance"] = df["playbook"].map(lambda p: (guidance or {}).get(p, "")).astype(str)
-    df["priority"] = df["playbook"].map(lambda p: (priorities or {}).get(p, 0)).astype("int64")
-    df["uplift"] = pd.to_numeric(df["uplift"], errors="coerce").astype(float)
-    cols = [
-        "send_key",
-        "as_of",
-        "customer_id",
-        "playbook",
-        "action",
-        "arm",
-        "holdout_kind",
-        "score",
-        "uplift",
-        "expected_value",
-        "reasons",
-        "send_at",
-        "guidance",
-        "priority",
-    ]
+    staged = _staged_decisions(decisions, guidance, priorities)
     as_of = pd.to_datetime(decisions["as_of"]).min().date()
     if pd.to_datetime(decisions["as_of"]).nunique() != 1:
         raise ValueError("record_decisions takes the decisions of one day")
@@ -155,39 +191,10 @@ def record_decisions(
     with wh.transaction():
         if wh.backend == "postgres":
             wh.execute(f"SELECT pg_advisory_xact_lock({ADVISORY_LOCK_KEY})")
-        with wh.staged(df[cols], "outreach_staged") as t:
-            n_dec = wh.execute(
-                f"""INSERT INTO decisions (send_key, as_of, customer_id, playbook, action, arm, holdout_kind, score,
-                       uplift, expected_value, reasons, decided_at)
-                SELECT s.send_key, CAST(s.as_of AS DATE), s.customer_id, s.playbook, s.action, s.arm,
-                       s.holdout_kind, s.score, s.uplift, s.expected_value, s.reasons, :now
-                FROM {t} s
-                WHERE NOT EXISTS (SELECT 1 FROM decisions d WHERE d.customer_id = s.customer_id
-                                  AND d.send_key <> s.send_key
-                                  AND d.as_of > CAST(:since AS DATE) AND d.as_of < CAST(:until AS DATE))
-                ON CONFLICT DO NOTHING""",
-                p,
-            )
-            n_led = wh.execute(
-                f"""INSERT INTO send_ledger (send_key, customer_id, playbook, window_start, state, message_id, attempts,
-                       created_at, updated_at, send_at)
-                SELECT s.send_key, s.customer_id, s.playbook, CAST(s.as_of AS DATE), 'planned', NULL, 0, :now, :now,
-                       s.send_at
-                FROM {t} s JOIN decisions d ON d.send_key = s.send_key
-                WHERE d.arm = 'treatment' AND d.action = 'email'
-                ON CONFLICT DO NOTHING""",
-                {"now": now},
-            )
-            n_task = wh.execute(
-                f"""INSERT INTO cs_tasks (task_id, as_of, customer_id, playbook, priority, expected_value, score, reasons,
-                       guidance, state, created_at)
-                SELECT s.send_key, CAST(s.as_of AS DATE), s.customer_id, s.playbook, s.priority, s.expected_value,
-                       s.score, s.reasons, s.guidance, 'open', :now
-                FROM {t} s JOIN decisions d ON d.send_key = s.send_key
-                WHERE d.arm = 'treatment' AND d.action = 'cs_task'
-                ON CONFLICT DO NOTHING""",
-                {"now": now},
-            )
+        with wh.staged(staged, "outreach_staged") as t:
+            n_dec = wh.execute(_INSERT_DECISIONS.format(staged=t), p)
+            n_led = wh.execute(_INSERT_LEDGER.format(staged=t), {"now": now})
+            n_task = wh.execute(_INSERT_TASKS.format(staged=t), {"now": now})
     return {"decisions": max(n_dec, 0), "ledger": max(n_led, 0), "tasks": max(n_task, 0)}
 
 
@@ -200,8 +207,10 @@ def claim(
     token: str | None = None,
     stamp: datetime | None = None,
 ) -> tuple[str, list[str]]:
-    """Atomically move up to ``limit`` 'planned' rows of ``playbook`` due at ``now`` (send_at <= now) to 'sending'
-    under a new claim token, stamped ``claimed_at = stamp`` (the sender's clock; default ``now``).
+    """Atomically move up to ``limit`` 'planned' rows of ``playbook`` due at ``now`` to 'sending'.
+
+    Due means ``send_at <= now``. The rows get a new claim token, stamped ``claimed_at = stamp`` (the sender's
+    clock; default ``now``).
 
     Candidates are read first (PostgreSQL: locked with ``FOR UPDATE SKIP LOCKED`` in the same transaction), then
     updated by their key range with ``AND state = 'planned'``: only rows still planned change, whatever another
@@ -255,8 +264,9 @@ def due_playbooks(wh: Warehouse, now: datetime) -> list[str]:
 
 
 def claimed_rows(wh: Warehouse, token: str) -> pd.DataFrame:
-    """What rendering needs for claimed rows: send_key, customer_id, playbook, email, name, reasons, consent,
-    cancelled_at.
+    """What rendering needs for claimed rows.
+
+    Columns: send_key, customer_id, playbook, email, name, reasons, marketing_consent, cancelled_at.
     """
     return wh.query(
         """SELECT l.send_key, l.customer_id, l.playbook, c.email, c.name, d.reasons, c.marketing_consent,
@@ -292,8 +302,10 @@ def mark_accepted(
     token: str | None = None,
     whole_claim: bool = False,
 ) -> int:
-    """Sending -> accepted with the request's X-Message-Id (only rows of this claim when ``token`` is given;
-    ``whole_claim``: every row of the claim, ``keys`` being all of them).
+    """Sending -> accepted with the request's X-Message-Id.
+
+    Only rows of this claim when ``token`` is given; ``whole_claim``: every row of the claim, ``keys`` being all of
+    them.
     """
     if whole_claim and token:
         return max(
@@ -376,10 +388,12 @@ def reconcile(
     stale_after: timedelta,
     release_missing: bool = True,
 ) -> dict[str, int]:
-    """Resolve rows stuck in 'sending': accepted at the server -> accepted (with its message id); known not to
-    be there -> back to planned. ``lookup(keys) -> {send_key: message_id}`` must be authoritative for the keys it
-    is asked about (the local sink's accepted log). With ``release_missing=False`` (production: events prove
-    acceptance, their absence proves nothing yet) keys not found stay 'sending' for a person or a later pass.
+    """Resolve rows stuck in 'sending'.
+
+    Accepted at the server -> accepted (with its message id); known not to be there -> back to planned.
+    ``lookup(keys) -> {send_key: message_id}`` must be authoritative for the keys it is asked about (the local
+    sink's accepted log). With ``release_missing=False`` (production: events prove acceptance, their absence proves
+    nothing yet) keys not found stay 'sending' for a person or a later pass.
     """
     stuck = stuck_sending(wh, now - stale_after)
     out = {"reconciled_accepted": 0, "reconciled_released": 0}

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from proactive_ml.settings import PROJECT_ROOT
 
@@ -166,8 +167,6 @@ def parse_playbooks(doc: dict[str, Any]) -> PlaybookConfig:
 
 def load_playbooks(path: Path | str | None = None) -> PlaybookConfig:
     """Read and validate ``models/playbooks.yaml`` (or another file)."""
-    import yaml
-
     p = Path(path) if path else DEFAULT_PLAYBOOKS_PATH
     with open(p, encoding="utf-8") as fh:
         return parse_playbooks(yaml.safe_load(fh) or {})
@@ -230,8 +229,9 @@ def eligible(frame: pd.DataFrame, pb: Playbook) -> pd.Series:
 
 
 def match_playbooks(frame: pd.DataFrame, config: PlaybookConfig) -> pd.DataFrame:
-    """One row per customer that matches at least one playbook: the highest-priority one (columns playbook,
-    action, priority added). ``frame`` has one row per customer (customer_id column).
+    """One row per customer that matches at least one playbook: the highest-priority one.
+
+    ``frame`` has one row per customer (customer_id column); the columns playbook, action and priority are added.
     """
     chosen = pd.Series(pd.NA, index=frame.index, dtype=object)
     for pb in config.playbooks:  # sorted by priority: first match wins

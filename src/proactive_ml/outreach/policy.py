@@ -56,8 +56,9 @@ def contact_block_reason(
 def frequency_capped(
     customer_ids: pd.Series, recent_contacts: pd.DataFrame, as_of: datetime, cap_days: int
 ) -> pd.Series:
-    """True where the customer has a proactive contact less than ``cap_days`` away from ``as_of`` (before, or
-    after: a backfill or out-of-order run must not squeeze a second email in).
+    """True where the customer has a proactive contact less than ``cap_days`` away from ``as_of``.
+
+    Before, or after: a backfill or out-of-order run must not squeeze a second email in.
 
     ``recent_contacts``: customer_id, as_of (date of the earlier decision). A contact on day D blocks D+1 ..
     D+cap_days-1; on D+cap_days the customer is eligible again.

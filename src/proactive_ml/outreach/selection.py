@@ -87,8 +87,10 @@ def expected_value(
 
 
 def apply_budget(frame: pd.DataFrame, config: PlaybookConfig, daily_budget: int) -> pd.DataFrame:
-    """Rows above the threshold, best expected value first: at most ``daily_budget`` emails and
-    ``max_tasks_per_day`` CS tasks (ties broken by customer_id, so reruns choose the same rows).
+    """Rows above the threshold, best expected value first, within the day's budgets.
+
+    At most ``daily_budget`` emails and ``max_tasks_per_day`` CS tasks; ties are broken by customer_id, so reruns
+    choose the same rows.
     """
     sel = config.selection
     ok = frame[frame["expected_value"] > sel.min_expected_value]

@@ -35,27 +35,9 @@ def _days_to_anniversary(signup: pd.Series, as_of: date) -> pd.Series:
     return pd.Series(out, index=signup.index, dtype=float)
 
 
-def build_signals(
-    customers: pd.DataFrame,
-    usage: pd.DataFrame,
-    open_tickets: pd.DataFrame,
-    feedback: pd.DataFrame,
-    as_of: datetime,
-) -> pd.DataFrame:
-    """Signals per customer (indexed by customer_id).
-
-    ``usage``: customer_id, usage_14d, usage_prev_14d. ``open_tickets``: customer_id, opened_at, priority (tickets
-    open at as_of). ``feedback``: customer_id, survey_type, ts, score (answers before as_of).
-    """
-    ref = pd.Timestamp(as_of)
-    idx = pd.Index(customers["customer_id"].astype(str), name="customer_id")
-    out = pd.DataFrame(index=idx)
-    signup = pd.to_datetime(customers["signup_date"], errors="coerce").to_numpy()
-    out["tenure_days"] = (ref.normalize() - pd.DatetimeIndex(signup)).days.astype(float)
-    out["days_to_renewal"] = _days_to_anniversary(
-        customers["signup_date"].set_axis(idx), ref.date()
-    ).to_numpy()
-
+def _usage_signals(out: pd.DataFrame, usage: pd.DataFrame) -> None:
+    """usage_14d, usage_prev_14d (0 when missing) and usage_trend (their ratio; 1 without earlier usage)."""
+    idx = out.index
     u = (
         usage.set_index("customer_id")
         if len(usage)
@@ -68,26 +50,28 @@ def build_signals(
     prev = out["usage_prev_14d"]
     out["usage_trend"] = np.where(prev > 0, out["usage_14d"] / prev.where(prev > 0, 1.0), 1.0)
 
-    if len(open_tickets):
-        t = open_tickets.copy()
-        t["customer_id"] = t["customer_id"].astype(str)
-        t["age"] = (ref - pd.to_datetime(t["opened_at"])).dt.total_seconds() / 86400.0
-        g = t.groupby("customer_id")
-        out["open_tickets"] = g.size().reindex(idx).fillna(0).astype(float)
-        out["oldest_open_ticket_days"] = g["age"].max().reindex(idx)
-        out["urgent_open_tickets"] = (
-            t[t["priority"].isin(["high", "urgent"])]
-            .groupby("customer_id")
-            .size()
-            .reindex(idx)
-            .fillna(0)
-            .astype(float)
-        )
-    else:
+
+def _ticket_signals(out: pd.DataFrame, open_tickets: pd.DataFrame, ref: pd.Timestamp) -> None:
+    """open_tickets, oldest_open_ticket_days and urgent_open_tickets (high or urgent priority)."""
+    idx = out.index
+    if not len(open_tickets):
         out["open_tickets"] = 0.0
         out["oldest_open_ticket_days"] = np.nan
         out["urgent_open_tickets"] = 0.0
+        return
+    t = open_tickets.copy()
+    t["customer_id"] = t["customer_id"].astype(str)
+    t["age"] = (ref - pd.to_datetime(t["opened_at"])).dt.total_seconds() / 86400.0
+    g = t.groupby("customer_id")
+    out["open_tickets"] = g.size().reindex(idx).fillna(0).astype(float)
+    out["oldest_open_ticket_days"] = g["age"].max().reindex(idx)
+    urgent = t[t["priority"].isin(["high", "urgent"])].groupby("customer_id").size()
+    out["urgent_open_tickets"] = urgent.reindex(idx).fillna(0).astype(float)
 
+
+def _survey_signals(out: pd.DataFrame, feedback: pd.DataFrame, ref: pd.Timestamp) -> None:
+    """last_nps, days_since_nps and last_csat: the latest answer of each survey before as_of."""
+    idx = out.index
     for kind, col in (("NPS", "last_nps"), ("CSAT", "last_csat")):
         f = feedback[feedback["survey_type"] == kind] if len(feedback) else feedback
         if len(f):
@@ -100,4 +84,36 @@ def build_signals(
             out[col] = np.nan
             if kind == "NPS":
                 out["days_since_nps"] = np.nan
+
+
+def build_signals(
+    customers: pd.DataFrame,
+    usage: pd.DataFrame,
+    open_tickets: pd.DataFrame,
+    feedback: pd.DataFrame,
+    as_of: datetime,
+) -> pd.DataFrame:
+    """Signals per customer (indexed by customer_id).
+
+    Args:
+        customers: customer_id, signup_date.
+        usage: customer_id, usage_14d, usage_prev_14d.
+        open_tickets: customer_id, opened_at, priority (tickets open at as_of).
+        feedback: customer_id, survey_type, ts, score (answers before as_of).
+        as_of: The decision time.
+
+    Returns:
+        One row per customer with the columns listed in the module docstring, in that order.
+    """
+    ref = pd.Timestamp(as_of)
+    idx = pd.Index(customers["customer_id"].astype(str), name="customer_id")
+    out = pd.DataFrame(index=idx)
+    signup = pd.to_datetime(customers["signup_date"], errors="coerce").to_numpy()
+    out["tenure_days"] = (ref.normalize() - pd.DatetimeIndex(signup)).days.astype(float)
+    out["days_to_renewal"] = _days_to_anniversary(
+        customers["signup_date"].set_axis(idx), ref.date()
+    ).to_numpy()
+    _usage_signals(out, usage)
+    _ticket_signals(out, open_tickets, ref)
+    _survey_signals(out, feedback, ref)
     return out

@@ -26,7 +26,7 @@ from typing import Any
 
 from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
-from markupsafe import Markup, escape
+from markupsafe import escape
 
 from proactive_ml.delivery.substitution import apply_substitutions
 from proactive_ml.identity import sign_token
@@ -140,8 +140,10 @@ def _shared_content(
         "unsubscribe_url": unsubscribe,
         "rating_links": ratings,
     }
+    # escape() of a tag (letters, digits, _ and %) is the tag itself, as Markup: autoescape leaves it in place.
+    # The per-recipient value that replaces it is escaped by us (see personalize), never by Jinja.
     html = env.get_template(f"{template}.html.j2").render(
-        first_name=Markup(TAGS["first_name_html"]), reasons_html=Markup(TAGS["reasons_html"]), **common
+        first_name=escape(TAGS["first_name_html"]), reasons_html=escape(TAGS["reasons_html"]), **common
     )
     text = env.get_template(f"{template}.txt.j2").render(
         first_name=TAGS["first_name_text"], reasons_text=TAGS["reasons_text"], **common
@@ -187,8 +189,10 @@ def _subject_parts(source: str) -> tuple[str, ...]:
 
 
 def render_subject(playbook: Playbook, first_name: str) -> str:
-    """The subject for one recipient, checked for header injection. The template is rendered once per playbook
-    (sandboxed, strict undefined) and the first name, a value, is put in place (never template source).
+    """The subject for one recipient, checked for header injection.
+
+    The template is rendered once per playbook (sandboxed, strict undefined) and the first name, a value, is put in
+    place (never template source).
     """
     subject = first_name.join(_subject_parts(playbook.subject or "")).strip()
     if not subject:

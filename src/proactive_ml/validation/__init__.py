@@ -1,5 +1,9 @@
-"""Data validation with Great Expectations: suites in ``expectations/``, row quarantine, fail-closed gates,
-Data Docs. Public API below; names resolve lazily (PEP 562), so ``proactive-ml --help`` imports no pandas or GX.
+"""Data validation with Great Expectations: suites, row quarantine, fail-closed gates, Data Docs.
+
+In: a landing file's all-string rows and the reviewed suite in ``expectations/``. Out: typed valid rows,
+quarantined rows (each with every expectation it failed and a reason), gate failures, a Data Docs page, and a row
+in ``validation_runs``. Public API below; names resolve lazily (PEP 562), so ``proactive-ml --help`` imports no
+pandas or GX.
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
     "BatchResult": "batch",
-    "BatchValidator": "batch",
+    "BatchValidator": "validator",
     "format_gate_failures": "batch",
     "validate_batch": "batch",
     "validate_stream": "batch",
@@ -24,7 +28,6 @@ _EXPORTS = {
 if TYPE_CHECKING:
     from proactive_ml.validation.batch import (
         BatchResult,
-        BatchValidator,
         format_gate_failures,
         validate_batch,
         validate_stream,
@@ -32,9 +35,11 @@ if TYPE_CHECKING:
     from proactive_ml.validation.gates import GateResult
     from proactive_ml.validation.reingest import export_quarantine, reingest_quarantine
     from proactive_ml.validation.store import ensure_tables, list_quarantine, write_quarantine
+    from proactive_ml.validation.validator import BatchValidator
 
 
 def __getattr__(name: str) -> Any:
+    """Import the module of a public name on first use."""
     if name in _EXPORTS:
         return getattr(import_module(f"proactive_ml.validation.{_EXPORTS[name]}"), name)
     raise AttributeError(f"module 'proactive_ml.validation' has no attribute {name!r}")

@@ -9,14 +9,16 @@ without enough history is *skipped* and left out of the GX run.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from proactive_ml.validation.suites import Suite
+from proactive_ml.validation.suites import Rule, Suite
 
 
 @dataclass(frozen=True)
@@ -55,9 +57,6 @@ def as_of_end(as_of: datetime | date) -> datetime:
 
 def logical_date(source_file: str) -> date | None:
     """The date a daily landing file is about, from its name (``landing/<dataset>/2026-03-01.csv``), if any."""
-    import re
-    from pathlib import Path
-
     m = re.match(r"^(\d{4}-\d{2}-\d{2})", Path(source_file).name)
     if not m:
         return None
@@ -81,8 +80,9 @@ def row_params(suite: Suite, as_of: datetime | date) -> dict[str, Any]:
 def kl_divergence(
     current: Mapping[str, int], previous: Mapping[str, int]
 ) -> tuple[float, list[str], list[float]]:
-    """KL(current || Laplace-smoothed previous) over the union of categories, as GX's categorical KL computes it
-    with the returned partition (values, weights).
+    """KL(current || Laplace-smoothed previous) over the union of categories.
+
+    GX's categorical KL computes the same figure with the returned partition (values, weights).
     """
     cats = sorted(set(current) | set(previous))
     n_prev = sum(previous.values())
@@ -94,6 +94,189 @@ def kl_divergence(
     return kl, cats, [float(x) for x in q]
 
 
+@dataclass
+class _Check:
+    """What one gate found: a failure (or None), the GX suite parameters it filled in, whether it was skipped."""
+
+    failure: GateResult | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    skipped: bool = False
+
+
+# one gate: (rule, batch stats, accepted history newest first, freshness reference time) -> what it found
+_Gate = Callable[[Rule, Mapping[str, Any], Sequence[Mapping[str, Any]], datetime], _Check]
+
+
+def _quarantine_share(stats: Mapping[str, Any], max_share: float) -> GateResult | None:
+    """Too many quarantined rows: not a GX expectation of its own; names the row expectations behind it."""
+    rows = int(stats["rows"])
+    qshare = stats["quarantined"] / rows if rows else 0.0
+    if qshare <= max_share:
+        return None
+    top = [kv for kv in sorted(stats["rule_counts"].items(), key=lambda kv: -kv[1]) if kv[1]]
+    detail = ", ".join(f"{k}: {v} rows" for k, v in top[:6]) + (
+        f" and {len(top) - 6} more" if len(top) > 6 else ""
+    )
+    return GateResult(
+        "quarantine_share",
+        f"{qshare:.2%} ({stats['quarantined']} of {rows} rows)",
+        f"<= {max_share:.2%}",
+        f"failed row expectations: {detail}",
+    )
+
+
+def _schema(
+    rule: Rule, stats: Mapping[str, Any], history: Sequence[Mapping[str, Any]], ref: datetime
+) -> _Check:
+    """A column is missing, renamed or added."""
+    expected = list(rule.kwargs["column_set"])
+    present = list(stats["raw_columns"])
+    required = stats.get("required_columns", set(expected))
+    missing = [c for c in expected if c not in present and c in required]  # optional: read as empty
+    extra = [c for c in present if c not in expected and not c.startswith("_")]
+    if not (missing or extra):
+        return _Check()
+    return _Check(
+        GateResult(
+            rule.name,
+            {"missing": missing, "unexpected": extra},
+            f"columns = {expected}",
+            "a column is missing, renamed or added",
+        )
+    )
+
+
+def _type_drift(
+    rule: Rule, stats: Mapping[str, Any], history: Sequence[Mapping[str, Any]], ref: datetime
+) -> _Check:
+    """Most values of a typed column stop parsing as the contract type."""
+    col = rule.kwargs.get("column")
+    nonnull = int(stats["nonnull"].get(col, 0))
+    bad = int(stats["unparseable"].get(col, 0))
+    limit = float(rule.meta.get("max_unparseable_share", 0.5))
+    if nonnull < int(rule.meta.get("min_values", 20)) or bad / nonnull <= limit:
+        return _Check()
+    return _Check(
+        GateResult(
+            rule.name,
+            f"{bad / nonnull:.1%} of {nonnull} values do not parse",
+            f"<= {limit:.0%} unparseable as {rule.meta.get('contract_type')}",
+            "the column's type changed",
+            col,
+        )
+    )
+
+
+def _volume(
+    rule: Rule, stats: Mapping[str, Any], history: Sequence[Mapping[str, Any]], ref: datetime
+) -> _Check:
+    """Row count against the trailing median of accepted batches (skipped without enough history)."""
+    meta = rule.meta
+    past = [int(h["rows"]) for h in history[: int(meta.get("trailing_batches", 7))]]
+    median = float(np.median(past)) if past else 0.0
+    if len(past) < int(meta.get("min_history", 3)) or median < float(meta.get("min_median_rows", 50)):
+        return _Check(skipped=True)
+    lo = int(math.floor(float(meta.get("min_ratio", 0.2)) * median))
+    hi = int(math.ceil(float(meta.get("max_ratio", 5.0)) * median)) + int(meta.get("slack_rows", 0))
+    rows = int(stats["rows"])
+    check = _Check(params={"min_rows": lo, "max_rows": hi})
+    if not lo <= rows <= hi:
+        check.failure = GateResult(
+            rule.name,
+            rows,
+            f"between {lo} and {hi} rows",
+            f"trailing median {median:g} rows of the last {len(past)} accepted batches",
+        )
+    return check
+
+
+def _freshness(
+    rule: Rule, stats: Mapping[str, Any], history: Sequence[Mapping[str, Any]], ref: datetime
+) -> _Check:
+    """The newest time value is at most ``max_age_days`` older than the reference time."""
+    col = rule.kwargs.get("column")
+    newest = stats.get("time_max")
+    if not int(stats["rows"]) or newest is None:
+        return _Check(skipped=True)
+    floor_ = ref - timedelta(days=float(rule.meta["max_age_days"]))
+    dated = "date" in stats.get("time_type", "timestamp")
+    check = _Check(params={"freshness_min": floor_.date() if dated else floor_})
+    if datetime.fromisoformat(newest) < floor_:
+        check.failure = GateResult(
+            rule.name,
+            newest,
+            f">= {floor_.isoformat()}",
+            f"newest {col} is older than {rule.meta['max_age_days']} days",
+            col,
+        )
+    return check
+
+
+def _category_mix(
+    rule: Rule, stats: Mapping[str, Any], history: Sequence[Mapping[str, Any]], ref: datetime
+) -> _Check:
+    """KL divergence of a column's category mix from the last accepted batch."""
+    col = rule.kwargs.get("column")
+    min_rows = int(rule.meta.get("min_rows", 200))
+    cur = stats["categorical"].get(col, {})
+    old = (history[0] if history else {}).get("categorical", {}).get(col, {})
+    if sum(cur.values()) < min_rows or sum(old.values()) < min_rows:
+        return _Check(skipped=True)
+    kl, cats, weights = kl_divergence(cur, old)
+    check = _Check(params={f"{col}_partition": {"values": cats, "weights": weights}})
+    limit = float(rule.kwargs.get("threshold", 0.1))
+    if kl > limit:
+        check.failure = GateResult(
+            rule.name,
+            round(kl, 4),
+            f"KL divergence <= {limit}",
+            f"{col} mix moved away from the last accepted batch",
+            col,
+        )
+    return check
+
+
+def _mean_shift(
+    rule: Rule, stats: Mapping[str, Any], history: Sequence[Mapping[str, Any]], ref: datetime
+) -> _Check:
+    """A column's mean within ``max_abs_shift`` of the last accepted batch's."""
+    col = rule.kwargs.get("column")
+    min_rows = int(rule.meta.get("min_rows", 200))
+    cur_sum, cur_n = stats["means"].get(col, [0.0, 0])
+    old_sum, old_n = (history[0] if history else {}).get("means", {}).get(col, [0.0, 0])
+    if cur_n < min_rows or old_n < min_rows:
+        return _Check(skipped=True)
+    shift = float(rule.meta.get("max_abs_shift", 1.0))
+    old_mean, cur_mean = old_sum / old_n, cur_sum / cur_n
+    check = _Check(params={f"{col}_mean_min": old_mean - shift, f"{col}_mean_max": old_mean + shift})
+    if abs(cur_mean - old_mean) > shift:
+        check.failure = GateResult(
+            rule.name,
+            round(cur_mean, 3),
+            f"between {old_mean - shift:.3f} and {old_mean + shift:.3f}",
+            f"mean {col} of the last accepted batch was {old_mean:.3f}",
+            col,
+        )
+    return check
+
+
+def _distribution(
+    rule: Rule, stats: Mapping[str, Any], history: Sequence[Mapping[str, Any]], ref: datetime
+) -> _Check:
+    """A categorical mix or a mean against the last accepted batch."""
+    gate = _category_mix if rule.meta.get("kind") == "categorical" else _mean_shift
+    return gate(rule, stats, history, ref)
+
+
+_GATES: dict[str, _Gate] = {
+    "schema": _schema,
+    "type_drift": _type_drift,
+    "volume": _volume,
+    "freshness": _freshness,
+    "distribution": _distribution,
+}
+
+
 def evaluate_gates(
     suite: Suite,
     stats: Mapping[str, Any],
@@ -102,149 +285,39 @@ def evaluate_gates(
     max_quarantine_share: float,
     logical_date: date | None = None,
 ) -> tuple[list[GateResult], dict[str, Any], list[str]]:
-    """Evaluate every batch gate. Returns (failures, GX suite parameters, names of skipped expectations).
+    """Evaluate every batch gate.
 
-    ``stats`` is the batch's statistics (see ``BatchValidator.stats``); ``history`` the stats of earlier accepted
-    batches, newest first. Freshness is measured against the batch's ``logical_date`` (end of that day) when it is
-    earlier than ``as_of`` — a backfill of old daily files is judged by each file's own date — else ``as_of``.
+    Freshness is measured against the batch's ``logical_date`` (end of that day) when it is earlier than
+    ``as_of`` — a backfill of old daily files is judged by each file's own date — else ``as_of``.
+
+    Args:
+        suite: The dataset's suite; its batch rules are the gates.
+        stats: The batch's statistics (see ``BatchValidator.stats``).
+        history: The stats of earlier accepted batches, newest first.
+        as_of: When the batch is validated.
+        max_quarantine_share: The largest share of quarantined rows the batch may have.
+        logical_date: The date the batch's file is about, if its name says.
+
+    Returns:
+        (failures, GX suite parameters, names of skipped expectations).
     """
-    failures: list[GateResult] = []
+    ref = as_of_end(as_of)
+    if logical_date is not None:
+        ref = min(ref, as_of_end(logical_date))
+    share = _quarantine_share(stats, max_quarantine_share)
+    failures: list[GateResult] = [share] if share else []
     params: dict[str, Any] = {}
     skipped: list[str] = []
-    rows = int(stats["rows"])
-
-    # quarantine share: not a GX expectation of its own; names the row expectations behind it
-    qshare = stats["quarantined"] / rows if rows else 0.0
-    if qshare > max_quarantine_share:
-        top = [kv for kv in sorted(stats["rule_counts"].items(), key=lambda kv: -kv[1]) if kv[1]]
-        detail = ", ".join(f"{k}: {v} rows" for k, v in top[:6]) + (
-            f" and {len(top) - 6} more" if len(top) > 6 else ""
-        )
-        failures.append(
-            GateResult(
-                "quarantine_share",
-                f"{qshare:.2%} ({stats['quarantined']} of {rows} rows)",
-                f"<= {max_quarantine_share:.2%}",
-                f"failed row expectations: {detail}",
-            )
-        )
-
+    required = {r.kwargs.get("column") for r in suite.row_rules if r.meta.get("rule") == "required"}
+    stats = {**stats, "required_columns": required}
     for rule in suite.batch_rules:
-        gate = rule.meta.get("gate")
-        col = rule.kwargs.get("column")
-        if gate == "schema":
-            expected = list(rule.kwargs["column_set"])
-            present = list(stats["raw_columns"])
-            required = {r.kwargs.get("column") for r in suite.row_rules if r.meta.get("rule") == "required"}
-            missing = [c for c in expected if c not in present and c in required]  # optional: read as empty
-            extra = [c for c in present if c not in expected and not c.startswith("_")]
-            if missing or extra:
-                failures.append(
-                    GateResult(
-                        rule.name,
-                        {"missing": missing, "unexpected": extra},
-                        f"columns = {expected}",
-                        "a column is missing, renamed or added",
-                    )
-                )
-        elif gate == "type_drift":
-            nonnull = int(stats["nonnull"].get(col, 0))
-            bad = int(stats["unparseable"].get(col, 0))
-            limit = float(rule.meta.get("max_unparseable_share", 0.5))
-            if nonnull >= int(rule.meta.get("min_values", 20)) and bad / nonnull > limit:
-                failures.append(
-                    GateResult(
-                        rule.name,
-                        f"{bad / nonnull:.1%} of {nonnull} values do not parse",
-                        f"<= {limit:.0%} unparseable as {rule.meta.get('contract_type')}",
-                        "the column's type changed",
-                        col,
-                    )
-                )
-        elif gate == "volume":
-            past = [int(h["rows"]) for h in history[: int(rule.meta.get("trailing_batches", 7))]]
-            median = float(np.median(past)) if past else 0.0
-            if len(past) < int(rule.meta.get("min_history", 3)) or median < float(
-                rule.meta.get("min_median_rows", 50)
-            ):
-                skipped.append(rule.name)
-                continue
-            lo = int(math.floor(float(rule.meta.get("min_ratio", 0.2)) * median))
-            hi = int(math.ceil(float(rule.meta.get("max_ratio", 5.0)) * median)) + int(
-                rule.meta.get("slack_rows", 0)
-            )
-            params.update(min_rows=lo, max_rows=hi)
-            if not lo <= rows <= hi:
-                failures.append(
-                    GateResult(
-                        rule.name,
-                        rows,
-                        f"between {lo} and {hi} rows",
-                        f"trailing median {median:g} rows of the last {len(past)} accepted batches",
-                    )
-                )
-        elif gate == "freshness":
-            newest = stats.get("time_max")
-            if not rows or newest is None:
-                skipped.append(rule.name)
-                continue
-            ref = as_of_end(as_of)
-            if logical_date is not None:
-                ref = min(ref, as_of_end(logical_date))
-            floor_ = ref - timedelta(days=float(rule.meta["max_age_days"]))
-            newest_dt = datetime.fromisoformat(newest)
-            params["freshness_min"] = (
-                floor_ if "date" not in stats.get("time_type", "timestamp") else floor_.date()
-            )
-            if newest_dt < floor_:
-                failures.append(
-                    GateResult(
-                        rule.name,
-                        newest,
-                        f">= {floor_.isoformat()}",
-                        f"newest {col} is older than {rule.meta['max_age_days']} days",
-                        col,
-                    )
-                )
-        elif gate == "distribution":
-            prev = history[0] if history else None
-            min_rows = int(rule.meta.get("min_rows", 200))
-            if rule.meta.get("kind") == "categorical":
-                cur = stats["categorical"].get(col, {})
-                old = (prev or {}).get("categorical", {}).get(col, {})
-                if sum(cur.values()) < min_rows or sum(old.values()) < min_rows:
-                    skipped.append(rule.name)
-                    continue
-                kl, cats, weights = kl_divergence(cur, old)
-                params[f"{col}_partition"] = {"values": cats, "weights": weights}
-                limit = float(rule.kwargs.get("threshold", 0.1))
-                if kl > limit:
-                    failures.append(
-                        GateResult(
-                            rule.name,
-                            round(kl, 4),
-                            f"KL divergence <= {limit}",
-                            f"{col} mix moved away from the last accepted batch",
-                            col,
-                        )
-                    )
-            else:
-                cur_sum, cur_n = stats["means"].get(col, [0.0, 0])
-                old_sum, old_n = (prev or {}).get("means", {}).get(col, [0.0, 0])
-                if cur_n < min_rows or old_n < min_rows:
-                    skipped.append(rule.name)
-                    continue
-                shift = float(rule.meta.get("max_abs_shift", 1.0))
-                old_mean, cur_mean = old_sum / old_n, cur_sum / cur_n
-                params[f"{col}_mean_min"], params[f"{col}_mean_max"] = old_mean - shift, old_mean + shift
-                if abs(cur_mean - old_mean) > shift:
-                    failures.append(
-                        GateResult(
-                            rule.name,
-                            round(cur_mean, 3),
-                            f"between {old_mean - shift:.3f} and {old_mean + shift:.3f}",
-                            f"mean {col} of the last accepted batch was {old_mean:.3f}",
-                            col,
-                        )
-                    )
+        gate = _GATES.get(str(rule.meta.get("gate")))
+        if gate is None:
+            continue
+        check = gate(rule, stats, history, ref)
+        if check.skipped:
+            skipped.append(rule.name)
+        params.update(check.params)
+        if check.failure is not None:
+            failures.append(check.failure)
     return failures, params, skipped

@@ -1,7 +1,8 @@
 """Edge module: run a suite with Great Expectations and build the Data Docs site.
 
 One file-backed GX context per data folder and process (``<data_dir>/gx``), created on first use and cached;
-its Data Docs site is written to ``settings.data_docs_dir``. GX is imported only here, inside functions.
+its Data Docs site is written to ``settings.data_docs_dir``. GX is imported only here (and only when validation
+runs: the package resolves its names lazily).
 GX does not raise when expectations fail: callers read :attr:`GxOutcome.success` and each result.
 """
 
@@ -20,7 +21,10 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import great_expectations as gx
 import pandas as pd
+from great_expectations.core.run_identifier import RunIdentifier
+from great_expectations.data_context.types.base import ProgressBarsConfig
 
 from proactive_ml.settings import Settings
 from proactive_ml.validation.suites import Suite, rule_name
@@ -51,9 +55,8 @@ def deferred_data_docs(settings: Settings) -> Iterator[None]:
         if pending:
             with _LOCK:
                 ctx = get_context(settings)
-                kept = set(
-                    ctx.validation_results_store.list_keys()
-                )  # results pruned meanwhile have no page to build
+                # results pruned meanwhile have no page to build
+                kept = set(ctx.validation_results_store.list_keys())
                 pending = [k for k in pending if k in kept]
                 ctx.build_data_docs(
                     site_names=[SITE_NAME], resource_identifiers=pending or None, build_index=True
@@ -94,9 +97,6 @@ def get_context(settings: Settings) -> Any:
         if key in _CONTEXTS:
             return _CONTEXTS[key]
         os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-        import great_expectations as gx
-        from great_expectations.data_context.types.base import ProgressBarsConfig
-
         logging.getLogger("great_expectations").setLevel(logging.ERROR)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         ctx = gx.get_context(mode="file", project_root_dir=str(settings.data_dir))
@@ -126,8 +126,6 @@ def get_context(settings: Settings) -> Any:
 
 def gx_suite(suite_json: dict[str, Any]) -> Any:
     """Load suite JSON as a ``gx.ExpectationSuite`` (raises if an expectation is not valid GX)."""
-    import great_expectations as gx
-
     data = copy.deepcopy(suite_json)
     suite = gx.ExpectationSuite(**data)
     if len(suite.expectations) != len(data["expectations"]):
@@ -141,8 +139,10 @@ def gx_suite(suite_json: dict[str, Any]) -> Any:
 def _runtime_suite(
     suite: Suite, params: dict[str, Any], skip: set[str]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The suite as run: history-dependent gates without history left out, JSON-safe parameters written inline
-    (Data Docs then show the concrete bounds); date/time parameters stay GX suite parameters.
+    """The suite as run, and the GX suite parameters it still reads.
+
+    History-dependent gates without history are left out; JSON-safe parameters are written inline (Data Docs then
+    show the concrete bounds); date/time parameters stay GX suite parameters.
     """
     data = copy.deepcopy(suite.data)
     runtime: dict[str, Any] = {}
@@ -179,6 +179,64 @@ def _observed(result: Any) -> Any:
     return None
 
 
+def _validation_definition(ctx: Any, suite: Suite, data: dict[str, Any]) -> Any:
+    """The suite as run, registered in the context with a whole-dataframe batch of the pandas data source."""
+    gsuite = ctx.suites.add_or_update(gx_suite(data))
+    ds = ctx.data_sources.add_or_update_pandas("proactive_ml")
+    try:
+        asset = ds.get_asset(suite.name)
+    except LookupError:
+        asset = ds.add_dataframe_asset(suite.name)
+    try:
+        bd = asset.get_batch_definition("batch")
+    except (KeyError, LookupError):
+        bd = asset.add_batch_definition_whole_dataframe("batch")
+    return ctx.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=suite.name, data=bd, suite=gsuite)
+    )
+
+
+def _expectation_outcomes(validation_result: Any, suite: Suite) -> list[ExpectationOutcome]:
+    """Each GX expectation result, named as the suite's rules are."""
+    by_key = {r.name: r for r in suite.rules}
+    out = []
+    for er in validation_result.results:
+        cfg = er.expectation_config
+        kw = {k: v for k, v in cfg.kwargs.items() if k not in ("batch_id",)}
+        name = rule_name(cfg.type, kw)
+        rule = by_key.get(name)
+        exc = er.exception_info or {}
+        out.append(
+            ExpectationOutcome(
+                name=name,
+                type=cfg.type,
+                level=rule.level if rule else "row",
+                success=bool(er.success),
+                observed=_observed(er),
+                unexpected_count=(er.result or {}).get("unexpected_count"),
+                error=exc.get("exception_message") if exc.get("raised_exception") else None,
+            )
+        )
+    return out
+
+
+def _publish_docs(ctx: Any, suite_name: str, run_id: Any) -> Path | None:
+    """Build the run's Data Docs page (or leave it to :func:`deferred_data_docs`); returns the page's path."""
+    key = _result_key(ctx, suite_name, run_id)
+    deferred = _DEFERRED.get()
+    if deferred is None:
+        ctx.build_data_docs(
+            site_names=[SITE_NAME], resource_identifiers=[key] if key else None, build_index=True
+        )
+    elif key is not None:
+        deferred.append(key)
+    if key is not None:
+        urls = ctx.get_docs_sites_urls(resource_identifier=key, site_name=SITE_NAME)
+        if urls and urls[0].get("site_url"):
+            return Path(urls[0]["site_url"].removeprefix("file://"))
+    return None
+
+
 def run_suite(
     settings: Settings,
     suite: Suite,
@@ -190,25 +248,10 @@ def run_suite(
     skip: set[str] | None = None,
 ) -> GxOutcome:
     """Validate ``frame`` against ``suite`` with GX (pandas data source) and update Data Docs."""
-    import great_expectations as gx
-    from great_expectations.core.run_identifier import RunIdentifier
-
     with _LOCK:
         ctx = get_context(settings)
         data, runtime = _runtime_suite(suite, params, skip or set())
-        gsuite = ctx.suites.add_or_update(gx_suite(data))
-        ds = ctx.data_sources.add_or_update_pandas("proactive_ml")
-        try:
-            asset = ds.get_asset(suite.name)
-        except LookupError:
-            asset = ds.add_dataframe_asset(suite.name)
-        try:
-            bd = asset.get_batch_definition("batch")
-        except (KeyError, LookupError):
-            bd = asset.add_batch_definition_whole_dataframe("batch")
-        vd = ctx.validation_definitions.add_or_update(
-            gx.ValidationDefinition(name=suite.name, data=bd, suite=gsuite)
-        )
+        vd = _validation_definition(ctx, suite, data)
         run_id = RunIdentifier(run_name=run_name, run_time=run_time)
         vr = vd.run(
             batch_parameters={"dataframe": frame},
@@ -217,44 +260,17 @@ def run_suite(
             run_id=run_id,
         )  # stored in the validation results store
         outcome = GxOutcome(success=bool(vr.success), rows_validated=len(frame))
-        by_key = {r.name: r for r in suite.rules}
-        for er in vr.results:
-            cfg = er.expectation_config
-            kw = {k: v for k, v in cfg.kwargs.items() if k not in ("batch_id",)}
-            name = rule_name(cfg.type, kw)
-            rule = by_key.get(name)
-            exc = er.exception_info or {}
-            error = exc.get("exception_message") if exc.get("raised_exception") else None
-            outcome.results.append(
-                ExpectationOutcome(
-                    name=name,
-                    type=cfg.type,
-                    level=rule.level if rule else "row",
-                    success=bool(er.success),
-                    observed=_observed(er),
-                    unexpected_count=(er.result or {}).get("unexpected_count"),
-                    error=error,
-                )
-            )
-        key = _result_key(ctx, suite.name, run_id)
-        deferred = _DEFERRED.get()
-        if deferred is None:
-            ctx.build_data_docs(
-                site_names=[SITE_NAME], resource_identifiers=[key] if key else None, build_index=True
-            )
-        elif key is not None:
-            deferred.append(key)
-        if key is not None:
-            urls = ctx.get_docs_sites_urls(resource_identifier=key, site_name=SITE_NAME)
-            if urls and urls[0].get("site_url"):
-                outcome.docs_path = Path(urls[0]["site_url"].removeprefix("file://"))
+        outcome.results = _expectation_outcomes(vr, suite)
+        outcome.docs_path = _publish_docs(ctx, suite.name, run_id)
         outcome.index_path = settings.data_docs_dir / "index.html"
         return outcome
 
 
 def _result_key(ctx: Any, suite_name: str, run_id: Any) -> Any:
-    """The stored result's key; older results of the suite beyond :data:`KEEP_RESULTS` leave the store (their
-    pages stay on disk, linked from ``validation_runs``), so rebuilding the Data Docs index stays cheap.
+    """The stored result's key.
+
+    Older results of the suite beyond :data:`KEEP_RESULTS` leave the store (their pages stay on disk, linked from
+    ``validation_runs``), so rebuilding the Data Docs index stays cheap.
     """
     store = ctx.validation_results_store
     mine = [k for k in store.list_keys() if k.expectation_suite_identifier.name == suite_name]

@@ -17,8 +17,10 @@ from typing import Any
 import pandas as pd
 
 from proactive_ml.contract import DATASETS, SQL_TYPES, Dataset, create_table_sql
+from proactive_ml.errors import UserError
 from proactive_ml.settings import Settings
 from proactive_ml.validation import store
+from proactive_ml.validation.batch import BatchResult, validate_batch
 from proactive_ml.warehouse import Warehouse
 
 META_COLUMNS = ["dataset", "source_file", "source_line", "column", "expectation", "reason"]
@@ -46,8 +48,10 @@ def export_quarantine(wh: Warehouse, path: Path, dataset: str | None = None) -> 
 def _insert_raw(
     wh: Warehouse, ds: Dataset, valid: pd.DataFrame, lines: list[int]
 ) -> tuple[list[int], list[int]]:
-    """Insert valid typed rows into the raw table. Upsert datasets replace rows with the same key; others skip a
-    key that is already loaded. Returns (inserted lines, lines whose key was already loaded).
+    """Insert valid typed rows into the raw table.
+
+    Upsert datasets replace rows with the same key; others skip a key that is already loaded. Returns (inserted
+    lines, lines whose key was already loaded).
     """
     wh.execute(create_table_sql(ds))
     frame = valid.copy()
@@ -75,65 +79,92 @@ def _insert_raw(
     return done, conflicts
 
 
+def _raw_frame(ds: Dataset, group: pd.DataFrame) -> pd.DataFrame:
+    """The edited rows of one source file as the all-string frame validation reads (empty cell -> null)."""
+    raw = pd.DataFrame(
+        {c: group[c].tolist() if c in group.columns else [None] * len(group) for c in ds.column_names},
+        dtype=object,
+    )
+    raw = raw.where(raw != "", None)
+    raw["_line"] = group["source_line"].astype("int64").to_numpy()
+    raw["_decode_error"] = (
+        raw[ds.column_names]
+        .apply(lambda col: col.astype(str).str.contains("\ufffd", regex=False))
+        .any(axis=1)
+        .to_numpy()
+    )
+    return raw
+
+
+def _already_loaded(
+    ds: Dataset,
+    source_file: str,
+    result: BatchResult,
+    good_lines: list[int],
+    conflicts: list[int],
+    at: datetime | date,
+) -> pd.DataFrame:
+    """Quarantine rows for valid lines whose key is already in the warehouse."""
+    kept = result.valid.assign(_line=good_lines)
+    kept = kept[kept["_line"].isin(conflicts)]
+    return pd.DataFrame(
+        {
+            "dataset": ds.name,
+            "source_file": source_file,
+            "source_line": kept["_line"],
+            "column": ",".join(ds.key),
+            "expectation": "key_already_loaded",
+            "reason": "a row with this key is already in the warehouse",
+            "raw_row": [json.dumps(r, default=str) for r in kept[ds.column_names].to_dict(orient="records")],
+            "quarantined_at": pd.Timestamp(at),
+        }
+    )
+
+
+def _reingest_file(
+    wh: Warehouse,
+    settings: Settings,
+    ds: Dataset,
+    source_file: str,
+    group: pd.DataFrame,
+    as_of: datetime | date,
+) -> tuple[int, int, int]:
+    """Re-validate and load the edited rows of one source file. Returns (loaded, still quarantined, conflicts)."""
+    raw = _raw_frame(ds, group)
+    result = validate_batch(wh, ds, raw, source_file, as_of, settings, gates=False, kind="reingest")
+    bad_lines = set(result.quarantined["source_line"].astype(int)) if len(result.quarantined) else set()
+    good_lines = [int(x) for x in raw["_line"] if int(x) not in bad_lines]
+    with wh.transaction():
+        done, conflicts = _insert_raw(wh, ds, result.valid, good_lines)
+        store.delete_quarantined(wh, ds.name, source_file, [*done, *sorted(bad_lines)])
+        store.write_quarantine(wh, result.quarantined)
+        if conflicts:
+            store.delete_quarantined(wh, ds.name, source_file, conflicts)
+            store.write_quarantine(wh, _already_loaded(ds, source_file, result, good_lines, conflicts, as_of))
+    return len(done), len(bad_lines), len(conflicts)
+
+
 def reingest_quarantine(
     wh: Warehouse, settings: Settings, path: Path, as_of: datetime | date
 ) -> dict[str, int]:
-    """Re-validate the rows of an edited export and load those that pass. Returns counts
-    ``{"rows", "loaded", "still_quarantined", "already_loaded"}``.
-    """
-    from proactive_ml.validation.batch import validate_batch
+    """Re-validate the rows of an edited export and load those that pass.
 
+    Returns:
+        Counts ``{"rows", "loaded", "still_quarantined", "already_loaded"}``.
+
+    Raises:
+        UserError: The file is not a quarantine export.
+    """
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
     missing = [c for c in ("dataset", "source_file", "source_line") if c not in df.columns]
     if missing:
-        from proactive_ml.errors import UserError
-
         raise UserError(f"{path}: not a quarantine export (missing columns {', '.join(missing)})")
     totals = {"rows": len(df), "loaded": 0, "still_quarantined": 0, "already_loaded": 0}
     for (name, source_file), group in df.groupby(["dataset", "source_file"], sort=False):
-        ds = DATASETS[str(name)]
-        raw = pd.DataFrame(
-            {c: group[c].tolist() if c in group.columns else [None] * len(group) for c in ds.column_names},
-            dtype=object,
+        loaded, still, conflicts = _reingest_file(
+            wh, settings, DATASETS[str(name)], str(source_file), group, as_of
         )
-        raw = raw.where(raw != "", None)
-        raw["_line"] = group["source_line"].astype("int64").to_numpy()
-        raw["_decode_error"] = (
-            raw[ds.column_names]
-            .apply(lambda col: col.astype(str).str.contains("\ufffd", regex=False))
-            .any(axis=1)
-            .to_numpy()
-        )
-        result = validate_batch(wh, ds, raw, str(source_file), as_of, settings, gates=False, kind="reingest")
-        bad_lines = set(result.quarantined["source_line"].astype(int)) if len(result.quarantined) else set()
-        good_lines = [int(x) for x in raw["_line"] if int(x) not in bad_lines]
-        with wh.transaction():
-            done, conflicts = _insert_raw(wh, ds, result.valid, good_lines)
-            store.delete_quarantined(wh, ds.name, str(source_file), [*done, *sorted(bad_lines)])
-            store.write_quarantine(wh, result.quarantined)
-            if conflicts:
-                kept = result.valid.assign(_line=good_lines)
-                kept = kept[kept["_line"].isin(conflicts)]
-                store.delete_quarantined(wh, ds.name, str(source_file), conflicts)
-                store.write_quarantine(
-                    wh,
-                    pd.DataFrame(
-                        {
-                            "dataset": ds.name,
-                            "source_file": str(source_file),
-                            "source_line": kept["_line"],
-                            "column": ",".join(ds.key),
-                            "expectation": "key_already_loaded",
-                            "reason": "a row with this key is already in the warehouse",
-                            "raw_row": [
-                                json.dumps(r, default=str)
-                                for r in kept[ds.column_names].to_dict(orient="records")
-                            ],
-                            "quarantined_at": pd.Timestamp(as_of),
-                        }
-                    ),
-                )
-        totals["loaded"] += len(done)
-        totals["still_quarantined"] += len(bad_lines)
-        totals["already_loaded"] += len(conflicts)
+        totals["loaded"] += loaded
+        totals["still_quarantined"] += still
+        totals["already_loaded"] += conflicts
     return totals

@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from pandas._libs import hashtable
 
 from proactive_ml.contract import Dataset
 from proactive_ml.validation.suites import Rule
@@ -71,8 +73,10 @@ def _pandas_iso(text: pa.Array) -> pa.Array:
 
 
 def _parse_timestamps(text: pa.Array) -> pa.Array:
-    """ISO 8601 timestamps: Arrow's strict cast for the plain forms (rejects 2026-02-30), pandas for the rest
-    (offsets, ``Z``; converted to naive UTC). Unparseable -> null.
+    """ISO 8601 timestamps; unparseable -> null.
+
+    Arrow's strict cast takes the plain forms (rejects 2026-02-30), pandas the rest (offsets, ``Z``; converted to
+    naive UTC).
     """
     plain = pc.match_substring_regex(text, _ISO_RE)
     cand = pc.if_else(plain, text, pa.scalar(None, pa.string()))
@@ -145,8 +149,9 @@ def parse_column(text: pa.Array, type_: str) -> tuple[pa.Array, np.ndarray]:
 
 
 def to_pandas_typed(arr: pa.Array, type_: str) -> pd.api.extensions.ExtensionArray | np.ndarray:
-    """Arrow typed values -> the pandas dtype of the typed frame (Int64, float64, bool/boolean, datetime64[us],
-    date objects, str).
+    """Arrow typed values -> the pandas dtype of the typed frame.
+
+    The dtypes: Int64, float64, bool/boolean, datetime64[us], date objects, str.
     """
     if type_ == "int":
         mask = _np_bool(pc.is_null(arr))
@@ -214,7 +219,8 @@ def parse_chunk(
 
 
 # ---------------------------------------------------------------------------------------------- masks
-def _condition_mask(frame: pd.DataFrame, kwargs: Mapping[str, Any]) -> np.ndarray:
+def condition_mask(frame: pd.DataFrame, kwargs: Mapping[str, Any]) -> np.ndarray:
+    """Rows where the rule's ``row_condition`` (``col=="value"``) holds; every row when there is none."""
     cond = kwargs.get("row_condition")
     if not cond:
         return np.ones(len(frame), dtype=bool)
@@ -270,7 +276,7 @@ def rule_mask(rule: Rule, frame: pd.DataFrame, params: Mapping[str, Any]) -> np.
             bad |= _compare(s, kw["min_value"], "lt")
         if kw.get("max_value") is not None:
             bad |= _compare(s, kw["max_value"], "gt")
-        return bad & _notna(s) & _condition_mask(frame, kw)
+        return bad & _notna(s) & condition_mask(frame, kw)
     if t == "expect_column_values_to_match_regex":
         s = frame[kw["column"]]
         text = pa.array(s, type=pa.string(), from_pandas=True)
@@ -305,8 +311,6 @@ def _duck() -> Any:
     """One in-memory DuckDB per process for key hashing (each tracker takes its own cursor)."""
     with _DUCK_LOCK:
         if not _DUCK:
-            import duckdb
-
             _DUCK.append(duckdb.connect())
         return _DUCK[0]
 
@@ -319,8 +323,6 @@ class KeyTracker:
     """
 
     def __init__(self, key: tuple[str, ...]) -> None:
-        from pandas._libs import hashtable
-
         self.key = key
         self._con: Any = None
         self._table = hashtable.UInt64HashTable()
@@ -354,8 +356,6 @@ class KeyTracker:
         h = self._hash(frame.iloc[idx] if len(idx) < n else frame)
         # one hash-table pass: labels are handed out in order of first appearance, so a row is the first
         # occurrence of its key iff its label is new (above every label seen before it)
-        from pandas._libs import hashtable
-
         labels = np.asarray(
             self._table.get_labels(h, hashtable.UInt64Vector(), self._seen, -1), dtype=np.int64
         )

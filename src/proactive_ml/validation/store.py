@@ -72,8 +72,10 @@ def ensure_tables(wh: Warehouse) -> None:
 
 
 def write_quarantine(wh: Warehouse, df: pd.DataFrame) -> int:
-    """Insert quarantined rows (columns of :data:`QUARANTINE_COLUMNS`); a row already quarantined (same dataset,
-    file and line) is kept as it is. Returns the number of rows handed in. Joins an open transaction.
+    """Insert quarantined rows (columns of :data:`QUARANTINE_COLUMNS`).
+
+    A row already quarantined (same dataset, file and line) is kept as it is. Returns the number of rows handed in.
+    Joins an open transaction.
     """
     ensure_tables(wh)
     if df is None or df.empty:
