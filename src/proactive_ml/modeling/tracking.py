@@ -271,6 +271,6 @@ def log_uplift_training(
             mlflow.log_figure(qini_figure(x, q), "plots/qini.png")
         X = frame.drop(columns=["treatment", "retained", "decided"], errors="ignore")
         example = _as_doubles(X.head(5))
-        uri = _log_model(model, example, "predict_uplift", model.predict_uplift(example))
+        uri = _log_model(model, example, "predict", model.predict_uplift(example))
         mlflow.log_dict({"features": list(X.columns)}, "feature_columns.json")
     return {"run_id": run.info.run_id, "model_uri": uri}
