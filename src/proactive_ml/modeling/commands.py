@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import UTC
+from datetime import UTC, date, datetime
 
 TARGETS = ("churn", "need")
 MODELS = (*TARGETS, "uplift")  # every registered model: the uplift model is promoted and rolled back alike
 
 
-def _as_of(value: str | None):  # type: ignore[no-untyped-def]
-    from datetime import date, datetime
-
+def _as_of(value: str | None) -> date:
     if value:
         return date.fromisoformat(value)
     return datetime.now(UTC).date()  # the CLI is one of the two places allowed to read the clock
@@ -44,8 +42,6 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from datetime import datetime
-
     from proactive_ml.modeling.scoring import score_targets
     from proactive_ml.warehouse import Warehouse
 
