@@ -36,13 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     from proactive_ml.contract import DATASETS, create_table_sql
     from proactive_ml.features.point_in_time import build_features
     from proactive_ml.ingest.files import ingest_path
-    from proactive_ml.modeling.partitions import (
+    from proactive_ml.modeling.scoring import (
         assemble_scores,
         champion_reference,
         score_partition,
         split_partitions,
+        write_scores,
     )
-    from proactive_ml.modeling.scoring import write_scores
     from proactive_ml.modeling.train import train_and_register
     from proactive_ml.outreach.run import run_outreach
     from proactive_ml.responses.processing import process_responses

@@ -1,9 +1,11 @@
 """Scoring benchmark: features + scores + reasons for 1M customers with 50M usage events in DuckDB.
 
 Generates a synthetic warehouse directly in DuckDB SQL (contract tables), registers a small champion model in a
-private MLflow store (trained once, on a sample, before the clock starts), then times
-``score_customers(wh, settings, as_of)``: point-in-time features in SQL, the champion's probabilities, the top-3
-reasons and the write to ``scores``. Last line: JSON {"score_1m_seconds", "peak_rss_gb", ...}.
+private MLflow store (trained once, on a sample, before the clock starts), then times the one production scoring
+path, ``score_targets(wh, settings, as_of, ["churn"])`` as ``proactive-ml score`` runs it: point-in-time features
+in SQL, the champion version resolved once, ``settings.partitions`` partitions each scored with the model loaded
+once per process (probabilities and top-3 reasons), reassembly and the write to ``scores``. The flows run the
+same function with the partitions mapped onto Prefect tasks. Last line: JSON {"score_1m_seconds", ...}.
 
 Usage: ``python bench/scoring.py [--customers 1000000] [--events 50000000] [--keep DIR]``.
 """
@@ -77,8 +79,9 @@ def register_small_champion(wh, settings) -> str:  # type: ignore[no-untyped-def
 
     from proactive_ml.features.point_in_time import build_features, categorical_features, numeric_features
     from proactive_ml.modeling import registry
+    from proactive_ml.modeling.candidates import build_pipeline
+    from proactive_ml.modeling.config import load_model_config
     from proactive_ml.modeling.reasons import fit_explainer
-    from proactive_ml.modeling.train import build_pipeline, load_model_config
 
     X = build_features(wh, TRAIN_CUTOFF)
     X = X.sample(min(50_000, len(X)), random_state=0)
@@ -113,7 +116,7 @@ def main() -> int:
     ap.add_argument("--keep", help="Keep the generated warehouse and MLflow store in this directory.")
     args = ap.parse_args()
 
-    from proactive_ml.modeling.scoring import score_customers
+    from proactive_ml.modeling.scoring import score_targets
     from proactive_ml.settings import Settings
     from proactive_ml.warehouse import Warehouse
 
@@ -131,7 +134,7 @@ def main() -> int:
         train_s = time.perf_counter() - t
 
         t, cpu = time.perf_counter(), time.process_time()
-        scored = score_customers(wh, settings, AS_OF, target="churn")
+        scored = score_targets(wh, settings, AS_OF, ["churn"])["churn"]
         seconds = time.perf_counter() - t
         cpu_seconds = time.process_time() - cpu  # all threads of this process (DuckDB, OpenMP)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB -> GiB
@@ -142,6 +145,8 @@ def main() -> int:
             "score_1m_cpu_seconds": round(cpu_seconds, 2),
             "load_average_1m": round(os.getloadavg()[0], 1),
             "customers_scored": len(scored),
+            "path": "proactive_ml.modeling.scoring.score_targets (in process)",
+            "partitions": settings.partitions,
             "usage_events": int(wh.row_count("usage_events")),
             "share_with_reason": round(with_reason, 3),
             "example_reasons": scored.sort_values("score")

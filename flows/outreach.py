@@ -1,7 +1,9 @@
 """Flow: score every active customer with the champion (partitioned), then playbooks, policy and delivery.
 
-Scoring is mapped over partitions of customers (stable hash of the id); the task runner is a setting
-(``PROACTIVE_TASK_RUNNER=thread|dask``), so the same flow runs on one machine or on a Dask cluster.
+Scoring is the one path of ``proactive_ml.modeling.scoring`` (the CLI's too), with its partitions of customers
+(stable hash of the id) mapped as tasks; the task runner is a setting (``PROACTIVE_TASK_RUNNER=thread|dask``), so
+the same flow runs on one machine or on a Dask cluster. Uplift targeting loads the registered uplift model's
+``@champion`` (trained by the train flow); without one it targets by risk.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from prefect import flow, get_run_logger, task, unmapped
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.common import is_transient, load_settings, resolve_as_of
+from proactive_ml.modeling.scoring import MapPartitions, score_partition, score_targets
+from proactive_ml.modeling.uplift_training import load_uplift_champion, score_uplift
+from proactive_ml.outreach.run import run_outreach
 from proactive_ml.resources import open_resources
 from proactive_ml.warehouse import Warehouse
 
@@ -34,65 +39,38 @@ def task_runner(kind: str, workers: int = 2) -> Any:
     return ThreadPoolTaskRunner(max_workers=workers)
 
 
-@task(name="build-features")
-def build_features_task(as_of: datetime, overrides: dict[str, Any] | None) -> pd.DataFrame:
-    """Point-in-time features of every active customer (one SQL pass in the warehouse)."""
-    from proactive_ml.features.point_in_time import build_features
-
-    s = load_settings(overrides)
-    with Warehouse.connect(s.resolved_warehouse_url) as wh:
-        return build_features(wh, as_of.date())
-
-
-@task(name="resolve-champion", retries=2, retry_delay_seconds=3, retry_condition_fn=is_transient)
-def resolve_champion(target: str, overrides: dict[str, Any] | None) -> str:
-    """The champion version, once per run (fails closed when there is none)."""
-    from proactive_ml.modeling.partitions import champion_reference
-
-    return champion_reference(load_settings(overrides), target)
-
-
-@task(name="score-partition")
+@task(name="score-partition", retries=2, retry_delay_seconds=3, retry_condition_fn=is_transient)
 def score_partition_task(
     features: pd.DataFrame, target: str, version: str, overrides: dict[str, Any] | None
 ) -> pd.DataFrame:
-    """Scores and reasons for one partition of customers."""
-    from proactive_ml.modeling.partitions import score_partition
-
+    """Scores and reasons for one partition of customers (the model is loaded once per worker process)."""
     return score_partition(features, load_settings(overrides), target, version)
 
 
-@task(name="store-scores")
-def store_scores(
-    parts: list[pd.DataFrame], target: str, version: str, as_of: datetime, overrides: dict[str, Any] | None
-) -> int:
-    """Write the day's scores (replacing a rerun's) with their cutoff, so history is kept."""
-    from proactive_ml.modeling.partitions import assemble_scores
-    from proactive_ml.modeling.scoring import write_scores
+def on_task_runner(overrides: dict[str, Any] | None) -> MapPartitions:
+    """Partitions mapped as tasks on the current flow's task runner (threads or a Dask cluster)."""
 
-    s = load_settings(overrides)
-    scores = assemble_scores(parts, s, target, version, as_of, scored_at=as_of)
-    with Warehouse.connect(s.resolved_warehouse_url) as wh:
-        return write_scores(wh, scores, as_of.date(), target)
+    def run(parts: list[pd.DataFrame], target: str, version: str) -> list[pd.DataFrame]:
+        futures = score_partition_task.map(parts, unmapped(target), unmapped(version), unmapped(overrides))
+        return [f.result() for f in futures]
+
+    return run
 
 
 def score_all(
     as_of: datetime, targets: list[str] | None, overrides: dict[str, Any] | None
 ) -> dict[str, pd.DataFrame]:
-    """Features once, then every target's partitions mapped as tasks on the current flow's task runner."""
-    from proactive_ml.modeling.partitions import assemble_scores, split_partitions
-
+    """The one scoring path (``score_targets``) with its partitions mapped onto this flow's task runner."""
     s = load_settings(overrides)
-    features = build_features_task(as_of, overrides)
-    parts = split_partitions(features, s.partitions)
-    out: dict[str, pd.DataFrame] = {}
-    for target in targets or ["churn", "need"]:
-        version = resolve_champion(target, overrides)
-        futures = score_partition_task.map(parts, unmapped(target), unmapped(version), unmapped(overrides))
-        scored = [f.result() for f in futures]
-        store_scores(scored, target, version, as_of, overrides)
-        out[target] = assemble_scores(scored, s, target, version, as_of, scored_at=as_of)
-    return out
+    with Warehouse.connect(s.resolved_warehouse_url) as wh:
+        return score_targets(
+            wh,
+            s,
+            as_of,
+            targets or ["churn", "need"],
+            scored_at=as_of,
+            map_partitions=on_task_runner(overrides),
+        )
 
 
 @flow(name="score-customers")
@@ -103,16 +81,20 @@ def score_flow(
     return score_all(resolve_as_of(as_of), targets, overrides)
 
 
-@task(name="uplift-targeting")
+@task(name="uplift-targeting", retries=2, retry_delay_seconds=3, retry_condition_fn=is_transient)
 def uplift_scores(as_of: datetime, overrides: dict[str, Any] | None) -> pd.Series | None:
-    """Incremental value per customer from the uplift model, or None while there is too little randomized data."""
-    from proactive_ml.modeling.uplift_training import score_uplift, train_uplift
-
+    """Incremental value per customer from the registered uplift model's ``@champion``; None without one."""
     s = load_settings(overrides)
+    champion = load_uplift_champion(s)
+    if champion is None:
+        get_run_logger().info(
+            "uplift model: no @champion yet (the train flow registers one); targeting by risk"
+        )
+        return None
+    model, version = champion
+    get_run_logger().info("uplift model: version %s (@champion)", version)
     with Warehouse.connect(s.resolved_warehouse_url) as wh:
-        model, metrics = train_uplift(wh, as_of)
-        get_run_logger().info("uplift model: %s", metrics)
-        return None if model is None else score_uplift(wh, model, as_of)
+        return score_uplift(wh, model, as_of)
 
 
 @task(name="decide-and-send")
@@ -120,8 +102,6 @@ def decide_and_send(
     as_of: datetime, uplift: pd.Series | None, overrides: dict[str, Any] | None
 ) -> dict[str, Any]:
     """Playbooks × contact policy × holdout; decisions and ledger in one transaction; then delivery."""
-    from proactive_ml.outreach.run import run_outreach
-
     with open_resources(load_settings(overrides)) as r:
         return run_outreach(r.warehouse, r.settings, as_of, uplift=uplift, sender=r.sender)
 

@@ -53,7 +53,7 @@ def build_labels(wh: Any, cutoff: date | datetime, horizon_days: int = DEFAULT_H
     """Churn and need labels (0/1) of every customer active at ``cutoff``, indexed by customer_id.
 
     The caller must only use cutoffs whose window ``[cutoff, cutoff + horizon_days)`` lies before the data's end
-    (see :func:`proactive_ml.modeling.train.training_cutoffs`).
+    (see :func:`proactive_ml.modeling.datasets.training_cutoffs`).
     """
     c = as_timestamp(cutoff)
     params = {"cutoff_ts": c, "cutoff_date": c.date(), "end_ts": c + timedelta(days=horizon_days)}

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import UTC
+from datetime import UTC, date, datetime
 
 TARGETS = ("churn", "need")
+MODELS = (*TARGETS, "uplift")  # every registered model: the uplift model is promoted and rolled back alike
 
 
-def _as_of(value: str | None):  # type: ignore[no-untyped-def]
-    from datetime import date, datetime
-
+def _as_of(value: str | None) -> date:
     if value:
         return date.fromisoformat(value)
     return datetime.now(UTC).date()  # the CLI is one of the two places allowed to read the clock
@@ -28,29 +27,31 @@ def _settings():  # type: ignore[no-untyped-def]
 
 def _train(args: argparse.Namespace) -> int:
     from proactive_ml.modeling.train import train_and_register
+    from proactive_ml.modeling.uplift_training import train_and_register_uplift
     from proactive_ml.warehouse import Warehouse
 
     s = _settings()
     with Warehouse.connect(s.resolved_warehouse_url) as wh:
         for target in args.target:
-            out = train_and_register(wh, s, _as_of(args.as_of), target=target)
+            if target == "uplift":
+                out = train_and_register_uplift(wh, s, _as_of(args.as_of))
+            else:
+                out = train_and_register(wh, s, _as_of(args.as_of), target=target)
             print(json.dumps({k: v for k, v in out.items() if k != "metrics"}, default=str))
     return 0
 
 
 def _score(args: argparse.Namespace) -> int:
-    from datetime import datetime
-
-    from proactive_ml.modeling.scoring import score_customers
+    from proactive_ml.modeling.scoring import score_targets
     from proactive_ml.warehouse import Warehouse
 
     s = _settings()
     now = datetime.now(UTC).replace(tzinfo=None)
     with Warehouse.connect(s.resolved_warehouse_url) as wh:
-        for target in args.target:
-            df = score_customers(wh, s, _as_of(args.as_of), target=target, scored_at=now)
-            version = df["model_version"].iloc[0] if len(df) else None
-            print(json.dumps({"target": target, "scored": len(df), "model_version": version}))
+        scored = score_targets(wh, s, _as_of(args.as_of), args.target, scored_at=now)
+    for target, df in scored.items():
+        version = df["model_version"].iloc[0] if len(df) else None
+        print(json.dumps({"target": target, "scored": len(df), "model_version": version}))
     return 0
 
 
@@ -79,13 +80,13 @@ def _ui(args: argparse.Namespace) -> int:
     print(" ".join(cmd))
     if args.print_only:
         return 0
-    return subprocess.call(cmd)
+    return subprocess.call(cmd)  # noqa: S603 - our own command line: the environment's mlflow ui on our store
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
     """Add this package's subcommands."""
     p = sub.add_parser("train", help="Train churn/need candidates, log them to MLflow, gate the champion.")
-    p.add_argument("--target", nargs="+", choices=TARGETS, default=["churn", "need"])
+    p.add_argument("--target", nargs="+", choices=MODELS, default=["churn", "need"])
     p.add_argument("--as-of", help="YYYY-MM-DD (default: today, UTC); data strictly before it is used.")
     p.set_defaults(func=_train)
 
@@ -97,13 +98,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
     p.set_defaults(func=_score)
 
     p = sub.add_parser("promote", help="Make a registered model version the champion (moves the alias).")
-    p.add_argument("--target", choices=TARGETS, required=True)
+    p.add_argument("--target", choices=MODELS, required=True)
     p.add_argument("--version", required=True)
     p.add_argument("--reason", default="promoted by hand")
     p.set_defaults(func=_promote)
 
     p = sub.add_parser("rollback", help="Move the champion alias back to the previous champion version.")
-    p.add_argument("--target", choices=TARGETS, required=True)
+    p.add_argument("--target", choices=MODELS, required=True)
     p.set_defaults(func=_rollback)
 
     p = sub.add_parser("ui", help="Open the MLflow UI on the local tracking store.")

@@ -1,5 +1,7 @@
-"""Model metrics on a holdout: ranking (ROC-AUC, PR-AUC), probability quality (Brier, log loss) and the top-k view
-a customer-success team acts on (lift and recall when contacting the top 5/10/20%).
+"""Model metrics on a holdout: ranking, probability quality and the top-k view.
+
+Ranking (ROC-AUC, PR-AUC), probability quality (Brier, log loss) and the view a customer-success team acts on
+(lift and recall when contacting the top 5/10/20%).
 """
 
 from __future__ import annotations

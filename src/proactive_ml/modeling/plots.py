@@ -112,3 +112,15 @@ def make_plots(y: np.ndarray, p: np.ndarray, importance: pd.Series | None = None
     if importance is not None and len(importance):
         figs["feature_importance.png"] = importance_figure(importance)
     return figs
+
+
+def qini_figure(x: np.ndarray, q: np.ndarray) -> Figure:
+    """Qini curve (incremental responders by number targeted) against random targeting."""
+    fig, ax = _figure("Qini (validation split)")
+    ax.plot(x, q, label="uplift model")
+    ax.plot([0, x[-1]], [0, q[-1]], "--", color="grey", label="random")
+    ax.set_xlabel("customers targeted (by predicted uplift)")
+    ax.set_ylabel("incremental retained customers")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig

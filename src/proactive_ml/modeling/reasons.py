@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.linear_model import Ridge
 
 from proactive_ml.features.point_in_time import FeatureSpec, load_feature_specs
 
@@ -48,8 +49,6 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 def fit_explainer(X: pd.DataFrame, proba: np.ndarray, alpha: float = 1.0) -> Explainer:
     """Fit the surrogate on features ``X`` and the model's probabilities ``proba`` for the same rows."""
-    from sklearn.linear_model import Ridge
-
     specs = {s.name: s for s in load_feature_specs()}
     numeric = [c for c in X.columns if specs.get(c) is None or specs[c].kind == "numeric"]
     categorical = [c for c in X.columns if c not in numeric]

@@ -1,4 +1,12 @@
-"""Scoring: every active customer at a cutoff gets the champion's probability, its version and three reasons.
+"""Scoring, the one path: each champion's probability, version and three reasons for every active customer.
+
+Customers are scored in partitions that can run anywhere.
+
+``score_targets`` is used by the CLI, the flows and the benchmarks alike: point-in-time features once -> each
+target's champion version, resolved once -> customers split by a stable hash of their id -> every partition scored
+by ``map_partitions`` (in this process by default; a flow passes one that maps Prefect tasks onto threads or a
+Dask cluster) -> reassembled and sorted -> written to ``scores``. The result does not depend on how many
+partitions there are or where they ran (tested: Dask == threads == in process).
 
 The ``scores`` table keeps history: one row per (customer_id, cutoff, target); scoring the same cutoff again
 replaces that cutoff's rows in one transaction.
@@ -6,13 +14,21 @@ replaces that cutoff's rows in one transaction.
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from proactive_ml.errors import UserError
+from proactive_ml.features.point_in_time import as_timestamp, build_features
+from proactive_ml.modeling import registry
+from proactive_ml.modeling.reasons import Explainer, top_reasons
 from proactive_ml.settings import Settings
+from proactive_ml.warehouse import Warehouse
 
 SCORES_DDL = """
 CREATE TABLE IF NOT EXISTS scores (
@@ -42,16 +58,60 @@ SCORE_COLUMNS = [
     "scored_at",
 ]
 
+# (feature partitions, target, champion version) -> scored partitions, in the same order.
+MapPartitions = Callable[[list[pd.DataFrame], str, str], list[pd.DataFrame]]
 
-def ensure_tables(wh: Any) -> None:
+_MODEL_CACHE: dict[tuple[str, str, str], tuple[Any, dict[str, Any]]] = {}
+# One load per version and process: partitions scored on threads wait for the first load instead of repeating it.
+_MODEL_LOCK = threading.Lock()
+
+
+def ensure_tables(wh: Warehouse) -> None:
     """Create the ``scores`` table if it does not exist."""
     wh.execute(SCORES_DDL)
 
 
+# ---------------------------------------------------------------------------------------------- partitions
+def partition_of(customer_ids: pd.Index | pd.Series, n_partitions: int) -> np.ndarray:
+    """Stable partition number per customer id (same id, same part, on every machine and run)."""
+    ids = pd.Index(customer_ids).astype(str)
+    return np.fromiter(
+        (int(hashlib.blake2b(i.encode(), digest_size=4).hexdigest(), 16) % n_partitions for i in ids),
+        dtype=np.int64,
+        count=len(ids),
+    )
+
+
+def split_partitions(features: pd.DataFrame, n_partitions: int) -> list[pd.DataFrame]:
+    """The feature frame cut into ``n_partitions`` parts by :func:`partition_of` of its index."""
+    part = partition_of(features.index, n_partitions)
+    return [features[part == i] for i in range(n_partitions)]
+
+
+def champion_reference(settings: Settings, target: str) -> str:
+    """The champion's version number, resolved once so that every partition scores with the same model."""
+    version = registry.champion_version(settings, target)
+    if version is None:
+        raise UserError(
+            f"no champion model for {target!r}: registered model {registry.model_name(settings, target)!r} has "
+            f"no @champion alias (train with `proactive-ml train --target {target}` or promote a version with "
+            f"`proactive-ml promote --target {target} --version N`). Scoring never falls back to 'latest'."
+        )
+    return version
+
+
+def load_model_version(settings: Settings, target: str, version: str) -> tuple[Any, dict[str, Any]]:
+    """The model and its reasons explainer, loaded once per version and process (thread-safe)."""
+    key = (settings.resolved_mlflow_uri, target, version)
+    with _MODEL_LOCK:
+        if key not in _MODEL_CACHE:
+            _MODEL_CACHE[key] = registry.load_version(settings, target, version)
+        return _MODEL_CACHE[key]
+
+
+# ---------------------------------------------------------------------------------------------- pure scoring
 def score_frame(model: Any, explainer: dict[str, Any] | None, X: pd.DataFrame) -> pd.DataFrame:
     """Probabilities and top-3 reasons for feature rows ``X`` (pure: no storage, no MLflow)."""
-    from proactive_ml.modeling.reasons import Explainer, top_reasons
-
     cols = list(getattr(model, "feature_names_in_", X.columns))
     p = model.predict_proba(X[cols])[:, 1] if len(X) else np.array([], dtype=float)
     out = pd.DataFrame({"score": p.astype(float)}, index=X.index)
@@ -62,7 +122,43 @@ def score_frame(model: Any, explainer: dict[str, Any] | None, X: pd.DataFrame) -
     return out.join(reasons)
 
 
-def write_scores(wh: Any, scores: pd.DataFrame, cutoff: date, target: str) -> int:
+def score_partition(features: pd.DataFrame, settings: Settings, target: str, version: str) -> pd.DataFrame:
+    """Scores and top-3 reasons for one part (pure apart from loading the model version once per process)."""
+    model, explainer = load_model_version(settings, target, version)
+    return score_frame(model, explainer, features)
+
+
+def in_process(settings: Settings) -> MapPartitions:
+    """Score the partitions one after the other in this process (the CLI's and the benchmark's runner)."""
+
+    def run(parts: list[pd.DataFrame], target: str, version: str) -> list[pd.DataFrame]:
+        return [score_partition(p, settings, target, version) for p in parts]
+
+    return run
+
+
+def assemble_scores(
+    parts: list[pd.DataFrame],
+    settings: Settings,
+    target: str,
+    version: str,
+    as_of: date | datetime,
+    scored_at: datetime,
+) -> pd.DataFrame:
+    """Concatenate scored parts into rows of the ``scores`` table, sorted by customer id."""
+    scored = pd.concat(parts).sort_index()
+    scored.insert(0, "customer_id", scored.index.astype(str))
+    scored = scored.reset_index(drop=True)
+    scored["cutoff"] = as_timestamp(as_of).date()
+    scored["target"] = target
+    scored["model_name"] = registry.model_name(settings, target)
+    scored["model_version"] = version
+    scored["scored_at"] = scored_at
+    return scored[SCORE_COLUMNS]
+
+
+# ---------------------------------------------------------------------------------------------- the one path
+def write_scores(wh: Warehouse, scores: pd.DataFrame, cutoff: date, target: str) -> int:
     """Replace the rows of (cutoff, target) in ``scores`` with ``scores`` (all or nothing)."""
     ensure_tables(wh)
     with wh.transaction():
@@ -74,32 +170,41 @@ def write_scores(wh: Any, scores: pd.DataFrame, cutoff: date, target: str) -> in
     return n
 
 
+def score_targets(
+    wh: Warehouse,
+    settings: Settings,
+    as_of: date | datetime,
+    targets: Sequence[str] = ("churn", "need"),
+    scored_at: datetime | None = None,
+    map_partitions: MapPartitions | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Score every customer active at ``as_of`` with each target's ``@champion`` and store the result.
+
+    Features use data strictly before ``as_of`` (the cutoff) and are built once for all targets. Fails closed
+    with UserError, before any work, when a target has no champion. ``map_partitions`` runs the partitions
+    (default: :func:`in_process`). Returns the rows written per target (columns of ``scores``, by customer id).
+    """
+    versions = {t: champion_reference(settings, t) for t in targets}
+    cutoff = as_timestamp(as_of).date()
+    parts = split_partitions(build_features(wh, cutoff), settings.partitions)
+    run = map_partitions or in_process(settings)
+    out = {}
+    for target, version in versions.items():
+        scored = run(parts, target, version)
+        out[target] = assemble_scores(
+            scored, settings, target, version, as_of, scored_at or as_timestamp(as_of)
+        )
+        write_scores(wh, out[target], cutoff, target)
+    return out
+
+
 def score_customers(
-    wh: Any,
+    wh: Warehouse,
     settings: Settings,
     as_of: date | datetime,
     target: str = "churn",
     scored_at: datetime | None = None,
+    map_partitions: MapPartitions | None = None,
 ) -> pd.DataFrame:
-    """Score every customer active at ``as_of`` with ``models:/<name>@champion`` and store the result.
-
-    Features use data strictly before ``as_of`` (the cutoff). Fails closed with UserError when there is no
-    champion. Returns the rows written (columns of the ``scores`` table, one per customer).
-    """
-    from proactive_ml.features.point_in_time import as_timestamp, build_features
-    from proactive_ml.modeling.registry import load_champion, model_name
-
-    model, version, explainer = load_champion(settings, target)
-    cutoff = as_timestamp(as_of).date()
-    X = build_features(wh, cutoff)
-    scored = score_frame(model, explainer, X)
-    scored.insert(0, "customer_id", scored.index.astype(str))
-    scored = scored.reset_index(drop=True)
-    scored["cutoff"] = cutoff
-    scored["target"] = target
-    scored["model_name"] = model_name(settings, target)
-    scored["model_version"] = version
-    scored["scored_at"] = scored_at or as_timestamp(as_of)
-    scored = scored[SCORE_COLUMNS]
-    write_scores(wh, scored, cutoff, target)
-    return scored
+    """:func:`score_targets` for one target: the rows written to ``scores``."""
+    return score_targets(wh, settings, as_of, [target], scored_at, map_partitions)[target]

@@ -130,6 +130,10 @@ class UpliftModel:
             return 2.0 * self.models_["z"].predict_proba(X)[:, 1] - 1.0
         return self.models_["1"].predict_proba(X)[:, 1] - self.models_["0"].predict_proba(X)[:, 1]
 
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """The same as :meth:`predict_uplift`: the entry point of the logged model's serving (pyfunc) flavour."""
+        return self.predict_uplift(X)
+
 
 def fit_uplift(
     X: pd.DataFrame,

@@ -1,0 +1,75 @@
+"""The one scoring path's pure parts: stable partitions, one model load per version and process, assembly."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from proactive_ml.modeling import registry, scoring
+from proactive_ml.modeling.scoring import SCORE_COLUMNS, assemble_scores, partition_of, split_partitions
+from proactive_ml.settings import Settings
+
+
+def test_partitions_on_threads_load_a_model_version_once(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    """Concurrent first loads raced (and tripped CPython 3.11's AST check inside skops); now the first loads and
+    the others wait for it."""
+    calls: list[str] = []
+
+    def slow_load(s: Settings, target: str, version: str) -> tuple[Any, dict[str, Any]]:
+        calls.append(version)
+        time.sleep(0.2)
+        return object(), {}
+
+    monkeypatch.setattr(scoring, "_MODEL_CACHE", {})
+    monkeypatch.setattr(registry, "load_version", slow_load)
+    got: list[Any] = []
+    threads = [
+        threading.Thread(target=lambda: got.append(scoring.load_model_version(settings, "churn", "7")))
+        for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert calls == ["7"]
+    assert len(got) == 4
+    assert all(g is got[0] for g in got)
+
+
+def test_partitions_are_stable_disjoint_and_complete() -> None:
+    ids = pd.Index([f"C{i:05d}" for i in range(1000)])
+    a, b = partition_of(ids, 4), partition_of(ids, 4)
+    assert (a == b).all()
+    assert set(a) == {0, 1, 2, 3}
+    frame = pd.DataFrame({"x": range(1000)}, index=ids)
+    parts = split_partitions(frame, 4)
+    assert sum(len(p) for p in parts) == 1000
+    assert pd.concat(parts).sort_index().equals(frame.sort_index())
+
+
+def test_assembled_scores_are_table_rows_sorted_by_customer(settings: Settings) -> None:
+    parts = [
+        pd.DataFrame(
+            {"score": [0.2], "reason_1": ["r"], "reason_2": [None], "reason_3": [None]}, index=["c2"]
+        ),
+        pd.DataFrame(
+            {"score": [0.9, 0.1], "reason_1": [None] * 2, "reason_2": [None] * 2, "reason_3": [None] * 2},
+            index=["c3", "c1"],
+        ),
+    ]
+    at = datetime(2026, 7, 1, 14)
+    out = assemble_scores(parts, settings, "churn", "3", at, scored_at=at)
+    assert list(out.columns) == SCORE_COLUMNS
+    assert out["customer_id"].tolist() == ["c1", "c2", "c3"]
+    assert np.allclose(out["score"], [0.1, 0.2, 0.9])
+    assert set(out["model_name"]) == {"proactive-churn"}
+    assert set(out["model_version"]) == {"3"}
+    assert set(out["cutoff"]) == {at.date()}
