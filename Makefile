@@ -13,8 +13,10 @@ unexport PYTHONDONTWRITEBYTECODE
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 180
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
+# Coverage floor of `make test` (percent of lines and branches of src/proactive_ml, subprocesses included).
+COV_FLOOR ?= 85
 
-.PHONY: help env demo test check lint typecheck test-slow bench mlflow-ui serve clean
+.PHONY: help env demo test check lint typecheck imports test-slow bench mlflow-ui serve clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -36,13 +38,16 @@ lint: $(STAMP) ## ruff (lint rules and the format check)
 	$(BIN)/ruff check src flows tests bench
 	$(BIN)/ruff format --check src flows tests bench
 
-typecheck: $(STAMP) ## mypy on src/
+typecheck: $(STAMP) ## mypy on src/ and flows/
 	$(BIN)/mypy
 
-check: lint typecheck ## lint + type check
+imports: $(STAMP) ## import contracts between packages (import-linter; layers in docs/architecture.md)
+	$(BIN)/lint-imports --no-logo
 
-test: check ## lint, type check and the test suite (what CI runs)
-	$(BIN)/pytest -m "not slow" -q
+check: lint typecheck imports ## ruff check, ruff format --check, mypy and lint-imports
+
+test: check ## check, then the test suite with the coverage floor (what CI runs)
+	$(BIN)/pytest -m "not slow" -q --cov --cov-fail-under=$(COV_FLOOR)
 
 test-slow: $(STAMP) ## the slow checks (100x crash test, long soaks)
 	$(BIN)/pytest -m slow -q

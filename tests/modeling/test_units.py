@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
+import duckdb
 import numpy as np
 import pandas as pd
+import psycopg
 import pytest
 
 from proactive_ml.errors import UserError
@@ -247,5 +249,5 @@ def test_scores_table_keeps_history_and_replaces_a_rerun(wh) -> None:  # type: i
     )
     assert row["reason_1"].iloc[0] == "usage down 60% over 30 days"
     assert row["reason_2"].isna().all()
-    with pytest.raises(Exception):  # noqa: B017 - the unique key is enforced by either backend's own error type
+    with pytest.raises((duckdb.IntegrityError, psycopg.IntegrityError), match=r"(?i)duplicate key"):
         wh.insert_frame("scores", frame(date(2026, 7, 1), 0.5, n=1), SCORE_COLUMNS)
