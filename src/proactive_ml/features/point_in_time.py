@@ -12,6 +12,12 @@ Point-in-time rules (what the leakage test checks):
 - a customer is *active* at the cutoff if ``signup_date < cutoff`` and (``cancelled_at`` is empty or
   ``>= cutoff``).
 Known limit: ``plan`` and ``monthly_revenue`` are the customer's current values (the contract keeps no history).
+
+Beyond the declared list, the frame carries (automatically, when the data has them):
+- every customer attribute declared in the source mapping (``customer_attributes``; numeric -> float64,
+  categorical -> object; current values, like ``plan``), named ``attr_<name>`` if a declared feature has its name;
+- spend features from usage ``value`` (``spend_30d``, ``spend_90d``, ``spend_trend_30d``) when any value is present.
+Optional datasets (feedback, tickets, usage events) that are absent leave their features empty / zero.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import pandas as pd
 import yaml
 
 from proactive_ml.contract import FEATURES
+from proactive_ml.ingest.sources import customer_attributes
 from proactive_ml.settings import PROJECT_ROOT
 
 FEATURES_YAML = PROJECT_ROOT / "models" / "features.yaml"
@@ -97,7 +104,7 @@ def window_params(cutoff: date | datetime) -> dict[str, Any]:
 ACTIVE_SQL = """
 SELECT customer_id, plan, signup_date, CAST(monthly_revenue AS DOUBLE PRECISION) AS monthly_revenue
 FROM customers
-WHERE signup_date < :cutoff_date AND (cancelled_at IS NULL OR cancelled_at >= :cutoff_ts)
+WHERE (signup_date IS NULL OR signup_date < :cutoff_date) AND (cancelled_at IS NULL OR cancelled_at >= :cutoff_ts)
 """
 
 # Usage in one scan with cheap aggregates only (COUNT DISTINCT per customer is the slow part at 50M rows): the
@@ -173,18 +180,53 @@ FROM tk
 GROUP BY customer_id
 """
 
-FEATURES_SQL = f"""
-SELECT a.customer_id, a.plan, a.signup_date, a.monthly_revenue,
-  u.usage_7d, u.usage_prev_7d, u.usage_30d, u.usage_prev_30d, u.usage_90d, u.days_lo, u.days_hi, u.features_30d,
-  u.last_activity_ts,
-  f.last_nps, f.prev_nps, f.last_nps_ts, f.last_csat, f.last_csat_ts, f.negative_comments_90d, f.feedback_90d,
-  t.tickets_open, t.tickets_unresolved_7d, t.tickets_30d, t.last_ticket_priority
-FROM ({ACTIVE_SQL}) a
-LEFT JOIN ({USAGE_SQL}) u ON u.customer_id = a.customer_id
-LEFT JOIN ({FEEDBACK_SQL}) f ON f.customer_id = a.customer_id
-LEFT JOIN ({TICKETS_SQL}) t ON t.customer_id = a.customer_id
-ORDER BY a.customer_id
+_JOINS = {
+    "usage_events": (
+        USAGE_SQL,
+        "u",
+        "u.usage_7d, u.usage_prev_7d, u.usage_30d, u.usage_prev_30d, u.usage_90d, u.days_lo, u.days_hi, "
+        "u.features_30d, u.last_activity_ts",
+    ),
+    "feedback": (
+        FEEDBACK_SQL,
+        "f",
+        "f.last_nps, f.prev_nps, f.last_nps_ts, f.last_csat, f.last_csat_ts, f.negative_comments_90d, f.feedback_90d",
+    ),
+    "tickets": (
+        TICKETS_SQL,
+        "t",
+        "t.tickets_open, t.tickets_unresolved_7d, t.tickets_30d, t.last_ticket_priority",
+    ),
+}
+
+
+def features_sql(tables: tuple[str, ...] = tuple(_JOINS)) -> str:
+    """The one feature query, joining only the event ``tables`` that exist (the others' columns come out empty)."""
+    cols = ["a.customer_id, a.plan, a.signup_date, a.monthly_revenue"]
+    joins = []
+    for table, (sql, alias, columns) in _JOINS.items():
+        if table in tables:
+            cols.append(columns)
+            joins.append(f"LEFT JOIN ({sql}) {alias} ON {alias}.customer_id = a.customer_id")
+    return (
+        f"SELECT {', '.join(cols)}\nFROM ({ACTIVE_SQL}) a\n" + "\n".join(joins) + "\nORDER BY a.customer_id"
+    )
+
+
+FEATURES_SQL = features_sql()
+# every column the event joins contribute (filled with NaN when their table is absent)
+_EVENT_COLUMNS = tuple(c.strip().split(".")[1] for _, _, cols in _JOINS.values() for c in cols.split(","))
+
+SPEND_SQL = """
+SELECT customer_id,
+  CAST(SUM(CASE WHEN ts >= :c30 THEN value ELSE 0 END) AS DOUBLE PRECISION) AS spend_30d,
+  CAST(SUM(CASE WHEN ts >= :c60 AND ts < :c30 THEN value ELSE 0 END) AS DOUBLE PRECISION) AS spend_prev_30d,
+  CAST(SUM(CASE WHEN ts >= :c90 THEN value ELSE 0 END) AS DOUBLE PRECISION) AS spend_90d
+FROM usage_events
+WHERE ts < :cutoff_ts AND ts >= :c90 AND value IS NOT NULL
+GROUP BY customer_id
 """
+SPEND_FEATURES = ("spend_30d", "spend_90d", "spend_trend_30d")
 
 
 OUTREACH_SQL = """
@@ -279,14 +321,76 @@ def _customer_features(df: pd.DataFrame, c: datetime) -> pd.DataFrame:
     return out
 
 
+def _has_values(wh: Any) -> bool:
+    """True when usage events carry a monetary ``value`` somewhere (the optional column may be absent)."""
+    n = wh.scalar(
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'usage_events' AND column_name = 'value' "
+        "AND table_schema = current_schema()"
+    )
+    return bool(n) and wh.scalar("SELECT 1 FROM usage_events WHERE value IS NOT NULL LIMIT 1") is not None
+
+
+def spend_features(wh: Any, params: dict[str, Any], index: pd.Index) -> pd.DataFrame:
+    """Trailing 30/90-day spend and the 30-day spend trend from usage ``value`` (0 without purchases)."""
+    sp = run_query(wh, SPEND_SQL, params).set_index("customer_id").reindex(index)
+    sp = sp.apply(pd.to_numeric, errors="coerce").astype("float64").fillna(0.0)
+    return pd.DataFrame(
+        {
+            "spend_30d": sp["spend_30d"],
+            "spend_90d": sp["spend_90d"],
+            "spend_trend_30d": _relative_change(sp["spend_30d"], sp["spend_prev_30d"]),
+        },
+        index=index,
+    )
+
+
+def attribute_features(wh: Any, index: pd.Index, taken: set[str]) -> pd.DataFrame:
+    """The declared customer attributes of ``index`` (``attr_<name>`` when a feature already has the name).
+
+    Numeric as float64, categorical as object with missing values as ``"missing"``.
+    """
+    attrs = customer_attributes(wh)
+    if attrs.shape[1] == 0:
+        return pd.DataFrame(index=index)
+    attrs.index = attrs.index.astype(str)
+    out = attrs.reindex(index.astype(str))
+    out.index = index
+    kinds = attrs.attrs.get("kinds", {})
+    for c in out.columns:
+        if kinds.get(c) != "numeric":
+            out[c] = out[c].astype(object).where(out[c].notna(), "missing")
+    return out.rename(columns={c: f"attr_{c}" for c in out.columns if c in taken})
+
+
+def feature_kinds(X: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """(numeric, categorical) feature columns of a frame: declared kinds, else by dtype (object = categorical)."""
+    declared = {s.name: s.kind for s in load_feature_specs()}
+    numeric, categorical = [], []
+    for c in X.columns:
+        kind = declared.get(c) or ("categorical" if X[c].dtype == object else "numeric")
+        (categorical if kind == "categorical" else numeric).append(c)
+    return numeric, categorical
+
+
+def _event_frame(wh: Any, params: dict[str, Any]) -> pd.DataFrame:
+    """The feature query over the event tables that exist; the absent tables' columns empty."""
+    tables = tuple(t for t in _JOINS if wh.table_exists(t))
+    df = run_query(wh, features_sql(tables), params).set_index("customer_id")
+    for col in _EVENT_COLUMNS:
+        if col not in df.columns:
+            df[col] = np.nan
+    return df
+
+
 def build_features(wh: Any, cutoff: date | datetime) -> pd.DataFrame:
     """Features of every active customer as of ``cutoff``, from data strictly before it, indexed by customer_id.
 
-    Columns are exactly the features of ``models/features.yaml`` (numeric as float64, categorical as object).
+    Columns: the features of ``models/features.yaml`` (numeric as float64, categorical as object), then spend
+    features (when usage carries values) and the declared customer attributes (when the mapping declares some).
     """
     params = window_params(cutoff)
     c = params["cutoff_ts"]
-    df = run_query(wh, FEATURES_SQL, params).set_index("customer_id")
+    df = _event_frame(wh, params)
     _complete_aggregates(df)
     out = _customer_features(df, c)
     out["emails_90d"] = 0.0
@@ -297,7 +401,11 @@ def build_features(wh: Any, cutoff: date | datetime) -> pd.DataFrame:
         out["emails_90d"] = pd.to_numeric(em["emails_90d"], errors="coerce").astype("float64").fillna(0.0)
         out["days_since_last_email"] = _days_before(c, em["last_email_date"]).astype("float64")
 
-    out = out[feature_names()].sort_index()
+    out = out[feature_names()]
+    if wh.table_exists("usage_events") and _has_values(wh):
+        out = out.join(spend_features(wh, params, out.index))
+    out = out.join(attribute_features(wh, out.index, set(out.columns)))
+    out = out.sort_index()
     out.index = out.index.astype(object)
     out.index.name = "customer_id"
     return out

@@ -6,7 +6,7 @@ the promotion gates, and the uplift model's block. Pure: no MLflow, no warehouse
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,9 @@ from proactive_ml.errors import UserError
 from proactive_ml.settings import PROJECT_ROOT
 
 CANDIDATES_YAML = PROJECT_ROOT / "models" / "candidates.yaml"
+LABELS_YAML = PROJECT_ROOT / "models" / "labels.yaml"
+LABEL_DEFINITIONS = {"churn": ("subscription", "inactivity", "snapshot"), "need": ("need",)}
+AUTO = "auto"
 
 
 @dataclass(frozen=True)
@@ -89,3 +92,67 @@ def load_model_config(path: str | Path = CANDIDATES_YAML) -> ModelConfig:
         gates=Gates(**raw.get("gates", {})),
         uplift=UpliftConfig(**raw.get("uplift", {})),
     )
+
+
+@dataclass(frozen=True)
+class LabelSpec:
+    """How one model's label is defined (see ``models/labels.yaml``)."""
+
+    definition: str = "subscription"  # subscription | inactivity | snapshot | need
+    horizon: int | str = 30  # days after the cutoff, or "auto" (inactivity only)
+    active_window_days: int = 90
+    return_threshold: float = 0.05
+    max_auto_days: int = 365
+    qualifying_features: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """The definition in words, for errors and logs."""
+        if self.definition == "snapshot":
+            return "snapshot (the label column of the customers file)"
+        if self.definition == "inactivity":
+            return f"inactivity (no qualifying usage event for {self.horizon} days after the cutoff)"
+        if self.definition == "need":
+            return f"need (a ticket or a detractor survey within {self.horizon} days)"
+        return f"subscription (cancelled within {self.horizon} days after the cutoff)"
+
+
+def _horizon(value: Any, where: str) -> int | str:
+    if value == AUTO:
+        return AUTO
+    try:
+        days = int(value)
+    except (TypeError, ValueError):
+        days = 0
+    if days <= 0:
+        raise UserError(f"{where}: horizon must be a positive number of days or 'auto', got {value!r}")
+    return days
+
+
+def label_spec(
+    target: str,
+    path: str | Path = LABELS_YAML,
+    definition: str | None = None,
+    horizon: int | str | None = None,
+) -> LabelSpec:
+    """The declared label of ``target`` (``models/labels.yaml``), with the CLI's overrides applied."""
+    raw = yaml.safe_load(Path(path).read_text()) if Path(path).exists() else {}
+    block = dict((raw or {}).get(target) or {})
+    if "qualifying_features" in block:
+        block["qualifying_features"] = tuple(block["qualifying_features"] or ())
+    unknown = set(block) - set(LabelSpec.__dataclass_fields__)
+    if unknown:
+        raise UserError(f"{path}: {target}: unknown key(s) {sorted(unknown)}")
+    spec = LabelSpec(**block)
+    if definition is not None:
+        spec = replace(spec, definition=definition)
+    if horizon is not None:
+        spec = replace(spec, horizon=horizon)
+    allowed = LABEL_DEFINITIONS.get(target, ())
+    if spec.definition not in allowed:
+        raise UserError(
+            f"{path}: label {spec.definition!r} does not apply to target {target!r}: choose one of {', '.join(allowed)}"
+        )
+    spec = replace(spec, horizon=_horizon(spec.horizon, f"{path}: {target}"))
+    if spec.horizon == AUTO and spec.definition != "inactivity":
+        raise UserError(f"{path}: {target}: horizon 'auto' only applies to the inactivity label")
+    return spec
