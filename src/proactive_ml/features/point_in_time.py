@@ -365,7 +365,8 @@ def attribute_features(wh: Any, index: pd.Index, taken: set[str]) -> pd.DataFram
 def feature_kinds(X: pd.DataFrame) -> tuple[list[str], list[str]]:
     """(numeric, categorical) feature columns of a frame: declared kinds, else by dtype (object = categorical)."""
     declared = {s.name: s.kind for s in load_feature_specs()}
-    numeric, categorical = [], []
+    numeric: list[str] = []
+    categorical: list[str] = []
     for c in X.columns:
         kind = declared.get(c) or ("categorical" if X[c].dtype == object else "numeric")
         (categorical if kind == "categorical" else numeric).append(c)

@@ -10,7 +10,18 @@ import json
 from datetime import UTC, date, datetime
 
 TARGETS = ("churn", "need")
-MODELS = (*TARGETS, "uplift")  # every registered model: the uplift model is promoted and rolled back alike
+MODELS = (*TARGETS, "uplift")
+LABELS = ("subscription", "inactivity", "snapshot")
+
+
+def _horizon(value: str) -> int | str:
+    if value == "auto":
+        return value
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    raise argparse.ArgumentTypeError(
+        f"--horizon: a positive number of days or 'auto', not {value!r}"
+    )  # every registered model: the uplift model is promoted and rolled back alike
 
 
 def _as_of(value: str | None) -> date:
@@ -31,12 +42,16 @@ def _train(args: argparse.Namespace) -> int:
     from proactive_ml.warehouse import Warehouse
 
     s = _settings()
+    targets = args.target or (["churn"] if args.label else ["churn", "need"])
     with Warehouse.connect(s.resolved_warehouse_url) as wh:
-        for target in args.target:
+        for target in targets:
             if target == "uplift":
                 out = train_and_register_uplift(wh, s, _as_of(args.as_of))
             else:
-                out = train_and_register(wh, s, _as_of(args.as_of), target=target)
+                label = args.label if target == "churn" else None  # the label definitions are churn's
+                out = train_and_register(
+                    wh, s, _as_of(args.as_of), target=target, label=label, horizon=args.horizon
+                )
             print(json.dumps({k: v for k, v in out.items() if k != "metrics"}, default=str))
     return 0
 
@@ -86,8 +101,17 @@ def _ui(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
     """Add this package's subcommands."""
     p = sub.add_parser("train", help="Train churn/need candidates, log them to MLflow, gate the champion.")
-    p.add_argument("--target", nargs="+", choices=MODELS, default=["churn", "need"])
+    p.add_argument(
+        "--target", nargs="+", choices=MODELS, help="default: churn need (churn only with --label)"
+    )
     p.add_argument("--as-of", help="YYYY-MM-DD (default: today, UTC); data strictly before it is used.")
+    p.add_argument(
+        "--label",
+        choices=LABELS,
+        help="churn label definition (default: models/labels.yaml): cancelled within the horizon, "
+        "no event for N days, or the customers file's label column",
+    )
+    p.add_argument("--horizon", type=_horizon, help="label window in days, or 'auto' (inactivity only)")
     p.set_defaults(func=_train)
 
     p = sub.add_parser(

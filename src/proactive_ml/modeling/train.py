@@ -17,17 +17,26 @@ from typing import Any
 import pandas as pd
 
 from proactive_ml.errors import UserError
-from proactive_ml.features.point_in_time import categorical_features, numeric_features
-from proactive_ml.modeling import registry, tracking
+from proactive_ml.features.point_in_time import feature_kinds, load_feature_specs
+from proactive_ml.modeling import label_training, registry, tracking
 from proactive_ml.modeling.candidates import CandidateResult, fit_candidate, select_best
 from proactive_ml.modeling.config import (
     CANDIDATES_YAML,
+    LABELS_YAML,
     Gates,
+    LabelSpec,
     TrainingConfig,
+    label_spec,
     load_model_config,
     resolve_members,
 )
-from proactive_ml.modeling.datasets import build_dataset, data_start, split_xy, training_cutoffs
+from proactive_ml.modeling.datasets import (
+    build_dataset,
+    data_start,
+    snapshot_dataset,
+    split_xy,
+    training_cutoffs,
+)
 from proactive_ml.modeling.reasons import fit_explainer
 from proactive_ml.settings import Settings
 from proactive_ml.warehouse import Warehouse
@@ -57,12 +66,13 @@ def decide_promotion(
 
 
 def training_frames(
-    wh: Warehouse, as_of: date, target: str, cfg: TrainingConfig
+    wh: Warehouse, as_of: date, target: str, cfg: TrainingConfig, label: LabelSpec | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """(train, holdout, meta): the point-in-time frames of a training as of ``as_of`` and what they are."""
     train_cuts, holdout_cut = training_cutoffs(as_of, cfg, data_start(wh))
-    train = build_dataset(wh, train_cuts, target, cfg.horizon_days, cfg.exclude_treated)
-    holdout = build_dataset(wh, [holdout_cut], target, cfg.horizon_days, cfg.exclude_treated)
+    kw: dict[str, Any] = {"label": label, "data_end": as_of}
+    train = build_dataset(wh, train_cuts, target, cfg.horizon_days, cfg.exclude_treated, **kw)
+    holdout = build_dataset(wh, [holdout_cut], target, cfg.horizon_days, cfg.exclude_treated, **kw)
     if holdout.empty or train.empty:
         raise UserError(f"no active customers to train on as of {as_of}")
     meta = {
@@ -77,6 +87,12 @@ def training_frames(
         "selection_metric": cfg.selection_metric,
     }
     return train, holdout, meta
+
+
+def explainable(X: pd.DataFrame) -> pd.DataFrame:
+    """The columns the reason surrogate can read: declared features and numeric extra columns."""
+    declared = {s.name for s in load_feature_specs()}
+    return X[[c for c in X.columns if c in declared or X[c].dtype != object]]
 
 
 def gate_and_register(
@@ -105,6 +121,64 @@ def gate_and_register(
     }
 
 
+def _result(
+    settings: Settings, target: str, logged: dict[str, Any], gate: dict[str, Any], best: CandidateResult
+) -> dict[str, Any]:
+    return {
+        "target": target,
+        "model_name": registry.model_name(settings, target),
+        "experiment": registry.experiment_name(target),
+        "parent_run_id": logged["parent_run_id"],
+        "child_run_ids": logged["child_run_ids"],
+        "best": best.name,
+        **gate,
+    }
+
+
+def train_snapshot(
+    wh: Warehouse,
+    settings: Settings,
+    as_of: date,
+    target: str,
+    specs: tuple[dict[str, Any], ...],
+    tcfg: TrainingConfig,
+    gates: Gates,
+    label: LabelSpec,
+) -> dict[str, Any]:
+    """The snapshot label: 5-fold cross-validated metrics per candidate, then the best fitted on all rows."""
+    frame = snapshot_dataset(wh, as_of)
+    label_training.check_two_classes(target, label, frame, "none (snapshot: one row per customer)")
+    X, y = split_xy(frame)
+    columns = feature_kinds(X)
+    cv = label_training.cross_validate(specs, frame, columns)
+    best_cv = select_best(cv, tcfg.selection_metric)
+    full = fit_candidate(best_cv.spec, (X, y), (X, y), columns, importance=False)
+    best = replace(best_cv, model=full.model)
+    results = [best if r is best_cv else r for r in cv]
+    explainer = fit_explainer(explainable(X), best.model.predict_proba(X)[:, 1])
+    meta = {
+        "target": target,
+        "as_of": str(as_of),
+        "horizon_days": 0,
+        "train_cutoffs": [],
+        "holdout_cutoff": f"cv{label_training.CV_FOLDS}",
+        "exclude_treated": False,
+        "selection_metric": tcfg.selection_metric,
+    }
+    logged = tracking.log_training(settings, target, results, best, (frame, frame), explainer, meta)
+    summary = {"label_definition": "snapshot", "cv5_roc_auc": best.metrics["cv5_roc_auc"]}
+    summary["cv5_pr_auc"] = best.metrics["cv5_pr_auc"]
+    label_training.log_label(settings, logged["parent_run_id"], label, summary, None)
+    gate = gate_and_register(settings, target, best, frame, logged, gates)
+    return _result(settings, target, logged, gate, best) | {
+        "metrics": {r.name: r.metrics for r in results},
+        "label": "snapshot",
+        "cv5_roc_auc": best.metrics["cv5_roc_auc"],
+        "n_rows": len(frame),
+        "n_positive": int(y.sum()),
+    }
+
+
 def train_and_register(
     wh: Warehouse,
     settings: Settings,
@@ -114,13 +188,17 @@ def train_and_register(
     config_path: str | Path = CANDIDATES_YAML,
     exclude_treated: bool | None = None,
     training: dict[str, Any] | None = None,
+    label: str | None = None,
+    horizon: int | str | None = None,
+    labels_path: str | Path = LABELS_YAML,
 ) -> dict[str, Any]:
     """Train, log, register and gate every candidate for ``target`` on history before ``as_of``.
 
     The best is logged to MLflow, registered as ``challenger`` and promoted to ``champion`` if it passes the gates.
 
     ``candidates`` overrides the declared ones (tests force a worse challenger this way); ``training`` overrides
-    keys of the declared ``training:`` block (e.g. a short-history profile for the demo). Returns a summary:
+    keys of the declared ``training:`` block (e.g. a short-history profile for the demo); ``label`` and ``horizon``
+    override the target's label definition of ``models/labels.yaml`` (``horizon`` may be ``"auto"``). Returns a summary:
     target, model_name, parent_run_id, child_run_ids, best, metrics (per candidate), version, promoted, reason,
     champion_version, holdout_cutoff, train_cutoffs.
     """
@@ -130,27 +208,34 @@ def train_and_register(
     if exclude_treated is not None:
         tcfg = replace(tcfg, exclude_treated=exclude_treated)
     specs = resolve_members(list(candidates), "candidates") if candidates is not None else cfg.candidates
+    spec = label_spec(target, labels_path, label, horizon)
+    if spec.definition == "snapshot":
+        return train_snapshot(wh, settings, as_of_d, target, specs, tcfg, cfg.gates, spec)
+    spec, curve = label_training.resolve_horizon(wh, spec, as_of_d)
+    if horizon is not None or spec.definition == "inactivity" or "horizon_days" not in (training or {}):
+        tcfg = replace(tcfg, horizon_days=int(spec.horizon))
+    spec = replace(spec, horizon=tcfg.horizon_days)
 
-    train, holdout, meta = training_frames(wh, as_of_d, target, tcfg)
-    columns = (numeric_features(), categorical_features())
+    train, holdout, meta = training_frames(wh, as_of_d, target, tcfg, spec)
+    window = (
+        f"{tcfg.horizon_days} days after each cutoff ({meta['train_cutoffs'][0]} .. {meta['holdout_cutoff']})"
+    )
+    label_training.check_two_classes(target, spec, train, window)
+    columns = feature_kinds(split_xy(train)[0])
     results = [fit_candidate(s, split_xy(train), split_xy(holdout), columns) for s in specs]
     best = select_best(results, tcfg.selection_metric)
     Xtr, _ = split_xy(train)
-    explainer = fit_explainer(Xtr, best.model.predict_proba(Xtr)[:, 1])
+    explainer = fit_explainer(explainable(Xtr), best.model.predict_proba(Xtr)[:, 1])
 
     logged = tracking.log_training(settings, target, results, best, (train, holdout), explainer, meta)
+    summary = label_training.label_summary(spec, train, holdout)
+    label_training.log_label(settings, logged["parent_run_id"], spec, summary, curve)
     gate = gate_and_register(settings, target, best, holdout, logged, cfg.gates)
-    return {
-        "target": target,
-        "model_name": registry.model_name(settings, target),
-        "experiment": registry.experiment_name(target),
-        "parent_run_id": logged["parent_run_id"],
-        "child_run_ids": logged["child_run_ids"],
-        "best": best.name,
+    return _result(settings, target, logged, gate, best) | {
         "metrics": {r.name: r.metrics for r in results},
-        **gate,
         "holdout_cutoff": meta["holdout_cutoff"],
         "train_cutoffs": meta["train_cutoffs"],
         "n_train_rows": len(train),
         "n_holdout_rows": len(holdout),
+        **summary,
     }
