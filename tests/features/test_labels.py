@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import numpy as np
 import pandas as pd
+import pytest
 
-from proactive_ml.features.labels import build_labels, treated_customers
+from proactive_ml.features.labels import (
+    build_labels,
+    choose_inactivity_window,
+    inactivity_labels,
+    max_gaps,
+    treated_customers,
+)
 from proactive_ml.sim.small_company import at, customer_row, empty_raw
 
 CUTOFF = date(2026, 5, 1)
@@ -86,3 +94,83 @@ def test_treated_customers_are_found_around_the_cutoff(wh) -> None:
     )
     wh.insert_frame("decisions", dec)
     assert treated_customers(wh, CUTOFF, 30) == {"t_in"}
+
+
+def _events(wh, rows: list[tuple[str, date]]) -> None:
+    ev = pd.DataFrame(
+        [(cid, at(d), "purchase", 1, 10.0) for cid, d in rows],
+        columns=["customer_id", "ts", "feature", "quantity", "value"],
+    )
+    wh.insert_frame("usage_events", ev)
+
+
+def test_subscription_label_is_the_default_churn(wh) -> None:
+    from proactive_ml.contract import DATASETS
+    from proactive_ml.modeling.config import label_spec
+
+    empty_raw(wh)
+    cust = pd.DataFrame(
+        [
+            customer_row("gone", date(2026, 1, 1), cancelled=at(CUTOFF + timedelta(days=5))),
+            customer_row("stays", date(2026, 1, 1)),
+        ]
+    )
+    wh.insert_frame("customers", cust, DATASETS["customers"].column_names)
+    y = build_labels(wh, CUTOFF, 30)
+    assert y["churn"].to_dict() == {"gone": 1, "stays": 0}
+    assert label_spec("churn").definition == "subscription"
+    assert label_spec("churn", definition="inactivity", horizon="auto").horizon == "auto"
+
+
+def test_inactivity_label_counts_lapsed_apart_and_false_churn(wh) -> None:
+    from proactive_ml.contract import DATASETS
+
+    empty_raw(wh)
+    ids = ["buys_again", "silent", "back_later", "lapsed"]
+    cust = pd.DataFrame([customer_row(i, date(2025, 1, 1)) for i in ids])
+    wh.insert_frame("customers", cust, DATASETS["customers"].column_names)
+    d = CUTOFF
+    _events(
+        wh,
+        [
+            ("buys_again", d - timedelta(days=10)),
+            ("buys_again", d + timedelta(days=20)),  # inside the 30-day window: not churned
+            ("silent", d - timedelta(days=5)),  # nothing after: churned
+            ("back_later", d - timedelta(days=1)),
+            ("back_later", d + timedelta(days=45)),  # after the window: churned, then came back (false churn)
+            ("lapsed", d - timedelta(days=200)),  # no event in the 90 days before: lapsed, not labelled
+        ],
+    )
+    y = inactivity_labels(wh, CUTOFF, 30, active_window_days=90, data_end=d + timedelta(days=60))
+    assert y.attrs["n_lapsed"] == 1
+    assert "lapsed" not in y.index
+    assert y["churn"].to_dict() == {"back_later": 1, "buys_again": 0, "silent": 1}
+    assert y["came_back"].to_dict() == {"back_later": 1, "buys_again": 0, "silent": 0}
+
+
+def test_auto_window_is_the_smallest_with_under_5pct_returns() -> None:
+    # 100 customers: their longest silence before coming back is 1..100 days (one each)
+    gaps = np.arange(1, 101, dtype=float)
+    n, curve = choose_inactivity_window(gaps, threshold=0.05, max_days=365)
+    assert curve.loc[95] == pytest.approx(0.05)  # 5 customers came back after more than 95 days
+    assert curve.loc[96] == pytest.approx(0.04)
+    assert n == 96
+    # one-event customers (gap 0) never come back: a short window suffices
+    n2, _ = choose_inactivity_window(np.r_[np.zeros(96), [50, 60, 70, 80]], 0.05, 365)
+    assert n2 == 1
+    assert choose_inactivity_window(np.full(10, 500.0), 0.05, 365)[0] == 365
+    # with trailing silences: among the customers whose silence reached n days, the share who came back
+    gaps3 = np.array([10.0, 10.0, 40.0, 0.0])
+    trailing3 = np.array([1.0, 1.0, 1.0, 100.0])  # the last customer has been silent for 100 days
+    curve3 = choose_inactivity_window(gaps3, 0.05, 365, trailing3)[1]
+    assert curve3.loc[5] == pytest.approx(3 / 4)
+    assert curve3.loc[20] == pytest.approx(1 / 2)
+    assert choose_inactivity_window(gaps3, 0.05, 365, trailing3)[0] == 40
+
+
+def test_max_gaps_from_consecutive_events(wh) -> None:
+    empty_raw(wh)
+    d = CUTOFF
+    _events(wh, [("a", d), ("a", d + timedelta(days=3)), ("a", d + timedelta(days=40)), ("b", d)])
+    gaps, trailing = max_gaps(wh, d + timedelta(days=100))
+    assert sorted(zip(gaps.tolist(), trailing.tolist(), strict=True)) == [(0.0, 100.0), (37.0, 60.0)]

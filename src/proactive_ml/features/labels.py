@@ -101,8 +101,8 @@ ORDER BY a.customer_id
 """
 
 MAX_GAP_SQL = """
-SELECT customer_id, MAX(gap) AS max_gap FROM (
-  SELECT customer_id,
+SELECT customer_id, MAX(gap) AS max_gap, CAST(:end_date AS DATE) - CAST(MAX(ts) AS DATE) AS trailing FROM (
+  SELECT customer_id, ts,
     CAST(ts AS DATE) - CAST(LAG(ts) OVER (PARTITION BY customer_id ORDER BY ts) AS DATE) AS gap
   FROM usage_events WHERE ts < :end_ts {qualifying}
 ) g
@@ -150,30 +150,47 @@ def inactivity_labels(
     return active
 
 
-def max_gaps(wh: Any, before: date | datetime, qualifying: tuple[str, ...] = ()) -> np.ndarray:
-    """Each customer's longest gap in days between consecutive qualifying events before ``before`` (0: one event)."""
+def max_gaps(
+    wh: Any, before: date | datetime, qualifying: tuple[str, ...] = ()
+) -> tuple[np.ndarray, np.ndarray]:
+    """(longest gap, trailing silence) in days per customer, from qualifying events before ``before``.
+
+    The longest gap between consecutive events is 0 for a one-event customer; the trailing silence is the days from
+    the last event to ``before`` (a silence that has not ended, yet).
+    """
     sql = MAX_GAP_SQL.format(qualifying=qualifying_clause(qualifying))
-    df = wh.query(sql, {"end_ts": as_timestamp(before)})
-    return pd.to_numeric(df["max_gap"], errors="coerce").fillna(0).to_numpy(dtype=float)
+    end = as_timestamp(before)
+    df = wh.query(sql, {"end_ts": end, "end_date": end.date()})
+    gaps = pd.to_numeric(df["max_gap"], errors="coerce").fillna(0).to_numpy(dtype=float)
+    return gaps, pd.to_numeric(df["trailing"], errors="coerce").fillna(0).to_numpy(dtype=float)
 
 
-def return_curve(gaps: np.ndarray, max_days: int = 365) -> pd.Series:
-    """Share of customers who ever came back after a silence longer than ``n`` days, for n = 1..max_days."""
+def return_curve(gaps: np.ndarray, trailing: np.ndarray | None = None, max_days: int = 365) -> pd.Series:
+    """For n = 1..max_days: the share of customers silent for more than n days who came back afterwards.
+
+    A customer came back after n days when a gap between two of their events exceeds n. With ``trailing`` (the
+    silence since each customer's last event) the share is among the customers whose silence reached n: those who
+    came back plus those still silent after n days; without it, among all customers.
+    """
     days = np.arange(1, max_days + 1)
-    if len(gaps) == 0:
-        return pd.Series(np.zeros(len(days)), index=pd.Index(days, name="days"), name="return_share")
     g = np.sort(np.asarray(gaps, dtype=float))
-    share = (len(g) - np.searchsorted(g, days, side="right")) / len(g)
+    back = len(g) - np.searchsorted(g, days, side="right")
+    if trailing is None:
+        reached = np.full(len(days), len(g))
+    else:
+        longest = np.sort(np.maximum(np.asarray(gaps, dtype=float), np.asarray(trailing, dtype=float)))
+        reached = len(longest) - np.searchsorted(longest, days, side="right")
+    share = np.divide(back, reached, out=np.zeros(len(days)), where=reached > 0)
     return pd.Series(share, index=pd.Index(days, name="days"), name="return_share")
 
 
 def choose_inactivity_window(
-    gaps: np.ndarray, threshold: float = 0.05, max_days: int = 365
+    gaps: np.ndarray, threshold: float = 0.05, max_days: int = 365, trailing: np.ndarray | None = None
 ) -> tuple[int, pd.Series]:
     """(n, curve): the smallest window after which fewer than ``threshold`` of customers ever come back.
 
-    ``max_days`` when no window up to it qualifies.
+    ``max_days`` when no window up to it qualifies. See :func:`return_curve` for ``trailing``.
     """
-    curve = return_curve(gaps, max_days)
+    curve = return_curve(gaps, trailing, max_days)
     below = curve[curve < threshold]
     return (int(below.index[0]) if len(below) else max_days), curve

@@ -74,10 +74,10 @@ def resolve_horizon(wh: Warehouse, label: LabelSpec, as_of: date) -> tuple[Label
     """The label with a number of days as horizon (``auto``: from the return curve) and the curve (or None)."""
     if label.horizon != AUTO:
         return label, None
-    gaps = max_gaps(wh, as_of, label.qualifying_features)
+    gaps, trailing = max_gaps(wh, as_of, label.qualifying_features)
     if len(gaps) == 0:
         raise UserError(f"horizon 'auto' needs usage events before {as_of}: none found")
-    n, curve = choose_inactivity_window(gaps, label.return_threshold, label.max_auto_days)
+    n, curve = choose_inactivity_window(gaps, label.return_threshold, label.max_auto_days, trailing)
     return replace(label, horizon=n), curve
 
 
@@ -85,11 +85,11 @@ def return_curve_figure(curve: pd.Series, chosen: int, threshold: float) -> Any:
     """The return curve: share of customers who ever came back after n days of silence, and the chosen n."""
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
-    ax.plot(curve.index, curve.to_numpy(), label="came back after a silence > n days")
+    ax.plot(curve.index, curve.to_numpy(), label="silent > n days, then came back")
     ax.axhline(threshold, color="grey", linestyle=":", label=f"{threshold:.0%}")
     ax.axvline(chosen, color="red", linestyle="--", label=f"chosen n = {chosen} days")
     ax.set_xlabel("n (days without a qualifying event)")
-    ax.set_ylabel("share of customers")
+    ax.set_ylabel("share of the customers silent > n days")
     ax.legend()
     fig.tight_layout()
     return fig
