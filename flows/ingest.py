@@ -1,4 +1,9 @@
-"""Flow: validate (Great Expectations) and load landing files into the warehouse."""
+"""Flow: validate (Great Expectations) and load landing files into the warehouse.
+
+With the ``sources_file`` setting (a company's ``sources.yaml``) the files its mapping claims are loaded
+(:func:`~proactive_ml.ingest.sources.ingest_sources`; ``landing`` then overrides the mapping's ``landing_dir``);
+without it, today's landing-folder convention (one sub-folder per dataset).
+"""
 
 from __future__ import annotations
 
@@ -9,14 +14,23 @@ from prefect import flow, get_run_logger, task
 
 from flows.common import load_settings, resolve_as_of
 from proactive_ml.ingest.files import ingest_path
+from proactive_ml.ingest.sources import ingest_sources, resolve_sources
 from proactive_ml.resources import open_resources
 
 
 @task(name="validate-and-load")
-def validate_and_load(landing: str, as_of: str | None, overrides: dict[str, Any] | None) -> dict[str, int]:
+def validate_and_load(
+    landing: str | None, as_of: str | None, overrides: dict[str, Any] | None
+) -> dict[str, int]:
     """Each file: GX validation first, then one transaction (valid rows + quarantine), or a fail-closed stop."""
     with open_resources(load_settings(overrides)) as r:
-        summary = ingest_path(r.warehouse, Path(landing), r.settings, resolve_as_of(as_of))
+        config = resolve_sources(r.settings)
+        when = resolve_as_of(as_of)
+        if config is not None:
+            folder = Path(landing) if landing else None
+            summary = ingest_sources(r.warehouse, config, r.settings, when, landing=folder)
+        else:
+            summary = ingest_path(r.warehouse, Path(landing or r.settings.landing_dir), r.settings, when)
     return {
         "loaded": summary.loaded,
         "skipped": summary.skipped,
@@ -29,9 +43,8 @@ def validate_and_load(landing: str, as_of: str | None, overrides: dict[str, Any]
 def ingest_flow(
     landing: str | None = None, as_of: str | None = None, overrides: dict[str, Any] | None = None
 ) -> dict[str, int]:
-    """Validate and load every new landing file (default folder: <data_dir>/landing)."""
-    s = load_settings(overrides)
-    result = validate_and_load(landing or str(s.landing_dir), as_of, overrides)
+    """Validate and load every new file: the sources_file mapping's when set, else <data_dir>/landing's."""
+    result = validate_and_load(landing, as_of, overrides)
     get_run_logger().info("ingest: %s", result)
     return result
 

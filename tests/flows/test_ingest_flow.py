@@ -23,3 +23,21 @@ def test_ingest_flow_loads_and_is_idempotent(prefect_harness: None, tmp_path: Pa
     assert second["skipped"] == 4
     with Warehouse.connect(f"duckdb:///{tmp_path / 'data' / 'warehouse.duckdb'}") as wh:
         assert wh.row_count("usage_events") == 5
+
+
+def test_ingest_flow_uses_the_sources_file_setting(prefect_harness: None, tmp_path: Path) -> None:
+    from proactive_ml.sim.companies.snapshot import write_snapshot
+
+    write_snapshot(tmp_path / "crm", n_customers=50, seed=1)
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(
+        f"company: tiny\nlanding_dir: {tmp_path / 'crm'}\ndatasets:\n  customers:\n    files: 'crm_export_*.csv'\n"
+        "    format: csv\n    delimiter: ';'\n    encoding: latin-1\n    decimal: ','\n    header: true\n"
+        "    columns: {customer_id: CustomerNo, plan: Contract, signup_date: {from: CustomerSince, format: '%d.%m.%Y'}}\n",
+        encoding="utf-8",
+    )
+    overrides = {"data_dir": str(tmp_path / "data"), "sources_file": str(sources)}
+    result = ingest_flow(as_of="2026-07-01T00:00:00", overrides=overrides)
+    assert result["loaded"] == 1
+    with Warehouse.connect(f"duckdb:///{tmp_path / 'data' / 'warehouse.duckdb'}") as wh:
+        assert wh.row_count("customers") == 50
