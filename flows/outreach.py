@@ -13,7 +13,7 @@ import pandas as pd
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.common import is_transient, load_settings, resolve_as_of
+from flows.common import is_transient, load_settings, migrate_warehouse, resolve_as_of
 from proactive_ml.warehouse import Warehouse
 
 
@@ -99,6 +99,7 @@ def score_flow(
     as_of: str | None = None, targets: list[str] | None = None, overrides: dict[str, Any] | None = None
 ) -> dict[str, pd.DataFrame]:
     """Partitioned scoring of every target; returns the scores per target (for tests and callers)."""
+    migrate_warehouse(load_settings(overrides))
     return score_all(resolve_as_of(as_of), targets, overrides)
 
 
@@ -132,6 +133,7 @@ def outreach_flow(
 ) -> dict[str, Any]:
     """Score (champion, partitioned), then decide and send; ``targeting='uplift'`` ranks by incremental value."""
     s = load_settings(overrides)
+    migrate_warehouse(s)
     t = resolve_as_of(as_of)
     if (
         s.task_runner == "thread"

@@ -7,7 +7,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.common import is_transient, load_settings, resolve_as_of
+from flows.common import is_transient, load_settings, migrate_warehouse, resolve_as_of
 from proactive_ml.warehouse import Warehouse
 
 
@@ -31,6 +31,7 @@ def train_flow(
     training: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Retrain the churn and need models as of a date (``training`` overrides models/candidates.yaml's block)."""
+    migrate_warehouse(load_settings(overrides))
     # The targets train side by side: fitting and prediction release the GIL, so two threads use both cores.
     futures = {t: train_target.submit(t, as_of, overrides, training) for t in (targets or ["churn", "need"])}
     out = {t: f.result() for t, f in futures.items()}

@@ -24,12 +24,12 @@ def _ingest(args: argparse.Namespace) -> int:
 
     from proactive_ml.ingest.files import ingest_path, warehouse_summary
     from proactive_ml.settings import get_settings
-    from proactive_ml.warehouse import Warehouse
+    from proactive_ml.warehouse import open_warehouse
 
     s = get_settings()
     as_of = args.as_of or datetime.utcnow()
     path = Path(args.path) if args.path else s.landing_dir
-    with Warehouse.connect(s.resolved_warehouse_url) as wh:
+    with open_warehouse(s.resolved_warehouse_url) as wh:
         summary = ingest_path(wh, path, s, as_of, progress=True)
         console = Console()
         console.print(
@@ -43,10 +43,10 @@ def _ingest(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from proactive_ml.ingest.files import warehouse_summary
     from proactive_ml.settings import get_settings
-    from proactive_ml.warehouse import Warehouse
+    from proactive_ml.warehouse import open_warehouse
 
     s = get_settings()
-    with Warehouse.connect(s.resolved_warehouse_url) as wh:
+    with open_warehouse(s.resolved_warehouse_url) as wh:
         print(f"warehouse: {s.resolved_warehouse_url}")
         print(warehouse_summary(wh).to_string(index=False))
     return 0

@@ -25,21 +25,11 @@ from typing import Any
 
 import pandas as pd
 
-from proactive_ml.contract import DATASETS, INGEST_ORDER, SQL_TYPES, Dataset, create_table_sql
+from proactive_ml.contract import DATASETS, INGEST_ORDER, SQL_TYPES, Dataset
 from proactive_ml.errors import GateFailure, IngestError
 from proactive_ml.warehouse.engine import Warehouse
 
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
-
-INGEST_LOG_DDL = """CREATE TABLE IF NOT EXISTS ingest_log (
-  file_sha256 TEXT PRIMARY KEY,
-  dataset TEXT NOT NULL,
-  path TEXT NOT NULL,
-  rows BIGINT NOT NULL,
-  valid_rows BIGINT NOT NULL,
-  quarantined_rows BIGINT NOT NULL,
-  ingested_at TIMESTAMP NOT NULL
-)"""
 
 
 @dataclass
@@ -79,13 +69,6 @@ class IngestSummary:
     @property
     def quarantined(self) -> int:
         return sum(f.quarantined for f in self.files)
-
-
-def ensure_tables(wh: Warehouse) -> None:
-    """Create the raw tables and the ingest log if missing."""
-    for ds in DATASETS.values():
-        wh.execute(create_table_sql(ds))
-    wh.execute(INGEST_LOG_DDL)
 
 
 # ---------------------------------------------------------------------------------------------- discovery
@@ -313,7 +296,6 @@ def ingest_file(wh: Warehouse, dataset: str, path: Path, settings: Any, as_of: d
     from proactive_ml.validation import format_gate_failures, validate_batch, write_quarantine
 
     ds = DATASETS[dataset]
-    ensure_tables(wh)
     digest = file_sha256(path)
     if wh.scalar("SELECT count(*) FROM ingest_log WHERE file_sha256 = :h", {"h": digest}):
         return FileResult(path, dataset, "skipped")
@@ -416,7 +398,6 @@ def _ingest_files(
 
 def warehouse_summary(wh: Warehouse) -> pd.DataFrame:
     """Row counts and time ranges of the raw tables (for people)."""
-    ensure_tables(wh)
     rows = []
     for ds in DATASETS.values():
         r = wh.query(

@@ -28,10 +28,10 @@ def _settings():  # type: ignore[no-untyped-def]
 
 def _train(args: argparse.Namespace) -> int:
     from proactive_ml.modeling.train import train_and_register
-    from proactive_ml.warehouse import Warehouse
+    from proactive_ml.warehouse import open_warehouse
 
     s = _settings()
-    with Warehouse.connect(s.resolved_warehouse_url) as wh:
+    with open_warehouse(s.resolved_warehouse_url) as wh:
         for target in args.target:
             out = train_and_register(wh, s, _as_of(args.as_of), target=target)
             print(json.dumps({k: v for k, v in out.items() if k != "metrics"}, default=str))
@@ -42,11 +42,11 @@ def _score(args: argparse.Namespace) -> int:
     from datetime import datetime
 
     from proactive_ml.modeling.scoring import score_customers
-    from proactive_ml.warehouse import Warehouse
+    from proactive_ml.warehouse import open_warehouse
 
     s = _settings()
     now = datetime.now(UTC).replace(tzinfo=None)
-    with Warehouse.connect(s.resolved_warehouse_url) as wh:
+    with open_warehouse(s.resolved_warehouse_url) as wh:
         for target in args.target:
             df = score_customers(wh, s, _as_of(args.as_of), target=target, scored_at=now)
             version = df["model_version"].iloc[0] if len(df) else None

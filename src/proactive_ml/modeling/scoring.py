@@ -12,21 +12,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-SCORES_DDL = """
-CREATE TABLE IF NOT EXISTS scores (
-  customer_id TEXT NOT NULL,
-  cutoff DATE NOT NULL,
-  target TEXT NOT NULL,
-  score DOUBLE PRECISION,
-  model_name TEXT,
-  model_version TEXT,
-  reason_1 TEXT,
-  reason_2 TEXT,
-  reason_3 TEXT,
-  scored_at TIMESTAMP,
-  UNIQUE (customer_id, cutoff, target)
-)
-"""
 SCORE_COLUMNS = [
     "customer_id",
     "cutoff",
@@ -39,11 +24,6 @@ SCORE_COLUMNS = [
     "reason_3",
     "scored_at",
 ]
-
-
-def ensure_tables(wh: Any) -> None:
-    """Create the ``scores`` table if it does not exist."""
-    wh.execute(SCORES_DDL)
 
 
 def score_frame(model: Any, explainer: dict[str, Any] | None, X: pd.DataFrame) -> pd.DataFrame:
@@ -62,7 +42,6 @@ def score_frame(model: Any, explainer: dict[str, Any] | None, X: pd.DataFrame) -
 
 def write_scores(wh: Any, scores: pd.DataFrame, cutoff: date, target: str) -> int:
     """Replace the rows of (cutoff, target) in ``scores`` with ``scores`` (all or nothing)."""
-    ensure_tables(wh)
     with wh.transaction():
         wh.execute(
             "DELETE FROM scores WHERE cutoff = :cutoff AND target = :target",

@@ -14,7 +14,7 @@ def _preview(args: argparse.Namespace) -> int:
     from proactive_ml.outreach.playbooks import load_playbooks
     from proactive_ml.outreach.templates import Recipient, UnsafeContent, render_email
     from proactive_ml.settings import get_settings
-    from proactive_ml.warehouse import Warehouse
+    from proactive_ml.warehouse import open_warehouse
 
     s = get_settings()
     config = load_playbooks(args.playbooks)
@@ -27,24 +27,21 @@ def _preview(args: argparse.Namespace) -> int:
             f"playbook {pb.name} creates a CS task, not an email. Guidance for the person:\n\n{pb.guidance}"
         )
         return 0
-    wh = Warehouse.connect(s.resolved_warehouse_url)
+    wh = open_warehouse(s.resolved_warehouse_url)
     try:
-        if not wh.table_exists("customers"):
-            raise UserError("no customers table in the warehouse: ingest data first")
         c = wh.query(
             "SELECT customer_id, email, name FROM customers WHERE customer_id = :c", {"c": args.customer}
         )
         if c.empty:
             raise UserError(f"no customer {args.customer!r}")
         reasons: tuple[str, ...] = ()
-        if wh.table_exists("scores"):
-            r = wh.query(
-                "SELECT reason_1, reason_2, reason_3 FROM scores WHERE customer_id = :c AND target = 'churn' "
-                "ORDER BY cutoff DESC LIMIT 1",
-                {"c": args.customer},
-            )
-            if len(r):
-                reasons = tuple(x for x in r.iloc[0].tolist() if isinstance(x, str) and x)
+        r = wh.query(
+            "SELECT reason_1, reason_2, reason_3 FROM scores WHERE customer_id = :c AND target = 'churn' "
+            "ORDER BY cutoff DESC LIMIT 1",
+            {"c": args.customer},
+        )
+        if len(r):
+            reasons = tuple(x for x in r.iloc[0].tolist() if isinstance(x, str) and x)
     finally:
         wh.close()
     as_of = date.fromisoformat(args.as_of) if args.as_of else date.today()
@@ -85,11 +82,11 @@ def _outreach(args: argparse.Namespace) -> int:
 
     from proactive_ml.outreach.run import run_outreach
     from proactive_ml.settings import get_settings
-    from proactive_ml.warehouse import Warehouse
+    from proactive_ml.warehouse import open_warehouse
 
     s = get_settings()
     as_of = datetime.fromisoformat(args.as_of) if args.as_of else datetime.now(UTC).replace(tzinfo=None)
-    wh = Warehouse.connect(s.resolved_warehouse_url)
+    wh = open_warehouse(s.resolved_warehouse_url)
     try:
         summary = run_outreach(wh, s, as_of, deliver=not args.no_send)
     finally:
@@ -101,10 +98,10 @@ def _outreach(args: argparse.Namespace) -> int:
 def _tasks_export(args: argparse.Namespace) -> int:
     from proactive_ml.outreach.ledger import export_tasks
     from proactive_ml.settings import get_settings
-    from proactive_ml.warehouse import Warehouse
+    from proactive_ml.warehouse import open_warehouse
 
     s = get_settings()
-    wh = Warehouse.connect(s.resolved_warehouse_url)
+    wh = open_warehouse(s.resolved_warehouse_url)
     try:
         n = export_tasks(wh, args.out)
     finally:

@@ -46,7 +46,6 @@ def run_outreach(
     """
     config = config or load_playbooks()
     t = as_of_datetime(as_of)
-    ledger.ensure_tables(wh)  # includes the suppressions table
     params = policy_params(settings)
     frame = load_candidates(wh, t)
     supp = wh.query("SELECT email_sha256, customer_id FROM suppressions")

@@ -367,10 +367,6 @@ def process_responses(
 
     as_of = pd.Timestamp(as_of).to_pydatetime().replace(tzinfo=None)
     raw = store or fstore.RawStore(fstore.raw_store_path(settings))
-    with wh.transaction():  # CREATE TABLE IF NOT EXISTS races on PostgreSQL: take turns
-        _lock(wh)
-        fstore.ensure_tables(wh)
-        suppression.ensure_table(wh)
     pending = raw.pending(limit)
     summary: dict[str, Any] = {
         "requests": len(pending),
@@ -682,21 +678,6 @@ def _upsert_ratings(wh: Warehouse, df: pd.DataFrame) -> int:
 
 def response_rates(wh: Warehouse) -> pd.DataFrame:
     """Per playbook: sends, and the share with a delivery, open, click, reply, unsubscribe; CSAT mean and count."""
-    fstore.ensure_tables(wh)
-    if not wh.table_exists("send_ledger"):
-        return pd.DataFrame(
-            columns=[
-                "playbook",
-                "sent",
-                "delivered",
-                "open",
-                "click",
-                "reply",
-                "unsubscribe",
-                "csat_mean",
-                "ratings",
-            ]
-        )
     df = wh.query(
         """
         WITH s AS (SELECT send_key, playbook FROM send_ledger WHERE state = 'accepted'),

@@ -8,12 +8,12 @@ seed)``.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from proactive_ml.contract import DATASETS, FEATURES, PLANS, create_table_sql
+from proactive_ml.contract import DATASETS, FEATURES, PLANS
+from proactive_ml.warehouse import migrate
 
 START = date(2026, 1, 1)
 
@@ -142,11 +142,10 @@ def make_raw_tables(
 
 
 def load_raw_tables(wh, tables: dict[str, pd.DataFrame]) -> None:  # type: ignore[no-untyped-def]
-    """Create the raw tables (contract DDL) and bulk-insert the frames."""
+    """Migrate the warehouse and bulk-insert the frames into the raw tables."""
+    migrate(wh)
     for name, df in tables.items():
-        ds = DATASETS[name]
-        wh.execute(create_table_sql(ds))
-        wh.insert_frame(name, df, ds.column_names)
+        wh.insert_frame(name, df, DATASETS[name].column_names)
 
 
 def end_date(n_days: int = 200, start: date = START) -> date:
@@ -157,11 +156,6 @@ def end_date(n_days: int = 200, start: date = START) -> date:
 def at(d: date) -> datetime:
     """Midnight of ``d``."""
     return datetime.combine(d, datetime.min.time())
-
-
-def empty_raw(wh: Any) -> None:
-    for ds in DATASETS.values():
-        wh.execute(create_table_sql(ds))
 
 
 def customer_row(cid: str, signup: date, cancelled: datetime | None = None, plan: str = "pro") -> dict:
