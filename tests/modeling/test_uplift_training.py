@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 
 from proactive_ml.modeling.uplift_training import score_uplift, train_uplift, uplift_training_set
-from proactive_ml.outreach.ledger import ensure_tables as ensure_outreach_tables
 from proactive_ml.sim.small_company import START, load_raw_tables, make_raw_tables
 
 
@@ -29,7 +28,6 @@ def test_train_and_score_uplift_from_decisions(duck):
             "arm": np.where(rng.random(len(ids)) < 0.5, "holdout", "treatment"),
         }
     )
-    ensure_outreach_tables(duck)  # the real decisions DDL (features read it: last contact)
     duck.insert_frame("decisions", dec.assign(action="email", decided_at=pd.Timestamp(decided)))
     X, out = uplift_training_set(duck, date(2026, 7, 1), horizon_days=60)
     assert len(X) == len(out) > 100
