@@ -134,11 +134,6 @@ class Warehouse:
                 return int(out[0][0])  # DuckDB answers DML with one row: the count
             return -1
 
-    def executescript(self, statements: Sequence[str]) -> None:
-        """Run several DDL statements."""
-        for s in statements:
-            self.execute(s)
-
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """Run a query and return a data frame."""
         with self._lock:
