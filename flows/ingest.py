@@ -7,7 +7,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 
-from flows.common import load_settings, resolve_as_of
+from flows.common import load_settings, migrate_warehouse, resolve_as_of
 from proactive_ml.ingest.files import ingest_path
 from proactive_ml.resources import open_resources
 
@@ -31,6 +31,7 @@ def ingest_flow(
 ) -> dict[str, int]:
     """Validate and load every new landing file (default folder: <data_dir>/landing)."""
     s = load_settings(overrides)
+    migrate_warehouse(s)
     result = validate_and_load(landing or str(s.landing_dir), as_of, overrides)
     get_run_logger().info("ingest: %s", result)
     return result

@@ -7,13 +7,12 @@ from datetime import date, timedelta
 import pandas as pd
 
 from proactive_ml.features.labels import build_labels, treated_customers
-from proactive_ml.sim.small_company import at, customer_row, empty_raw
+from proactive_ml.sim.small_company import at, customer_row
 
 CUTOFF = date(2026, 5, 1)
 
 
 def test_churn_and_need_windows(wh) -> None:
-    empty_raw(wh)
     c = at(CUTOFF)
     end = c + timedelta(days=30)
     cust = pd.DataFrame(
@@ -64,11 +63,7 @@ def test_churn_and_need_windows(wh) -> None:
 
 
 def test_treated_customers_are_found_around_the_cutoff(wh) -> None:
-    assert treated_customers(wh, CUTOFF) == set()  # no decisions table yet
-    wh.execute(
-        "CREATE TABLE decisions (send_key TEXT PRIMARY KEY, as_of DATE, customer_id TEXT, playbook TEXT, "
-        "action TEXT, arm TEXT)"
-    )
+    assert treated_customers(wh, CUTOFF) == set()  # no decisions yet
     dec = pd.DataFrame(
         {
             "send_key": ["a", "b", "c", "d"],
@@ -82,6 +77,7 @@ def test_treated_customers_are_found_around_the_cutoff(wh) -> None:
             "playbook": "p",
             "action": "email",
             "arm": ["treatment", "holdout", "treatment", "treatment"],
+            "decided_at": at(CUTOFF),
         }
     )
     wh.insert_frame("decisions", dec)

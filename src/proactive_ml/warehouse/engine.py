@@ -21,7 +21,6 @@ from urllib.parse import urlparse
 
 import pandas as pd
 
-_DDL_LOCK_KEY = 5_807_311_000  # PostgreSQL advisory lock id that serialises table creation
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
@@ -44,7 +43,6 @@ class Warehouse:
         self._conn = conn
         self._lock = threading.RLock()
         self._in_tx = 0
-        self._ensured: set[tuple[str, ...]] = set()  # DDL batches already run on this connection
 
     # ------------------------------------------------------------------ connecting
     @classmethod
@@ -136,11 +134,6 @@ class Warehouse:
                 return int(out[0][0])  # DuckDB answers DML with one row: the count
             return -1
 
-    def executescript(self, statements: Sequence[str]) -> None:
-        """Run several DDL statements."""
-        for s in statements:
-            self.execute(s)
-
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """Run a query and return a data frame."""
         with self._lock:
@@ -157,24 +150,6 @@ class Warehouse:
             cur = self._raw_execute(_to_backend_sql(sql, self.backend), params)
             rows = cur.fetchall()
             return rows[0][0] if rows else None
-
-    def ensure_tables(self, statements: Sequence[str]) -> None:
-        """Run ``CREATE TABLE IF NOT EXISTS`` statements safely while other runs do the same.
-
-        PostgreSQL's ``IF NOT EXISTS`` races with a concurrent twin (unique violation in ``pg_type``), so the
-        statements run in one transaction under an advisory lock there. A batch already run on this connection
-        is not run again (a run ingesting many files asks once per file).
-        """
-        key = tuple(statements)
-        if key in self._ensured and not self._in_tx:
-            return
-        with self.transaction():
-            if self.backend == "postgres":
-                self.execute(f"SELECT pg_advisory_xact_lock({_DDL_LOCK_KEY})")
-            for statement in statements:
-                self.execute(statement)
-        if not self._in_tx:  # committed (inside an outer transaction it might still roll back)
-            self._ensured.add(key)
 
     # ------------------------------------------------------------------ bulk
     def insert_frame(self, table: str, df: pd.DataFrame, columns: Sequence[str] | None = None) -> int:
@@ -224,7 +199,7 @@ class Warehouse:
 
     # ------------------------------------------------------------------ introspection
     def table_exists(self, table: str) -> bool:
-        """True if a table of that name exists in the default schema."""
+        """True if a table of that name exists in the default schema (for the schema's migrations and tests)."""
         n = self.scalar(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = :t AND table_schema = current_schema()",
             {"t": table},
@@ -232,9 +207,7 @@ class Warehouse:
         return bool(n)
 
     def row_count(self, table: str) -> int:
-        """Rows in ``table`` (0 when it does not exist)."""
-        if not self.table_exists(table):
-            return 0
+        """Rows in ``table``."""
         return int(self.scalar(f"SELECT count(*) FROM {table}"))
 
 
