@@ -24,11 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from rich.progress import Progress
 
 from proactive_ml.contract import DATASETS, INGEST_ORDER, SQL_TYPES, Dataset
 from proactive_ml.errors import GateFailure, IngestError, UserError
 from proactive_ml.ingest.landing import SUFFIXES, read_raw
 from proactive_ml.settings import Settings
+from proactive_ml.validation import format_gate_failures, validate_batch, write_quarantine
+from proactive_ml.validation.gx_run import deferred_data_docs
 from proactive_ml.warehouse.engine import Warehouse
 
 __all__ = [
@@ -202,8 +205,6 @@ def ingest_frame(
     valid rows, the quarantined rows, ``after_write(wh, valid)`` (a mapping's extra tables) and the ingest-log
     row keyed by ``digest``. A failed gate raises :class:`GateFailure` and writes nothing.
     """
-    from proactive_ml.validation import format_gate_failures, validate_batch, write_quarantine
-
     result = validate_batch(wh, ds, raw, str(path), as_of, settings)
     _name_decode_columns(result.quarantined, raw.attrs.get("decode_columns") or {})
     if result.gate_failures:
@@ -263,14 +264,10 @@ def ingest_path(
 
     The Data Docs site is rebuilt once for the run (its pages cover every file validated), not after each file.
     """
-    from proactive_ml.validation.gx_run import deferred_data_docs
-
     files = discover(Path(path))
     summary = IngestSummary(unclaimed=unclaimed_files(Path(path)))
     bar = None
     if progress and files:
-        from rich.progress import Progress
-
         bar = Progress(transient=True)
         bar.start()
         task = bar.add_task("ingesting", total=len(files))

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
 
 from proactive_ml.features import outcomes
 from proactive_ml.settings import Settings
@@ -142,9 +144,6 @@ def measure_impact(
 
 def log_impact_run(table: pd.DataFrame, settings: Settings, as_of: date) -> str:
     """Log the impact table as an MLflow evaluation run (aggregates only); returns the run id."""
-    from mlflow.entities import Metric, Param, RunTag
-    from mlflow.tracking import MlflowClient
-
     client = MlflowClient(tracking_uri=settings.resolved_mlflow_uri)
     exp = client.get_experiment_by_name(EXPERIMENT)
     if exp is None:

@@ -19,7 +19,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import duckdb
 import pandas as pd
+import psycopg
+
+from proactive_ml.contract import SQL_TYPES
 
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
@@ -50,15 +54,11 @@ class Warehouse:
         """Open ``duckdb:///path``, ``duckdb:///:memory:`` or ``postgresql://user@host:port/db``."""
         parsed = urlparse(url)
         if parsed.scheme == "duckdb":
-            import duckdb
-
             path = url[len("duckdb:///") :] if url.startswith("duckdb:///") else parsed.path
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             return cls(url, duckdb.connect(path or ":memory:"), "duckdb")
         if parsed.scheme in ("postgresql", "postgres", "postgresql+psycopg"):
-            import psycopg
-
             dsn = url.replace("postgresql+psycopg://", "postgresql://")
             try:
                 pg = psycopg.connect(dsn, autocommit=True)
@@ -185,8 +185,6 @@ class Warehouse:
                 self._run(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _{name}_df")
                 self._conn.unregister(f"_{name}_df")
             else:
-                from proactive_ml.contract import SQL_TYPES
-
                 types = {c: _pg_type(df[c]) for c in df.columns}
                 self._run(f"DROP TABLE IF EXISTS {name}")
                 cols = ", ".join(f"{c} {types[c] or SQL_TYPES['string']}" for c in df.columns)
