@@ -35,7 +35,7 @@ from proactive_ml.modeling.config import label_spec
 from proactive_ml.modeling.datasets import LABEL, build_dataset
 from proactive_ml.modeling.train import train_and_register
 from proactive_ml.settings import PROJECT_ROOT, get_settings
-from proactive_ml.warehouse import Warehouse
+from proactive_ml.warehouse import open_warehouse
 
 TELCO_FILE = "WA_Fn-UseC_-Telco-Customer-Churn.csv"
 TELCO_SHA256 = "16320c9c1ec72448db59aa0a26a0b95401046bef5d02fd3aeb906448e3055e91"
@@ -102,7 +102,7 @@ def retail(work: Path, customers: int) -> dict[str, float | int]:
     sources = str(PROJECT_ROOT / "examples" / "retail" / "sources.yaml")
     _run(["ingest", "--sources", sources, "--landing", str(landing), "--as-of", "2026-07-01T00:00:00"], data)
     settings = get_settings(data_dir=str(data))
-    with Warehouse.connect(settings.resolved_warehouse_url) as wh:
+    with open_warehouse(settings.resolved_warehouse_url) as wh:
         out = train_and_register(wh, settings, RETAIL_AS_OF, "churn", label="inactivity", horizon="auto")
         n = int(out["label_horizon_days"])
         spec = label_spec("churn", definition="inactivity", horizon=n)

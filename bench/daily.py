@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from rich.progress import track
 
-    from proactive_ml.contract import DATASETS, create_table_sql
+    from proactive_ml.contract import DATASETS
     from proactive_ml.features.point_in_time import build_features
     from proactive_ml.ingest.files import ingest_path
     from proactive_ml.modeling.scoring import (
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     from proactive_ml.sim.answers import answer_world
     from proactive_ml.sim.demo import LocalServices
     from proactive_ml.sim.world import World, WorldConfig
-    from proactive_ml.warehouse import Warehouse
+    from proactive_ml.warehouse import Warehouse, open_warehouse
 
     stages: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="bench_daily_") as tmp:
@@ -58,9 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         s = Settings(data_dir=root, _env_file=None)  # type: ignore[call-arg]
         world = World(WorldConfig(n_customers=args.customers, seed=42))
         t_setup = time.perf_counter()
-        with Warehouse.connect(s.resolved_warehouse_url) as wh:
-            for ds in DATASETS.values():
-                wh.execute(create_table_sql(ds))
+        with open_warehouse(s.resolved_warehouse_url) as wh:
             for _ in track(range(args.history_days), description="history"):
                 for name, frame in world.step().items():
                     if len(frame):

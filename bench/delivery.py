@@ -29,7 +29,7 @@ from proactive_ml.identity import send_key
 from proactive_ml.outreach import ledger
 from proactive_ml.outreach.dispatch import deliver_pending
 from proactive_ml.settings import Settings
-from proactive_ml.warehouse import Warehouse
+from proactive_ml.warehouse import Warehouse, open_warehouse
 
 AS_OF = date(2026, 11, 24)
 NOW = datetime(2026, 11, 24, 14)
@@ -76,11 +76,6 @@ def cpu_seconds(pid: int) -> float:
 def plan(wh: Warehouse, n: int, prefix: str) -> float:
     """n customers and planned ledger rows (mixed playbooks); returns seconds spent."""
     t0 = time.perf_counter()
-    for d in ("customers",):
-        from proactive_ml.contract import DATASETS, create_table_sql
-
-        wh.execute(create_table_sql(DATASETS[d]))
-    ledger.ensure_tables(wh)
     rng = np.random.default_rng(7)
     ids = [f"{prefix}{i:07d}" for i in range(n)]
     wh.insert_frame(
@@ -127,7 +122,7 @@ def run(n: int, n_single: int, port: int) -> dict[str, object]:
     sink = start_sink(tmp / "sink", port)
     try:
         s = Settings(data_dir=tmp, sendgrid_host=f"http://127.0.0.1:{port}", _env_file=None)  # type: ignore[call-arg]
-        wh = Warehouse.connect(f"duckdb:///{tmp / 'bench.duckdb'}")
+        wh = open_warehouse(f"duckdb:///{tmp / 'bench.duckdb'}")
         plan_s = plan(wh, n, "b")
         load_before = os.getloadavg()[0]
         t0, c0, s0 = time.perf_counter(), time.process_time(), cpu_seconds(sink.pid)
@@ -142,7 +137,7 @@ def run(n: int, n_single: int, port: int) -> dict[str, object]:
         files_s = time.perf_counter() - t1
         wh.close()
 
-        wh2 = Warehouse.connect(f"duckdb:///{tmp / 'single.duckdb'}")
+        wh2 = open_warehouse(f"duckdb:///{tmp / 'single.duckdb'}")
         plan(wh2, n_single, "s")
         t0 = time.perf_counter()
         out1 = deliver_pending(wh2, s, now=NOW, batch_size=1, workers=WORKERS)

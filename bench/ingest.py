@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     from proactive_ml.ingest.files import ingest_path
     from proactive_ml.settings import Settings
     from proactive_ml.sim.world import simulate_to_landing
-    from proactive_ml.warehouse import Warehouse
+    from proactive_ml.warehouse import open_warehouse
 
     start = date(2026, 1, 1)
     with tempfile.TemporaryDirectory(prefix="bench_ingest_") as tmp:
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = 0
         quarantined = 0
         t1 = time.perf_counter()
-        with Warehouse.connect(settings.resolved_warehouse_url) as wh, Progress() as bar:
+        with open_warehouse(settings.resolved_warehouse_url) as wh, Progress() as bar:
             task = bar.add_task("ingesting days", total=args.days)
             for i in range(args.days):
                 day = start + timedelta(days=i)

@@ -31,10 +31,6 @@ TRAIN_CUTOFF = date(2026, 6, 1)
 
 def generate(wh, n_customers: int, n_events: int) -> None:  # type: ignore[no-untyped-def]
     """Fill the raw tables with synthetic rows (vectorised SQL; about a tenth of customers fade out)."""
-    from proactive_ml.contract import DATASETS, create_table_sql
-
-    for ds in DATASETS.values():
-        wh.execute(create_table_sql(ds))
     n = int(n_customers)
     cid = "'c' || lpad(CAST({x} AS VARCHAR), 8, '0')"
     wh.execute(f"""
@@ -118,13 +114,13 @@ def main() -> int:
 
     from proactive_ml.modeling.scoring import score_targets
     from proactive_ml.settings import Settings
-    from proactive_ml.warehouse import Warehouse
+    from proactive_ml.warehouse import open_warehouse
 
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-scoring-"))
     root.mkdir(parents=True, exist_ok=True)
     try:
         settings = Settings(data_dir=root / "data", _env_file=None)  # type: ignore[call-arg]
-        wh = Warehouse.connect(f"duckdb:///{root / 'bench.duckdb'}")
+        wh = open_warehouse(f"duckdb:///{root / 'bench.duckdb'}")
         t = time.perf_counter()
         if wh.row_count("usage_events") == 0:
             generate(wh, args.customers, args.events)

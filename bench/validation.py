@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 from proactive_ml import contract
 from proactive_ml.settings import Settings
 from proactive_ml.validation import validate_batch, validate_stream
-from proactive_ml.warehouse import Warehouse
+from proactive_ml.warehouse import open_warehouse
 
 AS_OF = datetime(2026, 3, 2, 6, 0)
 N_CUSTOMERS = 100_000
@@ -76,9 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="bench-validation-"))
     settings = Settings(data_dir=tmp / "data", _env_file=None)  # type: ignore[call-arg]
-    wh = Warehouse.connect("duckdb:///:memory:")
+    wh = open_warehouse("duckdb:///:memory:")
     ids = pa.array([f"c{i:07d}" for i in range(N_CUSTOMERS)])
-    wh.execute(contract.create_table_sql(contract.CUSTOMERS))
     wh.insert_frame("customers", pd.DataFrame({"customer_id": ids.to_pylist()}), ["customer_id"])
 
     # warm-up: GX import and context creation are per process, not per batch

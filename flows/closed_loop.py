@@ -20,7 +20,7 @@ from typing import Any
 
 from prefect import flow
 
-from flows.common import no_subflow_heartbeats
+from flows.common import migrate_warehouse, no_subflow_heartbeats
 from flows.ingest import ingest_flow
 from flows.outreach import outreach_flow
 from flows.report import report_flow
@@ -67,6 +67,7 @@ def closed_loop(
     with LocalServices(s) as services, no_subflow_heartbeats(), deferred_data_docs(s):
         overrides = {"data_dir": str(root), **services.overrides}
         s = get_settings(**overrides)
+        migrate_warehouse(s)
 
         def next_morning() -> datetime:
             return datetime.combine(world.today + timedelta(days=1), datetime.min.time())

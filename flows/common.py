@@ -1,4 +1,4 @@
-"""Small helpers shared by the flows: settings, the warehouse, the run's time and transient-error retries."""
+"""Small helpers shared by the flows: settings, the warehouse's schema, the run's time and transient-error retries."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from proactive_ml.settings import Settings, get_settings
+from proactive_ml.warehouse import Warehouse, migrate
 
 
 def resolve_as_of(as_of: str | None) -> datetime:
@@ -18,6 +19,12 @@ def resolve_as_of(as_of: str | None) -> datetime:
 def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
     """Settings from the environment, with per-run overrides (e.g. a data folder)."""
     return get_settings(**(overrides or {}))
+
+
+def migrate_warehouse(settings: Settings) -> int:
+    """Bring the warehouse's tables to the current schema version: the first step of every flow."""
+    with Warehouse.connect(settings.resolved_warehouse_url) as wh:
+        return migrate(wh)
 
 
 def is_transient(task: Any, task_run: Any, state: Any) -> bool:

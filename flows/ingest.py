@@ -12,7 +12,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 
-from flows.common import load_settings, resolve_as_of
+from flows.common import load_settings, migrate_warehouse, resolve_as_of
 from proactive_ml.ingest.files import ingest_path
 from proactive_ml.ingest.sources import ingest_sources, resolve_sources
 from proactive_ml.resources import open_resources
@@ -44,6 +44,7 @@ def ingest_flow(
     landing: str | None = None, as_of: str | None = None, overrides: dict[str, Any] | None = None
 ) -> dict[str, int]:
     """Validate and load every new file: the sources_file mapping's when set, else <data_dir>/landing's."""
+    migrate_warehouse(load_settings(overrides))
     result = validate_and_load(landing, as_of, overrides)
     get_run_logger().info("ingest: %s", result)
     return result

@@ -15,7 +15,7 @@ import pandas as pd
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.common import is_transient, load_settings, resolve_as_of
+from flows.common import is_transient, load_settings, migrate_warehouse, resolve_as_of
 from proactive_ml.modeling.scoring import MapPartitions, score_partition, score_targets
 from proactive_ml.modeling.uplift_training import load_uplift_champion, score_uplift
 from proactive_ml.outreach.run import run_outreach
@@ -78,6 +78,7 @@ def score_flow(
     as_of: str | None = None, targets: list[str] | None = None, overrides: dict[str, Any] | None = None
 ) -> dict[str, pd.DataFrame]:
     """Partitioned scoring of every target; returns the scores per target (for tests and callers)."""
+    migrate_warehouse(load_settings(overrides))
     return score_all(resolve_as_of(as_of), targets, overrides)
 
 
@@ -112,6 +113,7 @@ def outreach_flow(
 ) -> dict[str, Any]:
     """Score (champion, partitioned), then decide and send; ``targeting='uplift'`` ranks by incremental value."""
     s = load_settings(overrides)
+    migrate_warehouse(s)
     t = resolve_as_of(as_of)
     if (
         s.task_runner == "thread"

@@ -6,7 +6,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 
-from flows.common import is_transient, load_settings, resolve_as_of
+from flows.common import is_transient, load_settings, migrate_warehouse, resolve_as_of
 from proactive_ml.resources import open_resources
 
 
@@ -31,6 +31,7 @@ def write(as_of: str | None, overrides: dict[str, Any] | None) -> str:
 @flow(name="report")
 def report_flow(as_of: str | None = None, overrides: dict[str, Any] | None = None) -> str:
     """Impact first, then the report that shows it."""
+    migrate_warehouse(load_settings(overrides))
     impact(as_of, overrides)
     path = write(as_of, overrides)
     get_run_logger().info("report: %s", path)

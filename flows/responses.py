@@ -6,7 +6,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 
-from flows.common import load_settings, resolve_as_of
+from flows.common import load_settings, migrate_warehouse, resolve_as_of
 from proactive_ml.resources import open_resources
 
 
@@ -22,6 +22,7 @@ def process(as_of: str | None, overrides: dict[str, Any] | None) -> dict[str, An
 @flow(name="ingest-responses")
 def responses_flow(as_of: str | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Take in what came back from customers since the last run."""
+    migrate_warehouse(load_settings(overrides))
     result = process(as_of, overrides)
     get_run_logger().info("responses: %s", result)
     return result

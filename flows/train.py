@@ -11,10 +11,10 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.common import is_transient, load_settings, resolve_as_of
+from flows.common import is_transient, load_settings, migrate_warehouse, resolve_as_of
 from proactive_ml.modeling.train import train_and_register
 from proactive_ml.modeling.uplift_training import train_and_register_uplift
-from proactive_ml.warehouse import Warehouse
+from proactive_ml.resources import open_resources
 
 
 @task(name="train-and-register", retries=2, retry_delay_seconds=5, retry_condition_fn=is_transient)
@@ -22,17 +22,17 @@ def train_target(
     target: str, as_of: str | None, overrides: dict[str, Any] | None, training: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Train every candidate for one target; the best becomes @challenger, and @champion only if it wins."""
-    s = load_settings(overrides)
-    with Warehouse.connect(s.resolved_warehouse_url) as wh:
-        return train_and_register(wh, s, resolve_as_of(as_of).date(), target=target, training=training)
+    with open_resources(load_settings(overrides)) as r:
+        return train_and_register(
+            r.warehouse, r.settings, resolve_as_of(as_of).date(), target=target, training=training
+        )
 
 
 @task(name="train-uplift", retries=2, retry_delay_seconds=5, retry_condition_fn=is_transient)
 def train_uplift(as_of: str | None, overrides: dict[str, Any] | None) -> dict[str, Any]:
     """Train, log and register the uplift model when enough randomized outcomes have matured; else say why."""
-    s = load_settings(overrides)
-    with Warehouse.connect(s.resolved_warehouse_url) as wh:
-        out = train_and_register_uplift(wh, s, resolve_as_of(as_of).date())
+    with open_resources(load_settings(overrides)) as r:
+        out = train_and_register_uplift(r.warehouse, r.settings, resolve_as_of(as_of).date())
     if out["trained"]:
         get_run_logger().info("uplift model: version %s, %s", out["version"], out["reason"])
     else:
@@ -52,6 +52,7 @@ def train_flow(
 
     ``training`` overrides models/candidates.yaml's ``training:`` block.
     """
+    migrate_warehouse(load_settings(overrides))
     # The targets train side by side: fitting and prediction release the GIL, so two threads use both cores.
     futures = {t: train_target.submit(t, as_of, overrides, training) for t in (targets or ["churn", "need"])}
     out = {t: f.result() for t, f in futures.items()}

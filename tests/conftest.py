@@ -1,5 +1,8 @@
 """Shared fixtures: settings with a private data folder, and a warehouse on each backend.
 
+``wh`` and ``duck`` are migrated (every table of the schema, no rows), as every flow and CLI command sees the
+warehouse; ``bare_wh`` has no table at all.
+
 PostgreSQL tests use a fresh schema on ``PROACTIVE_TEST_PG_URL`` (default: postgres@127.0.0.1:5432/postgres).
 Without a reachable server they are reported loudly as NOT RUN; with ``PROACTIVE_REQUIRE_POSTGRES=1`` (set by
 CI) that is a failure instead.
@@ -15,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from proactive_ml.settings import Settings
-from proactive_ml.warehouse import Warehouse
+from proactive_ml.warehouse import Warehouse, migrate
 
 PG_URL = os.environ.get("PROACTIVE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REQUIRE_PG = os.environ.get("PROACTIVE_REQUIRE_POSTGRES", "") == "1"
@@ -75,17 +78,25 @@ def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def wh(warehouse_url: str) -> Iterator[Warehouse]:
-    """An open, empty warehouse on each backend."""
+def bare_wh(warehouse_url: str) -> Iterator[Warehouse]:
+    """An open warehouse on each backend with no table at all (not migrated: for the schema's own tests)."""
     w = Warehouse.connect(warehouse_url)
     yield w
     w.close()
 
 
 @pytest.fixture
+def wh(bare_wh: Warehouse) -> Warehouse:
+    """An open warehouse on each backend as every flow and command sees it: migrated, every table empty."""
+    migrate(bare_wh)
+    return bare_wh
+
+
+@pytest.fixture
 def duck(tmp_path: Path) -> Iterator[Warehouse]:
-    """An open, empty embedded warehouse (for tests that are about logic, not storage)."""
+    """An open embedded warehouse, migrated, every table empty (for tests about logic, not storage)."""
     w = Warehouse.connect(f"duckdb:///{tmp_path / 'wh.duckdb'}")
+    migrate(w)
     yield w
     w.close()
 

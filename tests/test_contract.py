@@ -25,7 +25,7 @@ def test_keys_and_foreign_keys_name_real_columns() -> None:
             assert ref_col in DATASETS[table].column_names
 
 
-def test_ddl_runs_on_both_backends(wh: Warehouse) -> None:
+def test_ddl_runs_on_both_backends(bare_wh: Warehouse) -> None:
     for ds in DATASETS.values():
-        wh.execute(create_table_sql(ds))
-        assert wh.query(f"SELECT * FROM {ds.name}").columns.tolist() == ds.column_names
+        bare_wh.execute(create_table_sql(ds))
+        assert bare_wh.query(f"SELECT * FROM {ds.name}").columns.tolist() == ds.column_names

@@ -11,6 +11,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from proactive_ml.errors import UserError
+
 COMMAND_MODULES = (
     "proactive_ml.sim.commands",
     "proactive_ml.ingest.commands",
@@ -48,8 +50,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # a clean one-line message for known user errors; full trace otherwise
-        from proactive_ml.errors import UserError
-
         if isinstance(exc, UserError):
             print(f"error: {exc}", file=sys.stderr)
             return 1

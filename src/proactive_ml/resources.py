@@ -16,7 +16,7 @@ from typing import Any
 from proactive_ml.delivery import EmailSender, sender_from_settings
 from proactive_ml.modeling import registry
 from proactive_ml.settings import Settings
-from proactive_ml.warehouse import Warehouse
+from proactive_ml.warehouse import Warehouse, open_warehouse
 
 
 @dataclass
@@ -45,7 +45,7 @@ def open_resources(settings: Settings, *, sender: EmailSender | None = None) -> 
 
     The warehouse is closed when the block ends.
     """
-    wh = Warehouse.connect(settings.resolved_warehouse_url)
+    wh = open_warehouse(settings.resolved_warehouse_url)
     try:
         yield Resources(
             settings=settings,

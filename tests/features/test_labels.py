@@ -15,13 +15,12 @@ from proactive_ml.features.labels import (
     max_gaps,
     treated_customers,
 )
-from proactive_ml.sim.small_company import at, customer_row, empty_raw
+from proactive_ml.sim.small_company import at, customer_row
 
 CUTOFF = date(2026, 5, 1)
 
 
 def test_churn_and_need_windows(wh) -> None:
-    empty_raw(wh)
     c = at(CUTOFF)
     end = c + timedelta(days=30)
     cust = pd.DataFrame(
@@ -72,11 +71,7 @@ def test_churn_and_need_windows(wh) -> None:
 
 
 def test_treated_customers_are_found_around_the_cutoff(wh) -> None:
-    assert treated_customers(wh, CUTOFF) == set()  # no decisions table yet
-    wh.execute(
-        "CREATE TABLE decisions (send_key TEXT PRIMARY KEY, as_of DATE, customer_id TEXT, playbook TEXT, "
-        "action TEXT, arm TEXT)"
-    )
+    assert treated_customers(wh, CUTOFF) == set()  # no decisions yet
     dec = pd.DataFrame(
         {
             "send_key": ["a", "b", "c", "d"],
@@ -90,6 +85,7 @@ def test_treated_customers_are_found_around_the_cutoff(wh) -> None:
             "playbook": "p",
             "action": "email",
             "arm": ["treatment", "holdout", "treatment", "treatment"],
+            "decided_at": at(CUTOFF),
         }
     )
     wh.insert_frame("decisions", dec)
@@ -108,7 +104,6 @@ def test_subscription_label_is_the_default_churn(wh) -> None:
     from proactive_ml.contract import DATASETS
     from proactive_ml.modeling.config import label_spec
 
-    empty_raw(wh)
     cust = pd.DataFrame(
         [
             customer_row("gone", date(2026, 1, 1), cancelled=at(CUTOFF + timedelta(days=5))),
@@ -125,7 +120,6 @@ def test_subscription_label_is_the_default_churn(wh) -> None:
 def test_inactivity_label_counts_lapsed_apart_and_false_churn(wh) -> None:
     from proactive_ml.contract import DATASETS
 
-    empty_raw(wh)
     ids = ["buys_again", "silent", "back_later", "lapsed"]
     cust = pd.DataFrame([customer_row(i, date(2025, 1, 1)) for i in ids])
     wh.insert_frame("customers", cust, DATASETS["customers"].column_names)
@@ -169,7 +163,6 @@ def test_auto_window_is_the_smallest_with_under_5pct_returns() -> None:
 
 
 def test_max_gaps_from_consecutive_events(wh) -> None:
-    empty_raw(wh)
     d = CUTOFF
     _events(wh, [("a", d), ("a", d + timedelta(days=3)), ("a", d + timedelta(days=40)), ("b", d)])
     gaps, trailing = max_gaps(wh, d + timedelta(days=100))

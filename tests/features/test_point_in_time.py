@@ -14,7 +14,7 @@ from proactive_ml.features.point_in_time import (
     feature_names,
     load_feature_specs,
 )
-from proactive_ml.sim.small_company import at, customer_row, empty_raw, load_raw_tables, make_raw_tables
+from proactive_ml.sim.small_company import at, customer_row, load_raw_tables, make_raw_tables
 
 CUTOFF = date(2026, 4, 15)
 
@@ -48,7 +48,6 @@ def test_features_are_exactly_the_declared_ones(duck) -> None:
 
 
 def test_hand_computed_values_and_active_definition(wh) -> None:
-    empty_raw(wh)
     c = at(CUTOFF)
     cust = pd.DataFrame(
         [
@@ -130,11 +129,6 @@ def test_hand_computed_values_and_active_definition(wh) -> None:
     assert b["last_ticket_priority"] == "none"
     assert b["days_since_last_activity"] == b["tenure_days"]
 
-    wh.execute(
-        "CREATE TABLE decisions (send_key TEXT PRIMARY KEY, as_of DATE, customer_id TEXT, playbook TEXT, "
-        "action TEXT, arm TEXT, holdout_kind TEXT, score DOUBLE PRECISION, uplift DOUBLE PRECISION, "
-        "expected_value DOUBLE PRECISION, reasons TEXT, decided_at TIMESTAMP)"
-    )
     dec = pd.DataFrame(
         {
             "send_key": ["k1", "k2", "k3", "k4"],
@@ -148,9 +142,10 @@ def test_hand_computed_values_and_active_definition(wh) -> None:
             "playbook": "p",
             "action": "email",
             "arm": ["treatment", "treatment", "holdout", "treatment"],
+            "decided_at": c,
         }
     )
-    wh.insert_frame("decisions", dec, ["send_key", "customer_id", "as_of", "playbook", "action", "arm"])
+    wh.insert_frame("decisions", dec)
     X2 = build_features(wh, CUTOFF)
     assert X2.loc["a", "emails_90d"] == 1
     assert X2.loc["a", "days_since_last_email"] == 10

@@ -39,10 +39,6 @@ def test_report_has_kept_leaderboard_rates_themes_and_no_pii(duck, settings):
     dec, cust, _ = synthetic_decisions(n=1500)
     _load_tables(duck, dec, cust)
     duck.execute("UPDATE customers SET email = 'secret.person@example.org'")
-    duck.execute(
-        "CREATE TABLE feedback (feedback_id TEXT, customer_id TEXT, survey_type TEXT, ts TIMESTAMP, "
-        "score BIGINT, comment TEXT)"
-    )
     fb = pd.DataFrame(
         {
             "feedback_id": [f"f{i}" for i in range(6)],
@@ -159,7 +155,6 @@ def test_the_real_world_answers_through_the_receiver(duck, settings):
     from datetime import date as _date
 
     from proactive_ml.identity import send_key
-    from proactive_ml.outreach.ledger import ensure_tables as ensure_outreach_tables
     from proactive_ml.sim.answers import answer_world
     from proactive_ml.sim.world import World, WorldConfig
 
@@ -167,7 +162,6 @@ def test_the_real_world_answers_through_the_receiver(duck, settings):
     cust = world.step()["customers"]
     day = world.today
     cust = cust[cust["cancelled_at"].isna()].head(300)
-    ensure_outreach_tables(duck)
     keys = [send_key(c, "renewal", day) for c in cust["customer_id"]]
     ts = pd.Timestamp(day) + pd.Timedelta(hours=10)
     duck.insert_frame(

@@ -15,7 +15,7 @@ from proactive_ml.modeling.config import LabelSpec, label_spec
 from proactive_ml.modeling.datasets import LABEL
 from proactive_ml.modeling.label_training import check_two_classes
 from proactive_ml.sim.companies.snapshot import write_snapshot
-from proactive_ml.sim.small_company import customer_row, empty_raw
+from proactive_ml.sim.small_company import customer_row
 
 SNAPSHOT_SOURCES = """
 company: tiny CRM export
@@ -75,7 +75,6 @@ def test_label_spec_refuses_what_does_not_apply(tmp_path) -> None:
 def test_declared_attributes_and_spend_become_features(wh) -> None:
     from proactive_ml.contract import DATASETS
 
-    empty_raw(wh)
     cust = pd.DataFrame([customer_row(c, date(2026, 1, 1)) for c in ("a", "b")])
     wh.insert_frame("customers", cust, DATASETS["customers"].column_names)
     ev = pd.DataFrame(
@@ -88,9 +87,6 @@ def test_declared_attributes_and_spend_become_features(wh) -> None:
         }
     )
     wh.insert_frame("usage_events", ev)
-    from proactive_ml.ingest.sources import customer_attributes
-
-    customer_attributes(wh)  # creates the attribute tables
     wh.insert_frame(
         "customer_attribute_defs",
         pd.DataFrame(

@@ -19,7 +19,6 @@ from proactive_ml.modeling.uplift_training import (
     train_uplift,
     uplift_training_set,
 )
-from proactive_ml.outreach.ledger import ensure_tables as ensure_outreach_tables
 from proactive_ml.settings import Settings
 from proactive_ml.sim.small_company import START, load_raw_tables, make_raw_tables
 from proactive_ml.warehouse import Warehouse
@@ -45,7 +44,6 @@ def _randomized_company(wh: Warehouse) -> None:
             "arm": np.where(rng.random(len(ids)) < 0.5, "holdout", "treatment"),
         }
     )
-    ensure_outreach_tables(wh)  # the real decisions DDL (features read it: last contact)
     wh.insert_frame("decisions", dec.assign(action="email", decided_at=pd.Timestamp(DECIDED)))
 
 

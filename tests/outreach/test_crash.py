@@ -126,14 +126,14 @@ def _url(backend: str, tmp: Path, request: pytest.FixtureRequest) -> str:
 
 
 def _fresh_url(backend: str, tmp: Path, request: pytest.FixtureRequest, reset: bool) -> str:
-    """A warehouse for one crash run; PostgreSQL's schema is shared by the runs, so later runs drop its tables."""
+    """A warehouse for one crash run; PostgreSQL's schema is shared by the runs, so later runs empty its tables."""
     url = _url(backend, tmp, request)
     if backend == "postgres" and reset:
-        from proactive_ml.warehouse import Warehouse
+        from proactive_ml.warehouse import open_warehouse
 
-        w = Warehouse.connect(url)
+        w = open_warehouse(url)
         for t in ("decisions", "send_ledger", "dead_letters", "cs_tasks", "customers"):
-            w.execute(f"DROP TABLE IF EXISTS {t}")
+            w.execute(f"DELETE FROM {t}")
         w.close()
     return url
 

@@ -326,8 +326,10 @@ def test_events_lookup_reads_send_keys_from_email_events(duck: Warehouse) -> Non
     from proactive_ml.outreach.dispatch import events_lookup
 
     assert events_lookup(duck)(["sk_1"]) == {}
-    duck.execute("CREATE TABLE email_events (send_key TEXT, event TEXT, sg_message_id TEXT)")
     duck.execute(
-        "INSERT INTO email_events VALUES ('sk_1', 'processed', 'MID1.filter0001.x'), ('sk_2', 'open', NULL)"
+        "INSERT INTO email_events (dedupe_key, send_key, event, event_ts, sg_message_id, ingested_at) VALUES "
+        "('e1', 'sk_1', 'processed', TIMESTAMP '2026-11-17 10:00:00', 'MID1.filter0001.x', "
+        "TIMESTAMP '2026-11-17 10:05:00'), "
+        "('e2', 'sk_2', 'open', TIMESTAMP '2026-11-17 11:00:00', NULL, TIMESTAMP '2026-11-17 11:05:00')"
     )
     assert events_lookup(duck)(["sk_1", "sk_3"]) == {"sk_1": "MID1"}

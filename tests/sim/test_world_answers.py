@@ -16,12 +16,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
-from proactive_ml.contract import DATASETS, create_table_sql
+from proactive_ml.contract import DATASETS
 from proactive_ml.features.point_in_time import build_features
 from proactive_ml.measurement.impact import measure_impact
 from proactive_ml.modeling.uplift import _preprocessor, targeting_value
 from proactive_ml.modeling.uplift_training import score_uplift, train_uplift, uplift_training_set
-from proactive_ml.outreach.ledger import ensure_tables as ensure_outreach_tables
 from proactive_ml.sim.world import World, WorldConfig
 
 UPSERT_KEYS = {"customers": "customer_id", "tickets": "ticket_id"}
@@ -41,9 +40,6 @@ def _load(wh, batch) -> None:
 @pytest.mark.slow  # ~15 s of CPU (75 simulated days of 20k customers); run by `make test-slow`
 def test_measured_impact_covers_truth_and_uplift_beats_risk_on_the_world(duck, settings):
     world = World(WorldConfig(n_customers=20_000, seed=7))
-    for ds in DATASETS.values():
-        duck.execute(create_table_sql(ds))
-    ensure_outreach_tables(duck)
     for _ in range(45):
         _load(duck, world.step())
     d0 = world.today + timedelta(days=1)

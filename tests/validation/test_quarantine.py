@@ -7,7 +7,6 @@ from datetime import datetime
 import pandas as pd
 import pytest
 
-from proactive_ml import contract
 from proactive_ml.settings import Settings
 from proactive_ml.sim.samples import clean_feedback, customer_ids
 from proactive_ml.validation import (
@@ -29,7 +28,6 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 def _quarantine_some(wh, settings: Settings) -> pd.DataFrame:
-    wh.execute(contract.create_table_sql(contract.CUSTOMERS))
     wh.insert_frame("customers", pd.DataFrame({"customer_id": CUSTOMERS}), ["customer_id"])
     raw = clean_feedback(40, CUSTOMERS, DAY)
     raw.loc[2, ["survey_type", "score"]] = ["NPS", "12"]
@@ -38,7 +36,6 @@ def _quarantine_some(wh, settings: Settings) -> pd.DataFrame:
     lenient = Settings(data_dir=settings.data_dir, quarantine_max_share=1.0, _env_file=None)  # type: ignore[call-arg]
     res = validate_batch(wh, "feedback", raw, "landing/feedback/2026-03-01.csv", DAY, lenient)
     with wh.transaction():
-        wh.execute(contract.create_table_sql(contract.FEEDBACK))
         wh.insert_frame("feedback", res.valid)
         write_quarantine(wh, res.quarantined)
     return raw
@@ -82,14 +79,14 @@ def test_export_fix_and_reingest(wh, settings, tmp_path):
 
 def test_cli_list_export_reingest(tmp_path, monkeypatch, capsys):
     from proactive_ml.cli import main
-    from proactive_ml.warehouse import Warehouse
+    from proactive_ml.warehouse import open_warehouse
 
     data = tmp_path / "data"
     monkeypatch.setenv("PROACTIVE_DATA_DIR", str(data))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("COLUMNS", "400")
     s = Settings(data_dir=data, _env_file=None)  # type: ignore[call-arg]
-    with Warehouse.connect(s.resolved_warehouse_url) as wh:
+    with open_warehouse(s.resolved_warehouse_url) as wh:
         _quarantine_some(wh, s)
     assert main(["quarantine", "list", "--dataset", "feedback"]) == 0
     out = capsys.readouterr().out

@@ -2,7 +2,7 @@
 
 - ``churn``: the account was cancelled in the window (``cancelled_at`` in ``[cutoff, cutoff + h)``).
 - ``need``: the customer needed help in the window: a support ticket was opened, or a detractor survey arrived
-  (NPS <= 6 or CSAT <= 2).
+  (NPS <= 6 or CSAT <= 2); defined once in :mod:`proactive_ml.features.outcomes`.
 - inactivity churn (:func:`inactivity_labels`): no qualifying usage event in ``[cutoff, cutoff + n)``, for customers
   active at the cutoff (an event in the window before it); lapsed customers are counted, never labelled.
   :func:`choose_inactivity_window` picks ``n`` from the gaps between consecutive events (the return curve).
@@ -19,37 +19,25 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from proactive_ml.features.outcomes import NEED_IN_WINDOW_SQL, TREATED_IN_WINDOW_SQL
 from proactive_ml.features.point_in_time import ACTIVE_SQL, as_timestamp, run_query
 
 TARGETS = ("churn", "need")
 DEFAULT_HORIZON_DAYS = 30
 
-LABELS_SQL = """
-WITH active AS ({active}),
+LABELS_SQL = f"""
+WITH active AS ({{active}}),
 cx AS (
   SELECT customer_id FROM customers WHERE cancelled_at >= :cutoff_ts AND cancelled_at < :end_ts
 ),
-tk AS (
-  SELECT DISTINCT customer_id FROM tickets WHERE opened_at >= :cutoff_ts AND opened_at < :end_ts
-),
-fb AS (
-  SELECT DISTINCT customer_id FROM feedback
-  WHERE ts >= :cutoff_ts AND ts < :end_ts
-    AND ((survey_type = 'NPS' AND score <= 6) OR (survey_type = 'CSAT' AND score <= 2))
-)
+nd AS ({NEED_IN_WINDOW_SQL})
 SELECT a.customer_id,
   CASE WHEN cx.customer_id IS NULL THEN 0 ELSE 1 END AS churn,
-  CASE WHEN tk.customer_id IS NULL AND fb.customer_id IS NULL THEN 0 ELSE 1 END AS need
+  CASE WHEN nd.customer_id IS NULL THEN 0 ELSE 1 END AS need
 FROM active a
 LEFT JOIN cx ON cx.customer_id = a.customer_id
-LEFT JOIN tk ON tk.customer_id = a.customer_id
-LEFT JOIN fb ON fb.customer_id = a.customer_id
+LEFT JOIN nd ON nd.customer_id = a.customer_id
 ORDER BY a.customer_id
-"""
-
-TREATED_SQL = """
-SELECT DISTINCT customer_id FROM decisions
-WHERE arm = 'treatment' AND as_of >= :start_date AND as_of < :end_date
 """
 
 
@@ -67,15 +55,10 @@ def build_labels(wh: Any, cutoff: date | datetime, horizon_days: int = DEFAULT_H
 
 
 def treated_customers(wh: Any, cutoff: date | datetime, horizon_days: int = DEFAULT_HORIZON_DAYS) -> set[str]:
-    """Customers contacted (decisions arm='treatment') in ``[cutoff - h, cutoff + h)``: their label is not natural.
-
-    Empty when the ``decisions`` table does not exist yet.
-    """
-    if not wh.table_exists("decisions"):
-        return set()
+    """Customers contacted (decisions arm='treatment') in ``[cutoff - h, cutoff + h)``: their label is not natural."""
     c = as_timestamp(cutoff).date()
     params = {"start_date": c - timedelta(days=horizon_days), "end_date": c + timedelta(days=horizon_days)}
-    return set(wh.query(TREATED_SQL, params)["customer_id"].astype(str))
+    return set(wh.query(TREATED_IN_WINDOW_SQL, params)["customer_id"].astype(str))
 
 
 INACTIVITY_SQL = """

@@ -34,6 +34,7 @@ import pandas as pd
 import yaml
 
 from proactive_ml.contract import FEATURES
+from proactive_ml.features.outcomes import DETRACTOR_SQL
 from proactive_ml.ingest.sources import customer_attributes
 from proactive_ml.settings import PROJECT_ROOT
 
@@ -141,7 +142,7 @@ def _popcount(masks: pd.Series, keep_bits: int = 63) -> pd.Series:
     return pd.Series(np.bitwise_count(m).astype("float64"), index=masks.index)
 
 
-FEEDBACK_SQL = """
+FEEDBACK_SQL = f"""
 WITH fb AS (
   SELECT customer_id, survey_type, score, ts, comment,
          ROW_NUMBER() OVER (PARTITION BY customer_id, survey_type ORDER BY ts DESC, feedback_id DESC) AS rn
@@ -155,7 +156,7 @@ SELECT customer_id,
   CAST(MAX(CASE WHEN survey_type = 'CSAT' AND rn = 1 THEN score END) AS DOUBLE PRECISION) AS last_csat,
   MAX(CASE WHEN survey_type = 'CSAT' AND rn = 1 THEN ts END) AS last_csat_ts,
   CAST(SUM(CASE WHEN ts >= :c90 AND comment IS NOT NULL AND comment <> ''
-                 AND ((survey_type = 'NPS' AND score <= 6) OR (survey_type = 'CSAT' AND score <= 2))
+                 AND {DETRACTOR_SQL}
             THEN 1 ELSE 0 END) AS DOUBLE PRECISION) AS negative_comments_90d,
   CAST(SUM(CASE WHEN ts >= :c90 THEN 1 ELSE 0 END) AS DOUBLE PRECISION) AS feedback_90d
 FROM fb
@@ -396,11 +397,10 @@ def build_features(wh: Any, cutoff: date | datetime) -> pd.DataFrame:
     out = _customer_features(df, c)
     out["emails_90d"] = 0.0
     out["days_since_last_email"] = np.nan
-    if wh.table_exists("decisions"):
-        em = run_query(wh, OUTREACH_SQL, params).set_index("customer_id")
-        em = em.reindex(out.index)
-        out["emails_90d"] = pd.to_numeric(em["emails_90d"], errors="coerce").astype("float64").fillna(0.0)
-        out["days_since_last_email"] = _days_before(c, em["last_email_date"]).astype("float64")
+    em = run_query(wh, OUTREACH_SQL, params).set_index("customer_id")
+    em = em.reindex(out.index)
+    out["emails_90d"] = pd.to_numeric(em["emails_90d"], errors="coerce").astype("float64").fillna(0.0)
+    out["days_since_last_email"] = _days_before(c, em["last_email_date"]).astype("float64")
 
     out = out[feature_names()]
     if wh.table_exists("usage_events") and _has_values(wh):

@@ -44,14 +44,14 @@ def _ingest(args: argparse.Namespace) -> int:
     from proactive_ml.ingest.files import describe_unclaimed, ingest_path, warehouse_summary
     from proactive_ml.ingest.sources import ingest_sources, resolve_sources
     from proactive_ml.settings import get_settings
-    from proactive_ml.warehouse import Warehouse
+    from proactive_ml.warehouse import open_warehouse
 
     s = get_settings()
     as_of = args.as_of or datetime.utcnow()
     config = resolve_sources(s, args.sources)
     landing = args.landing or (args.path if config is not None else None)
     console = Console()
-    with Warehouse.connect(s.resolved_warehouse_url) as wh:
+    with open_warehouse(s.resolved_warehouse_url) as wh:
         if config is not None:
             summary = ingest_sources(wh, config, s, as_of, Path(landing) if landing else None)
         else:
@@ -97,10 +97,10 @@ def _sources_check(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from proactive_ml.ingest.files import warehouse_summary
     from proactive_ml.settings import get_settings
-    from proactive_ml.warehouse import Warehouse
+    from proactive_ml.warehouse import open_warehouse
 
     s = get_settings()
-    with Warehouse.connect(s.resolved_warehouse_url) as wh:
+    with open_warehouse(s.resolved_warehouse_url) as wh:
         print(f"warehouse: {s.resolved_warehouse_url}")
         print(warehouse_summary(wh).to_string(index=False))
     return 0

@@ -24,11 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from rich.progress import Progress
 
-from proactive_ml.contract import DATASETS, INGEST_ORDER, SQL_TYPES, Dataset, create_table_sql
+from proactive_ml.contract import DATASETS, INGEST_ORDER, SQL_TYPES, Dataset
 from proactive_ml.errors import GateFailure, IngestError, UserError
 from proactive_ml.ingest.landing import SUFFIXES, read_raw
 from proactive_ml.settings import Settings
+from proactive_ml.validation import format_gate_failures, validate_batch, write_quarantine
+from proactive_ml.validation.gx_run import deferred_data_docs
 from proactive_ml.warehouse.engine import Warehouse
 
 __all__ = [
@@ -40,37 +43,6 @@ __all__ = [
     "read_raw",
     "warehouse_summary",
 ]
-
-INGEST_LOG_DDL = """CREATE TABLE IF NOT EXISTS ingest_log (
-  file_sha256 TEXT PRIMARY KEY,
-  dataset TEXT NOT NULL,
-  path TEXT NOT NULL,
-  rows BIGINT NOT NULL,
-  valid_rows BIGINT NOT NULL,
-  quarantined_rows BIGINT NOT NULL,
-  ingested_at TIMESTAMP NOT NULL
-)"""
-# customer attributes beyond the contract, declared in a sources.yaml (model features), and snapshot labels
-CUSTOMER_ATTRIBUTES_DDL = """CREATE TABLE IF NOT EXISTS customer_attributes (
-  customer_id TEXT NOT NULL,
-  name TEXT NOT NULL,
-  kind TEXT NOT NULL,
-  value_num DOUBLE PRECISION,
-  value_text TEXT,
-  updated_at TIMESTAMP NOT NULL
-)"""
-CUSTOMER_ATTRIBUTE_DEFS_DDL = """CREATE TABLE IF NOT EXISTS customer_attribute_defs (
-  name TEXT NOT NULL,
-  kind TEXT NOT NULL,
-  reason TEXT,
-  source TEXT,
-  updated_at TIMESTAMP NOT NULL
-)"""
-CUSTOMER_LABELS_DDL = """CREATE TABLE IF NOT EXISTS customer_labels (
-  customer_id TEXT NOT NULL,
-  label BOOLEAN NOT NULL,
-  observed_at TIMESTAMP NOT NULL
-)"""
 
 
 @dataclass
@@ -116,23 +88,6 @@ class IngestSummary:
     def quarantined(self) -> int:
         """Rows quarantined, over all files."""
         return sum(f.quarantined for f in self.files)
-
-
-def ensure_tables(wh: Warehouse) -> None:
-    """Create the raw tables and the ingest log if missing; add contract columns an older warehouse lacks."""
-    for ds in DATASETS.values():
-        wh.execute(create_table_sql(ds))
-    wh.execute(INGEST_LOG_DDL)
-    for ddl in (CUSTOMER_ATTRIBUTES_DDL, CUSTOMER_ATTRIBUTE_DEFS_DDL, CUSTOMER_LABELS_DDL):
-        wh.execute(ddl)
-    have = wh.query(
-        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()"
-    )
-    existing = set(zip(have["table_name"], have["column_name"], strict=True))
-    for ds in DATASETS.values():
-        for c in ds.columns:
-            if (ds.name, c.name) not in existing:
-                wh.execute(f"ALTER TABLE {ds.name} ADD COLUMN IF NOT EXISTS {c.name} {SQL_TYPES[c.type]}")
 
 
 # ---------------------------------------------------------------------------------------------- discovery
@@ -222,7 +177,6 @@ def _write_valid(wh: Warehouse, ds: Dataset, valid: pd.DataFrame) -> int:
 def ingest_file(wh: Warehouse, dataset: str, path: Path, settings: Settings, as_of: datetime) -> FileResult:
     """Validate and load one landing file in one transaction; skip it if its content was loaded before."""
     ds = DATASETS[dataset]
-    ensure_tables(wh)
     digest = file_sha256(path)
     if already_ingested(wh, digest):
         return FileResult(path, dataset, "skipped")
@@ -251,9 +205,6 @@ def ingest_frame(
     valid rows, the quarantined rows, ``after_write(wh, valid)`` (a mapping's extra tables) and the ingest-log
     row keyed by ``digest``. A failed gate raises :class:`GateFailure` and writes nothing.
     """
-    from proactive_ml.validation import format_gate_failures, validate_batch, write_quarantine
-
-    ensure_tables(wh)
     result = validate_batch(wh, ds, raw, str(path), as_of, settings)
     _name_decode_columns(result.quarantined, raw.attrs.get("decode_columns") or {})
     if result.gate_failures:
@@ -313,14 +264,10 @@ def ingest_path(
 
     The Data Docs site is rebuilt once for the run (its pages cover every file validated), not after each file.
     """
-    from proactive_ml.validation.gx_run import deferred_data_docs
-
     files = discover(Path(path))
     summary = IngestSummary(unclaimed=unclaimed_files(Path(path)))
     bar = None
     if progress and files:
-        from rich.progress import Progress
-
         bar = Progress(transient=True)
         bar.start()
         task = bar.add_task("ingesting", total=len(files))
@@ -365,7 +312,6 @@ def _ingest_files(
 
 def warehouse_summary(wh: Warehouse) -> pd.DataFrame:
     """Row counts and time ranges of the raw tables (for people)."""
-    ensure_tables(wh)
     rows = []
     for ds in DATASETS.values():
         r = wh.query(

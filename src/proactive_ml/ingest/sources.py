@@ -32,7 +32,6 @@ from proactive_ml.ingest.files import (
     already_ingested,
     check_something_loaded,
     describe_unclaimed,
-    ensure_tables,
     file_sha256,
     ingest_frame,
     unclaimed_files,
@@ -171,7 +170,6 @@ def ingest_sources(
     """Validate and load every file a mapping claims, customers first; stops at the first refused file."""
     plan = plan_sources(config, landing)
     summary = IngestSummary(unclaimed=plan.unclaimed)
-    ensure_tables(wh)
     events = None
     if plan.derive_customers or plan.derive_signup:
         events = [map_file(plan, "usage_events", p) for p in plan.files.get("usage_events", [])]
@@ -290,7 +288,6 @@ def customer_attributes(wh: Warehouse) -> pd.DataFrame:
     ``attrs`` hold ``kinds`` (name -> numeric|categorical) and ``reasons`` (name -> reason text with
     ``{value}``, or ""), for features and reason texts.
     """
-    ensure_tables(wh)
     long = wh.query("SELECT customer_id, name, kind, value_num, value_text FROM customer_attributes")
     defs = wh.query("SELECT name, kind, reason FROM customer_attribute_defs ORDER BY name")
     kinds = dict(zip(defs["name"], defs["kind"], strict=True))
@@ -314,7 +311,6 @@ def customer_attributes(wh: Warehouse) -> pd.DataFrame:
 
 def customer_labels(wh: Warehouse) -> pd.DataFrame:
     """The latest snapshot label per customer: customer_id, label (bool), observed_at."""
-    ensure_tables(wh)
     return wh.query(
         "SELECT l.customer_id, l.label, l.observed_at FROM customer_labels l "
         "JOIN (SELECT customer_id, max(observed_at) AS observed_at FROM customer_labels GROUP BY customer_id) m "

@@ -18,10 +18,10 @@ def _impact(args: argparse.Namespace) -> int:
 
     from proactive_ml.measurement.impact import measure_impact
     from proactive_ml.settings import get_settings
-    from proactive_ml.warehouse import Warehouse
+    from proactive_ml.warehouse import open_warehouse
 
     s = get_settings()
-    with Warehouse.connect(s.resolved_warehouse_url) as wh:
+    with open_warehouse(s.resolved_warehouse_url) as wh:
         table = measure_impact(
             wh, pd.Timestamp(_as_of(args.as_of)).date(), s, log_to_mlflow=not args.no_mlflow
         )
@@ -38,10 +38,10 @@ def _report(args: argparse.Namespace) -> int:
 
     from proactive_ml.measurement.report import write_report
     from proactive_ml.settings import get_settings
-    from proactive_ml.warehouse import Warehouse
+    from proactive_ml.warehouse import open_warehouse
 
     s = get_settings()
-    with Warehouse.connect(s.resolved_warehouse_url) as wh:
+    with open_warehouse(s.resolved_warehouse_url) as wh:
         path = write_report(wh, s, pd.Timestamp(_as_of(args.as_of)).date())
     print(f"report: {path}")
     return 0

@@ -3,8 +3,9 @@
 Intent-to-treat on the ``decisions`` table (the holdout is a salted hash of the customer id, so arms are random
 among decided customers): for each decision old enough, was the customer still a customer 30/60/90 days later
 (``customers.cancelled_at``), and did they need help within 30 days (a ticket or a detractor survey, the modeling
-``need`` label)? The difference of rates comes with a 95% interval (Wald, unpooled variances; a percentile
-bootstrap is available), and *customers kept* = difference x treated n, with the interval scaled the same way.
+``need`` label)? Both are defined once in :mod:`proactive_ml.features.outcomes`. The difference of rates comes with
+a 95% interval (Wald, unpooled variances; a percentile bootstrap is available), and *customers kept* =
+difference x treated n, with the interval scaled the same way.
 
 :func:`impact_table` is pure; :func:`measure_impact` is the edge (warehouse read, ``impact_history`` write,
 MLflow evaluation run in experiment ``proactive-impact``; only aggregate numbers, no ids or PII).
@@ -17,11 +18,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
 
+from proactive_ml.features import outcomes
 from proactive_ml.settings import Settings
 
 HORIZONS = (30, 60, 90)
-NEED_HORIZON = 30
+NEED_HORIZON = outcomes.NEED_HORIZON_DAYS
 Z95 = 1.959963984540054
 ALL = "ALL"
 EXPERIMENT = "proactive-impact"
@@ -72,40 +76,30 @@ def outcomes_frame(
 
     ``need_events``: customer_id, ts - tickets opened and detractor survey answers.
     """
-    d = decisions[decisions["arm"].isin(["treatment", "holdout"])].copy()
+    d = outcomes.randomized(decisions).copy()
     d["decided"] = pd.to_datetime(d["as_of"])
-    end = pd.Timestamp(as_of)
     cancel = customers.drop_duplicates("customer_id").set_index("customer_id")["cancelled_at"]
     cancelled = pd.to_datetime(d["customer_id"].map(cancel))
     for h in HORIZONS:
-        stop = d["decided"] + pd.Timedelta(days=h)
-        kept = (cancelled.isna() | (cancelled >= stop)).astype(float)
-        d[f"retained_{h}d"] = kept.where(stop <= end)
-    stop = d["decided"] + pd.Timedelta(days=NEED_HORIZON)
-    need = pd.Series(0.0, index=d.index)
-    if len(need_events):
-        ne = need_events.assign(ts=pd.to_datetime(need_events["ts"]))
-        m = d[["customer_id", "decided"]].reset_index().merge(ne, on="customer_id", how="inner")
-        m = m[(m["ts"] >= m["decided"]) & (m["ts"] < m["decided"] + pd.Timedelta(days=NEED_HORIZON))]
-        need.loc[m["index"].unique()] = 1.0
-    d[f"need_{NEED_HORIZON}d"] = need.where(stop <= end)
+        d[f"retained_{h}d"] = outcomes.retained_known(d["decided"], cancelled, h, as_of)
+    need = outcomes.need_within(d, need_events, NEED_HORIZON)
+    d[f"need_{NEED_HORIZON}d"] = need.where(outcomes.window_ended(d["decided"], NEED_HORIZON, as_of))
     return d
 
 
-def impact_table(outcomes: pd.DataFrame, method: str = "wald") -> pd.DataFrame:
+def impact_table(rows: pd.DataFrame, method: str = "wald") -> pd.DataFrame:
     """Treated vs holdout per playbook and overall (``ALL``: first decision per customer) for each outcome."""
     outs = [f"retained_{h}d" for h in HORIZONS] + [f"need_{NEED_HORIZON}d"]
     groups: list[tuple[str, pd.DataFrame]] = []
-    first = outcomes.sort_values(["decided", "send_key"]).drop_duplicates("customer_id")
-    groups.append((ALL, first))
-    for pb, g in outcomes.groupby("playbook", sort=True):
-        groups.append((str(pb), g.sort_values(["decided", "send_key"]).drop_duplicates("customer_id")))
+    groups.append((ALL, outcomes.first_per_customer(rows)))
+    for pb, g in rows.groupby("playbook", sort=True):
+        groups.append((str(pb), outcomes.first_per_customer(g)))
     rows = []
     for pb, g in groups:
         for o in outs:
             v = g[g[o].notna()]
-            a = v.loc[v["arm"] == "treatment", o].to_numpy()
-            b = v.loc[v["arm"] == "holdout", o].to_numpy()
+            a = v.loc[v["arm"] == outcomes.TREATMENT, o].to_numpy()
+            b = v.loc[v["arm"] == outcomes.HOLDOUT, o].to_numpy()
             if len(a) < 2 or len(b) < 2:
                 continue
             diff, lo, hi = bootstrap_ci(a, b) if method == "bootstrap" else diff_ci(a, b)
@@ -117,20 +111,8 @@ def impact_table(outcomes: pd.DataFrame, method: str = "wald") -> pd.DataFrame:
 # ------------------------------------------------------------------ the edge
 def _load(wh: Any) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     dec = wh.query("SELECT send_key, as_of, customer_id, playbook, arm FROM decisions")
-    cust = (
-        wh.query("SELECT customer_id, cancelled_at FROM customers")
-        if wh.table_exists("customers")
-        else (pd.DataFrame(columns=["customer_id", "cancelled_at"]))
-    )
-    parts = []
-    if wh.table_exists("tickets"):
-        parts.append("SELECT customer_id, opened_at AS ts FROM tickets")
-    if wh.table_exists("feedback"):
-        parts.append(
-            "SELECT customer_id, ts FROM feedback WHERE (survey_type = 'NPS' AND score <= 6) "
-            "OR (survey_type = 'CSAT' AND score <= 2)"
-        )
-    need = wh.query(" UNION ALL ".join(parts)) if parts else pd.DataFrame(columns=["customer_id", "ts"])
+    cust = wh.query("SELECT customer_id, cancelled_at FROM customers")
+    need = wh.query(outcomes.NEED_EVENTS_SQL)
     return dec, cust, need
 
 
@@ -143,11 +125,6 @@ def measure_impact(
     method: str = "wald",
 ) -> pd.DataFrame:
     """Impact per playbook and overall as of ``as_of``; kept in ``impact_history`` and logged to MLflow."""
-    from proactive_ml.responses.store import ensure_tables
-
-    ensure_tables(wh)
-    if not wh.table_exists("decisions"):
-        return pd.DataFrame(columns=COLUMNS)
     dec, cust, need = _load(wh)
     table = impact_table(outcomes_frame(dec, cust, need, as_of), method=method)
     day = pd.Timestamp(as_of).date()
@@ -167,9 +144,6 @@ def measure_impact(
 
 def log_impact_run(table: pd.DataFrame, settings: Settings, as_of: date) -> str:
     """Log the impact table as an MLflow evaluation run (aggregates only); returns the run id."""
-    from mlflow.entities import Metric, Param, RunTag
-    from mlflow.tracking import MlflowClient
-
     client = MlflowClient(tracking_uri=settings.resolved_mlflow_uri)
     exp = client.get_experiment_by_name(EXPERIMENT)
     if exp is None:

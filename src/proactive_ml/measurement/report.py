@@ -22,8 +22,9 @@ import matplotlib
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from proactive_ml.measurement.impact import COLUMNS, impact_table, outcomes_frame
+from proactive_ml.features import outcomes
 from proactive_ml.measurement.impact import _load as load_impact_inputs
+from proactive_ml.measurement.impact import impact_table, outcomes_frame
 from proactive_ml.responses.processing import response_rates
 from proactive_ml.settings import Settings
 
@@ -363,19 +364,13 @@ def render_html(
 
 
 def _tasks(wh: Any, as_of: date) -> pd.DataFrame:
-    if not wh.table_exists("cs_tasks"):
-        return pd.DataFrame()
-    cancel = "c.cancelled_at" if wh.table_exists("customers") else "NULL"
-    join = "LEFT JOIN customers c ON c.customer_id = t.customer_id" if wh.table_exists("customers") else ""
-    df = wh.query(f"SELECT t.playbook, t.state, t.as_of, {cancel} AS cancelled_at FROM cs_tasks t {join}")
+    df = wh.query(
+        "SELECT t.playbook, t.state, t.as_of, c.cancelled_at FROM cs_tasks t "
+        "LEFT JOIN customers c ON c.customer_id = t.customer_id"
+    )
     if df.empty:
         return pd.DataFrame()
-    decided = pd.to_datetime(df["as_of"])
-    done = decided + pd.Timedelta(days=30) <= pd.Timestamp(as_of)
-    cancelled = pd.to_datetime(df["cancelled_at"])
-    df["retained_30d"] = (
-        (cancelled.isna() | (cancelled >= decided + pd.Timedelta(days=30))).astype(float).where(done)
-    )
+    df["retained_30d"] = outcomes.retained_known(pd.to_datetime(df["as_of"]), df["cancelled_at"], 30, as_of)
     return (
         df.groupby(["playbook", "state"])
         .agg(tasks=("as_of", "size"), retained_30d=("retained_30d", "mean"))
@@ -385,24 +380,15 @@ def _tasks(wh: Any, as_of: date) -> pd.DataFrame:
 
 def write_report(wh: Any, settings: Settings, as_of: date | datetime) -> Path:
     """Build the report from the warehouse and write ``<reports_dir>/report.html``; returns the path."""
-    from proactive_ml.responses.store import ensure_tables
-
-    ensure_tables(wh)
     day = pd.Timestamp(as_of).date()
-    if wh.table_exists("decisions"):
-        impact = impact_table(outcomes_frame(*load_impact_inputs(wh), day))
-    else:
-        impact = pd.DataFrame(columns=COLUMNS)
+    impact = impact_table(outcomes_frame(*load_impact_inputs(wh), day))
     history = wh.query("SELECT * FROM impact_history WHERE as_of <= :d", {"d": day})
     rates = response_rates(wh)
-    comments = []
-    if wh.table_exists("feedback"):
-        since = pd.Timestamp(day) - pd.Timedelta(days=90)
-        comments = wh.query(
-            "SELECT comment FROM feedback WHERE comment IS NOT NULL AND ts >= :s AND ts < :e AND "
-            "((survey_type = 'NPS' AND score <= 6) OR (survey_type = 'CSAT' AND score <= 2))",
-            {"s": since.to_pydatetime(), "e": (pd.Timestamp(day) + pd.Timedelta(days=1)).to_pydatetime()},
-        )["comment"].tolist()
+    since = pd.Timestamp(day) - pd.Timedelta(days=90)
+    comments = wh.query(
+        f"SELECT comment FROM feedback WHERE comment IS NOT NULL AND ts >= :s AND ts < :e AND {outcomes.DETRACTOR_SQL}",
+        {"s": since.to_pydatetime(), "e": (pd.Timestamp(day) + pd.Timedelta(days=1)).to_pydatetime()},
+    )["comment"].tolist()
     replies = wh.query("SELECT body_text FROM replies WHERE NOT is_auto AND body_text IS NOT NULL")[
         "body_text"
     ].tolist()

@@ -39,11 +39,11 @@ def _settings():  # type: ignore[no-untyped-def]
 def _train(args: argparse.Namespace) -> int:
     from proactive_ml.modeling.train import train_and_register
     from proactive_ml.modeling.uplift_training import train_and_register_uplift
-    from proactive_ml.warehouse import Warehouse
+    from proactive_ml.warehouse import open_warehouse
 
     s = _settings()
     targets = args.target or (["churn"] if args.label else ["churn", "need"])
-    with Warehouse.connect(s.resolved_warehouse_url) as wh:
+    with open_warehouse(s.resolved_warehouse_url) as wh:
         for target in targets:
             if target == "uplift":
                 out = train_and_register_uplift(wh, s, _as_of(args.as_of))
@@ -58,11 +58,11 @@ def _train(args: argparse.Namespace) -> int:
 
 def _score(args: argparse.Namespace) -> int:
     from proactive_ml.modeling.scoring import score_targets
-    from proactive_ml.warehouse import Warehouse
+    from proactive_ml.warehouse import open_warehouse
 
     s = _settings()
     now = datetime.now(UTC).replace(tzinfo=None)
-    with Warehouse.connect(s.resolved_warehouse_url) as wh:
+    with open_warehouse(s.resolved_warehouse_url) as wh:
         scored = score_targets(wh, s, _as_of(args.as_of), args.target, scored_at=now)
     for target, df in scored.items():
         version = df["model_version"].iloc[0] if len(df) else None

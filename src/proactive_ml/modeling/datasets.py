@@ -54,7 +54,7 @@ def training_cutoffs(
 
 def data_start(wh: Warehouse) -> date | None:
     """The first day of usage data (None when there is none)."""
-    v = wh.scalar("SELECT MIN(ts) FROM usage_events") if wh.table_exists("usage_events") else None
+    v = wh.scalar("SELECT MIN(ts) FROM usage_events")
     if v is None:
         return None
     return pd.Timestamp(v).date()

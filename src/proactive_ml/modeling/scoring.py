@@ -30,21 +30,6 @@ from proactive_ml.modeling.reasons import Explainer, top_reasons
 from proactive_ml.settings import Settings
 from proactive_ml.warehouse import Warehouse
 
-SCORES_DDL = """
-CREATE TABLE IF NOT EXISTS scores (
-  customer_id TEXT NOT NULL,
-  cutoff DATE NOT NULL,
-  target TEXT NOT NULL,
-  score DOUBLE PRECISION,
-  model_name TEXT,
-  model_version TEXT,
-  reason_1 TEXT,
-  reason_2 TEXT,
-  reason_3 TEXT,
-  scored_at TIMESTAMP,
-  UNIQUE (customer_id, cutoff, target)
-)
-"""
 SCORE_COLUMNS = [
     "customer_id",
     "cutoff",
@@ -64,11 +49,6 @@ MapPartitions = Callable[[list[pd.DataFrame], str, str], list[pd.DataFrame]]
 _MODEL_CACHE: dict[tuple[str, str, str], tuple[Any, dict[str, Any]]] = {}
 # One load per version and process: partitions scored on threads wait for the first load instead of repeating it.
 _MODEL_LOCK = threading.Lock()
-
-
-def ensure_tables(wh: Warehouse) -> None:
-    """Create the ``scores`` table if it does not exist."""
-    wh.execute(SCORES_DDL)
 
 
 # ---------------------------------------------------------------------------------------------- partitions
@@ -160,7 +140,6 @@ def assemble_scores(
 # ---------------------------------------------------------------------------------------------- the one path
 def write_scores(wh: Warehouse, scores: pd.DataFrame, cutoff: date, target: str) -> int:
     """Replace the rows of (cutoff, target) in ``scores`` with ``scores`` (all or nothing)."""
-    ensure_tables(wh)
     with wh.transaction():
         wh.execute(
             "DELETE FROM scores WHERE cutoff = :cutoff AND target = :target",

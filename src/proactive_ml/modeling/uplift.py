@@ -31,6 +31,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from proactive_ml.features import outcomes
+
 METHODS = ("class_transformation", "t_learner")
 BASES = ("logistic", "hgb")
 
@@ -218,15 +220,12 @@ def randomized_outcomes(
     Only randomized rows (arm treatment/holdout) whose window ``[as_of_decision, + horizon]`` ended by ``as_of``;
     one row per customer (the first decision), since a customer's later decisions depend on the first.
     """
-    d = decisions[decisions["arm"].isin(["treatment", "holdout"])].copy()
+    d = outcomes.randomized(decisions).copy()
     d["decided"] = pd.to_datetime(d["as_of"])
-    end = pd.Timestamp(as_of)
-    d = d[d["decided"] + pd.Timedelta(days=horizon_days) <= end]
-    d = d.sort_values(["decided", "send_key"]).drop_duplicates("customer_id")
+    d = d[outcomes.window_ended(d["decided"], horizon_days, as_of)]
+    d = outcomes.first_per_customer(d)
     c = customers[["customer_id", "cancelled_at"]].drop_duplicates("customer_id")
     d = d.merge(c, on="customer_id", how="left")
-    cancelled = pd.to_datetime(d["cancelled_at"])
-    horizon_end = d["decided"] + pd.Timedelta(days=horizon_days)
-    d["retained"] = (cancelled.isna() | (cancelled >= horizon_end)).astype(int)
-    d["treatment"] = (d["arm"] == "treatment").astype(int)
+    d["retained"] = outcomes.retained(d["decided"], d["cancelled_at"], horizon_days).astype(int)
+    d["treatment"] = outcomes.is_treated(d["arm"])
     return d[["customer_id", "decided", "playbook", "treatment", "retained"]].reset_index(drop=True)

@@ -41,8 +41,6 @@ def uplift_training_set(
     wh: Warehouse, as_of: date | datetime, horizon_days: int = 60
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(X, outcomes)``: point-in-time features at each decision date and treatment/retained per customer."""
-    if not wh.table_exists("decisions"):
-        return pd.DataFrame(), pd.DataFrame()
     dec = wh.query("SELECT send_key, as_of, customer_id, playbook, arm FROM decisions")
     cust = wh.query("SELECT customer_id, cancelled_at FROM customers")
     out = randomized_outcomes(dec, cust, as_of, horizon_days)

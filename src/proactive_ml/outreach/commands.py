@@ -32,22 +32,19 @@ def _preview(args: argparse.Namespace) -> int:
         return 0
     with open_resources(s) as res:
         wh = res.warehouse
-        if not wh.table_exists("customers"):
-            raise UserError("no customers table in the warehouse: ingest data first")
         c = wh.query(
             "SELECT customer_id, email, name FROM customers WHERE customer_id = :c", {"c": args.customer}
         )
         if c.empty:
             raise UserError(f"no customer {args.customer!r}")
         reasons: tuple[str, ...] = ()
-        if wh.table_exists("scores"):
-            r = wh.query(
-                "SELECT reason_1, reason_2, reason_3 FROM scores WHERE customer_id = :c AND target = 'churn' "
-                "ORDER BY cutoff DESC LIMIT 1",
-                {"c": args.customer},
-            )
-            if len(r):
-                reasons = tuple(x for x in r.iloc[0].tolist() if isinstance(x, str) and x)
+        r = wh.query(
+            "SELECT reason_1, reason_2, reason_3 FROM scores WHERE customer_id = :c AND target = 'churn' "
+            "ORDER BY cutoff DESC LIMIT 1",
+            {"c": args.customer},
+        )
+        if len(r):
+            reasons = tuple(x for x in r.iloc[0].tolist() if isinstance(x, str) and x)
     as_of = date.fromisoformat(args.as_of) if args.as_of else date.today()
     sk = send_key(str(c.iloc[0]["customer_id"]), pb.name, as_of)
     try:

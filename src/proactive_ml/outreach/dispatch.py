@@ -56,17 +56,14 @@ def events_lookup(wh: Warehouse) -> Lookup:
     """
 
     def lookup(keys: list[str]) -> dict[str, str]:
-        if not keys or not wh.table_exists("email_events"):
+        if not keys:
             return {}
         inl = ", ".join(f":k{i}" for i in range(len(keys)))
-        try:
-            df = wh.query(
-                f"SELECT send_key, max(sg_message_id) AS mid FROM email_events WHERE send_key IN ({inl}) "
-                "GROUP BY send_key",
-                {f"k{i}": k for i, k in enumerate(keys)},
-            )
-        except Exception:  # the feedback module owns that table; a different shape means: no information
-            return {}
+        df = wh.query(
+            f"SELECT send_key, max(sg_message_id) AS mid FROM email_events WHERE send_key IN ({inl}) "
+            "GROUP BY send_key",
+            {f"k{i}": k for i, k in enumerate(keys)},
+        )
         return {
             k: m.split(".")[0]
             for k, m in zip(df["send_key"], df["mid"], strict=True)
@@ -334,7 +331,6 @@ class Dispatcher:
 
 def ledger_suppressed(wh: Warehouse) -> tuple[set[str], set[str]]:
     """(suppressed email hashes, suppressed customer ids) at send time."""
-    ledger.ensure_tables(wh)
     df = wh.query("SELECT email_sha256, customer_id FROM suppressions")
     return set(df["email_sha256"].astype(str)), set(df["customer_id"].dropna().astype(str))
 
@@ -406,7 +402,6 @@ def deliver_pending(
     decides which 'sending' rows are stuck (claimed before clock() - stale_after: a live sender's claims are
     younger, so overlapping runs never reconcile each other's rows).
     """
-    ledger.ensure_tables(wh)
     config = config or load_playbooks()
     retry = retry or RetryPolicy()
     clock = clock or _utcnow

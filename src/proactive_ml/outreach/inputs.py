@@ -29,8 +29,6 @@ CUSTOMER_COLUMNS = [
 
 def latest_scores(wh: Warehouse, as_of: datetime, target: str = "churn") -> pd.DataFrame:
     """Per customer, the newest score of ``target`` with cutoff <= as_of (at most MAX_SCORE_AGE_DAYS old)."""
-    if not wh.table_exists("scores"):
-        return pd.DataFrame(columns=["customer_id", "score", "reason_1", "reason_2", "reason_3", "cutoff"])
     d = as_of.date()
     return wh.query(
         """SELECT s.customer_id, s.score, s.reason_1, s.reason_2, s.reason_3, s.cutoff FROM scores s
@@ -47,8 +45,6 @@ def _customers(wh: Warehouse) -> pd.DataFrame:
 
 
 def _usage(wh: Warehouse, as_of: datetime) -> pd.DataFrame:
-    if not wh.table_exists("usage_events"):
-        return pd.DataFrame(columns=["customer_id", "usage_14d", "usage_prev_14d"])
     return wh.query(
         """SELECT customer_id,
                   sum(CASE WHEN ts >= :d14 THEN quantity ELSE 0 END) AS usage_14d,
@@ -59,8 +55,6 @@ def _usage(wh: Warehouse, as_of: datetime) -> pd.DataFrame:
 
 
 def _open_tickets(wh: Warehouse, as_of: datetime) -> pd.DataFrame:
-    if not wh.table_exists("tickets"):
-        return pd.DataFrame(columns=["customer_id", "opened_at", "priority"])
     return wh.query(
         """SELECT customer_id, opened_at, priority FROM tickets
            WHERE opened_at < :t AND ((closed_at IS NULL AND status IN ('open', 'pending')) OR closed_at >= :t)""",
@@ -69,8 +63,6 @@ def _open_tickets(wh: Warehouse, as_of: datetime) -> pd.DataFrame:
 
 
 def _feedback(wh: Warehouse, as_of: datetime) -> pd.DataFrame:
-    if not wh.table_exists("feedback"):
-        return pd.DataFrame(columns=["customer_id", "survey_type", "ts", "score"])
     return wh.query(
         "SELECT customer_id, survey_type, ts, score FROM feedback WHERE ts < :t AND ts >= :since",
         {"t": as_of, "since": as_of - timedelta(days=90)},
@@ -104,7 +96,7 @@ def combine(
 def load_candidates(wh: Warehouse, as_of: datetime) -> pd.DataFrame:
     """The frame playbooks and policy work on (see :func:`combine`); empty if nothing is scored."""
     scores = latest_scores(wh, as_of)
-    if scores.empty or not wh.table_exists("customers"):
+    if scores.empty:
         return pd.DataFrame(columns=["customer_id", "score", "reasons", "need_score", *CUSTOMER_COLUMNS[1:]])
     customers = _customers(wh)
     signals = build_signals(

@@ -1,4 +1,6 @@
-"""Storage edge of outreach: tables decisions, send_ledger, dead_letters, cs_tasks (DuckDB and PostgreSQL).
+"""Storage edge of outreach: reads and writes of decisions, send_ledger, dead_letters and cs_tasks.
+
+The tables are declared in ``proactive_ml.warehouse.schema`` (DuckDB and PostgreSQL).
 
 Exactly once comes from constraints, not from an orchestrator's cache:
 - ``send_key`` (customer, playbook, window) is the PRIMARY KEY of decisions and of send_ledger; both are written
@@ -22,74 +24,8 @@ import pandas as pd
 
 from proactive_ml.warehouse import Warehouse
 
-TABLES = ("decisions", "send_ledger", "dead_letters", "cs_tasks")
 STATES = ("planned", "sending", "accepted", "failed", "dead_letter")
 ADVISORY_LOCK_KEY = 5_807_311_001  # PostgreSQL advisory lock id for decision writes
-
-DDL = [
-    """CREATE TABLE IF NOT EXISTS decisions (
-  send_key TEXT PRIMARY KEY,
-  as_of DATE NOT NULL,
-  customer_id TEXT NOT NULL,
-  playbook TEXT NOT NULL,
-  action TEXT NOT NULL,
-  arm TEXT NOT NULL,
-  holdout_kind TEXT,
-  score DOUBLE PRECISION,
-  uplift DOUBLE PRECISION,
-  expected_value DOUBLE PRECISION,
-  reasons TEXT,
-  decided_at TIMESTAMP NOT NULL
-)""",
-    """CREATE TABLE IF NOT EXISTS send_ledger (
-  send_key TEXT PRIMARY KEY,
-  customer_id TEXT NOT NULL,
-  playbook TEXT NOT NULL,
-  window_start DATE NOT NULL,
-  state TEXT NOT NULL,
-  message_id TEXT,
-  attempts INTEGER NOT NULL DEFAULT 0,
-  created_at TIMESTAMP NOT NULL,
-  updated_at TIMESTAMP NOT NULL,
-  send_at TIMESTAMP,
-  claim_token TEXT,
-  claimed_at TIMESTAMP,
-  last_error TEXT
-)""",
-    """CREATE TABLE IF NOT EXISTS dead_letters (
-  send_key TEXT PRIMARY KEY,
-  customer_id TEXT,
-  playbook TEXT,
-  status_code INTEGER,
-  reason TEXT NOT NULL,
-  created_at TIMESTAMP NOT NULL
-)""",
-    """CREATE TABLE IF NOT EXISTS cs_tasks (
-  task_id TEXT PRIMARY KEY,
-  as_of DATE NOT NULL,
-  customer_id TEXT NOT NULL,
-  playbook TEXT NOT NULL,
-  priority INTEGER,
-  expected_value DOUBLE PRECISION,
-  score DOUBLE PRECISION,
-  reasons TEXT,
-  guidance TEXT NOT NULL,
-  state TEXT NOT NULL,
-  created_at TIMESTAMP NOT NULL
-)""",
-]
-
-
-def ensure_tables(wh: Warehouse) -> None:
-    """Create the outreach tables (and the suppressions table they are read with) if missing.
-
-    Overlapping runs are safe: ``Warehouse.ensure_tables`` serialises table creation on PostgreSQL.
-    """
-    from proactive_ml.responses.suppressions import DDL as SUPPRESSIONS_DDL
-
-    if wh.backend == "postgres" and all(wh.table_exists(t) for t in (*TABLES, "suppressions")):
-        return
-    wh.ensure_tables([*DDL, SUPPRESSIONS_DDL])
 
 
 def _in_list(keys: Sequence[str], prefix: str = "k") -> tuple[str, dict[str, str]]:
@@ -99,7 +35,6 @@ def _in_list(keys: Sequence[str], prefix: str = "k") -> tuple[str, dict[str, str
 
 def recent_contacts(wh: Warehouse, as_of: date, cap_days: int) -> pd.DataFrame:
     """Decisions (either arm) less than ``cap_days`` away from as_of (before or after): customer_id, action, as_of."""
-    ensure_tables(wh)
     return wh.query(
         "SELECT customer_id, action, as_of FROM decisions WHERE as_of > :since AND as_of < :until",
         {"since": as_of - timedelta(days=cap_days), "until": as_of + timedelta(days=cap_days)},
@@ -179,7 +114,6 @@ def record_decisions(
     Raises:
         ValueError: The decisions are of more than one day.
     """
-    ensure_tables(wh)
     if decisions.empty:
         return {"decisions": 0, "ledger": 0, "tasks": 0}
     staged = _staged_decisions(decisions, guidance, priorities)
@@ -255,7 +189,6 @@ def claim(
 
 def due_playbooks(wh: Warehouse, now: datetime) -> list[str]:
     """Playbooks with planned rows due at ``now``."""
-    ensure_tables(wh)
     return wh.query(
         "SELECT DISTINCT playbook FROM send_ledger WHERE state = 'planned' AND (send_at IS NULL OR send_at <= :now) "
         "ORDER BY playbook",
@@ -372,7 +305,6 @@ def dead_letter(wh: Warehouse, rows: Sequence[tuple[str, str, str, int | None, s
 
 def stuck_sending(wh: Warehouse, older_than: datetime) -> pd.DataFrame:
     """Rows in 'sending' claimed at or before ``older_than`` (a crashed or timed-out sender)."""
-    ensure_tables(wh)
     return wh.query(
         "SELECT send_key, claim_token, claimed_at FROM send_ledger WHERE state = 'sending' "
         "AND claimed_at <= :t ORDER BY send_key",
@@ -418,14 +350,12 @@ def reconcile(
 
 def ledger_counts(wh: Warehouse) -> dict[str, int]:
     """Rows per ledger state."""
-    ensure_tables(wh)
     df = wh.query("SELECT state, count(*) AS n FROM send_ledger GROUP BY state")
     return {str(s): int(n) for s, n in zip(df["state"], df["n"], strict=False)}
 
 
 def export_tasks(wh: Warehouse, path: str, as_of: date | None = None) -> int:
     """Write the CS tasks (open ones, optionally of one day) to a CSV a person can open; returns the row count."""
-    ensure_tables(wh)
     sql = (
         "SELECT t.task_id, t.as_of, t.customer_id, c.name AS contact_name, c.plan, c.monthly_revenue, t.playbook, "
         "t.priority, t.expected_value, t.score, t.reasons, t.guidance, t.state, t.created_at FROM cs_tasks t "
@@ -435,11 +365,6 @@ def export_tasks(wh: Warehouse, path: str, as_of: date | None = None) -> int:
     if as_of is not None:
         sql += " AND t.as_of = :d"
         params["d"] = as_of
-    if not wh.table_exists("customers"):
-        sql = sql.replace(
-            "c.name AS contact_name, c.plan, c.monthly_revenue",
-            "NULL AS contact_name, NULL AS plan, NULL AS monthly_revenue",
-        ).replace(" LEFT JOIN customers c ON c.customer_id = t.customer_id", "")
     df = wh.query(sql + " ORDER BY t.as_of, t.priority, t.expected_value DESC", params)
     df.to_csv(path, index=False)
     return len(df)

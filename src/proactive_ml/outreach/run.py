@@ -83,7 +83,6 @@ def decide_and_record(
     now: datetime,
 ) -> dict[str, Any]:
     """Plan the day's outreach and record decisions, ledger rows and CS tasks in one transaction; the counts."""
-    ledger.ensure_tables(wh)  # includes the suppressions table
     params = policy_params(settings)
     frame = load_candidates(wh, t)
     supp = wh.query("SELECT email_sha256, customer_id FROM suppressions")

@@ -16,8 +16,11 @@ def _as_of(value: str | None) -> object:
 def _serve(args: argparse.Namespace) -> int:
     from proactive_ml.responses.receiver import serve
     from proactive_ml.settings import get_settings
+    from proactive_ml.warehouse import open_warehouse
 
     s = get_settings()
+    if args.apply_unsubscribes:  # the receiver writes suppressions: the tables must be there
+        open_warehouse(s.resolved_warehouse_url).close()
     print(f"receiver on http://{args.host}:{args.port} (raw log: {s.data_dir / 'receiver.sqlite3'})")
     serve(
         s,
@@ -33,10 +36,10 @@ def _responses(args: argparse.Namespace) -> int:
 
     from proactive_ml.responses.processing import process_responses
     from proactive_ml.settings import get_settings
-    from proactive_ml.warehouse import Warehouse
+    from proactive_ml.warehouse import open_warehouse
 
     s = get_settings()
-    with Warehouse.connect(s.resolved_warehouse_url) as wh:
+    with open_warehouse(s.resolved_warehouse_url) as wh:
         out = process_responses(wh, s, _as_of(args.as_of))  # type: ignore[arg-type]
     print(json.dumps(out, default=str, indent=2))
     return 0

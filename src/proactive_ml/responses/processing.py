@@ -25,7 +25,6 @@ from typing import Any
 import pandas as pd
 
 from proactive_ml.responses import store as fstore
-from proactive_ml.responses import suppressions as suppression
 from proactive_ml.responses.attribute import (
     EVENT_COLUMNS,
     AttributedClicks,
@@ -49,7 +48,7 @@ from proactive_ml.responses.steps import (
     validate_replies,
 )
 from proactive_ml.responses.store import RawRequest, RawStore
-from proactive_ml.responses.write import ResponseRows, lock, recipient_hash_from_events, write_rows
+from proactive_ml.responses.write import ResponseRows, recipient_hash_from_events, write_rows
 from proactive_ml.settings import Settings
 from proactive_ml.warehouse import Warehouse
 
@@ -150,10 +149,6 @@ def process_responses(
     """
     as_of = pd.Timestamp(as_of).to_pydatetime().replace(tzinfo=None)
     raw = store or RawStore(fstore.raw_store_path(settings))
-    with wh.transaction():  # CREATE TABLE IF NOT EXISTS races on PostgreSQL: take turns
-        lock(wh)
-        fstore.ensure_tables(wh)
-        suppression.ensure_table(wh)
     pending = raw.pending(limit)
     summary = _summary(len(pending))
     if not pending:
@@ -186,21 +181,6 @@ def process_responses(
 
 def response_rates(wh: Warehouse) -> pd.DataFrame:
     """Per playbook: sends, and the share with a delivery, open, click, reply, unsubscribe; CSAT mean and count."""
-    fstore.ensure_tables(wh)
-    if not wh.table_exists("send_ledger"):
-        return pd.DataFrame(
-            columns=[
-                "playbook",
-                "sent",
-                "delivered",
-                "open",
-                "click",
-                "reply",
-                "unsubscribe",
-                "csat_mean",
-                "ratings",
-            ]
-        )
     df = wh.query(
         """
         WITH s AS (SELECT send_key, playbook FROM send_ledger WHERE state = 'accepted'),

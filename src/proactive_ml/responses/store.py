@@ -7,7 +7,8 @@ Two stores, on purpose:
   SQLite lets the receiver process write while the responses flow (another process) reads and marks rows, which
   an embedded DuckDB warehouse (one writer process) would not. Table ``raw_requests``.
 * warehouse tables ``email_events``, ``replies``, ``ratings``, ``response_quarantine`` and ``impact_history``
-  (DDL below, :func:`ensure_tables`), written by the responses flow and impact, on DuckDB or PostgreSQL.
+  (declared in ``proactive_ml.warehouse.schema``), written by the responses flow and impact, on DuckDB or
+  PostgreSQL.
 """
 
 from __future__ import annotations
@@ -38,80 +39,6 @@ RAW_DDL = """CREATE TABLE IF NOT EXISTS raw_requests (
   note TEXT,
   processed_at TEXT
 )"""
-
-TABLES_DDL = (
-    """CREATE TABLE IF NOT EXISTS email_events (
-  dedupe_key TEXT PRIMARY KEY,
-  sg_event_id TEXT UNIQUE,
-  send_key TEXT,
-  customer_id TEXT,
-  playbook TEXT,
-  event TEXT NOT NULL,
-  event_ts TIMESTAMP NOT NULL,
-  email_sha256 TEXT,
-  sg_message_id TEXT,
-  reason TEXT,
-  url TEXT,
-  raw_id BIGINT,
-  ingested_at TIMESTAMP NOT NULL
-)""",
-    """CREATE TABLE IF NOT EXISTS replies (
-  reply_id TEXT PRIMARY KEY,
-  send_key TEXT,
-  customer_id TEXT,
-  playbook TEXT,
-  email_sha256 TEXT,
-  sender_matches_send BOOLEAN,
-  subject TEXT,
-  body_text TEXT,
-  is_auto BOOLEAN NOT NULL,
-  is_stop BOOLEAN NOT NULL,
-  spf TEXT,
-  received_at TIMESTAMP NOT NULL,
-  raw_id BIGINT,
-  ingested_at TIMESTAMP NOT NULL
-)""",
-    """CREATE TABLE IF NOT EXISTS ratings (
-  send_key TEXT PRIMARY KEY,
-  customer_id TEXT,
-  playbook TEXT,
-  score BIGINT NOT NULL,
-  rated_at TIMESTAMP NOT NULL,
-  raw_id BIGINT,
-  ingested_at TIMESTAMP NOT NULL
-)""",
-    """CREATE TABLE IF NOT EXISTS response_quarantine (
-  raw_id BIGINT NOT NULL,
-  kind TEXT NOT NULL,
-  item INTEGER NOT NULL,
-  reason TEXT NOT NULL,
-  created_at TIMESTAMP NOT NULL,
-  PRIMARY KEY (raw_id, item)
-)""",
-    """CREATE TABLE IF NOT EXISTS impact_history (
-  as_of DATE NOT NULL,
-  playbook TEXT NOT NULL,
-  outcome TEXT NOT NULL,
-  n_treated BIGINT,
-  n_holdout BIGINT,
-  rate_treated DOUBLE PRECISION,
-  rate_holdout DOUBLE PRECISION,
-  diff DOUBLE PRECISION,
-  ci_low DOUBLE PRECISION,
-  ci_high DOUBLE PRECISION,
-  kept DOUBLE PRECISION,
-  kept_low DOUBLE PRECISION,
-  kept_high DOUBLE PRECISION,
-  measured_at TIMESTAMP NOT NULL,
-  PRIMARY KEY (as_of, playbook, outcome)
-)""",
-)
-
-
-def ensure_tables(wh: Warehouse) -> None:
-    """Create the feedback tables in the warehouse if they are missing."""
-    for ddl in TABLES_DDL:
-        wh.execute(ddl)
 
 
 def raw_store_path(settings: Settings) -> Path:
@@ -265,31 +192,20 @@ def _row(r: tuple) -> RawRequest:
 
 # ------------------------------------------------------------------ warehouse reads used by the feedback loop
 def send_lookup(wh: Warehouse) -> pd.DataFrame:
-    """send_key -> customer_id, playbook, message_id, email (from ``send_ledger``/``decisions``/``customers``).
-
-    Empty frame (same columns) when the outreach tables do not exist yet.
-    """
-    cols = ["send_key", "customer_id", "playbook", "message_id", "email"]
-    has_ledger, has_dec = wh.table_exists("send_ledger"), wh.table_exists("decisions")
-    if not has_ledger and not has_dec:
-        return pd.DataFrame(columns=cols)
-    parts = []
-    if has_ledger:
-        parts.append("SELECT send_key, customer_id, playbook, message_id FROM send_ledger")
-    if has_dec:
-        no_ledger = " WHERE send_key NOT IN (SELECT send_key FROM send_ledger)" if has_ledger else ""
-        parts.append(f"SELECT send_key, customer_id, playbook, NULL AS message_id FROM decisions{no_ledger}")
-    sql = " UNION ALL ".join(parts)
-    if wh.table_exists("customers"):
-        sql = f"SELECT s.*, c.email FROM ({sql}) s LEFT JOIN customers c ON c.customer_id = s.customer_id"
-    else:
-        sql = f"SELECT s.*, NULL AS email FROM ({sql}) s"
-    return wh.query(sql)
+    """send_key -> customer_id, playbook, message_id, email (from ``send_ledger``/``decisions``/``customers``)."""
+    return wh.query(
+        """SELECT s.*, c.email FROM (
+             SELECT send_key, customer_id, playbook, message_id FROM send_ledger
+             UNION ALL
+             SELECT send_key, customer_id, playbook, NULL AS message_id FROM decisions
+             WHERE send_key NOT IN (SELECT send_key FROM send_ledger)
+           ) s LEFT JOIN customers c ON c.customer_id = s.customer_id"""
+    )
 
 
 def customer_emails(wh: Warehouse, customer_ids: list[str]) -> dict[str, str]:
-    """customer_id -> email for the given customers (empty when ``customers`` is missing)."""
-    if not customer_ids or not wh.table_exists("customers"):
+    """customer_id -> email for the given customers."""
+    if not customer_ids:
         return {}
     frame = pd.DataFrame({"customer_id": sorted(set(customer_ids))})
     with wh.staged(frame, "_fb_cids") as t:

@@ -1,5 +1,7 @@
 """The suppression list: who must never get a proactive email again (storage edge for table ``suppressions``).
 
+The table is declared in ``proactive_ml.warehouse.schema``.
+
 Keyed by the hash of the normalised email (and the customer id where known), so that an erased customer keeps only
 a hashed record and a re-import cannot re-contact the person. Reasons: unsubscribe, group_unsubscribe, bounce,
 spamreport, dropped, reply_stop, erased, objected.
@@ -25,20 +27,6 @@ REASONS = (
     "objected",
 )
 
-DDL = """CREATE TABLE IF NOT EXISTS suppressions (
-  email_sha256 TEXT NOT NULL,
-  customer_id TEXT,
-  reason TEXT NOT NULL,
-  source TEXT NOT NULL,
-  created_at TIMESTAMP NOT NULL,
-  PRIMARY KEY (email_sha256, reason)
-)"""
-
-
-def ensure_table(wh: Warehouse) -> None:
-    """Create the suppressions table if it is missing (safe against concurrent runs)."""
-    wh.ensure_tables([DDL])
-
 
 def add_suppression(
     wh: Warehouse,
@@ -56,7 +44,6 @@ def add_suppression(
     digest = email_sha256 or (email_hash(email) if email else None)
     if digest is None:
         raise ValueError("a suppression needs an email or its sha256")
-    ensure_table(wh)
     wh.execute(
         "INSERT INTO suppressions (email_sha256, customer_id, reason, source, created_at) "
         "VALUES (:h, :c, :r, :s, :t) ON CONFLICT DO NOTHING",
@@ -66,13 +53,11 @@ def add_suppression(
 
 def suppressed_hashes(wh: Warehouse) -> set[str]:
     """Every suppressed email hash."""
-    ensure_table(wh)
     return set(wh.query("SELECT DISTINCT email_sha256 FROM suppressions")["email_sha256"])
 
 
 def is_suppressed(wh: Warehouse, email: str) -> bool:
     """True if this address must not be emailed."""
-    ensure_table(wh)
     return bool(
         wh.scalar("SELECT count(*) FROM suppressions WHERE email_sha256 = :h", {"h": email_hash(email)})
     )
@@ -80,5 +65,4 @@ def is_suppressed(wh: Warehouse, email: str) -> bool:
 
 def suppression_frame(wh: Warehouse) -> pd.DataFrame:
     """The whole list (hashes only, no addresses)."""
-    ensure_table(wh)
     return wh.query("SELECT * FROM suppressions ORDER BY created_at")

@@ -108,7 +108,7 @@ def unanswered_sends(settings: Settings, wh: Warehouse | None = None) -> pd.Data
     acc = acc[~acc["send_key"].isin(answered_keys(settings.data_dir))].drop_duplicates("send_key").copy()
     acc["customer_id"] = None
     acc["sent_at"] = pd.to_datetime(acc["sent_at"], errors="coerce", utc=True).dt.tz_localize(None)
-    if wh is not None and len(acc) and wh.table_exists("send_ledger"):
+    if wh is not None and len(acc):
         led = wh.query("SELECT * FROM send_ledger").drop_duplicates("send_key").set_index("send_key")
         acc["customer_id"] = acc["send_key"].map(led["customer_id"])
         acc["playbook"] = acc["send_key"].map(led["playbook"]).fillna(acc["playbook"])

@@ -11,20 +11,15 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from proactive_ml.contract import CUSTOMERS, create_table_sql
 from proactive_ml.identity import send_key
-from proactive_ml.warehouse import Warehouse
+from proactive_ml.warehouse import Warehouse, migrate
 
 NOW = 1_795_000_000  # fixed clock (2026-11-18)
 
 
 def make_sends(wh, n: int = 20) -> pd.DataFrame:
-    """Minimal outreach tables (customers, send_ledger) with n accepted sends."""
-    wh.execute(create_table_sql(CUSTOMERS))
-    wh.execute(
-        "CREATE TABLE IF NOT EXISTS send_ledger (send_key TEXT PRIMARY KEY, customer_id TEXT, playbook TEXT, "
-        "window_start DATE, state TEXT, message_id TEXT, attempts BIGINT, created_at TIMESTAMP, updated_at TIMESTAMP)"
-    )
+    """Customers and send_ledger rows for n accepted sends (the warehouse is migrated first)."""
+    migrate(wh)
     rows, led = [], []
     for i in range(n):
         cid = f"C{i:04d}"
@@ -93,13 +88,9 @@ def synthetic_decisions(n: int = 6000, effect: float = 0.06, seed: int = 1):
 
 
 def load_decision_tables(wh: Warehouse, dec: pd.DataFrame, cust: pd.DataFrame) -> None:
-    """Create ``decisions`` and ``customers`` tables holding the given frames (for measurement tests)."""
-    wh.execute(
-        "CREATE TABLE decisions (send_key TEXT PRIMARY KEY, as_of DATE, customer_id TEXT, playbook TEXT, "
-        "action TEXT, arm TEXT, holdout_kind TEXT, score DOUBLE PRECISION, uplift DOUBLE PRECISION, "
-        "expected_value DOUBLE PRECISION, reasons TEXT, decided_at TIMESTAMP)"
-    )
-    wh.insert_frame("decisions", dec)
-    wh.execute("CREATE TABLE customers (customer_id TEXT, email TEXT, cancelled_at TIMESTAMP)")
+    """Write ``synthetic_decisions``' decisions (email actions, decided at midnight) and customers."""
+    migrate(wh)
+    decided_at = pd.to_datetime(dec["as_of"])
+    wh.insert_frame("decisions", dec.assign(action="email", decided_at=decided_at))
     cust["cancelled_at"] = pd.to_datetime(cust["cancelled_at"])
     wh.insert_frame("customers", cust)

@@ -7,23 +7,16 @@ from datetime import date, datetime
 import numpy as np
 import pandas as pd
 
-from proactive_ml.contract import DATASETS, create_table_sql
 from proactive_ml.identity import send_key
 from proactive_ml.outreach import ledger
-from proactive_ml.warehouse import Warehouse
+from proactive_ml.warehouse import Warehouse, migrate
 
-SCORES_DDL = """CREATE TABLE IF NOT EXISTS scores (customer_id TEXT, cutoff DATE, target TEXT,
-  score DOUBLE PRECISION, model_name TEXT, model_version TEXT, reason_1 TEXT, reason_2 TEXT, reason_3 TEXT,
-  scored_at TIMESTAMP)"""
 ZONES = ["Europe/Berlin", "America/New_York", "Asia/Tokyo", "UTC", "Australia/Sydney"]
 
 
 def create_tables(wh: Warehouse) -> None:
-    """Raw contract tables, scores and the outreach tables."""
-    for d in DATASETS.values():
-        wh.execute(create_table_sql(d))
-    wh.execute(SCORES_DDL)
-    ledger.ensure_tables(wh)
+    """Every table of the product (the warehouse's migrations): raw contract tables, scores, outreach tables."""
+    migrate(wh)
 
 
 def make_customers(

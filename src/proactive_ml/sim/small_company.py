@@ -13,8 +13,8 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from proactive_ml.contract import DATASETS, FEATURES, PLANS, create_table_sql
-from proactive_ml.warehouse import Warehouse
+from proactive_ml.contract import DATASETS, FEATURES, PLANS
+from proactive_ml.warehouse import Warehouse, migrate
 
 START = date(2026, 1, 1)
 
@@ -170,11 +170,10 @@ def make_raw_tables(
 
 
 def load_raw_tables(wh: Warehouse, tables: dict[str, pd.DataFrame]) -> None:
-    """Create the raw tables (contract DDL) and bulk-insert the frames."""
+    """Migrate the warehouse and bulk-insert the frames into the raw tables."""
+    migrate(wh)
     for name, df in tables.items():
-        ds = DATASETS[name]
-        wh.execute(create_table_sql(ds))
-        wh.insert_frame(name, df, [c for c in ds.column_names if c in df.columns])
+        wh.insert_frame(name, df, [c for c in DATASETS[name].column_names if c in df.columns])
 
 
 def end_date(n_days: int = 200, start: date = START) -> date:
@@ -185,12 +184,6 @@ def end_date(n_days: int = 200, start: date = START) -> date:
 def at(d: date) -> datetime:
     """Midnight of ``d``."""
     return datetime.combine(d, datetime.min.time())
-
-
-def empty_raw(wh: Warehouse) -> None:
-    """Create the four raw tables, empty."""
-    for ds in DATASETS.values():
-        wh.execute(create_table_sql(ds))
 
 
 def customer_row(cid: str, signup: date, cancelled: datetime | None = None, plan: str = "pro") -> dict:

@@ -20,7 +20,6 @@ _EXPORTS = {
     "GateResult": "gates",
     "export_quarantine": "reingest",
     "reingest_quarantine": "reingest",
-    "ensure_tables": "store",
     "list_quarantine": "store",
     "write_quarantine": "store",
 }
@@ -34,7 +33,7 @@ if TYPE_CHECKING:
     )
     from proactive_ml.validation.gates import GateResult
     from proactive_ml.validation.reingest import export_quarantine, reingest_quarantine
-    from proactive_ml.validation.store import ensure_tables, list_quarantine, write_quarantine
+    from proactive_ml.validation.store import list_quarantine, write_quarantine
     from proactive_ml.validation.validator import BatchValidator
 
 
@@ -49,7 +48,6 @@ __all__ = [
     "BatchResult",
     "BatchValidator",
     "GateResult",
-    "ensure_tables",
     "export_quarantine",
     "format_gate_failures",
     "list_quarantine",

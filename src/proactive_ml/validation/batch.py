@@ -114,11 +114,9 @@ def known_ids(
     out: dict[str, pa.Array] = {}
     for col, ref in dataset.foreign_keys.items():
         table, ref_col = ref.split(".")
-        ids: list[Any] = []
-        if wh.table_exists(table):
-            ids = wh.query(f"SELECT DISTINCT {ref_col} AS id FROM {table} WHERE {ref_col} IS NOT NULL")[
-                "id"
-            ].tolist()
+        ids: list[Any] = wh.query(
+            f"SELECT DISTINCT {ref_col} AS id FROM {table} WHERE {ref_col} IS NOT NULL"
+        )["id"].tolist()
         if extra and col in extra:
             ids = list(set(ids) | {str(x) for x in extra[col]})
         out[col] = pa.array(ids, type=pa.string())

@@ -36,10 +36,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
 
 def _warehouse():  # type: ignore[no-untyped-def]
     from proactive_ml.settings import get_settings
-    from proactive_ml.warehouse import Warehouse
+    from proactive_ml.warehouse import open_warehouse
 
     s = get_settings()
-    return s, Warehouse.connect(s.resolved_warehouse_url)
+    return s, open_warehouse(s.resolved_warehouse_url)
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from proactive_ml.contract import DATASETS, SQL_TYPES, Dataset, create_table_sql
+from proactive_ml.contract import DATASETS, SQL_TYPES, Dataset
 from proactive_ml.errors import UserError
 from proactive_ml.settings import Settings
 from proactive_ml.validation import store
@@ -53,7 +53,6 @@ def _insert_raw(
     Upsert datasets replace rows with the same key; others skip a key that is already loaded. Returns (inserted
     lines, lines whose key was already loaded).
     """
-    wh.execute(create_table_sql(ds))
     frame = valid.copy()
     frame["_line"] = pd.array(lines, dtype="int64")
     on = " AND ".join(f"t.{k} = s.{k}" for k in ds.key)

@@ -1,4 +1,6 @@
-"""Edge module: the validation tables ``quarantine`` and ``validation_runs`` (DDL, writes, reads).
+"""Edge module: writes and reads of the validation tables ``quarantine`` and ``validation_runs``.
+
+The tables are declared in ``proactive_ml.warehouse.schema``.
 
 SQL in the common subset of DuckDB and PostgreSQL.
 """
@@ -36,40 +38,6 @@ _Q_SQL = [
     "quarantined_at",
 ]
 
-DDL = [
-    """CREATE TABLE IF NOT EXISTS quarantine (
-  dataset TEXT NOT NULL,
-  source_file TEXT NOT NULL,
-  source_line BIGINT NOT NULL,
-  column_name TEXT,
-  expectation TEXT NOT NULL,
-  reason TEXT NOT NULL,
-  raw_row TEXT NOT NULL,
-  quarantined_at TIMESTAMP,
-  PRIMARY KEY (dataset, source_file, source_line)
-)""",
-    """CREATE TABLE IF NOT EXISTS validation_runs (
-  run_id TEXT PRIMARY KEY,
-  seq BIGINT NOT NULL,
-  dataset TEXT NOT NULL,
-  source_file TEXT NOT NULL,
-  kind TEXT NOT NULL,
-  as_of TIMESTAMP NOT NULL,
-  rows BIGINT NOT NULL,
-  valid BIGINT NOT NULL,
-  quarantined BIGINT NOT NULL,
-  success BOOLEAN NOT NULL,
-  gate_failures TEXT,
-  stats TEXT,
-  docs_path TEXT
-)""",
-]
-
-
-def ensure_tables(wh: Warehouse) -> None:
-    """Create ``quarantine`` and ``validation_runs`` if they do not exist."""
-    wh.executescript(DDL)
-
 
 def write_quarantine(wh: Warehouse, df: pd.DataFrame) -> int:
     """Insert quarantined rows (columns of :data:`QUARANTINE_COLUMNS`).
@@ -77,7 +45,6 @@ def write_quarantine(wh: Warehouse, df: pd.DataFrame) -> int:
     A row already quarantined (same dataset, file and line) is kept as it is. Returns the number of rows handed in.
     Joins an open transaction.
     """
-    ensure_tables(wh)
     if df is None or df.empty:
         return 0
     frame = df.rename(columns={"column": "column_name"}).copy()
@@ -94,7 +61,6 @@ def write_quarantine(wh: Warehouse, df: pd.DataFrame) -> int:
 
 def list_quarantine(wh: Warehouse, dataset: str | None = None) -> pd.DataFrame:
     """Quarantined rows, oldest file first (column ``column`` restored)."""
-    ensure_tables(wh)
     where = "WHERE dataset = :d" if dataset else ""
     df = wh.query(
         f"SELECT {', '.join(_Q_SQL)} FROM quarantine {where} ORDER BY dataset, source_file, source_line",
@@ -137,7 +103,6 @@ def record_run(
     docs_path: str,
 ) -> str:
     """Append one validation run; returns its id."""
-    ensure_tables(wh)
     run_id = uuid.uuid4().hex
     with wh.transaction():
         seq = int(
@@ -170,7 +135,6 @@ def record_run(
 
 def accepted_history(wh: Warehouse, dataset: str, limit: int = 7) -> list[dict[str, Any]]:
     """Stats of the last ``limit`` accepted ingest batches of ``dataset``, newest first."""
-    ensure_tables(wh)
     df = wh.query(
         "SELECT stats FROM validation_runs WHERE dataset = :d AND kind = 'ingest' AND success "
         "ORDER BY as_of DESC, seq DESC LIMIT :n",
@@ -181,7 +145,6 @@ def accepted_history(wh: Warehouse, dataset: str, limit: int = 7) -> list[dict[s
 
 def list_runs(wh: Warehouse, dataset: str | None = None) -> pd.DataFrame:
     """Validation runs, newest first."""
-    ensure_tables(wh)
     where = "WHERE dataset = :d" if dataset else ""
     return wh.query(
         f"SELECT dataset, source_file, kind, as_of, rows, valid, quarantined, success, docs_path "

@@ -19,9 +19,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import duckdb
 import pandas as pd
+import psycopg
 
-_DDL_LOCK_KEY = 5_807_311_000  # PostgreSQL advisory lock id that serialises table creation
+from proactive_ml.contract import SQL_TYPES
+
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
@@ -44,7 +47,6 @@ class Warehouse:
         self._conn = conn
         self._lock = threading.RLock()
         self._in_tx = 0
-        self._ensured: set[tuple[str, ...]] = set()  # DDL batches already run on this connection
 
     # ------------------------------------------------------------------ connecting
     @classmethod
@@ -52,15 +54,11 @@ class Warehouse:
         """Open ``duckdb:///path``, ``duckdb:///:memory:`` or ``postgresql://user@host:port/db``."""
         parsed = urlparse(url)
         if parsed.scheme == "duckdb":
-            import duckdb
-
             path = url[len("duckdb:///") :] if url.startswith("duckdb:///") else parsed.path
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             return cls(url, duckdb.connect(path or ":memory:"), "duckdb")
         if parsed.scheme in ("postgresql", "postgres", "postgresql+psycopg"):
-            import psycopg
-
             dsn = url.replace("postgresql+psycopg://", "postgresql://")
             try:
                 pg = psycopg.connect(dsn, autocommit=True)
@@ -136,11 +134,6 @@ class Warehouse:
                 return int(out[0][0])  # DuckDB answers DML with one row: the count
             return -1
 
-    def executescript(self, statements: Sequence[str]) -> None:
-        """Run several DDL statements."""
-        for s in statements:
-            self.execute(s)
-
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """Run a query and return a data frame."""
         with self._lock:
@@ -157,24 +150,6 @@ class Warehouse:
             cur = self._raw_execute(_to_backend_sql(sql, self.backend), params)
             rows = cur.fetchall()
             return rows[0][0] if rows else None
-
-    def ensure_tables(self, statements: Sequence[str]) -> None:
-        """Run ``CREATE TABLE IF NOT EXISTS`` statements safely while other runs do the same.
-
-        PostgreSQL's ``IF NOT EXISTS`` races with a concurrent twin (unique violation in ``pg_type``), so the
-        statements run in one transaction under an advisory lock there. A batch already run on this connection
-        is not run again (a run ingesting many files asks once per file).
-        """
-        key = tuple(statements)
-        if key in self._ensured and not self._in_tx:
-            return
-        with self.transaction():
-            if self.backend == "postgres":
-                self.execute(f"SELECT pg_advisory_xact_lock({_DDL_LOCK_KEY})")
-            for statement in statements:
-                self.execute(statement)
-        if not self._in_tx:  # committed (inside an outer transaction it might still roll back)
-            self._ensured.add(key)
 
     # ------------------------------------------------------------------ bulk
     def insert_frame(self, table: str, df: pd.DataFrame, columns: Sequence[str] | None = None) -> int:
@@ -210,8 +185,6 @@ class Warehouse:
                 self._run(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _{name}_df")
                 self._conn.unregister(f"_{name}_df")
             else:
-                from proactive_ml.contract import SQL_TYPES
-
                 types = {c: _pg_type(df[c]) for c in df.columns}
                 self._run(f"DROP TABLE IF EXISTS {name}")
                 cols = ", ".join(f"{c} {types[c] or SQL_TYPES['string']}" for c in df.columns)
@@ -224,7 +197,7 @@ class Warehouse:
 
     # ------------------------------------------------------------------ introspection
     def table_exists(self, table: str) -> bool:
-        """True if a table of that name exists in the default schema."""
+        """True if a table of that name exists in the default schema (for the schema's migrations and tests)."""
         n = self.scalar(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = :t AND table_schema = current_schema()",
             {"t": table},
@@ -232,9 +205,7 @@ class Warehouse:
         return bool(n)
 
     def row_count(self, table: str) -> int:
-        """Rows in ``table`` (0 when it does not exist)."""
-        if not self.table_exists(table):
-            return 0
+        """Rows in ``table``."""
         return int(self.scalar(f"SELECT count(*) FROM {table}"))
 
 
