@@ -82,7 +82,8 @@ def _feedback(wh: Warehouse, as_of: datetime) -> pd.DataFrame:
 
 def _has_column(wh: Warehouse, table: str, column: str) -> bool:
     n = wh.scalar(
-        "SELECT count(*) FROM information_schema.columns WHERE table_name = :t AND column_name = :c",
+        "SELECT count(*) FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND table_name = :t AND column_name = :c",
         {"t": table, "c": column},
     )
     return bool(n)
