@@ -35,7 +35,7 @@ import pandas as pd
 
 from proactive_ml.features.point_in_time import FeatureSpec, load_feature_specs
 
-EXPLAIN_SHARE = 0.3  # customers scored like the top 30% of training rows get reasons (top decile: always)
+EXPLAIN_SHARE = 0.2  # customers scored like the top 20% of training rows get reasons (2x the top decile)
 OVERALL_PROFILE = "overall profile resembles customers who left"
 CHUNK_ROWS = 60_000  # rows per batch prediction (customers x features): bounded memory
 K = 3
