@@ -1,4 +1,4 @@
-"""Pure pieces of the model lifecycle: metrics, cutoffs, gates, pipelines, reasons, CLI wiring."""
+"""Pure pieces of the model lifecycle: metrics, cutoffs, gates, pipelines, CLI wiring (reasons: test_reasons.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from proactive_ml.modeling.candidates import build_pipeline, permutation_importa
 from proactive_ml.modeling.config import Gates, TrainingConfig, load_model_config, resolve_members
 from proactive_ml.modeling.datasets import snapshot_hash, training_cutoffs
 from proactive_ml.modeling.evaluate import evaluate_scores, top_k_metrics
-from proactive_ml.modeling.reasons import fit_explainer, top_reasons, when_words
 from proactive_ml.modeling.train import decide_promotion
 
 
@@ -134,47 +133,6 @@ def test_ensemble_members_must_name_declared_single_candidates() -> None:
         resolve_members([single, {"name": "v", "kind": "soft_voting", "members": ["a", "zzz"]}], "x.yaml")
     resolved = resolve_members([single, {"name": "v", "kind": "soft_voting", "members": ["a"]}], "x.yaml")
     assert resolved[1]["members"] == [single]
-
-
-def test_reasons_are_readable_and_point_the_right_way() -> None:
-    X, y = _frame(600)
-    cfg = load_model_config()
-    model = build_pipeline(cfg.candidates[0], numeric_features(), categorical_features()).fit(X, y)
-    expl = fit_explainer(X, model.predict_proba(X)[:, 1])
-    assert expl.coef["usage_change_30d"] < 0
-    assert expl.coef["tickets_open"] > 0
-    assert expl.r2 > 0.5
-    typical = {c: (X[c].median() if c in numeric_features() else X[c].mode()[0]) for c in X.columns}
-    probe = pd.DataFrame([typical] * 3)[X.columns]
-    probe["usage_change_30d"] = [-0.6, 0.5, 0.5]
-    probe["tickets_open"] = [0.0, 3.0, 0.0]
-    probe["last_nps"] = [9.0, 9.0, 3.0]
-    probe["days_since_last_nps"] = [3.0, 3.0, 6.0]
-    r = top_reasons(expl, probe)
-    assert list(r.columns) == ["reason_1", "reason_2", "reason_3"]
-    assert "usage down 60% over 30 days" in r.iloc[0].tolist()
-    assert "3 unresolved ticket(s)" in r.iloc[1].tolist()
-    assert "NPS 3 last week" in r.iloc[2].tolist()
-    for text in r.to_numpy().ravel():
-        assert text is None or ("{" not in text and "nan" not in text)
-    # growing usage is never described as a decline
-    assert not any("usage down" in (t or "") for t in r.iloc[1].tolist())
-    # round trip through JSON (how the explainer travels next to the model in MLflow)
-    from proactive_ml.modeling.reasons import Explainer
-
-    again = top_reasons(Explainer.from_dict(expl.to_dict()), probe)
-    pd.testing.assert_frame_equal(r, again)
-
-
-def test_when_words() -> None:
-    assert list(when_words(np.array([0.2, 1.5, 6, 20, 90, np.nan]))) == [
-        "today",
-        "yesterday",
-        "last week",
-        "3 weeks ago",
-        "3 months ago",
-        "",
-    ]
 
 
 def test_snapshot_hash_is_stable_and_content_sensitive() -> None:

@@ -9,11 +9,15 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import mlflow
+import numpy as np
 import pandas as pd
 import pytest
+from sklearn.dummy import DummyClassifier
 
 from proactive_ml.cli import main
 from proactive_ml.identity import email_hash
+from proactive_ml.modeling import registry
 from proactive_ml.outreach.run import run_outreach
 from proactive_ml.responses.suppressions import add_suppression
 from proactive_ml.settings import Settings
@@ -137,6 +141,19 @@ def test_uplift_swaps_risk_for_incremental_value(duck: Warehouse, settings: Sett
     assert (dec["uplift"] == 0.3).all()
 
 
+def register_tiny_champion(s: Settings) -> None:
+    """A real (tiny) @champion for churn in the test's MLflow store: outreach requires one."""
+    client = registry.connect(s)
+    exp_id = registry.ensure_experiment(s, client, "churn")
+    model = DummyClassifier(strategy="prior").fit(np.zeros((4, 1)), [0, 1, 0, 0])
+    with mlflow.start_run(experiment_id=exp_id, run_name="tiny") as run:
+        info = mlflow.sklearn.log_model(
+            model, name="model", serialization_format="cloudpickle", pip_requirements=["scikit-learn"]
+        )
+    version = registry.register_challenger(s, "churn", info.model_uri, run.info.run_id, "test")
+    registry.set_champion(s, "churn", version, "test")
+
+
 def test_cli_preview_outreach_and_tasks_export(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -171,6 +188,12 @@ def test_cli_preview_outreach_and_tasks_export(
         assert "You may offer" in capsys.readouterr().out
         assert main(["preview", "nope", "--customer", "x"]) == 1
         assert not (data / "outbox" / "accepted.jsonl").read_text()  # preview never sends
+        assert main(["outreach", "--as-of", "2026-11-24T14:00:00"]) == 1  # no champion: fails closed
+        err = capsys.readouterr().err
+        assert "no champion model for 'churn'" in err
+        assert "Traceback" not in err
+        assert not (data / "outbox" / "accepted.jsonl").read_text()  # nothing decided or sent
+        register_tiny_champion(s)
         assert main(["outreach", "--as-of", "2026-11-24T14:00:00"]) == 0
         summary = json.loads(capsys.readouterr().out)
         assert summary["sent"] > 0

@@ -19,6 +19,7 @@ from proactive_ml.outreach.templates import (
     UnsafeContent,
     check_safe,
     first_name_of,
+    greeting_of,
     handlebars_problems,
     html_env,
     personalize,
@@ -115,8 +116,8 @@ def test_fuzz_payloads_in_name_and_reasons_are_escaped_or_refused(s: Settings, p
         assert "__mro__" not in e.html or "{{ &#39;&#39;.__class__.__mro__ }}" in e.html
         assert "<class" not in e.html
         assert "uid=" not in e.html
-        assert f"Hi {escape(first_name_of(r.name))}," in e.html
-        assert f"Hi {first_name_of(r.name)}," in e.text
+        assert f"<p>{escape(greeting_of(first_name_of(r.name)))}</p>" in e.html
+        assert e.text.startswith(greeting_of(first_name_of(r.name)) + "\n")
 
 
 @pytest.mark.parametrize("bad", NEWLINES)
@@ -143,7 +144,8 @@ def test_hypothesis_any_text_is_escaped_or_refused(name: str, reason: str) -> No
         e = render_email(rec(name=name, reasons=(reason,)), PB, s, {})
     except UnsafeContent:
         return
-    assert "<" not in e.html.split("Hi ", 1)[1].split(",", 1)[0]
+    greeting = e.html.split("<p>", 1)[1].split("</p>", 1)[0]
+    assert greeting == "Hello," or (greeting.startswith("Hi ") and "<" not in greeting)
     assert "\n" not in e.subject
     assert "\r" not in e.subject
     for tag in ("<script", "<img", "<iframe"):
@@ -186,3 +188,40 @@ def test_dynamic_template_alternative_and_handlebars_lint(s: Settings) -> None:
         "line 1: raw output '{{{'",
         "line 2: raw output '{{&'",
     ]
+
+
+@pytest.mark.parametrize(
+    "name", [None, "", "   ", "Customer", "customer 123", "N/A", "-", "12345", "a@b.org"]
+)
+def test_missing_or_unusable_name_gets_a_neutral_greeting(s: Settings, name: str | None) -> None:
+    for pb in EMAIL_PLAYBOOKS:
+        e = render_email(rec(name=name), pb, s, CONFIG.reason_texts)  # type: ignore[arg-type]
+        assert e.text.startswith("Hello,\n")
+        assert "<p>Hello,</p>" in e.html
+        for body in (e.html, e.text, e.subject):
+            assert "Customer," not in body
+            assert "Hi " not in body
+            assert "there" not in body.split("\n", 1)[0]
+        assert e.subject[:1].isupper()
+        assert not e.subject.startswith((",", " "))
+
+
+def test_a_real_name_is_still_greeted() -> None:
+    assert greeting_of(first_name_of("Ada Lovelace")) == "Hi Ada,"
+    assert greeting_of(first_name_of("Kim1 Doe")) == "Hi Kim1,"
+    assert greeting_of(first_name_of("customer")) == "Hello,"
+
+
+def test_no_reasons_means_no_reasons_block(s: Settings) -> None:
+    for reasons in ((), ("overall profile resembles customers who left",)):
+        for pb in EMAIL_PLAYBOOKS:
+            e = render_email(rec(reasons=reasons), pb, s, CONFIG.reason_texts)
+            for body in (e.html, e.text):
+                assert "Why we are writing" not in body
+                assert "overall profile" not in body  # a staff-only reason never reaches a customer
+                assert "<ul></ul>" not in body
+                assert "%" not in body.replace("%20", "")
+            assert "\n\n\n\n" not in e.text
+    e = render_email(rec(), PB, s, CONFIG.reason_texts)
+    assert "Why we are writing:" in e.text
+    assert "Why we are writing:" in e.html

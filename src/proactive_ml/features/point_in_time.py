@@ -323,12 +323,8 @@ def _customer_features(df: pd.DataFrame, c: datetime) -> pd.DataFrame:
 
 
 def _has_values(wh: Any) -> bool:
-    """True when usage events carry a monetary ``value`` somewhere (the optional column may be absent)."""
-    n = wh.scalar(
-        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'usage_events' AND column_name = 'value' "
-        "AND table_schema = current_schema()"
-    )
-    return bool(n) and wh.scalar("SELECT 1 FROM usage_events WHERE value IS NOT NULL LIMIT 1") is not None
+    """True when usage events carry a monetary ``value`` somewhere."""
+    return wh.scalar("SELECT 1 FROM usage_events WHERE value IS NOT NULL LIMIT 1") is not None
 
 
 def spend_features(wh: Any, params: dict[str, Any], index: pd.Index) -> pd.DataFrame:
@@ -375,9 +371,8 @@ def feature_kinds(X: pd.DataFrame) -> tuple[list[str], list[str]]:
 
 
 def _event_frame(wh: Any, params: dict[str, Any]) -> pd.DataFrame:
-    """The feature query over the event tables that exist; the absent tables' columns empty."""
-    tables = tuple(t for t in _JOINS if wh.table_exists(t))
-    df = run_query(wh, features_sql(tables), params).set_index("customer_id")
+    """The feature query over the event tables (every table exists after migrate; empty ones give NaN)."""
+    df = run_query(wh, features_sql(tuple(_JOINS)), params).set_index("customer_id")
     for col in _EVENT_COLUMNS:
         if col not in df.columns:
             df[col] = np.nan
@@ -403,7 +398,7 @@ def build_features(wh: Any, cutoff: date | datetime) -> pd.DataFrame:
     out["days_since_last_email"] = _days_before(c, em["last_email_date"]).astype("float64")
 
     out = out[feature_names()]
-    if wh.table_exists("usage_events") and _has_values(wh):
+    if _has_values(wh):
         out = out.join(spend_features(wh, params, out.index))
     out = out.join(attribute_features(wh, out.index, set(out.columns)))
     out = out.sort_index()

@@ -96,7 +96,7 @@ def score_frame(model: Any, explainer: dict[str, Any] | None, X: pd.DataFrame) -
     p = model.predict_proba(X[cols])[:, 1] if len(X) else np.array([], dtype=float)
     out = pd.DataFrame({"score": p.astype(float)}, index=X.index)
     if explainer:
-        reasons = top_reasons(Explainer.from_dict(explainer), X)
+        reasons = top_reasons(model, Explainer.from_dict(explainer), X, p)
     else:
         reasons = pd.DataFrame({f"reason_{i}": [None] * len(X) for i in (1, 2, 3)}, index=X.index)
     return out.join(reasons)

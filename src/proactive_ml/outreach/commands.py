@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # light module: the templates (Jinja) load only when a handler runs
     from proactive_ml.outreach.templates import RenderedEmail
+    from proactive_ml.settings import Settings
 
 
 def _preview(args: argparse.Namespace) -> int:
@@ -80,11 +81,26 @@ def _outreach(args: argparse.Namespace) -> int:
     from proactive_ml.settings import get_settings
 
     s = get_settings()
+    require_champion(s, "churn")
     as_of = datetime.fromisoformat(args.as_of) if args.as_of else datetime.now(UTC).replace(tzinfo=None)
     with open_resources(s) as res:
         summary = run_outreach(res.warehouse, s, as_of, deliver=not args.no_send, sender=res.sender)
     print(json.dumps(summary, indent=2, default=str))
     return 0
+
+
+def require_champion(settings: Settings, target: str) -> None:
+    """UserError unless ``target`` has an ``@champion`` model: outreach never acts without one (like ``score``)."""
+    from proactive_ml.errors import UserError
+    from proactive_ml.modeling import registry
+
+    if registry.champion_version(settings, target) is None:
+        raise UserError(
+            f"no champion model for {target!r}: registered model {registry.model_name(settings, target)!r} has "
+            f"no @champion alias, so no score can be trusted and nothing is decided or sent. Train with "
+            f"`proactive-ml train --target {target}` (or promote a version with `proactive-ml promote --target "
+            f"{target} --version N`), run `proactive-ml score`, then run outreach again."
+        )
 
 
 def _tasks_export(args: argparse.Namespace) -> int:

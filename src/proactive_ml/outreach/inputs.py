@@ -13,6 +13,9 @@ from proactive_ml.outreach.signals import build_signals
 from proactive_ml.warehouse import Warehouse
 
 MAX_SCORE_AGE_DAYS = 31  # an older score is not a reason to write to anybody
+VALUE_WINDOW_DAYS = (
+    180  # trailing spend window for customer value (a customer lapsing for weeks keeps a value)
+)
 CUSTOMER_COLUMNS = [
     "customer_id",
     "email",
@@ -69,6 +72,15 @@ def _feedback(wh: Warehouse, as_of: datetime) -> pd.DataFrame:
     )
 
 
+def _spend(wh: Warehouse, as_of: datetime) -> pd.DataFrame:
+    """Average monthly spend from usage event values over VALUE_WINDOW_DAYS (no rows when events carry none)."""
+    return wh.query(
+        """SELECT customer_id, sum(value) * 30.0 / :days AS monthly_spend FROM usage_events
+           WHERE value IS NOT NULL AND ts >= :since AND ts < :t GROUP BY customer_id""",
+        {"t": as_of, "since": as_of - timedelta(days=VALUE_WINDOW_DAYS), "days": VALUE_WINDOW_DAYS},
+    )
+
+
 def combine(
     scores: pd.DataFrame, customers: pd.DataFrame, signals: pd.DataFrame, need: pd.DataFrame | None = None
 ) -> pd.DataFrame:
@@ -94,12 +106,18 @@ def combine(
 
 
 def load_candidates(wh: Warehouse, as_of: datetime) -> pd.DataFrame:
-    """The frame playbooks and policy work on (see :func:`combine`); empty if nothing is scored."""
+    """The frame playbooks and policy work on (see :func:`combine`, plus ``monthly_spend``); empty if nothing is scored.
+
+    ``monthly_spend`` is the trailing average monthly spend from usage event values (NaN without valued events).
+    """
     scores = latest_scores(wh, as_of)
     if scores.empty:
-        return pd.DataFrame(columns=["customer_id", "score", "reasons", "need_score", *CUSTOMER_COLUMNS[1:]])
+        cols = ["customer_id", "score", "reasons", "need_score", *CUSTOMER_COLUMNS[1:], "monthly_spend"]
+        return pd.DataFrame(columns=cols)
     customers = _customers(wh)
     signals = build_signals(
         customers, _usage(wh, as_of), _open_tickets(wh, as_of), _feedback(wh, as_of), as_of
     )
-    return combine(scores, customers, signals, latest_scores(wh, as_of, "need"))
+    out = combine(scores, customers, signals, latest_scores(wh, as_of, "need"))
+    spend = _spend(wh, as_of).astype({"customer_id": str, "monthly_spend": float})
+    return out.merge(spend, on="customer_id", how="left")

@@ -87,6 +87,7 @@ class SelectionConfig:
     task_cost: float = 25.0
     min_expected_value: float = 0.0
     max_tasks_per_day: int = 50
+    default_customer_value: float = 0.0  # monthly value when neither revenue nor spend is known
 
 
 @dataclass(frozen=True)

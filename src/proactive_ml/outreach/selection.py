@@ -1,7 +1,11 @@
 """Selection: expected value, threshold, daily budget; and the whole decision plan (pure).
 
-Expected value of a contact = risk x customer value - contact cost, with customer value = monthly_revenue x
-value horizon (months). The feedback loop swaps risk for incremental value by passing ``uplift`` (a Series of
+Expected value of a contact = risk x customer value - contact cost, with customer value = monthly value x
+value horizon (months). The monthly value of a customer (:func:`customer_value`) comes from the data, in this
+order: ``monthly_revenue`` when the customer has one; else the trailing average monthly spend from usage event
+values (``monthly_spend``, see :mod:`proactive_ml.outreach.inputs`); else the declared
+``selection.default_customer_value`` of ``models/playbooks.yaml`` -- so a purchase log without a revenue column
+still gets expected values. The feedback loop swaps risk for incremental value by passing ``uplift`` (a Series of
 uplift per customer_id, e.g. P(retain | treated) - P(retain | not treated)); customers without an uplift
 estimate then get no value (only the cost) and fall below the threshold.
 """
@@ -66,13 +70,21 @@ def policy_params(settings: Settings) -> PolicyParams:
     )
 
 
+def customer_value(frame: pd.DataFrame, default: float) -> pd.Series:
+    """Monthly value per row: monthly_revenue, else monthly_spend, else ``default`` (never negative)."""
+    nan = pd.Series(np.nan, index=frame.index, dtype=float)
+    revenue = pd.to_numeric(frame.get("monthly_revenue", nan), errors="coerce")
+    spend = pd.to_numeric(frame.get("monthly_spend", nan), errors="coerce")
+    return revenue.fillna(spend).fillna(float(default)).clip(lower=0.0).astype(float)
+
+
 def expected_value(
     frame: pd.DataFrame, config: PlaybookConfig, uplift: pd.Series | None = None
 ) -> pd.DataFrame:
-    """Adds columns uplift (or NaN) and expected_value = (uplift or risk) x revenue x horizon - cost."""
+    """Adds columns customer_value, uplift (or NaN) and expected_value = (uplift or risk) x value x horizon - cost."""
     sel = config.selection
     out = frame.copy()
-    revenue = pd.to_numeric(out["monthly_revenue"], errors="coerce").fillna(0.0).clip(lower=0.0)
+    out["customer_value"] = revenue = customer_value(out, sel.default_customer_value)
     cost = np.where(out["action"] == "cs_task", sel.task_cost, sel.contact_cost)
     if uplift is not None:
         u = pd.to_numeric(uplift, errors="coerce")
@@ -114,7 +126,7 @@ def plan_outreach(
     """The day's decisions (one per selected customer, treatment or holdout) and counts per step.
 
     ``frame``: one row per scored customer with customer_id, email, marketing_consent, cancelled_at, timezone,
-    monthly_revenue, plan, score, reasons (list of codes) and the signal columns.
+    monthly_revenue (and optionally monthly_spend), plan, score, reasons (list of codes) and the signal columns.
     """
     counts: dict[str, int] = {"scored": len(frame)}
     matched = match_playbooks(frame, config)

@@ -2,7 +2,7 @@
 
 How 1000 different emails fit in one SendGrid request: the playbook's HTML and text templates are rendered once
 (:func:`render_shared_content`) with substitution tags in place of the per-recipient values; each
-personalization then carries its own ``substitutions`` (first name and reasons, already escaped for HTML and
+personalization then carries its own ``substitutions`` (greeting and reasons block, already escaped for HTML and
 plain for text, the signed token of its unsubscribe and rating links), its own subject, RFC 8058 headers and
 ``custom_args`` = {send_key} only. SendGrid (and the local sink, with :func:`apply_substitutions`) replaces
 the tags per recipient. :func:`render_email` applies the very same steps locally: it is what ``preview`` shows.
@@ -13,6 +13,11 @@ then carries ``dynamic_template_data`` (Handlebars: double braces only, see :fun
 Customer data never becomes template source: it is only ever a value. Values that could inject headers (CR, LF,
 NUL, encoded newlines) or substitution tags are refused with :class:`UnsafeContent` (the message is
 dead-lettered with that reason).
+
+A missing or unusable name (empty, a placeholder such as "Customer" or "N/A", no letter, an address) gives the neutral
+greeting "Hello," (never "Hi Customer,"); a subject's ``{{ first_name }}`` is then left out. A customer with no
+reason to show gets no "Why we are writing:" block at all (never an empty one); reasons meant for staff only
+(:data:`STAFF_ONLY_REASONS`) are never shown to customers.
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ TAG = re.compile(r"%[a-z0-9_]+%")
 TAGS = {
     "first_name_html": "%first_name_html%",
     "first_name_text": "%first_name_text%",
+    "greeting_html": "%greeting_html%",
+    "greeting_text": "%greeting_text%",
     "reasons_html": "%reasons_html%",
     "reasons_text": "%reasons_text%",
     "token": "%token%",
@@ -52,6 +59,39 @@ _EMAIL = re.compile(
 )
 _PLAIN = re.compile(r"[A-Za-z0-9 .,:;!?'()<>/@_+-]*")
 _HBS_TRIPLE = re.compile(r"\{\{\{|\{\{\s*&")
+NEUTRAL_GREETING = "Hello,"
+# Words that are not a person's name (what exports put in an empty name field), compared case-insensitively.
+PLACEHOLDER_NAMES = frozenset(
+    [
+        "customer",
+        "client",
+        "user",
+        "member",
+        "guest",
+        "unknown",
+        "anonymous",
+        "valued",
+        "dear",
+        "sir",
+        "madam",
+        "none",
+        "null",
+        "nan",
+        "n/a",
+        "na",
+        "test",
+        "there",
+        "name",
+        "firstname",
+        "first_name",
+        "account",
+        "admin",
+        "info",
+    ]
+)
+STAFF_ONLY_REASONS = (
+    "overall profile",
+)  # reason texts (prefixes) for staff, never put in a customer's email
 
 
 class UnsafeContent(ValueError):
@@ -83,10 +123,20 @@ def check_email(value: str) -> str:
 
 
 def first_name_of(name: str | None) -> str:
-    """The first word of a display name, without punctuation around it ('there' when empty)."""
+    """The first word of a display name, without punctuation around it ('' when it is not usable as a name).
+
+    Not usable: empty, a placeholder word (:data:`PLACEHOLDER_NAMES`), no letter at all, or an ``@`` (an address).
+    """
     words = str(name or "").replace(",", " ").replace(";", " ").split()
     first = words[0].strip(".;,:\"'()[]<>") if words else ""
-    return first[:64] or "there"
+    if first.lower() in PLACEHOLDER_NAMES or not any(ch.isalpha() for ch in first) or "@" in first:
+        return ""
+    return first[:64]
+
+
+def greeting_of(first_name: str) -> str:
+    """'Hi Ada,' or, without a usable first name, the neutral :data:`NEUTRAL_GREETING`."""
+    return f"Hi {first_name}," if first_name else NEUTRAL_GREETING
 
 
 def display_name(name: str | None) -> str:
@@ -143,10 +193,16 @@ def _shared_content(
     # escape() of a tag (letters, digits, _ and %) is the tag itself, as Markup: autoescape leaves it in place.
     # The per-recipient value that replaces it is escaped by us (see personalize), never by Jinja.
     html = env.get_template(f"{template}.html.j2").render(
-        first_name=escape(TAGS["first_name_html"]), reasons_html=escape(TAGS["reasons_html"]), **common
+        first_name=escape(TAGS["first_name_html"]),
+        greeting=escape(TAGS["greeting_html"]),
+        reasons_html=escape(TAGS["reasons_html"]),
+        **common,
     )
     text = env.get_template(f"{template}.txt.j2").render(
-        first_name=TAGS["first_name_text"], reasons_text=TAGS["reasons_text"], **common
+        first_name=TAGS["first_name_text"],
+        greeting=TAGS["greeting_text"],
+        reasons_text=TAGS["reasons_text"],
+        **common,
     )
     return SharedContent(text=text, html=html)
 
@@ -175,10 +231,13 @@ def render_shared_content(
 
 @lru_cache(maxsize=4096)
 def _reasons_blocks(reasons: tuple[str, ...], template_dir: str) -> tuple[str, str]:
+    """(HTML, text) of the "Why we are writing" block: both empty when there is no reason (no empty block)."""
+    if not reasons:
+        return "", ""
     env = html_env(template_dir)
     html = env.get_template("_reasons.html.j2").render(reasons=list(reasons)).strip()
-    text = env.get_template("_reasons.txt.j2").render(reasons=list(reasons)).rstrip("\n")
-    return html, text
+    text = env.get_template("_reasons.txt.j2").render(reasons=list(reasons)).strip("\n")
+    return html, text + "\n\n"
 
 
 @lru_cache(maxsize=256)
@@ -195,6 +254,9 @@ def render_subject(playbook: Playbook, first_name: str) -> str:
     place (never template source).
     """
     subject = first_name.join(_subject_parts(playbook.subject or "")).strip()
+    if not first_name:  # "{{ first_name }}, thank you" without a name: "Thank you"
+        subject = re.sub(r"\s+([,.!?;:])", r"\1", subject).lstrip(",.;:!? ").strip()
+        subject = subject[:1].upper() + subject[1:]
     if not subject:
         raise UnsafeContent("subject", "empty subject")
     return check_safe(subject, "subject")
@@ -240,6 +302,7 @@ def personalize(
     if playbook.sendgrid_template_id:
         p["dynamic_template_data"] = {
             "first_name": first,
+            "greeting": greeting_of(first),
             "reasons": list(phrases),
             "unsubscribe_url": unsubscribe,
             "rating_urls": [u for _, u in ratings],
@@ -252,6 +315,8 @@ def personalize(
     p["substitutions"] = {
         TAGS["first_name_html"]: str(escape(first)),
         TAGS["first_name_text"]: first,
+        TAGS["greeting_html"]: str(escape(greeting_of(first))),
+        TAGS["greeting_text"]: greeting_of(first),
         TAGS["reasons_html"]: html_reasons,
         TAGS["reasons_text"]: text_reasons,
         TAGS["token"]: token,
@@ -271,7 +336,8 @@ def _checked_base(url: str) -> str:
 
 @lru_cache(maxsize=4096)
 def _phrases(codes: tuple[str, ...], reason_texts: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
-    return tuple(check_safe(p, "reason") for p in reason_phrases(list(codes), dict(reason_texts)))
+    shown = [c for c in codes if not str(c).lower().startswith(STAFF_ONLY_REASONS)]
+    return tuple(check_safe(p, "reason") for p in reason_phrases(shown, dict(reason_texts)))
 
 
 @dataclass
@@ -306,6 +372,8 @@ def render_email(
             subs = {
                 TAGS["first_name_html"]: str(escape(d["first_name"])),
                 TAGS["first_name_text"]: d["first_name"],
+                TAGS["greeting_html"]: str(escape(d["greeting"])),
+                TAGS["greeting_text"]: d["greeting"],
                 TAGS["reasons_html"]: html_r,
                 TAGS["reasons_text"]: text_r,
                 TAGS["token"]: sign_token(r.send_key, settings.signing_secret.get_secret_value()),
