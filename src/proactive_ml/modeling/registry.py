@@ -68,6 +68,8 @@ def connect(settings: Settings) -> MlflowClient:
     # Serving requirements are always given explicitly (see tracking): pip's absence from a uv environment is then
     # not worth a warning on every training.
     logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)
+    # MLflow notes "Detected uv project" at INFO on every logged model.
+    logging.getLogger("mlflow.utils.uv_utils").setLevel(logging.WARNING)
     # The dataset records' schema hint about integer columns concerns serving, not lineage (the model's input
     # example declares them as doubles): keep logs quiet.
     warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer", category=UserWarning)
