@@ -49,7 +49,7 @@ def _model(kind: str, X: pd.DataFrame, y: np.ndarray) -> Any:
 def fitted(request: pytest.FixtureRequest) -> tuple[Any, Explainer, pd.DataFrame]:
     X, y = _frame(500)
     if request.param == "soft_voting":
-        spec = next(dict(s) for s in load_model_config().candidates if s["kind"] == "soft_voting")
+        spec = {"name": "soft_vote", "kind": "soft_voting", "members": list(load_model_config().candidates)}
         model = build_pipeline(spec, numeric_features(), categorical_features()).fit(X, y)
     else:
         model = _model(request.param, X, y)
