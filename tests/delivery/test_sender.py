@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from proactive_ml.delivery import EmailSender, SendGridSender, sender_from_settings
 from proactive_ml.settings import Settings
-from proactive_ml.sim.mail_sink import start_sink_in_thread
+from proactive_ml.sim.sink import start_sink_in_thread
 
 
 @pytest.fixture

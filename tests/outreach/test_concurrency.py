@@ -10,8 +10,8 @@ from pathlib import Path
 
 from proactive_ml.outreach.run import run_outreach
 from proactive_ml.settings import Settings
-from proactive_ml.sim.mail_sink import start_sink_in_thread
 from proactive_ml.sim.outreach_samples import ZONES, make_customers, seed_warehouse
+from proactive_ml.sim.sink import start_sink_in_thread
 from proactive_ml.warehouse import Warehouse
 
 

@@ -44,8 +44,8 @@ def crash_once(url: str, tmp: Path, rng: random.Random) -> dict[str, int]:
     from proactive_ml.outreach import ledger
     from proactive_ml.outreach.dispatch import deliver_pending
     from proactive_ml.settings import Settings
-    from proactive_ml.sim.mail_sink import Fault, start_sink_in_thread
     from proactive_ml.sim.outreach_samples import create_tables, make_customers, plan_direct
+    from proactive_ml.sim.sink import Fault, start_sink_in_thread
     from proactive_ml.warehouse import Warehouse
 
     # start the sender first: its imports overlap with the set-up below

@@ -17,8 +17,8 @@ from proactive_ml.outreach import ledger
 from proactive_ml.outreach.dispatch import deliver_pending
 from proactive_ml.responses.suppressions import add_suppression
 from proactive_ml.settings import Settings
-from proactive_ml.sim.mail_sink import Fault, start_sink_in_thread
 from proactive_ml.sim.outreach_samples import create_tables, make_customers, plan_direct
+from proactive_ml.sim.sink import Fault, start_sink_in_thread
 from proactive_ml.warehouse import Warehouse
 
 AS_OF = date(2026, 11, 24)
