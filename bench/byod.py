@@ -8,8 +8,7 @@
   ``examples/retail/sources.yaml``, trained with ``--label inactivity --horizon auto``; both ROC-AUCs on the same
   holdout cutoff, over customers active at the cutoff (model vs ranking by days since the last purchase);
   ``retail_inactivity_days`` is the auto-chosen window, ``retail_false_churn_rate`` and ``retail_n_lapsed`` the
-  label's counts. Known problem (ingest, not this bench): the freshness gate (newest row at most 3 days before
-  ``--as-of``) refuses every yearly purchase file but the last, so the bench joins them into one file first.
+  label's counts. The yearly purchase files are ingested as they are (only the newest must be fresh).
 Last line: one JSON object. Usage: ``python bench/byod.py [--customers 5000] [--telco-ref 0.8497]``.
 """
 
@@ -70,16 +69,6 @@ def telco_cli(work: Path) -> dict[str, float]:
     return {"telco_cli_roc_auc_cv5": round(run.data.metrics["cv5_roc_auc"], 4), "telco_cli_best": out["best"]}
 
 
-def one_file(folder: Path) -> None:
-    """The yearly purchase files as one (the ingest freshness gate refuses a file whose newest row is old)."""
-    parts = sorted(folder.glob("*.txt"))
-    with (folder / "purchases_all.txt").open("wb") as out:
-        for p in parts:
-            out.write(p.read_bytes())
-    for p in parts:
-        p.unlink()
-
-
 def retail(work: Path, customers: int) -> dict[str, float | int]:
     """The simulated retailer: inactivity label with the auto window; model vs recency on the holdout cutoff."""
     data = work / "retail"
@@ -98,7 +87,6 @@ def retail(work: Path, customers: int) -> dict[str, float | int]:
         ],
         data,
     )
-    one_file(landing / "purchases")
     sources = str(PROJECT_ROOT / "examples" / "retail" / "sources.yaml")
     _run(["ingest", "--sources", sources, "--landing", str(landing), "--as-of", "2026-07-01T00:00:00"], data)
     settings = get_settings(data_dir=str(data))

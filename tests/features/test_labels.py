@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from proactive_ml.errors import UserError
 from proactive_ml.features.labels import (
     build_labels,
     choose_inactivity_window,
@@ -15,6 +16,8 @@ from proactive_ml.features.labels import (
     max_gaps,
     treated_customers,
 )
+from proactive_ml.features.outcomes import NEED_EVENTS_SQL, NeedEvents
+from proactive_ml.modeling.config import label_spec
 from proactive_ml.sim.small_company import at, customer_row
 
 CUTOFF = date(2026, 5, 1)
@@ -68,6 +71,19 @@ def test_churn_and_need_windows(wh) -> None:
     assert churned == {"at_start", "last_sec"}
     assert needy == {"ticket", "detractor", "csat_low"}
     assert build_labels(wh, CUTOFF, horizon_days=1)["churn"].sum() == 1  # only the one at the window start
+
+    # the need event definition is declared, not hard-coded: narrower surveys, a category filter, usage events
+    strict = NeedEvents(nps_max=5, csat_max=None, ticket_categories=("billing",))
+    assert set(build_labels(wh, CUTOFF, 30, strict).query("need == 1").index) == set()
+    _events(wh, [("passive", CUTOFF + timedelta(days=4))])
+    usage = NeedEvents(tickets=False, nps_max=None, csat_max=None, usage_features=("purchase",))
+    assert set(build_labels(wh, CUTOFF, 30, usage).query("need == 1").index) == {"passive"}
+    assert set(build_labels(wh, CUTOFF, 30, NeedEvents(nps_max=7)).query("need == 1").index) == {
+        "ticket",
+        "detractor",
+        "csat_low",
+        "passive",
+    }
 
 
 def test_treated_customers_are_found_around_the_cutoff(wh) -> None:
@@ -167,3 +183,20 @@ def test_max_gaps_from_consecutive_events(wh) -> None:
     _events(wh, [("a", d), ("a", d + timedelta(days=3)), ("a", d + timedelta(days=40)), ("b", d)])
     gaps, trailing = max_gaps(wh, d + timedelta(days=100))
     assert sorted(zip(gaps.tolist(), trailing.tolist(), strict=True)) == [(0.0, 100.0), (37.0, 60.0)]
+
+
+def test_need_events_are_declared_in_labels_yaml(tmp_path) -> None:
+    assert NeedEvents().sql() == NEED_EVENTS_SQL  # the house default is the declared default
+    path = tmp_path / "labels.yaml"
+    path.write_text(
+        "need: {definition: need, horizon: 14, events: {tickets: false, usage_features: [call]}}\n"
+    )
+    spec = label_spec("need", path)
+    assert spec.events == NeedEvents(tickets=False, usage_features=("call",))
+    assert "a usage event of call" in spec.describe()
+    path.write_text("need: {definition: need, events: {ticket: true}}\n")
+    with pytest.raises(UserError, match=r"events: unknown key\(s\) \['ticket'\]"):
+        label_spec("need", path)
+    path.write_text("churn: {definition: subscription, events: {tickets: true}}\n")
+    with pytest.raises(UserError, match="only applies to the need label"):
+        label_spec("churn", path)

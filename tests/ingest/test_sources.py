@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from proactive_ml.cli import main
-from proactive_ml.errors import IngestError, UserError
+from proactive_ml.errors import GateFailure, IngestError, UserError
 from proactive_ml.ingest.check import check_sources
 from proactive_ml.ingest.files import ingest_path
 from proactive_ml.ingest.mapping import load_sources
@@ -352,3 +352,24 @@ def test_purchase_log_alone_derives_customers(duck: Warehouse, tmp_path: Path, s
     c = duck.query("SELECT customer_id, signup_date FROM customers ORDER BY customer_id")
     assert [pd.Timestamp(d).date().isoformat() for d in c["signup_date"]] == ["2024-02-15", "2024-03-02"]
     assert duck.scalar("SELECT count(*) FROM usage_events") == 3
+
+
+def test_yearly_history_files_load_and_only_the_newest_must_be_fresh(
+    duck: Warehouse, tmp_path: Path, settings: Settings
+):
+    how = "    aggregate: sum"
+    config = load_sources(_mapping(tmp_path, PURCHASES_YAML.format(encoding="utf-8", how=how)))
+    _write(tmp_path / "landing" / "purchases" / "p_2022.txt", "7 20220301 1.5\n8 20221230 2\n")
+    _write(tmp_path / "landing" / "purchases" / "p_2023.txt", "7 20230301 1.5\n8 20231230 2\n")
+    _write(tmp_path / "landing" / "purchases" / "p_2024.txt", "7 20240301 1.5\n")
+    summary = ingest_sources(duck, config, settings, AS_OF)
+    assert summary.loaded == 4  # derived customers + three yearly files
+    runs = duck.query("SELECT source_file, success FROM validation_runs WHERE dataset = 'usage_events'")
+    assert len(runs) == 3
+    assert runs["success"].all()
+    # a backfill whose newest file is itself stale is still refused
+    stale = tmp_path / "stale"
+    _write(stale / "purchases" / "p_2021.txt", "7 20210301 1.5\n")
+    _write(stale / "purchases" / "p_2022.txt", "7 20220301 1.5\n")
+    with pytest.raises(GateFailure, match="p_2022.txt(.|\n)*older than 3 days"):
+        ingest_sources(duck, config, settings, AS_OF, landing=stale)

@@ -19,18 +19,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from proactive_ml.features.outcomes import NEED_IN_WINDOW_SQL, TREATED_IN_WINDOW_SQL
+from proactive_ml.features.outcomes import HOUSE_NEED, TREATED_IN_WINDOW_SQL, NeedEvents
 from proactive_ml.features.point_in_time import ACTIVE_SQL, as_timestamp, run_query
 
 TARGETS = ("churn", "need")
 DEFAULT_HORIZON_DAYS = 30
 
-LABELS_SQL = f"""
-WITH active AS ({{active}}),
+LABELS_SQL = """
+WITH active AS ({active}),
 cx AS (
   SELECT customer_id FROM customers WHERE cancelled_at >= :cutoff_ts AND cancelled_at < :end_ts
 ),
-nd AS ({NEED_IN_WINDOW_SQL})
+nd AS ({need})
 SELECT a.customer_id,
   CASE WHEN cx.customer_id IS NULL THEN 0 ELSE 1 END AS churn,
   CASE WHEN nd.customer_id IS NULL THEN 0 ELSE 1 END AS need
@@ -41,15 +41,22 @@ ORDER BY a.customer_id
 """
 
 
-def build_labels(wh: Any, cutoff: date | datetime, horizon_days: int = DEFAULT_HORIZON_DAYS) -> pd.DataFrame:
+def build_labels(
+    wh: Any,
+    cutoff: date | datetime,
+    horizon_days: int = DEFAULT_HORIZON_DAYS,
+    need: NeedEvents = HOUSE_NEED,
+) -> pd.DataFrame:
     """Churn and need labels (0/1) of every customer active at ``cutoff``, indexed by customer_id.
 
-    The caller must only use cutoffs whose window ``[cutoff, cutoff + horizon_days)`` lies before the data's end
-    (see :func:`proactive_ml.modeling.datasets.training_cutoffs`).
+    ``need`` says which events show a need (default: the house's tickets and detractor answers). The caller must
+    only use cutoffs whose window ``[cutoff, cutoff + horizon_days)`` lies before the data's end (see
+    :func:`proactive_ml.modeling.datasets.training_cutoffs`).
     """
     c = as_timestamp(cutoff)
     params = {"cutoff_ts": c, "cutoff_date": c.date(), "end_ts": c + timedelta(days=horizon_days)}
-    df = run_query(wh, LABELS_SQL.format(active=ACTIVE_SQL), params).set_index("customer_id")
+    sql = LABELS_SQL.format(active=ACTIVE_SQL, need=need.in_window_sql())
+    df = run_query(wh, sql, params).set_index("customer_id")
     df.index = df.index.astype(object)
     return df.astype({"churn": "int64", "need": "int64"})
 

@@ -6,7 +6,7 @@ Out: 0/1 outcomes. The labels the models learn (:mod:`proactive_ml.features.labe
 and the report (:mod:`proactive_ml.measurement.report`) all call these, so the words mean the same everywhere:
 
 - **need**: within ``[start, start + horizon)`` the customer opened a support ticket or gave a detractor survey
-  answer (NPS <= 6 or CSAT <= 2);
+  answer (NPS <= 6 or CSAT <= 2); the need model's label may declare other events (:class:`NeedEvents`);
 - **retained at a horizon**: ``cancelled_at`` is empty or at/after ``start + horizon``; known only once
   ``start + horizon <= as_of``;
 - **treated / held out**: a decision in the randomized arms; ``treatment`` was contacted, ``holdout`` was not.
@@ -14,6 +14,7 @@ and the report (:mod:`proactive_ml.measurement.report`) all call these, so the w
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 
 import pandas as pd
@@ -26,13 +27,62 @@ RANDOMIZED_ARMS = (TREATMENT, HOLDOUT)
 DETRACTOR_SQL = "((survey_type = 'NPS' AND score <= 6) OR (survey_type = 'CSAT' AND score <= 2))"
 """A survey answer from a detractor: a predicate on the columns of ``feedback``."""
 
-NEED_EVENTS_SQL = f"""SELECT customer_id, opened_at AS ts FROM tickets
-UNION ALL
-SELECT customer_id, ts FROM feedback WHERE {DETRACTOR_SQL}"""
+
+@dataclass(frozen=True)
+class NeedEvents:
+    """Which events show a need (``need.events`` in ``models/labels.yaml``); the defaults are the house's.
+
+    ``tickets``: every ticket opened counts, or only those whose ``category`` is in ``ticket_categories`` when that
+    is not empty. ``nps_max`` / ``csat_max``: survey answers at or below count (None: that survey never does).
+    ``usage_features``: usage events of these features count too (e.g. a visit to the help centre, a support call
+    logged as usage) — for a company with no tickets or surveys.
+    """
+
+    tickets: bool = True
+    ticket_categories: tuple[str, ...] = ()
+    nps_max: int | None = 6
+    csat_max: int | None = 2
+    usage_features: tuple[str, ...] = ()
+
+    def sql(self) -> str:
+        """The need events (customer_id, ts) as one SQL query over tickets, feedback and usage_events."""
+        parts = []
+        if self.tickets:
+            where = (
+                f" WHERE category IN ({_literals(self.ticket_categories)})" if self.ticket_categories else ""
+            )
+            parts.append(f"SELECT customer_id, opened_at AS ts FROM tickets{where}")
+        surveys = [
+            f"(survey_type = '{kind}' AND score <= {int(limit)})"
+            for kind, limit in (("NPS", self.nps_max), ("CSAT", self.csat_max))
+            if limit is not None
+        ]
+        if surveys:
+            parts.append(f"SELECT customer_id, ts FROM feedback WHERE ({' OR '.join(surveys)})")
+        if self.usage_features:
+            parts.append(
+                f"SELECT customer_id, ts FROM usage_events WHERE feature IN ({_literals(self.usage_features)})"
+            )
+        if not parts:  # nothing counts: an empty relation of the right shape
+            return "SELECT customer_id, opened_at AS ts FROM tickets WHERE 1 = 0"
+        return "\nUNION ALL\n".join(parts)
+
+    def in_window_sql(self) -> str:
+        """Customers with a need in ``[:cutoff_ts, :end_ts)``."""
+        return f"""SELECT DISTINCT customer_id FROM ({self.sql()}) need_events
+WHERE ts >= :cutoff_ts AND ts < :end_ts"""
+
+
+def _literals(values: tuple[str, ...]) -> str:
+    """SQL string literals, quotes doubled (values come from the reviewed models/labels.yaml)."""
+    return ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
+
+
+HOUSE_NEED = NeedEvents()
+NEED_EVENTS_SQL = HOUSE_NEED.sql()
 """The events that show a need (customer_id, ts): tickets opened and detractor answers."""
 
-NEED_IN_WINDOW_SQL = f"""SELECT DISTINCT customer_id FROM ({NEED_EVENTS_SQL}) need_events
-WHERE ts >= :cutoff_ts AND ts < :end_ts"""
+NEED_IN_WINDOW_SQL = HOUSE_NEED.in_window_sql()
 """Customers with a need in ``[:cutoff_ts, :end_ts)``."""
 
 TREATED_IN_WINDOW_SQL = f"""SELECT DISTINCT customer_id FROM decisions

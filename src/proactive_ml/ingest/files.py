@@ -198,14 +198,18 @@ def ingest_frame(
     settings: Settings,
     as_of: datetime,
     after_write: Callable[[Warehouse, pd.DataFrame], None] | None = None,
+    *,
+    history: bool = False,
 ) -> FileResult:
     """Validate one all-text frame in the contract's layout and write it in one transaction.
 
     ``raw`` has the contract's columns as text plus ``_line`` and ``_decode_error``. One transaction writes the
     valid rows, the quarantined rows, ``after_write(wh, valid)`` (a mapping's extra tables) and the ingest-log
-    row keyed by ``digest``. A failed gate raises :class:`GateFailure` and writes nothing.
+    row keyed by ``digest``. A failed gate raises :class:`GateFailure` and writes nothing. A ``history`` file
+    (an older file of a backfill that brings newer ones of the same dataset) is not held to the freshness gate.
     """
-    result = validate_batch(wh, ds, raw, str(path), as_of, settings)
+    skip = ("freshness",) if history else ()
+    result = validate_batch(wh, ds, raw, str(path), as_of, settings, skip_gates=skip)
     _name_decode_columns(result.quarantined, raw.attrs.get("decode_columns") or {})
     if result.gate_failures:
         raise GateFailure(format_gate_failures(result) + _quarantine_examples(path, result.quarantined))

@@ -208,7 +208,10 @@ def _ingest_one(
     store = None
     if name == "customers" and (dm.attributes or dm.label is not None):
         store = _extra_writer(plan.config, dm, table, as_of)
-    return ingest_frame(wh, dataset_for(dm), table.frame, path, digest, settings, as_of, store)
+    newest = plan.files[name][-1]  # a backfill's older files are history: only the newest must be fresh
+    return ingest_frame(
+        wh, dataset_for(dm), table.frame, path, digest, settings, as_of, store, history=path != newest
+    )
 
 
 def _ingest_derived(

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.dummy import DummyClassifier
@@ -43,6 +44,35 @@ class CandidateResult:
     fit_seconds: float
 
 
+class Log1pCompanions(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+    """Each (imputed) number next to its ``log1p`` (negatives clipped to 0), for linear models.
+
+    Counts, spend, tenure and charges are right-skewed; a linear model sees their diminishing effect through the
+    log, while the raw value keeps its linear part. Declared per candidate (``log1p_companions: true``).
+    """
+
+    def fit(self, X: Any, y: Any = None) -> Log1pCompanions:
+        """Remember the input width and names (nothing is learned)."""
+        self.n_features_in_ = np.asarray(X).shape[1]
+        if hasattr(X, "columns"):
+            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        """[X, log1p(max(X, 0))]."""
+        arr = np.asarray(X, dtype=float)
+        return np.hstack([arr, np.log1p(np.clip(arr, 0.0, None))])
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """The input names, then ``log1p_<name>`` for each."""
+        names = (
+            list(input_features)
+            if input_features is not None
+            else list(getattr(self, "feature_names_in_", [f"x{i}" for i in range(self.n_features_in_)]))
+        )
+        return np.asarray(names + [f"log1p_{n}" for n in names], dtype=object)
+
+
 def _classifier(spec: dict[str, Any]) -> tuple[Any, bool]:
     """(unfitted classifier, whether its numbers are scaled) of a single candidate."""
     kind = spec["kind"]
@@ -59,7 +89,8 @@ def _classifier(spec: dict[str, Any]) -> tuple[Any, bool]:
 def build_pipeline(spec: dict[str, Any], numeric: list[str], categorical: list[str]) -> Any:
     """A scikit-learn estimator for one candidate: preprocessing -> classifier -> calibration.
 
-    ``spec`` = {name, kind: logistic_regression | hist_gradient_boosting | dummy, params, calibration}, or
+    ``spec`` = {name, kind: logistic_regression | hist_gradient_boosting | dummy, params, calibration,
+    log1p_companions}, or
     {name, kind: soft_voting, members: [specs]}: the mean of the members' calibrated probabilities (each member
     keeps its own preprocessing). Class imbalance is handled by the classifier's ``class_weight`` (set in params);
     calibration restores honest probabilities afterwards.
@@ -71,6 +102,8 @@ def build_pipeline(spec: dict[str, Any], numeric: list[str], categorical: list[s
     num_steps: list[tuple[str, Any]] = [
         ("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True))
     ]
+    if spec.get("log1p_companions"):
+        num_steps.append(("log1p", Log1pCompanions()))
     if scaled:
         num_steps.append(("scale", StandardScaler()))
     transformers = [("num", Pipeline(num_steps), list(numeric))]

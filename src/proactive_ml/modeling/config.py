@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from proactive_ml.errors import UserError
+from proactive_ml.features.outcomes import NeedEvents
 from proactive_ml.settings import PROJECT_ROOT
 
 CANDIDATES_YAML = PROJECT_ROOT / "models" / "candidates.yaml"
@@ -104,6 +105,7 @@ class LabelSpec:
     return_threshold: float = 0.05
     max_auto_days: int = 365
     qualifying_features: tuple[str, ...] = ()
+    events: NeedEvents = NeedEvents()  # need: which events show a need (tickets, detractor answers, usage)
 
     def describe(self) -> str:
         """The definition in words, for errors and logs."""
@@ -112,8 +114,34 @@ class LabelSpec:
         if self.definition == "inactivity":
             return f"inactivity (no qualifying usage event for {self.horizon} days after the cutoff)"
         if self.definition == "need":
-            return f"need (a ticket or a detractor survey within {self.horizon} days)"
+            return f"need ({_need_words(self.events)} within {self.horizon} days)"
         return f"subscription (cancelled within {self.horizon} days after the cutoff)"
+
+
+def _need_words(ev: NeedEvents) -> str:
+    """What counts as a need, in words."""
+    words = []
+    if ev.tickets:
+        words.append("a ticket" + (f" in {', '.join(ev.ticket_categories)}" if ev.ticket_categories else ""))
+    if ev.nps_max is not None:
+        words.append(f"an NPS answer <= {ev.nps_max}")
+    if ev.csat_max is not None:
+        words.append(f"a CSAT answer <= {ev.csat_max}")
+    if ev.usage_features:
+        words.append(f"a usage event of {', '.join(ev.usage_features)}")
+    return " or ".join(words) or "nothing (every need event is switched off)"
+
+
+def _need_events(raw: Any, where: str) -> NeedEvents:
+    """The ``events:`` block of the need label (unknown keys refused with their name)."""
+    block = dict(raw or {})
+    unknown = set(block) - set(NeedEvents.__dataclass_fields__)
+    if unknown:
+        raise UserError(f"{where}: events: unknown key(s) {sorted(unknown)}")
+    for key in ("ticket_categories", "usage_features"):
+        if key in block:
+            block[key] = tuple(str(v) for v in block[key] or ())
+    return NeedEvents(**block)
 
 
 def _horizon(value: Any, where: str) -> int | str:
@@ -139,6 +167,10 @@ def label_spec(
     block = dict((raw or {}).get(target) or {})
     if "qualifying_features" in block:
         block["qualifying_features"] = tuple(block["qualifying_features"] or ())
+    if "events" in block:
+        if target != "need":
+            raise UserError(f"{path}: {target}: `events` only applies to the need label")
+        block["events"] = _need_events(block["events"], f"{path}: {target}")
     unknown = set(block) - set(LabelSpec.__dataclass_fields__)
     if unknown:
         raise UserError(f"{path}: {target}: unknown key(s) {sorted(unknown)}")

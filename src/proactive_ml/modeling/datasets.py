@@ -14,6 +14,7 @@ import pandas as pd
 
 from proactive_ml.errors import UserError
 from proactive_ml.features.labels import TARGETS, build_labels, inactivity_labels, treated_customers
+from proactive_ml.features.outcomes import HOUSE_NEED
 from proactive_ml.features.point_in_time import build_features
 from proactive_ml.ingest.sources import customer_labels
 from proactive_ml.modeling.config import LabelSpec, TrainingConfig
@@ -69,7 +70,8 @@ def _labels(
             wh, c, horizon_days, label.active_window_days, label.qualifying_features, data_end=data_end
         )
         return y.rename(columns={"churn": LABEL})
-    y = build_labels(wh, c, horizon_days)[[target]].rename(columns={target: LABEL})
+    need = label.events if label is not None and label.definition == "need" else HOUSE_NEED
+    y = build_labels(wh, c, horizon_days, need)[[target]].rename(columns={target: LABEL})
     y.attrs["n_lapsed"] = 0
     return y
 

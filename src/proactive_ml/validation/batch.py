@@ -19,7 +19,7 @@ Flow of :func:`validate_batch`:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -162,7 +162,13 @@ def _validate_rows(
 
 
 def _evaluate_gates(
-    wh: Warehouse, validator: BatchValidator, stats: dict[str, Any], settings: Settings, *, gates: bool
+    wh: Warehouse,
+    validator: BatchValidator,
+    stats: dict[str, Any],
+    settings: Settings,
+    *,
+    gates: bool,
+    skip_gates: Collection[str] = (),
 ) -> tuple[list[GateResult], dict[str, Any], list[str]]:
     """The batch gates against the accepted history; with ``gates=False`` every gate is skipped."""
     if not gates:
@@ -175,6 +181,7 @@ def _evaluate_gates(
         validator.as_of,
         settings.quarantine_max_share,
         logical_date(validator.source_file),
+        skip_gates=skip_gates,
     )
 
 
@@ -241,6 +248,7 @@ def validate_stream(
     on_chunk: Callable[[pd.DataFrame, pd.DataFrame], None] | None = None,
     expected_rows: int | None = None,
     gates: bool = True,
+    skip_gates: Collection[str] = (),
     kind: str = "ingest",
     extra_known: Mapping[str, Iterable[str]] | None = None,
     record: bool = True,
@@ -267,7 +275,9 @@ def validate_stream(
     )
     valid, quarantined, row_seconds = _validate_rows(validator, chunks, on_chunk)
     stats = validator.final_stats()
-    failures, params, skipped = _evaluate_gates(wh, validator, stats, settings, gates=gates)
+    failures, params, skipped = _evaluate_gates(
+        wh, validator, stats, settings, gates=gates, skip_gates=skip_gates
+    )
     params.update(validator.params)
     outcome, gx_seconds = _run_gx(settings, validator, params, skipped)
     failures += _check_gx(outcome, failures, stats, full=not validator.sampled, gates=gates)
@@ -336,6 +346,7 @@ def validate_batch(
     *,
     chunk_rows: int = CHUNK_ROWS,
     gates: bool = True,
+    skip_gates: Collection[str] = (),
     kind: str = "ingest",
     extra_known: Mapping[str, Iterable[str]] | None = None,
     record: bool = True,
@@ -347,7 +358,8 @@ def validate_batch(
     expectation and reason joined with ``; ``), gate failures (empty = accepted) and the Data Docs page.
     Records the run in ``validation_runs``; writes nothing else (ingestion writes ``valid`` and calls
     :func:`write_quarantine` in its transaction, or raises ``GateFailure(format_gate_failures(result))``).
-    ``gates=False`` (re-ingest of fixed quarantine rows) evaluates row rules only.
+    ``gates=False`` (re-ingest of fixed quarantine rows) evaluates row rules only; ``skip_gates`` names gate
+    kinds (``"freshness"``, ...) left out for this batch, e.g. an older history file loaded beside a newer one.
     """
     return validate_stream(
         wh,
@@ -358,6 +370,7 @@ def validate_batch(
         settings,
         expected_rows=len(raw),
         gates=gates,
+        skip_gates=skip_gates,
         kind=kind,
         extra_known=extra_known,
         record=record,

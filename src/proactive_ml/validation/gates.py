@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -284,6 +284,8 @@ def evaluate_gates(
     as_of: datetime | date,
     max_quarantine_share: float,
     logical_date: date | None = None,
+    *,
+    skip_gates: Collection[str] = (),
 ) -> tuple[list[GateResult], dict[str, Any], list[str]]:
     """Evaluate every batch gate.
 
@@ -297,6 +299,7 @@ def evaluate_gates(
         as_of: When the batch is validated.
         max_quarantine_share: The largest share of quarantined rows the batch may have.
         logical_date: The date the batch's file is about, if its name says.
+        skip_gates: Gate kinds left out for this batch (recorded as skipped).
 
     Returns:
         (failures, GX suite parameters, names of skipped expectations).
@@ -311,8 +314,12 @@ def evaluate_gates(
     required = {r.kwargs.get("column") for r in suite.row_rules if r.meta.get("rule") == "required"}
     stats = {**stats, "required_columns": required}
     for rule in suite.batch_rules:
-        gate = _GATES.get(str(rule.meta.get("gate")))
+        kind = str(rule.meta.get("gate"))
+        gate = _GATES.get(kind)
         if gate is None:
+            continue
+        if kind in skip_gates:
+            skipped.append(rule.name)
             continue
         check = gate(rule, stats, history, ref)
         if check.skipped:
