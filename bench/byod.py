@@ -1,5 +1,7 @@
 """Bring-your-own-data benchmark: the Telco snapshot through the CLI alone, and the simulated retailer's inactivity churn.
 
+- ``telco_top_decile_reason_share`` / ``retail_top_decile_reason_share``: after ``proactive-ml score``, the share of
+  the top decile of churn risk with at least one reason (goal 1.0).
 - ``telco_cli_roc_auc_cv5``: ``examples/telco`` run as a new user would, in a fresh data folder, by subprocess only:
   ``proactive-ml ingest --sources examples/telco/sources.yaml --landing <shared_data_dir> --as-of ...`` then
   ``proactive-ml train --label snapshot``; the 5-fold CV ROC-AUC is read back from the MLflow training run
@@ -32,6 +34,7 @@ from sklearn.metrics import roc_auc_score
 from proactive_ml.features.point_in_time import as_timestamp
 from proactive_ml.modeling.config import label_spec
 from proactive_ml.modeling.datasets import LABEL, build_dataset
+from proactive_ml.modeling.reasons import top_decile_reason_share
 from proactive_ml.modeling.train import train_and_register
 from proactive_ml.settings import PROJECT_ROOT, get_settings
 from proactive_ml.warehouse import open_warehouse
@@ -66,7 +69,20 @@ def telco_cli(work: Path) -> dict[str, float]:
     )
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{data / 'mlflow.db'}")
     run = client.get_run(out["parent_run_id"])
-    return {"telco_cli_roc_auc_cv5": round(run.data.metrics["cv5_roc_auc"], 4), "telco_cli_best": out["best"]}
+    _run(["score", "--target", "churn", "--as-of", "2026-07-01"], data)
+    return {
+        "telco_cli_roc_auc_cv5": round(run.data.metrics["cv5_roc_auc"], 4),
+        "telco_cli_best": out["best"],
+        "telco_top_decile_reason_share": reason_share(data),
+    }
+
+
+def reason_share(data: Path) -> float:
+    """top_decile_reason_share of the churn scores the CLI's ``score`` wrote in this data folder."""
+    settings = get_settings(data_dir=str(data))
+    with open_warehouse(settings.resolved_warehouse_url) as wh:
+        scores = wh.query("SELECT score, reason_1 FROM scores WHERE target = 'churn'")
+    return round(top_decile_reason_share(scores), 4)
 
 
 def retail(work: Path, customers: int) -> dict[str, float | int]:
@@ -96,12 +112,14 @@ def retail(work: Path, customers: int) -> dict[str, float | int]:
         spec = label_spec("churn", definition="inactivity", horizon=n)
         cut = date.fromisoformat(out["holdout_cutoff"])
         holdout = build_dataset(wh, [cut], "churn", n, True, label=spec, data_end=RETAIL_AS_OF)
+    _run(["score", "--target", "churn", "--as-of", RETAIL_AS_OF.isoformat()], data)
     y = holdout[LABEL].to_numpy(dtype=int)
     recency = roc_auc_score(y, holdout["days_since_last_activity"].to_numpy(dtype=float))
     return {
         "retail_roc_auc": round(out["metrics"][out["best"]]["roc_auc"], 4),
         "retail_recency_roc_auc": round(float(recency), 4),
         "retail_inactivity_days": n,
+        "retail_top_decile_reason_share": reason_share(data),
         "retail_false_churn_rate": round(float(out["false_churn_rate"]), 4),
         "retail_n_lapsed": int(out["n_lapsed"]),
         "retail_holdout_cutoff": str(as_timestamp(cut).date()),

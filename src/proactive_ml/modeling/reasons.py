@@ -9,7 +9,8 @@ pipeline that scored the customer (imputation, one-hot columns and missing indic
 calibration and ensembles included), so a reason can never disagree with the score: a positive contribution
 means that this customer's value of ``f`` really raises *this model's* risk for *this customer*. For the logistic
 candidate (linear in the transformed space, sigmoid calibration is linear in its decision function) this equals
-the additive coefficient x (x - reference) contribution exactly; for boosting and the soft-voting ensemble it is
+the additive contribution exactly: the sum over ``f``'s transformed columns of coefficient x (value - reference),
+e.g. ``b1 (x - r) + b2 (log1p x - log1p r)`` with log1p companions; for boosting and the soft-voting ensemble it is
 the exact effect of that one feature with the others held at the customer's values. Why not the former ridge
 surrogate: it explained a *fit* of the log-odds, which on real data disagreed with the model (reasons went to the
 lowest-scored customers). Why not SHAP: a large dependency whose exact tree explainer does not cover calibrated
