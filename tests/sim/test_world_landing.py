@@ -11,8 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from proactive_ml.contract import DATASETS
+from proactive_ml.contract import DATASETS, PLANS
 from proactive_ml.sim.world import World, WorldConfig, simulate_to_landing
+from proactive_ml.sim.world.text import CS_OWNERS, SUPPORT_AGENTS, TICKET_SUBJECTS
 
 
 @pytest.fixture(scope="module")
@@ -133,3 +134,19 @@ def test_simulate_to_landing_with_progress(tmp_path: Path, capsys: pytest.Captur
     out = simulate_to_landing(tmp_path, n_customers=50, days=2, fmt="jsonl", progress=True)
     assert out["rows"]["customers"] >= 50
     assert "simulating" in capsys.readouterr().out
+
+
+def test_world_fills_locale_owner_ticket_subject_and_assignee() -> None:
+    world = World(WorldConfig(n_customers=400, seed=3))
+    tables = [world.step_tables() for _ in range(10)]
+    customers = tables[0]["customers"].to_pandas()
+    assert customers["locale"].notna().all()
+    assert {"en-US", "de-DE"} <= set(customers["locale"])
+    owned = customers["plan"].map(PLANS.index) >= PLANS.index("pro")
+    assert customers.loc[owned, "owner"].isin(CS_OWNERS).all()
+    assert customers.loc[~owned, "owner"].isna().all()
+    tickets = pd.concat([t["tickets"].to_pandas() for t in tables])
+    assert len(tickets) > 0
+    for row in tickets.itertuples():
+        assert row.subject in TICKET_SUBJECTS[row.category]
+        assert row.assignee in SUPPORT_AGENTS

@@ -13,6 +13,8 @@ import pyarrow.compute as pc
 from proactive_ml.contract import FEATURES, PLANS, TICKET_CATEGORIES, TICKET_PRIORITIES, TICKET_STATUSES
 from proactive_ml.sim.world import text
 from proactive_ml.sim.world.config import (
+    COUNTRY_LOCALES,
+    DEFAULT_LOCALE,
     FEATURE_PARAMS,
     LOCATIONS,
     PLAN_SEAT_SCALE,
@@ -31,6 +33,12 @@ from proactive_ml.sim.world.state import (
     _sigmoid,
     _str_array,
 )
+
+LOCATION_LOCALES = tuple(COUNTRY_LOCALES.get(country, DEFAULT_LOCALE) for country, *_ in LOCATIONS)
+OWNED_FROM_PLAN = PLANS.index("pro")  # accounts on this plan or above have a customer-success owner
+SUBJECTS_PER_CATEGORY = 3
+SUBJECTS = tuple(s for cat in TICKET_CATEGORIES for s in text.TICKET_SUBJECTS[cat])
+assert all(len(text.TICKET_SUBJECTS[cat]) == SUBJECTS_PER_CATEGORY for cat in TICKET_CATEGORIES)  # noqa: S101
 
 
 class Activity(WorldState):
@@ -58,6 +66,11 @@ class Activity(WorldState):
                 "monthly_revenue": pa.array(c["revenue"][idx], pa.float64()),
                 "marketing_consent": pa.array(c["consent"][idx], pa.bool_()),
                 "cancelled_at": pa.array(cancel, pa.timestamp("us"), mask=cancel < 0),
+                "locale": _str_array(LOCATION_LOCALES).take(pa.array(locs)),
+                # pro and enterprise accounts have a customer-success owner (fixed by the customer number)
+                "owner": _str_array(text.CS_OWNERS).take(
+                    pa.array(idx % len(text.CS_OWNERS), mask=c["plan"][idx] < OWNED_FROM_PLAN)
+                ),
             }
         )
 
@@ -174,6 +187,7 @@ class Activity(WorldState):
         )
         # a ticket opened today and still open keeps 'open'; one pending earlier stays 'pending'
         status = np.where((status == STATUS_OPEN) & ~opened_today[sel], STATUS_PENDING, status)
+        ids = t["id"][sel]  # subject and assignee follow from the ticket number: no extra random draws
         return pa.table(
             {
                 "ticket_id": pc.binary_join_element_wise(
@@ -185,6 +199,10 @@ class Activity(WorldState):
                 "priority": _str_array(TICKET_PRIORITIES).take(pa.array(t["prio"][sel])),
                 "category": _str_array(TICKET_CATEGORIES).take(pa.array(t["cat"][sel])),
                 "status": _str_array(TICKET_STATUSES).take(pa.array(status.astype(np.int8))),
+                "subject": _str_array(SUBJECTS).take(
+                    pa.array(t["cat"][sel] * SUBJECTS_PER_CATEGORY + ids % 3)
+                ),
+                "assignee": _str_array(text.SUPPORT_AGENTS).take(pa.array(ids % len(text.SUPPORT_AGENTS))),
             }
         )
 

@@ -42,6 +42,24 @@ LOCATIONS: tuple[tuple[str, str, float, float], ...] = (
     ("NZ", "Pacific/Auckland", 12, 0.01),
 )
 
+# Language of messages per country (BCP 47); customers of other countries read English.
+COUNTRY_LOCALES = {
+    "US": "en-US",
+    "CA": "en-CA",
+    "MX": "es-MX",
+    "BR": "pt-BR",
+    "GB": "en-GB",
+    "IE": "en-IE",
+    "DE": "de-DE",
+    "FR": "fr-FR",
+    "NL": "nl-NL",
+    "ES": "es-ES",
+    "IT": "it-IT",
+    "SE": "sv-SE",
+    "PL": "pl-PL",
+}
+DEFAULT_LOCALE = "en"
+
 # Plan mix per response type (rows follow RESPONSE_TYPES, columns follow contract.PLANS).
 PLAN_MIX_BY_TYPE = (
     (0.30, 0.33, 0.27, 0.10),  # sure_thing

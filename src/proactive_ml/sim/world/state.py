@@ -45,19 +45,6 @@ STATUS_OPEN, STATUS_PENDING, STATUS_SOLVED, STATUS_CLOSED = (
     TICKET_STATUSES.index(s) for s in TICKET_STATUSES
 )
 
-CUSTOMER_COLUMNS = (
-    "customer_id",
-    "email",
-    "name",
-    "plan",
-    "signup_date",
-    "country",
-    "timezone",
-    "monthly_revenue",
-    "marketing_consent",
-    "cancelled_at",
-)
-
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))

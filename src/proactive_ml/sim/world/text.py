@@ -164,3 +164,33 @@ REPLY_QUESTION = (
 )
 REPLY_KINDS = ("out_of_office", "stop", "thanks", "question")
 REPLY_TEXTS = (REPLY_OUT_OF_OFFICE, REPLY_STOP, REPLY_THANKS, REPLY_QUESTION)
+
+
+# The company's people: customer-success owners of the larger accounts and the support agents on tickets.
+CS_OWNERS = (
+    "Maria Santos",
+    "David Okafor",
+    "Lena Fischer",
+    "Tom Becker",
+    "Aisha Khan",
+    "Marco Rossi",
+    "Julia Novak",
+    "Sam Taylor",
+)
+SUPPORT_AGENTS = (
+    "Priya Raman",
+    "Jonas Berg",
+    "Chloe Martin",
+    "Ben Carter",
+    "Yuki Sato",
+    "Omar Haddad",
+)
+# Ticket subjects per contract ticket category (the customer's own words in a support tool).
+TICKET_SUBJECTS = {
+    "billing": ("Question about my invoice", "Charged twice this month", "How do I change my payment card?"),
+    "bug": ("Export button does nothing", "Error when saving a report", "Dashboard shows the wrong totals"),
+    "how_to": ("How do I invite my team?", "Setting up automated reports", "Where do I find the audit log?"),
+    "integration": ("Slack notifications stopped", "CRM sync is failing", "API returns 401 since yesterday"),
+    "performance": ("Pages load very slowly", "Reports time out", "Search takes minutes"),
+    "account": ("Change the account owner", "Reset two-factor login", "Update our company details"),
+}
