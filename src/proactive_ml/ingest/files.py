@@ -16,7 +16,6 @@ already stored are not inserted again (customers and tickets are upserted: a new
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,7 +27,7 @@ from rich.progress import Progress
 
 from proactive_ml.contract import DATASETS, INGEST_ORDER, SQL_TYPES, Dataset
 from proactive_ml.errors import GateFailure, IngestError, UserError
-from proactive_ml.ingest.landing import SUFFIXES, read_raw
+from proactive_ml.ingest.landing import MAX_LINE_BYTES, SUFFIXES, read_bytes, read_raw
 from proactive_ml.settings import Settings
 from proactive_ml.validation import format_gate_failures, validate_batch, write_quarantine
 from proactive_ml.validation.gx_run import deferred_data_docs
@@ -144,16 +143,6 @@ def discover(path: Path) -> list[tuple[str, Path]]:
     return sorted(found, key=lambda t: (INGEST_ORDER.index(t[0]), t[1].name, str(t[1])))
 
 
-# ---------------------------------------------------------------------------------------------- reading
-def file_sha256(path: Path) -> str:
-    """Content hash of a file (idempotence key)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 # ---------------------------------------------------------------------------------------------- writing
 def _write_valid(wh: Warehouse, ds: Dataset, valid: pd.DataFrame) -> int:
     """Insert rows whose natural key is new (append datasets) or replace by key (upsert datasets)."""
@@ -175,12 +164,17 @@ def _write_valid(wh: Warehouse, ds: Dataset, valid: pd.DataFrame) -> int:
 
 
 def ingest_file(wh: Warehouse, dataset: str, path: Path, settings: Settings, as_of: datetime) -> FileResult:
-    """Validate and load one landing file in one transaction; skip it if its content was loaded before."""
+    """Validate and load one landing file in one transaction; skip it if its content was loaded before.
+
+    The file is read once: the recorded hash is of the very bytes validated and loaded (a file replaced
+    meanwhile cannot leave its new content under the old content's hash).
+    """
     ds = DATASETS[dataset]
-    digest = file_sha256(path)
+    text = SUFFIXES[path.suffix.lower()] != "parquet"
+    data, digest = read_bytes(path, MAX_LINE_BYTES if text else None)  # the hash is of the bytes parsed below
     if already_ingested(wh, digest):
         return FileResult(path, dataset, "skipped")
-    raw = read_raw(path, ds)
+    raw = read_raw(path, ds, data)
     return ingest_frame(wh, ds, raw, path, digest, settings, as_of)
 
 

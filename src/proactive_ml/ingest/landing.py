@@ -9,6 +9,7 @@ file leaves out are read as empty (or their contract default, e.g. ``quantity`` 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -20,6 +21,46 @@ from proactive_ml.contract import Dataset
 from proactive_ml.errors import IngestError
 
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+READ_CHUNK = 1 << 20  # bytes per read
+MAX_LINE_BYTES = (
+    8 << 20
+)  # a text line longer than this is no row of a landing file (e.g. a sparse file of NULs)
+
+
+def read_bytes(path: Path, max_line: int | None = MAX_LINE_BYTES) -> tuple[bytes, str]:
+    """The file's bytes and the SHA-256 of exactly those bytes: one read, so the hash is of what gets parsed.
+
+    A file replaced while it is read can never be recorded under another content's hash. With ``max_line``
+    (text formats; at least ``READ_CHUNK``), a line longer than that many bytes refuses the file as soon as it is
+    seen, so memory stays bounded by it on any input (a 2 GB file without a line break is not read to its end).
+    """
+    h = hashlib.sha256()
+    parts: list[bytes] = []
+    line, run = 1, 0  # current line number, bytes since its start
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(READ_CHUNK), b""):
+            h.update(chunk)
+            parts.append(chunk)
+            if max_line is None:
+                continue
+            last = chunk.rfind(b"\n")
+            if last < 0:
+                run += len(chunk)
+            else:  # lines inside one chunk are shorter than the limit; only one spanning chunks can be longer
+                if run + chunk.find(b"\n") > max_line:
+                    run += chunk.find(b"\n")
+                    break
+                line += chunk.count(b"\n")
+                run = len(chunk) - last - 1
+            if run > max_line:
+                break
+    if max_line is not None and run > max_line:
+        raise IngestError(
+            str(path),
+            f"line longer than {max_line:,} bytes: not a {path.suffix or 'text'} file of rows?",
+            line,
+        )
+    return b"".join(parts), h.hexdigest()
 
 
 def _check_header(path: Path, ds: Dataset, columns: list[str], line: int = 1) -> None:
@@ -35,22 +76,28 @@ def _check_header(path: Path, ds: Dataset, columns: list[str], line: int = 1) ->
         raise IngestError(str(path), f"unexpected column(s) {extra}; expected {expected}", line, extra[0])
 
 
-def read_raw(path: Path, ds: Dataset) -> pd.DataFrame:
-    """Read a landing file as text columns plus ``_line`` (physical line) and ``_decode_error`` (bad UTF-8)."""
+def read_raw(path: Path, ds: Dataset, data: bytes | None = None) -> pd.DataFrame:
+    """Read a landing file as text columns plus ``_line`` (physical line) and ``_decode_error`` (bad UTF-8).
+
+    ``data`` is the file's content as read by :func:`read_bytes` (the bytes its recorded hash is of); without
+    it the file is read here.
+    """
     kind = SUFFIXES[path.suffix.lower()]
-    if path.stat().st_size == 0:
+    if data is None:
+        data, _ = read_bytes(path, None if kind == "parquet" else MAX_LINE_BYTES)
+    if not data:
         raise IngestError(str(path), "the file is empty", 1)
     if kind == "csv":
-        return apply_defaults(ds, _read_csv(path, ds))
+        return apply_defaults(ds, _read_csv(path, ds, data))
     if kind == "parquet":
         try:
-            df = pd.read_parquet(path)
+            df = pd.read_parquet(io.BytesIO(data))
         except Exception as exc:
             raise IngestError(str(path), f"not a readable Parquet file: {exc}") from exc
         _check_header(path, ds, list(df.columns))
         lines = pd.RangeIndex(1, len(df) + 1)
     else:
-        df, lines = _read_jsonl(path, ds)
+        df, lines = _read_jsonl(path, ds, data)
     out = _as_text(df.reindex(columns=ds.column_names))
     out["_line"] = list(lines)
     out["_decode_error"] = False
@@ -80,10 +127,10 @@ def _as_text(df: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def _read_jsonl(path: Path, ds: Dataset) -> tuple[pd.DataFrame, list[int]]:
+def _read_jsonl(path: Path, ds: Dataset, data: bytes) -> tuple[pd.DataFrame, list[int]]:
     records: list[dict[str, Any]] = []
     lines: list[int] = []
-    with open(path, "rb") as f:
+    with io.BytesIO(data) as f:
         for n, raw in enumerate(f, start=1):
             if not raw.strip():
                 continue
@@ -108,8 +155,7 @@ def _read_jsonl(path: Path, ds: Dataset) -> tuple[pd.DataFrame, list[int]]:
     return pd.DataFrame.from_records(records, columns=ds.column_names), lines
 
 
-def _read_csv(path: Path, ds: Dataset) -> pd.DataFrame:
-    data = path.read_bytes()
+def _read_csv(path: Path, ds: Dataset, data: bytes) -> pd.DataFrame:
     header_end = data.find(b"\n")
     header_bytes = data if header_end < 0 else data[:header_end]
     header = next(csv.reader([header_bytes.decode("utf-8", errors="replace").lstrip("\ufeff").rstrip("\r")]))
