@@ -25,6 +25,13 @@ import pandas as pd
 from proactive_ml.errors import IngestError
 from proactive_ml.ingest.landing import MAX_LINE_BYTES, read_bytes
 from proactive_ml.ingest.mapping import DatasetMapping
+from proactive_ml.ingest.structure import (
+    MAX_JSON_DEPTH,
+    check_field_sizes,
+    check_unique_header,
+    csv_fields,
+    json_depth_column,
+)
 
 _FIELDS_RE = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 
@@ -114,6 +121,9 @@ def _read_delimited(path: Path, data: bytes, dm: DatasetMapping) -> RawTable:
     except pd.errors.ParserError as exc:
         raise _parser_error(path, str(exc)) from None
     first = 2 if dm.header else 1
+    if dm.header and len(dm.delimiter) == 1 and dm.delimiter != "whitespace":
+        head = csv_fields(text.split("\n", 1)[0].rstrip("\r"), dm.delimiter) or []
+        check_unique_header(path, [h.strip() for h in head])
     df.columns = [str(c).strip() for c in df.columns]
     lines = pd.RangeIndex(first, first + len(df))
     for c in df.columns:  # surrounding blanks dropped; empty -> None
@@ -121,6 +131,7 @@ def _read_delimited(path: Path, data: bytes, dm: DatasetMapping) -> RawTable:
         if dm.delimiter != "whitespace":
             col = col.str.strip()
         df[c] = col.where(col.notna() & (col != ""), None)
+    check_field_sizes(path, df, lines)
     df["_line"] = list(lines)
     df["_decode_error"] = df["_line"].isin(list(bad_lines)) if bad_lines else False
     data_cols = [c for c in df.columns if not str(c).startswith("_")]
@@ -163,6 +174,11 @@ def _read_jsonl(path: Path, data: bytes, encoding: str) -> RawTable:
             obj = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise IngestError(str(path), f"invalid JSON: {exc.msg} at column {exc.colno}", n) from None
+        except RecursionError:
+            col = json_depth_column(raw)
+            raise IngestError(
+                str(path), f"JSON nested too deeply (more than {MAX_JSON_DEPTH} levels) at column {col}", n
+            ) from None
         if not isinstance(obj, dict):
             raise IngestError(str(path), "each line must be a JSON object", n)
         records.append({str(k): _cell_text(v) for k, v in obj.items()})
@@ -172,6 +188,7 @@ def _read_jsonl(path: Path, data: bytes, encoding: str) -> RawTable:
         raise IngestError(str(path), "no records", 1)
     cols = list(dict.fromkeys(k for r in records for k in r))
     df = pd.DataFrame.from_records(records, columns=cols).astype(object)
+    check_field_sizes(path, df, lines)
     df = df.where(df.notna(), None)
     df["_line"] = lines
     df["_decode_error"] = bad
