@@ -133,7 +133,9 @@ def _as_text(df: pd.DataFrame) -> pd.DataFrame:
     for c in df.columns:
         s = df[c]
         if pd.api.types.is_datetime64_any_dtype(s):
-            if getattr(s.dt, "tz", None) is not None:  # an instant with its offset: stored as UTC, not wall time
+            if (
+                getattr(s.dt, "tz", None) is not None
+            ):  # an instant with its offset: stored as UTC, not wall time
                 s = s.dt.tz_convert("UTC").dt.tz_localize(None)
             text = s.dt.strftime("%Y-%m-%dT%H:%M:%S")
         else:
