@@ -27,6 +27,7 @@ from rich.progress import Progress
 
 from proactive_ml.contract import DATASETS, INGEST_ORDER, SQL_TYPES, Dataset
 from proactive_ml.errors import GateFailure, IngestError, UserError
+from proactive_ml.ingest.entries import check_entries, walk
 from proactive_ml.ingest.landing import MAX_LINE_BYTES, SUFFIXES, read_bytes, read_raw
 from proactive_ml.settings import Settings
 from proactive_ml.validation import format_gate_failures, validate_batch, write_quarantine
@@ -109,7 +110,7 @@ def unclaimed_files(path: Path, claimed: set[Path] | None = None) -> list[Path]:
     path = Path(path)
     if not path.is_dir():
         return []
-    files = [p for p in path.rglob("*") if p.is_file() and not any(x.startswith(".") for x in p.parts[-1:])]
+    files = [p for p in walk(path)[0] if not p.name.startswith(".")]
     if claimed is None:
         return sorted(p for p in files if p.suffix.lower() not in SUFFIXES)
     resolved = {c.resolve() for c in claimed}
@@ -125,11 +126,23 @@ def describe_unclaimed(files: list[Path], limit: int = 20) -> str:
 
 
 def discover(path: Path) -> list[tuple[str, Path]]:
-    """Landing files under ``path`` (a folder or one file), in ingestion order (customers first, then by name)."""
+    """Landing files under ``path`` (a folder or one file), in ingestion order (customers first, then by name).
+
+    Entries that may not be read (:mod:`.entries`: a link out of the folder, a dangling link, a FIFO, a device)
+    refuse the run before anything is loaded, each listed with its reason.
+    """
     path = Path(path)
     if not path.exists():
         raise IngestError(str(path), "no such file or folder")
-    candidates = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    if path.is_dir():
+        candidates, refused = walk(path)
+        check_entries(
+            refused, path
+        )  # links out of the folder, dangling links, FIFOs, devices: listed, not read
+    elif path.is_file():
+        candidates = [path]
+    else:
+        raise IngestError(str(path), "not a regular file or folder")
     found: list[tuple[str, Path]] = []
     for p in candidates:
         if p.suffix.lower() not in SUFFIXES:

@@ -12,7 +12,9 @@ import csv
 import hashlib
 import io
 import json
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +51,9 @@ def read_bytes(path: Path, max_line: int | None = MAX_LINE_BYTES) -> tuple[bytes
     h = hashlib.sha256()
     parts: list[bytes] = []
     line, run = 1, 0  # current line number, bytes since its start
-    with open(path, "rb") as f:
+    with open(path, "rb", opener=_open_nonblocking) as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # a FIFO or device put in place of the file
+            raise IngestError(str(path), "not a regular file")
         for chunk in iter(lambda: f.read(READ_CHUNK), b""):
             h.update(chunk)
             parts.append(chunk)
@@ -73,6 +77,11 @@ def read_bytes(path: Path, max_line: int | None = MAX_LINE_BYTES) -> tuple[bytes
             line,
         )
     return b"".join(parts), h.hexdigest()
+
+
+def _open_nonblocking(path: str, flags: int) -> int:
+    """Open without blocking, so a FIFO swapped in for a file is refused instead of hanging the run."""
+    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
 
 
 def _check_header(path: Path, ds: Dataset, columns: list[str], line: int = 1) -> None:

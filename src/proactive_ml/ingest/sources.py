@@ -26,6 +26,7 @@ import pandas as pd
 
 from proactive_ml.contract import DATASETS, INGEST_ORDER, USAGE_EVENTS, Dataset
 from proactive_ml.errors import UserError
+from proactive_ml.ingest.entries import check_entries, refusal, walk
 from proactive_ml.ingest.files import (
     FileResult,
     IngestSummary,
@@ -85,6 +86,7 @@ def plan_sources(config: SourcesConfig, landing: Path | None = None) -> SourcePl
         raise UserError(f"{config.path}: landing_dir: {root} is not a folder")
     plan = SourcePlan(config, root)
     ctx = KeyContext(config.path)
+    refused = walk(root)[1]
     owner: dict[Path, str] = {}
     for name in INGEST_ORDER:
         dm = config.datasets.get(name)
@@ -94,7 +96,13 @@ def plan_sources(config: SourcesConfig, landing: Path | None = None) -> SourcePl
         for i, pattern in enumerate(dm.files):
             pat = expand_env(pattern, ctx, f"datasets.{name}.files[{i}]")
             full = pat if os.path.isabs(pat) else str(root / pat)
-            found |= {Path(p) for p in glob.glob(full, recursive=True) if Path(p).is_file()}
+            inside = Path(os.sep) if os.path.isabs(pat) else root  # an absolute pattern names its own place
+            for p in map(Path, glob.glob(full, recursive=True)):
+                why = refusal(p, inside)
+                if why is not None:
+                    refused.append((p, why))
+                elif p.is_file():
+                    found.add(p)
         for p in found:
             if p in owner:
                 raise UserError(f"{config.path}: datasets.{name}.files: {p} is also claimed by {owner[p]}")
@@ -102,6 +110,7 @@ def plan_sources(config: SourcesConfig, landing: Path | None = None) -> SourcePl
         plan.files[name] = sorted(found)
         if not found:
             plan.empty.append(name)
+    check_entries(sorted(set(refused)), root)
     claimed = set(owner) | {config.path}
     plan.unclaimed = unclaimed_files(root, claimed)
     return plan
