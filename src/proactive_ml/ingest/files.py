@@ -30,8 +30,9 @@ from proactive_ml.errors import GateFailure, IngestError, UserError
 from proactive_ml.ingest.entries import check_entries, walk
 from proactive_ml.ingest.landing import MAX_LINE_BYTES, SUFFIXES, read_bytes, read_raw
 from proactive_ml.settings import Settings
-from proactive_ml.validation import format_gate_failures, validate_batch, write_quarantine
+from proactive_ml.validation import format_gate_failures, record_result, validate_batch, write_quarantine
 from proactive_ml.validation.gx_run import deferred_data_docs
+from proactive_ml.validation.reasons import ENCODING_REASON
 from proactive_ml.warehouse.engine import Warehouse
 
 __all__ = [
@@ -43,6 +44,9 @@ __all__ = [
     "read_raw",
     "warehouse_summary",
 ]
+
+
+NUL_REASON = "row contains a NUL byte, which no database text column can hold"
 
 
 @dataclass
@@ -209,15 +213,20 @@ def ingest_frame(
     """Validate one all-text frame in the contract's layout and write it in one transaction.
 
     ``raw`` has the contract's columns as text plus ``_line`` and ``_decode_error``. One transaction writes the
-    valid rows, the quarantined rows, ``after_write(wh, valid)`` (a mapping's extra tables) and the ingest-log
-    row keyed by ``digest``. A failed gate raises :class:`GateFailure` and writes nothing.
+    valid rows, the quarantined rows, ``after_write(wh, valid)`` (a mapping's extra tables), the ingest-log
+    row keyed by ``digest`` and the validation run's success: a batch not written leaves no success row. A
+    failed gate records the failed run, raises :class:`GateFailure` and writes nothing else. A row holding a
+    NUL byte is quarantined (PostgreSQL text cannot hold one), naming its line and column.
     """
-    result = validate_batch(wh, ds, raw, str(path), as_of, settings)
-    _name_decode_columns(result.quarantined, raw.attrs.get("decode_columns") or {})
+    nul_columns = _flag_nul_bytes(raw)
+    result = validate_batch(wh, ds, raw, str(path), as_of, settings, record=False)
+    _name_decode_columns(result.quarantined, {**(raw.attrs.get("decode_columns") or {}), **nul_columns})
+    _say_nul(result.quarantined, nul_columns)
     if result.gate_failures:
+        record_result(wh, result, "ingest", as_of)  # the refusal is on record; nothing else is written
         raise GateFailure(format_gate_failures(result) + _quarantine_examples(path, result.quarantined))
     n_quarantined = int(result.quarantined["source_line"].nunique()) if len(result.quarantined) else 0
-    with wh.transaction():
+    with wh.transaction():  # rows, quarantine, log and the run's success: all of them or none
         inserted = _write_valid(wh, ds, result.valid)
         if n_quarantined:
             write_quarantine(wh, result.quarantined)
@@ -236,7 +245,38 @@ def ingest_frame(
                 "t": as_of,
             },
         )
+        record_result(wh, result, "ingest", as_of)
     return FileResult(path, ds.name, "loaded", len(raw), inserted, n_quarantined)
+
+
+def _flag_nul_bytes(raw: pd.DataFrame) -> dict[int, str]:
+    """Rows holding a NUL byte (no PostgreSQL text can): flagged like bad bytes; line -> the first such column.
+
+    The NUL is replaced (U+FFFD) so the row can be validated and quarantined; validation sees the row flag.
+    """
+    found: dict[int, str] = {}
+    for c in [c for c in raw.columns if not str(c).startswith("_")]:
+        s = raw[c]
+        if not (pd.api.types.is_string_dtype(s) or s.dtype == object):
+            continue
+        has = s.map(lambda v: isinstance(v, str) and "\x00" in v).astype(bool)
+        if not has.any():
+            continue
+        raw[c] = s.astype(object).where(~has, s[has].str.replace("\x00", "\ufffd", regex=False))
+        for line in raw.loc[has, "_line"]:
+            found.setdefault(int(line), str(c))
+        raw["_decode_error"] = raw["_decode_error"].astype(bool) | has
+    return found
+
+
+def _say_nul(quarantined: pd.DataFrame, nul_columns: dict[int, str]) -> None:
+    """A row quarantined for a NUL byte says so (validation only saw the bad-bytes flag)."""
+    if not nul_columns or quarantined is None or quarantined.empty:
+        return
+    rows = quarantined["source_line"].isin(list(nul_columns))
+    quarantined.loc[rows, "reason"] = quarantined.loc[rows, "reason"].str.replace(
+        ENCODING_REASON, NUL_REASON, regex=False
+    )
 
 
 def _name_decode_columns(quarantined: pd.DataFrame, columns: dict[int, str]) -> None:
