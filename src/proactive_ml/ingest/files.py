@@ -16,7 +16,6 @@ already stored are not inserted again (customers and tickets are upserted: a new
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,10 +27,12 @@ from rich.progress import Progress
 
 from proactive_ml.contract import DATASETS, INGEST_ORDER, SQL_TYPES, Dataset
 from proactive_ml.errors import GateFailure, IngestError, UserError
-from proactive_ml.ingest.landing import SUFFIXES, read_raw
+from proactive_ml.ingest.entries import check_entries, walk
+from proactive_ml.ingest.landing import MAX_LINE_BYTES, SUFFIXES, read_bytes, read_raw
 from proactive_ml.settings import Settings
-from proactive_ml.validation import format_gate_failures, validate_batch, write_quarantine
+from proactive_ml.validation import format_gate_failures, record_result, validate_batch, write_quarantine
 from proactive_ml.validation.gx_run import deferred_data_docs
+from proactive_ml.validation.reasons import ENCODING_REASON
 from proactive_ml.warehouse.engine import Warehouse
 
 __all__ = [
@@ -43,6 +44,9 @@ __all__ = [
     "read_raw",
     "warehouse_summary",
 ]
+
+
+NUL_REASON = "row contains a NUL byte, which no database text column can hold"
 
 
 @dataclass
@@ -110,7 +114,7 @@ def unclaimed_files(path: Path, claimed: set[Path] | None = None) -> list[Path]:
     path = Path(path)
     if not path.is_dir():
         return []
-    files = [p for p in path.rglob("*") if p.is_file() and not any(x.startswith(".") for x in p.parts[-1:])]
+    files = [p for p in walk(path)[0] if not p.name.startswith(".")]
     if claimed is None:
         return sorted(p for p in files if p.suffix.lower() not in SUFFIXES)
     resolved = {c.resolve() for c in claimed}
@@ -126,11 +130,23 @@ def describe_unclaimed(files: list[Path], limit: int = 20) -> str:
 
 
 def discover(path: Path) -> list[tuple[str, Path]]:
-    """Landing files under ``path`` (a folder or one file), in ingestion order (customers first, then by name)."""
+    """Landing files under ``path`` (a folder or one file), in ingestion order (customers first, then by name).
+
+    Entries that may not be read (:mod:`.entries`: a link out of the folder, a dangling link, a FIFO, a device)
+    refuse the run before anything is loaded, each listed with its reason.
+    """
     path = Path(path)
     if not path.exists():
         raise IngestError(str(path), "no such file or folder")
-    candidates = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    if path.is_dir():
+        candidates, refused = walk(path)
+        check_entries(
+            refused, path
+        )  # links out of the folder, dangling links, FIFOs, devices: listed, not read
+    elif path.is_file():
+        candidates = [path]
+    else:
+        raise IngestError(str(path), "not a regular file or folder")
     found: list[tuple[str, Path]] = []
     for p in candidates:
         if p.suffix.lower() not in SUFFIXES:
@@ -142,16 +158,6 @@ def discover(path: Path) -> list[tuple[str, Path]]:
             )
         found.append((ds, p))
     return sorted(found, key=lambda t: (INGEST_ORDER.index(t[0]), t[1].name, str(t[1])))
-
-
-# ---------------------------------------------------------------------------------------------- reading
-def file_sha256(path: Path) -> str:
-    """Content hash of a file (idempotence key)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------- writing
@@ -175,12 +181,17 @@ def _write_valid(wh: Warehouse, ds: Dataset, valid: pd.DataFrame) -> int:
 
 
 def ingest_file(wh: Warehouse, dataset: str, path: Path, settings: Settings, as_of: datetime) -> FileResult:
-    """Validate and load one landing file in one transaction; skip it if its content was loaded before."""
+    """Validate and load one landing file in one transaction; skip it if its content was loaded before.
+
+    The file is read once: the recorded hash is of the very bytes validated and loaded (a file replaced
+    meanwhile cannot leave its new content under the old content's hash).
+    """
     ds = DATASETS[dataset]
-    digest = file_sha256(path)
+    text = SUFFIXES[path.suffix.lower()] != "parquet"
+    data, digest = read_bytes(path, MAX_LINE_BYTES if text else None)  # the hash is of the bytes parsed below
     if already_ingested(wh, digest):
         return FileResult(path, dataset, "skipped")
-    raw = read_raw(path, ds)
+    raw = read_raw(path, ds, data)
     return ingest_frame(wh, ds, raw, path, digest, settings, as_of)
 
 
@@ -204,17 +215,22 @@ def ingest_frame(
     """Validate one all-text frame in the contract's layout and write it in one transaction.
 
     ``raw`` has the contract's columns as text plus ``_line`` and ``_decode_error``. One transaction writes the
-    valid rows, the quarantined rows, ``after_write(wh, valid)`` (a mapping's extra tables) and the ingest-log
-    row keyed by ``digest``. A failed gate raises :class:`GateFailure` and writes nothing. A ``history`` file
+    valid rows, the quarantined rows, ``after_write(wh, valid)`` (a mapping's extra tables), the ingest-log
+    row keyed by ``digest`` and the validation run's success: a batch not written leaves no success row. A
+    failed gate records the failed run, raises :class:`GateFailure` and writes nothing else. A row holding a
+    NUL byte is quarantined (PostgreSQL text cannot hold one), naming its line and column. A ``history`` file
     (an older file of a backfill that brings newer ones of the same dataset) is not held to the freshness gate.
     """
+    nul_columns = _flag_nul_bytes(raw)
     skip = ("freshness",) if history else ()
-    result = validate_batch(wh, ds, raw, str(path), as_of, settings, skip_gates=skip)
-    _name_decode_columns(result.quarantined, raw.attrs.get("decode_columns") or {})
+    result = validate_batch(wh, ds, raw, str(path), as_of, settings, record=False, skip_gates=skip)
+    _name_decode_columns(result.quarantined, {**(raw.attrs.get("decode_columns") or {}), **nul_columns})
+    _say_nul(result.quarantined, nul_columns)
     if result.gate_failures:
+        record_result(wh, result, "ingest", as_of)  # the refusal is on record; nothing else is written
         raise GateFailure(format_gate_failures(result) + _quarantine_examples(path, result.quarantined))
     n_quarantined = int(result.quarantined["source_line"].nunique()) if len(result.quarantined) else 0
-    with wh.transaction():
+    with wh.transaction():  # rows, quarantine, log and the run's success: all of them or none
         inserted = _write_valid(wh, ds, result.valid)
         if n_quarantined:
             write_quarantine(wh, result.quarantined)
@@ -233,7 +249,38 @@ def ingest_frame(
                 "t": as_of,
             },
         )
+        record_result(wh, result, "ingest", as_of)
     return FileResult(path, ds.name, "loaded", len(raw), inserted, n_quarantined)
+
+
+def _flag_nul_bytes(raw: pd.DataFrame) -> dict[int, str]:
+    """Rows holding a NUL byte (no PostgreSQL text can): flagged like bad bytes; line -> the first such column.
+
+    The NUL is replaced (U+FFFD) so the row can be validated and quarantined; validation sees the row flag.
+    """
+    found: dict[int, str] = {}
+    for c in [c for c in raw.columns if not str(c).startswith("_")]:
+        s = raw[c]
+        if not (pd.api.types.is_string_dtype(s) or s.dtype == object):
+            continue
+        has = s.map(lambda v: isinstance(v, str) and "\x00" in v).astype(bool)
+        if not has.any():
+            continue
+        raw[c] = s.astype(object).where(~has, s[has].str.replace("\x00", "\ufffd", regex=False))
+        for line in raw.loc[has, "_line"]:
+            found.setdefault(int(line), str(c))
+        raw["_decode_error"] = raw["_decode_error"].astype(bool) | has
+    return found
+
+
+def _say_nul(quarantined: pd.DataFrame, nul_columns: dict[int, str]) -> None:
+    """A row quarantined for a NUL byte says so (validation only saw the bad-bytes flag)."""
+    if not nul_columns or quarantined is None or quarantined.empty:
+        return
+    rows = quarantined["source_line"].isin(list(nul_columns))
+    quarantined.loc[rows, "reason"] = quarantined.loc[rows, "reason"].str.replace(
+        ENCODING_REASON, NUL_REASON, regex=False
+    )
 
 
 def _name_decode_columns(quarantined: pd.DataFrame, columns: dict[int, str]) -> None:

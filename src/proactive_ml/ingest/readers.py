@@ -23,7 +23,15 @@ from typing import Any
 import pandas as pd
 
 from proactive_ml.errors import IngestError
+from proactive_ml.ingest.landing import MAX_LINE_BYTES, read_bytes
 from proactive_ml.ingest.mapping import DatasetMapping
+from proactive_ml.ingest.structure import (
+    MAX_JSON_DEPTH,
+    check_field_sizes,
+    check_unique_header,
+    csv_fields,
+    json_depth_column,
+)
 
 _FIELDS_RE = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 
@@ -35,20 +43,27 @@ class RawTable:
     path: Path
     frame: pd.DataFrame  # source columns (text or None) + _line + _decode_error
     temporal: set[str] = field(default_factory=set)  # source columns that were typed dates/times (Parquet)
+    sha256: str = ""  # of the bytes read (the idempotence key's content part)
 
 
-def read_source(path: Path, dm: DatasetMapping) -> RawTable:
-    """Read one file of a dataset as its mapping declares; check every mapped source column is present."""
+def read_source(path: Path, dm: DatasetMapping, data: tuple[bytes, str] | None = None) -> RawTable:
+    """Read one file of a dataset as its mapping declares; check every mapped source column is present.
+
+    ``data`` is ``(bytes, sha256)`` from :func:`~proactive_ml.ingest.landing.read_bytes` when the caller read
+    the file already (to check its hash); the table carries the hash of the bytes it was parsed from.
+    """
     if not path.is_file():
         raise IngestError(str(path), "no such file")
-    if path.stat().st_size == 0:
+    content, sha = data or read_bytes(path, None if dm.format == "parquet" else MAX_LINE_BYTES)
+    if not content:
         raise IngestError(str(path), "the file is empty", 1)
     if dm.format == "parquet":
-        table = _read_parquet(path)
+        table = _read_parquet(path, content)
     elif dm.format == "jsonl":
-        table = _read_jsonl(path, dm.encoding)
+        table = _read_jsonl(path, content, dm.encoding)
     else:
-        table = _read_delimited(path, dm)
+        table = _read_delimited(path, content, dm)
+    table.sha256 = sha
     present = [c for c in table.frame.columns if not str(c).startswith("_")]
     missing = [c for c in dm.source_columns if c not in present]
     if missing:
@@ -78,8 +93,8 @@ def _decode(path: Path, data: bytes, encoding: str) -> tuple[str, set[int]]:
     return data.decode(enc, errors="replace"), bad
 
 
-def _read_delimited(path: Path, dm: DatasetMapping) -> RawTable:
-    text, bad_lines = _decode(path, path.read_bytes(), dm.encoding)
+def _read_delimited(path: Path, data: bytes, dm: DatasetMapping) -> RawTable:
+    text, bad_lines = _decode(path, data, dm.encoding)
     if not text.strip():
         raise IngestError(str(path), "the file is empty", 1)
     kwargs: dict[str, Any] = {"engine": "c"}
@@ -106,6 +121,9 @@ def _read_delimited(path: Path, dm: DatasetMapping) -> RawTable:
     except pd.errors.ParserError as exc:
         raise _parser_error(path, str(exc)) from None
     first = 2 if dm.header else 1
+    if dm.header and len(dm.delimiter) == 1 and dm.delimiter != "whitespace":
+        head = csv_fields(text.split("\n", 1)[0].rstrip("\r"), dm.delimiter) or []
+        check_unique_header(path, [h.strip() for h in head])
     df.columns = [str(c).strip() for c in df.columns]
     lines = pd.RangeIndex(first, first + len(df))
     for c in df.columns:  # surrounding blanks dropped; empty -> None
@@ -113,6 +131,7 @@ def _read_delimited(path: Path, dm: DatasetMapping) -> RawTable:
         if dm.delimiter != "whitespace":
             col = col.str.strip()
         df[c] = col.where(col.notna() & (col != ""), None)
+    check_field_sizes(path, df, lines)
     df["_line"] = list(lines)
     df["_decode_error"] = df["_line"].isin(list(bad_lines)) if bad_lines else False
     data_cols = [c for c in df.columns if not str(c).startswith("_")]
@@ -143,11 +162,11 @@ def _cell_text(v: Any) -> str | None:
     return text or None
 
 
-def _read_jsonl(path: Path, encoding: str) -> RawTable:
+def _read_jsonl(path: Path, data: bytes, encoding: str) -> RawTable:
     records: list[dict[str, Any]] = []
     lines: list[int] = []
     bad: list[bool] = []
-    text, bad_lines = _decode(path, path.read_bytes(), encoding)
+    text, bad_lines = _decode(path, data, encoding)
     for n, raw in enumerate(text.split("\n"), start=1):
         if not raw.strip():
             continue
@@ -155,6 +174,11 @@ def _read_jsonl(path: Path, encoding: str) -> RawTable:
             obj = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise IngestError(str(path), f"invalid JSON: {exc.msg} at column {exc.colno}", n) from None
+        except RecursionError:
+            col = json_depth_column(raw)
+            raise IngestError(
+                str(path), f"JSON nested too deeply (more than {MAX_JSON_DEPTH} levels) at column {col}", n
+            ) from None
         if not isinstance(obj, dict):
             raise IngestError(str(path), "each line must be a JSON object", n)
         records.append({str(k): _cell_text(v) for k, v in obj.items()})
@@ -164,15 +188,16 @@ def _read_jsonl(path: Path, encoding: str) -> RawTable:
         raise IngestError(str(path), "no records", 1)
     cols = list(dict.fromkeys(k for r in records for k in r))
     df = pd.DataFrame.from_records(records, columns=cols).astype(object)
+    check_field_sizes(path, df, lines)
     df = df.where(df.notna(), None)
     df["_line"] = lines
     df["_decode_error"] = bad
     return RawTable(path, df)
 
 
-def _read_parquet(path: Path) -> RawTable:
+def _read_parquet(path: Path, data: bytes) -> RawTable:
     try:
-        src = pd.read_parquet(path)
+        src = pd.read_parquet(io.BytesIO(data))
     except Exception as exc:  # pyarrow raises many kinds for a damaged file
         raise IngestError(str(path), f"not a readable Parquet file: {exc}") from None
     out = pd.DataFrame(index=src.index)

@@ -26,16 +26,17 @@ import pandas as pd
 
 from proactive_ml.contract import DATASETS, INGEST_ORDER, USAGE_EVENTS, Dataset
 from proactive_ml.errors import UserError
+from proactive_ml.ingest.entries import check_entries, refusal, walk
 from proactive_ml.ingest.files import (
     FileResult,
     IngestSummary,
     already_ingested,
     check_something_loaded,
     describe_unclaimed,
-    file_sha256,
     ingest_frame,
     unclaimed_files,
 )
+from proactive_ml.ingest.landing import MAX_LINE_BYTES, read_bytes
 from proactive_ml.ingest.mapping import DatasetMapping, KeyContext, SourcesConfig, expand_env, load_sources
 from proactive_ml.ingest.readers import read_source
 from proactive_ml.ingest.transform import MappedTable, map_table
@@ -85,6 +86,7 @@ def plan_sources(config: SourcesConfig, landing: Path | None = None) -> SourcePl
         raise UserError(f"{config.path}: landing_dir: {root} is not a folder")
     plan = SourcePlan(config, root)
     ctx = KeyContext(config.path)
+    refused = walk(root)[1]
     owner: dict[Path, str] = {}
     for name in INGEST_ORDER:
         dm = config.datasets.get(name)
@@ -94,7 +96,13 @@ def plan_sources(config: SourcesConfig, landing: Path | None = None) -> SourcePl
         for i, pattern in enumerate(dm.files):
             pat = expand_env(pattern, ctx, f"datasets.{name}.files[{i}]")
             full = pat if os.path.isabs(pat) else str(root / pat)
-            found |= {Path(p) for p in glob.glob(full, recursive=True) if Path(p).is_file()}
+            inside = Path(os.sep) if os.path.isabs(pat) else root  # an absolute pattern names its own place
+            for p in map(Path, glob.glob(full, recursive=True)):
+                why = refusal(p, inside)
+                if why is not None:
+                    refused.append((p, why))
+                elif p.is_file():
+                    found.add(p)
         for p in found:
             if p in owner:
                 raise UserError(f"{config.path}: datasets.{name}.files: {p} is also claimed by {owner[p]}")
@@ -102,20 +110,26 @@ def plan_sources(config: SourcesConfig, landing: Path | None = None) -> SourcePl
         plan.files[name] = sorted(found)
         if not found:
             plan.empty.append(name)
+    check_entries(sorted(set(refused)), root)
     claimed = set(owner) | {config.path}
     plan.unclaimed = unclaimed_files(root, claimed)
     return plan
 
 
-def mapping_digest(path: Path, dm: DatasetMapping) -> str:
-    """Idempotence key of a mapped file: its content and the mapping it was read with."""
-    return hashlib.sha256(f"{file_sha256(path)}|{dm!r}".encode()).hexdigest()
+def mapping_digest(content_sha256: str, dm: DatasetMapping) -> str:
+    """Idempotence key of a mapped file: the hash of the content read and the mapping it was read with."""
+    return hashlib.sha256(f"{content_sha256}|{dm!r}".encode()).hexdigest()
 
 
-def map_file(plan: SourcePlan, dataset: str, path: Path) -> MappedTable:
-    """Read and map one file of a dataset (structural faults raise IngestError naming file, line, column)."""
+def map_file(
+    plan: SourcePlan, dataset: str, path: Path, data: tuple[bytes, str] | None = None
+) -> MappedTable:
+    """Read and map one file of a dataset (structural faults raise IngestError naming file, line, column).
+
+    ``data`` is ``(bytes, sha256)`` when the caller read the file already; the table carries the hash.
+    """
     dm = plan.mapping(dataset)
-    return map_table(read_source(path, dm), dm, dataset_for(dm))
+    return map_table(read_source(path, dm, data), dm, dataset_for(dm))
 
 
 def dataset_for(dm: DatasetMapping) -> Dataset:
@@ -196,13 +210,16 @@ def _ingest_one(
     events: list[MappedTable] | None,
 ) -> FileResult:
     dm = plan.mapping(name)
-    digest = mapping_digest(path, dm)
+    mapped = next((t for t in events if t.path == path), None) if name == "usage_events" and events else None
+    data: tuple[bytes, str] | None = None
+    if mapped is not None:  # read and hashed once, with the other event files
+        digest = mapping_digest(mapped.sha256, dm)
+    else:  # read once: the hash is of the bytes mapped below (a file replaced meanwhile cannot mix them up)
+        data = read_bytes(path, None if dm.format == "parquet" else MAX_LINE_BYTES)
+        digest = mapping_digest(data[1], dm)
     if already_ingested(wh, digest):
         return FileResult(path, name, "skipped")
-    if name == "usage_events" and events is not None:
-        table = next(t for t in events if t.path == path)
-    else:
-        table = map_file(plan, name, path)
+    table = mapped if mapped is not None else map_file(plan, name, path, data)
     if name == "customers" and plan.derive_signup:
         fill_signup(table, first_seen(events or []))
     store = None
@@ -225,7 +242,7 @@ def _ingest_derived(
 ) -> None:
     """Customers implied by the events; customers already stored keep their row (no upsert)."""
     dm = plan.mapping("usage_events")
-    keys = "|".join(mapping_digest(t.path, dm) for t in events)
+    keys = "|".join(mapping_digest(t.sha256, dm) for t in events)
     digest = hashlib.sha256(f"{DERIVED}|{keys}".encode()).hexdigest()
     if already_ingested(wh, digest):
         summary.files.append(FileResult(Path(DERIVED), "customers", "skipped"))

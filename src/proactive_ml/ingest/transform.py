@@ -50,6 +50,7 @@ class MappedTable:
     labels: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["customer_id", "label"]))
     problems: list[Problem] = field(default_factory=list)
     rows_read: int = 0
+    sha256: str = ""  # of the bytes the table was read from
 
 
 @dataclass
@@ -170,7 +171,7 @@ def map_table(raw: RawTable, dm: DatasetMapping, ds: Dataset) -> MappedTable:
             frame[c.name] = frame[c.name].where(frame[c.name].notna(), c.default)
     frame["_line"] = src["_line"].to_numpy()
     frame["_decode_error"] = src["_decode_error"].to_numpy()
-    table = MappedTable(raw.path, ds.name, frame, problems=problems, rows_read=n)
+    table = MappedTable(raw.path, ds.name, frame, problems=problems, rows_read=n, sha256=raw.sha256)
     if dm.attributes:
         table.attributes = _attributes(raw, dm, frame["customer_id"], problems)
     if dm.label is not None:

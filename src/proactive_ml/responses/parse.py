@@ -10,6 +10,7 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import json
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -19,7 +20,6 @@ from email.parser import BytesParser, HeaderParser
 from email.policy import compat32
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from proactive_ml.identity import email_hash, verify_token
@@ -39,6 +39,9 @@ AUTO_SUBJECT_RE = re.compile(
 )
 QUOTE_START_RE = re.compile(r"^(>|On .{0,200}wrote:\s*$|-----\s*Original Message|From:\s)", re.IGNORECASE)
 MAX_TEXT = 100_000
+MAX_EVENT_TIME = (
+    253_402_300_799  # 9999-12-31T23:59:59Z: any later "Unix time" is not a time any table can hold
+)
 MAX_SUBJECT = 998
 RATING_SCORES = {"1", "2", "3", "4", "5"}
 EVENT_FIELDS = [
@@ -70,10 +73,26 @@ def _text(v: Any, limit: int) -> str | None:
     return str(v)[:limit]
 
 
+def timestamp_problem(ts: Any) -> str | None:
+    """Why an event's ``timestamp`` number can never be stored (None when it can, or when it is no number at all).
+
+    A missing or non-numeric timestamp is left to the suite (``expect_column_values_to_not_be_null``); a number
+    that is not finite or not a second between 1970 and 9999 (``1e20``, ``2**63``) is refused here, because no
+    integer or timestamp column can hold it.
+    """
+    if isinstance(ts, bool) or not isinstance(ts, (int, float)):
+        return None
+    if isinstance(ts, float) and not math.isfinite(ts):
+        return "timestamp is not a finite number"
+    if not 0 <= ts <= MAX_EVENT_TIME:
+        return f"timestamp out of range (not a Unix time in seconds, 1970..9999): {str(ts)[:30]}"
+    return None
+
+
 def _event_row(raw_id: int, i: int, ev: dict[str, Any]) -> dict[str, Any]:
     addr = ev.get("email")
     ts = ev.get("timestamp")
-    if isinstance(ts, bool) or not isinstance(ts, (int, float)) or not np.isfinite(ts):
+    if isinstance(ts, bool) or not isinstance(ts, (int, float)) or timestamp_problem(ts):
         ts = None
     return {
         "raw_id": raw_id,
@@ -90,28 +109,39 @@ def _event_row(raw_id: int, i: int, ev: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_event_batch(raw_id: int, body: bytes) -> tuple[list[dict[str, Any]], list[tuple[int, str]]]:
-    """One stored webhook body -> event rows (no PII: email hashed) and ``(item, reason)`` quarantines."""
+    """One stored webhook body -> event rows (no PII: email hashed) and ``(item, reason)`` quarantines.
+
+    An item whose timestamp no table can hold (:func:`timestamp_problem`) is quarantined with that reason.
+    """
     try:
         items = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         return [], [(-1, f"malformed JSON: {type(exc).__name__}")]
     if not isinstance(items, list):
         return [], [(-1, "not a JSON array")]
     rows, bad = [], []
     for i, ev in enumerate(items):
-        if isinstance(ev, dict):
-            rows.append(_event_row(raw_id, i, ev))
-        else:
+        if not isinstance(ev, dict):
             bad.append((i, "event is not an object"))
+        elif problem := timestamp_problem(ev.get("timestamp")):
+            bad.append((i, problem))
+        else:
+            rows.append(_event_row(raw_id, i, ev))
     return rows, bad
 
 
 def parse_events(requests: Iterable[RawRequest]) -> tuple[pd.DataFrame, Rejected]:
-    """Every stored event batch -> one frame of event rows (``EVENT_FIELDS``) and what was refused."""
+    """Every stored event batch -> one frame of event rows (``EVENT_FIELDS``) and what was refused.
+
+    A request the parser fails on for any reason is quarantined whole (``unparseable: <error type>``).
+    """
     rows: list[dict[str, Any]] = []
     rejected = Rejected()
     for r in requests:
-        parsed, bad = parse_event_batch(r.id, r.body)
+        try:
+            parsed, bad = parse_event_batch(r.id, r.body)
+        except Exception as exc:  # one stored request must never stop the flow: quarantine it, go on
+            parsed, bad = [], [(-1, f"unparseable: {type(exc).__name__}")]
         rows.extend(parsed)
         for item, reason in bad:
             if item < 0:

@@ -2,7 +2,8 @@
 
 Every accepted request is written to the :class:`~proactive_ml.responses.store.RawStore` (raw bytes + headers,
 fsync'ed) *before* the 2xx answer; when that write fails the answer is 503 so the sender retries. Nothing is
-interpreted here beyond authentication: the responses flow (:mod:`proactive_ml.responses.processing`) parses,
+interpreted here beyond authentication and the batch's shape (a JSON array; no event timestamp that no table can
+hold, such as ``1e20``: 400 naming the event): the responses flow (:mod:`proactive_ml.responses.processing`) parses,
 validates, dedupes and attributes the stored requests later, so a bug there never loses data.
 
 Routes
@@ -41,6 +42,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from proactive_ml.identity import verify_token
+from proactive_ml.responses.parse import timestamp_problem
 from proactive_ml.responses.store import RawStore, raw_store_path
 from proactive_ml.responses.write import suppress_send
 from proactive_ml.settings import Settings
@@ -194,10 +196,13 @@ class _Handlers:
             return JSONResponse({"error": "invalid signature"}, status_code=403)
         try:
             parsed = json.loads(body.decode("utf-8"))
-        except ValueError:
+        except (ValueError, RecursionError):
             return JSONResponse({"error": "malformed JSON"}, status_code=400)
         if not isinstance(parsed, list):
             return JSONResponse({"error": "expected a JSON array of events"}, status_code=400)
+        problem = _unstorable_event(parsed)
+        if problem:
+            return JSONResponse({"error": problem}, status_code=400)
         rid = await self._store("events", "/webhooks/sendgrid/events", request, body)
         if rid is None:
             return JSONResponse({"error": "storage unavailable"}, status_code=503)
@@ -261,6 +266,15 @@ class _Handlers:
         if await self._store("rating", f"/r/{token}/{score}", request, score.encode()) is None:
             return _try_again()
         return _page("Thank you", f"<p>You rated this email {score} out of 5. Thank you for telling us.</p>")
+
+
+def _unstorable_event(events: list[object]) -> str | None:
+    """The first event no table could hold (a timestamp like ``1e20``), as ``event N: why``; None when all can be."""
+    for i, ev in enumerate(events):
+        problem = timestamp_problem(ev.get("timestamp")) if isinstance(ev, dict) else None
+        if problem:
+            return f"event {i}: {problem}"
+    return None
 
 
 async def _health(request: Request) -> Response:

@@ -15,6 +15,7 @@ _EXPORTS = {
     "BatchResult": "batch",
     "BatchValidator": "validator",
     "format_gate_failures": "batch",
+    "record_result": "batch",
     "validate_batch": "batch",
     "validate_stream": "batch",
     "GateResult": "gates",
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from proactive_ml.validation.batch import (
         BatchResult,
         format_gate_failures,
+        record_result,
         validate_batch,
         validate_stream,
     )
@@ -51,6 +53,7 @@ __all__ = [
     "export_quarantine",
     "format_gate_failures",
     "list_quarantine",
+    "record_result",
     "reingest_quarantine",
     "validate_batch",
     "validate_stream",

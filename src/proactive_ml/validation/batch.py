@@ -46,6 +46,7 @@ __all__ = [
     "BatchValidator",
     "format_gate_failures",
     "known_ids",
+    "record_result",
     "resolve_dataset",
     "validate_batch",
     "validate_stream",
@@ -218,8 +219,12 @@ def _note_gx_and_time(
     stats["seconds"] = {"rows": round(row_seconds, 3), "gx_and_docs": round(gx_seconds, 3)}
 
 
-def _record(wh: Warehouse, result: BatchResult, kind: str, as_of: datetime | date) -> None:
-    """Write the run to ``validation_runs``."""
+def record_result(wh: Warehouse, result: BatchResult, kind: str, as_of: datetime | date) -> None:
+    """Write the run to ``validation_runs`` (joins an open transaction).
+
+    A caller that writes the batch passes ``record=False`` to :func:`validate_batch` and records the run in the
+    transaction that writes the rows, so a success row never stands for a batch that was not written.
+    """
     stats = result.stats
     store.record_run(
         wh,
@@ -298,7 +303,7 @@ def validate_stream(
         gx_rows=outcome.rows_validated,
     )
     if record:
-        _record(wh, result, kind, as_of)
+        record_result(wh, result, kind, as_of)
     return result
 
 

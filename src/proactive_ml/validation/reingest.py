@@ -20,7 +20,7 @@ from proactive_ml.contract import DATASETS, SQL_TYPES, Dataset
 from proactive_ml.errors import UserError
 from proactive_ml.settings import Settings
 from proactive_ml.validation import store
-from proactive_ml.validation.batch import BatchResult, validate_batch
+from proactive_ml.validation.batch import BatchResult, record_result, validate_batch
 from proactive_ml.warehouse import Warehouse
 
 META_COLUMNS = ["dataset", "source_file", "source_line", "column", "expectation", "reason"]
@@ -130,7 +130,9 @@ def _reingest_file(
 ) -> tuple[int, int, int]:
     """Re-validate and load the edited rows of one source file. Returns (loaded, still quarantined, conflicts)."""
     raw = _raw_frame(ds, group)
-    result = validate_batch(wh, ds, raw, source_file, as_of, settings, gates=False, kind="reingest")
+    result = validate_batch(
+        wh, ds, raw, source_file, as_of, settings, gates=False, kind="reingest", record=False
+    )
     bad_lines = set(result.quarantined["source_line"].astype(int)) if len(result.quarantined) else set()
     good_lines = [int(x) for x in raw["_line"] if int(x) not in bad_lines]
     with wh.transaction():
@@ -140,6 +142,7 @@ def _reingest_file(
         if conflicts:
             store.delete_quarantined(wh, ds.name, source_file, conflicts)
             store.write_quarantine(wh, _already_loaded(ds, source_file, result, good_lines, conflicts, as_of))
+        record_result(wh, result, "reingest", as_of)  # on record only with the rows it stands for
     return len(done), len(bad_lines), len(conflicts)
 
 

@@ -1,0 +1,92 @@
+"""Poison events (issue 16, item 1): a signed event whose timestamp no database can hold.
+
+One stored event with ``"timestamp": 1e20`` (or an integer >= 2**63) used to make every later responses run fail.
+Now the receiver refuses such a batch, and a bad item already stored is quarantined with its reason while the rest
+of the batch -- and later requests -- are processed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from starlette.testclient import TestClient
+
+from proactive_ml.responses.processing import process_responses
+from proactive_ml.responses.receiver import create_app, local_webhook_keys, signed_headers
+from proactive_ml.responses.store import RawStore, raw_store_path
+from proactive_ml.responses.suppressions import suppression_frame
+from proactive_ml.sim.fixtures import NOW, make_sends
+
+EVENT_PATH = "/webhooks/sendgrid/events"
+POISON = ["1e20", str(2**63), str(-(2**63) - 1), "1e400", "123456789012345678901234567890"]
+
+
+def _event(s, kind: str, ts: str = str(NOW)) -> str:
+    return (
+        f'{{"email": "{s.email}", "event": "{kind}", "timestamp": {ts}, '
+        f'"sg_event_id": "ev-{s.send_key}-{kind}", "send_key": "{s.send_key}"}}'
+    )
+
+
+@pytest.mark.parametrize("ts", POISON)
+def test_receiver_refuses_a_batch_with_an_unrepresentable_timestamp(settings, ts):
+    keys = local_webhook_keys(settings.data_dir)
+    app = create_app(settings, clock=lambda: NOW)
+    body = f'[{{"email": "a@example.org", "event": "open", "timestamp": {ts}}}]'.encode()
+    with TestClient(app) as c:
+        r = c.post(EVENT_PATH, content=body, headers=signed_headers(keys[0], body, NOW))
+    assert r.status_code == 400
+    assert "event 0" in r.json()["error"]
+    assert "timestamp" in r.json()["error"]
+    assert app.state.store.count() == 0
+
+
+def test_stored_poison_events_are_quarantined_and_the_rest_processed(wh, settings):
+    """The rows stored before the receiver checked: quarantined with a reason, never blocking later runs."""
+    sends = make_sends(wh, 3)
+    store = RawStore(raw_store_path(settings))
+    s0, s1, s2 = sends.itertuples()
+    poison = [_event(s0, "open", ts) for ts in POISON]
+    first = "[" + ",".join([_event(s0, "unsubscribe"), *poison]) + "]"
+    store.append("events", EVENT_PATH, {}, first.encode(), datetime(2026, 11, 18, 11))
+    store.append(
+        "events", EVENT_PATH, {}, b'[{"timestamp": 1e20, "event": "bounce"}]', datetime(2026, 11, 18, 11)
+    )
+    out = process_responses(wh, settings, datetime(2026, 11, 18, 12), store=store, use_gx=False)
+    assert out["events_new"] == 1
+    assert out["events_quarantined"] == len(POISON) + 1
+    q = wh.query("SELECT raw_id, item, reason FROM response_quarantine ORDER BY raw_id, item")
+    assert len(q) == len(POISON) + 1
+    assert q["reason"].str.contains("timestamp").all()
+    # a later batch (a bounce and an unsubscribe) is applied: the poison does not block the flow
+    later = "[" + ",".join([_event(s1, "bounce"), _event(s2, "unsubscribe")]) + "]"
+    store.append("events", EVENT_PATH, {}, later.encode(), datetime(2026, 11, 18, 12))
+    again = process_responses(wh, settings, datetime(2026, 11, 18, 13), store=store, use_gx=False)
+    assert again["events_new"] == 2
+    assert set(suppression_frame(wh)["reason"]) == {"unsubscribe", "bounce"}
+    assert {r.status for r in store.all()} == {"processed"}
+
+
+def test_a_request_the_parser_cannot_handle_is_quarantined_not_raised(duck, settings, monkeypatch):
+    """Any unexpected failure parsing one stored request quarantines that request; the others go on."""
+    from proactive_ml.responses import parse
+
+    sends = make_sends(duck, 1)
+    store = RawStore(raw_store_path(settings))
+    (s0,) = sends.itertuples()
+    store.append("events", EVENT_PATH, {}, b'[{"event": "open", "boom": 1}]', datetime(2026, 11, 18, 11))
+    store.append("events", EVENT_PATH, {}, f"[{_event(s0, 'open')}]".encode(), datetime(2026, 11, 18, 11))
+    real = parse._event_row
+
+    def fragile(raw_id, i, ev):
+        if "boom" in ev:
+            raise RecursionError("deep")
+        return real(raw_id, i, ev)
+
+    monkeypatch.setattr(parse, "_event_row", fragile)
+    out = process_responses(duck, settings, datetime(2026, 11, 18, 12), store=store, use_gx=False)
+    assert out["events_new"] == 1
+    q = duck.query("SELECT raw_id, item, reason FROM response_quarantine")
+    assert q["reason"].tolist() == ["unparseable: RecursionError"]
+    assert [r.status for r in store.all()] == ["quarantined", "processed"]
