@@ -94,11 +94,18 @@ def record_decisions(
     cap_days: int,
     guidance: dict[str, str] | None = None,
     priorities: dict[str, int] | None = None,
+    daily_budget: int | None = None,
+    max_tasks: int | None = None,
 ) -> dict[str, int]:
     """Write decisions, planned ledger rows (email treatment) and CS tasks (cs_task treatment) in ONE transaction.
 
     The frequency cap is enforced again here against committed rows: a decision is skipped if the customer has a
     decision with another send_key (any playbook, email or CS task, either arm) less than ``cap_days`` away.
+
+    The day's budgets hold per day, not per run: a day's decisions are final, so a rerun of the same day (a retry,
+    a backfill, a second scheduler) only adds decisions while the day's committed email decisions are fewer than
+    ``daily_budget`` (CS tasks: ``max_tasks``), best expected value first. The count is taken inside the
+    transaction (PostgreSQL: under the advisory lock), so concurrent runs cannot exceed it together either.
 
     Args:
         wh: The warehouse.
@@ -107,9 +114,12 @@ def record_decisions(
         cap_days: The frequency cap in days.
         guidance: The CS guidance per playbook (tasks).
         priorities: The priority per playbook (tasks).
+        daily_budget: Email decisions (both arms) allowed for the day in total; None: no limit.
+        max_tasks: CS-task decisions allowed for the day in total; None: no limit.
 
     Returns:
-        Counts of inserted rows: ``{"decisions", "ledger", "tasks"}``.
+        Counts of inserted rows: ``{"decisions", "ledger", "tasks"}``, plus ``over_day_budget`` (new decisions
+        left out because the day's budget was already used) when a budget is given.
 
     Raises:
         ValueError: The decisions are of more than one day.
@@ -122,14 +132,56 @@ def record_decisions(
         raise ValueError("record_decisions takes the decisions of one day")
     # the cap is symmetric: a contact less than cap_days before *or after* (an out-of-order or backfill run)
     p = {"now": now, "since": as_of - timedelta(days=cap_days), "until": as_of + timedelta(days=cap_days)}
+    over = 0
     with wh.transaction():
         if wh.backend == "postgres":
             wh.execute(f"SELECT pg_advisory_xact_lock({ADVISORY_LOCK_KEY})")
+        if daily_budget is not None or max_tasks is not None:
+            budgets = {"email": daily_budget, "cs_task": max_tasks}
+            kept = _within_day_budget(wh, staged, as_of, p, budgets)
+            over, staged = len(staged) - len(kept), kept
         with wh.staged(staged, "outreach_staged") as t:
             n_dec = wh.execute(_INSERT_DECISIONS.format(staged=t), p)
             n_led = wh.execute(_INSERT_LEDGER.format(staged=t), {"now": now})
             n_task = wh.execute(_INSERT_TASKS.format(staged=t), {"now": now})
-    return {"decisions": max(n_dec, 0), "ledger": max(n_led, 0), "tasks": max(n_task, 0)}
+    out = {"decisions": max(n_dec, 0), "ledger": max(n_led, 0), "tasks": max(n_task, 0)}
+    if daily_budget is not None or max_tasks is not None:
+        out["over_day_budget"] = over
+    return out
+
+
+def _within_day_budget(
+    wh: Warehouse,
+    staged: pd.DataFrame,
+    as_of: date,
+    window: dict[str, object],
+    budgets: dict[str, int | None],
+) -> pd.DataFrame:
+    """The staged rows that fit in what is left of the day's budgets (call inside the decisions' transaction).
+
+    Rows already recorded (same send_key) stay (their insert is a no-op) and rows the frequency cap will skip are
+    not counted; of the new rows, the best expected values are kept while the day's committed decisions of their
+    action are fewer than the budget.
+    """
+    near = wh.query(
+        "SELECT send_key, customer_id, as_of, action FROM decisions "
+        "WHERE as_of > CAST(:since AS DATE) AND as_of < CAST(:until AS DATE)",
+        {"since": window["since"], "until": window["until"]},
+    )
+    known = set(near["send_key"].astype(str))
+    contacted = set(near["customer_id"].astype(str))
+    same_day = near[pd.to_datetime(near["as_of"]).dt.date == as_of]
+    used = same_day["action"].astype(str).value_counts().to_dict()
+    is_known = staged["send_key"].astype(str).isin(known)
+    fresh = staged[~is_known & ~staged["customer_id"].astype(str).isin(contacted)]
+    fresh = fresh.sort_values(["expected_value", "customer_id"], ascending=[False, True], kind="mergesort")
+    keep = [fresh.index[:0]]
+    for action, rows in fresh.groupby("action", sort=False):
+        budget = budgets.get(str(action))
+        left = len(rows) if budget is None else max(int(budget) - int(used.get(action, 0)), 0)
+        keep.append(rows.index[:left])
+    idx = staged.index[is_known].append(keep)
+    return staged.loc[staged.index.isin(idx)]
 
 
 def claim(
