@@ -11,17 +11,19 @@ Exactly once comes from constraints, not from an orchestrator's cache:
 - a sender claims rows atomically (planned -> sending with a claim token and time; only rows still 'planned'
   change, so two senders never claim the same row), then marks them accepted (with ``X-Message-Id``),
   dead_letter or back to planned;
-- rows left in 'sending' by a crash are reconciled against what the server accepted before any re-send.
+- rows left in 'sending' by a crash are reconciled against what the server accepted before any re-send: at once
+  when the claim's owner process is known to be dead (see :mod:`proactive_ml.outreach.claims`), else once the
+  claim is older than the stale timeout.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 
 import pandas as pd
 
+from proactive_ml.outreach.claims import new_token, owner_gone
 from proactive_ml.warehouse import Warehouse
 
 STATES = ("planned", "sending", "accepted", "failed", "dead_letter")
@@ -203,7 +205,7 @@ def claim(
     sender does at the same time. (A one-statement ``UPDATE .. FROM (SELECT .. LIMIT n FOR UPDATE SKIP LOCKED)``
     can be re-scanned by PostgreSQL's nested loop and claim more than n rows.) Returns (token, keys).
     """
-    token = token or uuid.uuid4().hex
+    token = token or new_token()
     lock = " FOR UPDATE SKIP LOCKED" if wh.backend == "postgres" else ""
     for _ in range(20):  # a concurrent sender may win every candidate: look again (bounded)
         with wh.transaction():
@@ -356,12 +358,18 @@ def dead_letter(wh: Warehouse, rows: Sequence[tuple[str, str, str, int | None, s
 
 
 def stuck_sending(wh: Warehouse, older_than: datetime) -> pd.DataFrame:
-    """Rows in 'sending' claimed at or before ``older_than`` (a crashed or timed-out sender)."""
-    return wh.query(
-        "SELECT send_key, claim_token, claimed_at FROM send_ledger WHERE state = 'sending' "
-        "AND claimed_at <= :t ORDER BY send_key",
-        {"t": older_than},
+    """Rows in 'sending' of a crashed or timed-out sender.
+
+    Claimed at or before ``older_than``, or claimed by a process known to be dead (killed): those at once.
+    Column ``dead_owner`` tells which rows are stuck because their sender is gone.
+    """
+    rows = wh.query(
+        "SELECT send_key, claim_token, claimed_at FROM send_ledger WHERE state = 'sending' ORDER BY send_key"
     )
+    gone = {t: owner_gone(t) for t in rows["claim_token"].dropna().unique()}
+    rows["dead_owner"] = rows["claim_token"].map(lambda t: gone.get(t, False)).astype(bool)
+    old = pd.to_datetime(rows["claimed_at"]) <= pd.Timestamp(older_than)
+    return rows[old.to_numpy() | rows["dead_owner"].to_numpy()].reset_index(drop=True)
 
 
 def reconcile(
@@ -380,7 +388,11 @@ def reconcile(
     nothing yet) keys not found stay 'sending' for a person or a later pass.
     """
     stuck = stuck_sending(wh, now - stale_after)
-    out = {"reconciled_accepted": 0, "reconciled_released": 0}
+    out = {
+        "reconciled_accepted": 0,
+        "reconciled_released": 0,
+        "reconciled_dead_sender": int(stuck["dead_owner"].sum()) if len(stuck) else 0,
+    }
     if stuck.empty:
         return out
     for token, grp in stuck.groupby("claim_token", dropna=False):
