@@ -99,7 +99,7 @@ def test_claims_are_exclusive_and_reconcile_resolves_stuck_rows(wh: Warehouse) -
         now=NOW + timedelta(hours=1),
         stale_after=timedelta(minutes=10),
     )
-    assert out == {"reconciled_accepted": 1, "reconciled_released": 7}
+    assert out == {"reconciled_accepted": 1, "reconciled_released": 7, "reconciled_dead_sender": 0}
     assert ledger.ledger_counts(wh) == {"accepted": 3, "planned": 7}
     assert wh.scalar("SELECT message_id FROM send_ledger WHERE send_key = :k", {"k": k1[2]}) == "MIDX"
 

@@ -19,6 +19,7 @@ Failure handling (per request):
 from __future__ import annotations
 
 import json
+import logging
 import random
 import threading
 import time
@@ -46,6 +47,7 @@ from proactive_ml.settings import Settings
 from proactive_ml.warehouse import Warehouse
 
 Personalizations = list[tuple[str, dict[str, Any]]]  # (send key, personalization)
+log = logging.getLogger(__name__)
 
 
 def events_lookup(wh: Warehouse) -> Lookup:
@@ -348,8 +350,18 @@ def reconcile_stuck(
     they only prove acceptance (absence proves nothing).
     """
     if sender.lookup is not None:
-        return ledger.reconcile(wh, sender.lookup, now=now, stale_after=stale_after, release_missing=True)
-    return ledger.reconcile(wh, events_lookup(wh), now=now, stale_after=stale_after, release_missing=False)
+        out = ledger.reconcile(wh, sender.lookup, now=now, stale_after=stale_after, release_missing=True)
+    else:
+        out = ledger.reconcile(wh, events_lookup(wh), now=now, stale_after=stale_after, release_missing=False)
+    if out["reconciled_accepted"] or out["reconciled_released"] or out["reconciled_dead_sender"]:
+        log.info(
+            "reconciled rows left 'sending' by an earlier sender (%d of a sender known dead): %d accepted by the "
+            "server (not sent again), %d not there (released, sent now)",
+            out["reconciled_dead_sender"],
+            out["reconciled_accepted"],
+            out["reconciled_released"],
+        )
+    return out
 
 
 def send_playbook(
@@ -397,6 +409,9 @@ def deliver_pending(
 ) -> dict[str, int]:
     """Reconcile rows stuck in 'sending', then send every planned row due at ``now`` (default: the clock).
 
+    Rows claimed by a sender known to be dead (killed: see :mod:`proactive_ml.outreach.claims`) are reconciled at
+    once; the counts say what was reconciled (``reconciled_*``) and what is still 'sending' afterwards.
+
     ``sender`` defaults to :func:`~proactive_ml.delivery.sender_from_settings`. ``now`` (the run's as-of time)
     decides which rows are due (send_at <= now); ``clock`` (default: wall clock, this is an edge) stamps claims and
     decides which 'sending' rows are stuck (claimed before clock() - stale_after: a live sender's claims are
@@ -422,4 +437,5 @@ def deliver_pending(
     for name in ledger.due_playbooks(wh, now):
         send_playbook(dispatcher, config.get(name), now=now, batch_size=batch_size, workers=workers)
     out.update(dispatcher.counts)
+    out["still_sending"] = ledger.ledger_counts(wh).get("sending", 0)
     return out

@@ -11,17 +11,19 @@ Exactly once comes from constraints, not from an orchestrator's cache:
 - a sender claims rows atomically (planned -> sending with a claim token and time; only rows still 'planned'
   change, so two senders never claim the same row), then marks them accepted (with ``X-Message-Id``),
   dead_letter or back to planned;
-- rows left in 'sending' by a crash are reconciled against what the server accepted before any re-send.
+- rows left in 'sending' by a crash are reconciled against what the server accepted before any re-send: at once
+  when the claim's owner process is known to be dead (see :mod:`proactive_ml.outreach.claims`), else once the
+  claim is older than the stale timeout.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 
 import pandas as pd
 
+from proactive_ml.outreach.claims import new_token, owner_gone
 from proactive_ml.warehouse import Warehouse
 
 STATES = ("planned", "sending", "accepted", "failed", "dead_letter")
@@ -94,11 +96,18 @@ def record_decisions(
     cap_days: int,
     guidance: dict[str, str] | None = None,
     priorities: dict[str, int] | None = None,
+    daily_budget: int | None = None,
+    max_tasks: int | None = None,
 ) -> dict[str, int]:
     """Write decisions, planned ledger rows (email treatment) and CS tasks (cs_task treatment) in ONE transaction.
 
     The frequency cap is enforced again here against committed rows: a decision is skipped if the customer has a
     decision with another send_key (any playbook, email or CS task, either arm) less than ``cap_days`` away.
+
+    The day's budgets hold per day, not per run: a day's decisions are final, so a rerun of the same day (a retry,
+    a backfill, a second scheduler) only adds decisions while the day's committed email decisions are fewer than
+    ``daily_budget`` (CS tasks: ``max_tasks``), best expected value first. The count is taken inside the
+    transaction (PostgreSQL: under the advisory lock), so concurrent runs cannot exceed it together either.
 
     Args:
         wh: The warehouse.
@@ -107,9 +116,12 @@ def record_decisions(
         cap_days: The frequency cap in days.
         guidance: The CS guidance per playbook (tasks).
         priorities: The priority per playbook (tasks).
+        daily_budget: Email decisions (both arms) allowed for the day in total; None: no limit.
+        max_tasks: CS-task decisions allowed for the day in total; None: no limit.
 
     Returns:
-        Counts of inserted rows: ``{"decisions", "ledger", "tasks"}``.
+        Counts of inserted rows: ``{"decisions", "ledger", "tasks"}``, plus ``over_day_budget`` (new decisions
+        left out because the day's budget was already used) when a budget is given.
 
     Raises:
         ValueError: The decisions are of more than one day.
@@ -122,14 +134,56 @@ def record_decisions(
         raise ValueError("record_decisions takes the decisions of one day")
     # the cap is symmetric: a contact less than cap_days before *or after* (an out-of-order or backfill run)
     p = {"now": now, "since": as_of - timedelta(days=cap_days), "until": as_of + timedelta(days=cap_days)}
+    over = 0
     with wh.transaction():
         if wh.backend == "postgres":
             wh.execute(f"SELECT pg_advisory_xact_lock({ADVISORY_LOCK_KEY})")
+        if daily_budget is not None or max_tasks is not None:
+            budgets = {"email": daily_budget, "cs_task": max_tasks}
+            kept = _within_day_budget(wh, staged, as_of, p, budgets)
+            over, staged = len(staged) - len(kept), kept
         with wh.staged(staged, "outreach_staged") as t:
             n_dec = wh.execute(_INSERT_DECISIONS.format(staged=t), p)
             n_led = wh.execute(_INSERT_LEDGER.format(staged=t), {"now": now})
             n_task = wh.execute(_INSERT_TASKS.format(staged=t), {"now": now})
-    return {"decisions": max(n_dec, 0), "ledger": max(n_led, 0), "tasks": max(n_task, 0)}
+    out = {"decisions": max(n_dec, 0), "ledger": max(n_led, 0), "tasks": max(n_task, 0)}
+    if daily_budget is not None or max_tasks is not None:
+        out["over_day_budget"] = over
+    return out
+
+
+def _within_day_budget(
+    wh: Warehouse,
+    staged: pd.DataFrame,
+    as_of: date,
+    window: dict[str, object],
+    budgets: dict[str, int | None],
+) -> pd.DataFrame:
+    """The staged rows that fit in what is left of the day's budgets (call inside the decisions' transaction).
+
+    Rows already recorded (same send_key) stay (their insert is a no-op) and rows the frequency cap will skip are
+    not counted; of the new rows, the best expected values are kept while the day's committed decisions of their
+    action are fewer than the budget.
+    """
+    near = wh.query(
+        "SELECT send_key, customer_id, as_of, action FROM decisions "
+        "WHERE as_of > CAST(:since AS DATE) AND as_of < CAST(:until AS DATE)",
+        {"since": window["since"], "until": window["until"]},
+    )
+    known = set(near["send_key"].astype(str))
+    contacted = set(near["customer_id"].astype(str))
+    same_day = near[pd.to_datetime(near["as_of"]).dt.date == as_of]
+    used = same_day["action"].astype(str).value_counts().to_dict()
+    is_known = staged["send_key"].astype(str).isin(known)
+    fresh = staged[~is_known & ~staged["customer_id"].astype(str).isin(contacted)]
+    fresh = fresh.sort_values(["expected_value", "customer_id"], ascending=[False, True], kind="mergesort")
+    keep = [fresh.index[:0]]
+    for action, rows in fresh.groupby("action", sort=False):
+        budget = budgets.get(str(action))
+        left = len(rows) if budget is None else max(int(budget) - int(used.get(action, 0)), 0)
+        keep.append(rows.index[:left])
+    idx = staged.index[is_known].append(keep)
+    return staged.loc[staged.index.isin(idx)]
 
 
 def claim(
@@ -151,7 +205,7 @@ def claim(
     sender does at the same time. (A one-statement ``UPDATE .. FROM (SELECT .. LIMIT n FOR UPDATE SKIP LOCKED)``
     can be re-scanned by PostgreSQL's nested loop and claim more than n rows.) Returns (token, keys).
     """
-    token = token or uuid.uuid4().hex
+    token = token or new_token()
     lock = " FOR UPDATE SKIP LOCKED" if wh.backend == "postgres" else ""
     for _ in range(20):  # a concurrent sender may win every candidate: look again (bounded)
         with wh.transaction():
@@ -304,12 +358,18 @@ def dead_letter(wh: Warehouse, rows: Sequence[tuple[str, str, str, int | None, s
 
 
 def stuck_sending(wh: Warehouse, older_than: datetime) -> pd.DataFrame:
-    """Rows in 'sending' claimed at or before ``older_than`` (a crashed or timed-out sender)."""
-    return wh.query(
-        "SELECT send_key, claim_token, claimed_at FROM send_ledger WHERE state = 'sending' "
-        "AND claimed_at <= :t ORDER BY send_key",
-        {"t": older_than},
+    """Rows in 'sending' of a crashed or timed-out sender.
+
+    Claimed at or before ``older_than``, or claimed by a process known to be dead (killed): those at once.
+    Column ``dead_owner`` tells which rows are stuck because their sender is gone.
+    """
+    rows = wh.query(
+        "SELECT send_key, claim_token, claimed_at FROM send_ledger WHERE state = 'sending' ORDER BY send_key"
     )
+    gone = {t: owner_gone(t) for t in rows["claim_token"].dropna().unique()}
+    rows["dead_owner"] = rows["claim_token"].map(lambda t: gone.get(t, False)).astype(bool)
+    old = pd.to_datetime(rows["claimed_at"]) <= pd.Timestamp(older_than)
+    return rows[old.to_numpy() | rows["dead_owner"].to_numpy()].reset_index(drop=True)
 
 
 def reconcile(
@@ -328,7 +388,11 @@ def reconcile(
     nothing yet) keys not found stay 'sending' for a person or a later pass.
     """
     stuck = stuck_sending(wh, now - stale_after)
-    out = {"reconciled_accepted": 0, "reconciled_released": 0}
+    out = {
+        "reconciled_accepted": 0,
+        "reconciled_released": 0,
+        "reconciled_dead_sender": int(stuck["dead_owner"].sum()) if len(stuck) else 0,
+    }
     if stuck.empty:
         return out
     for token, grp in stuck.groupby("claim_token", dropna=False):

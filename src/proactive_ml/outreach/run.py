@@ -31,6 +31,8 @@ DELIVERY_KEYS = (
     "retries",
     "reconciled_accepted",
     "reconciled_released",
+    "reconciled_dead_sender",
+    "still_sending",
 )
 
 
@@ -56,7 +58,10 @@ def run_outreach(
     """Decide, record and send the day's proactive outreach; returns counts.
 
     Summary keys: decided, treated, held_out, sent, deferred (planned, due later: quiet hours), suppressed (blocked
-    by suppression, consent or cancellation), frequency_capped, dead_lettered, failed, tasks, plus per-step counts.
+    by suppression, consent or cancellation), frequency_capped, reconciled_* (rows an earlier, killed or timed-out
+    sender left 'sending', resolved against the server before anything is sent: accepted there, or released and
+    sent now; reconciled_dead_sender counts those whose sender is known dead), still_sending, over_day_budget (planned but left out: the day's
+    budget was already used by an earlier run of the same day), dead_lettered, failed, tasks, plus per-step counts.
     ``sender`` defaults to the one the settings choose (:func:`proactive_ml.delivery.sender_from_settings`).
     """
     config = config or load_playbooks()
@@ -104,9 +109,12 @@ def decide_and_record(
         cap_days=params.cap_days,
         guidance={p.name: p.guidance or "" for p in config.playbooks},
         priorities={p.name: p.priority for p in config.playbooks},
+        daily_budget=params.daily_budget,
+        max_tasks=config.selection.max_tasks_per_day,
     )
     summary: dict[str, Any] = {"as_of": t.isoformat(), **counts}
     summary["suppressed"] = counts["suppressed"] + counts["no_consent"] + counts["cancelled"]
+    summary["over_day_budget"] = written.pop("over_day_budget", 0)
     summary["recorded"] = written
     return summary
 

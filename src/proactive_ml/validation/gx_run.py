@@ -4,6 +4,8 @@ One file-backed GX context per data folder and process (``<data_dir>/gx``), crea
 its Data Docs site is written to ``settings.data_docs_dir``. GX is imported only here (and only when validation
 runs: the package resolves its names lazily).
 GX does not raise when expectations fail: callers read :attr:`GxOutcome.success` and each result.
+Unexpected values of PII columns are masked in the stored results (and so in the Data Docs) before any page is
+built: see :mod:`proactive_ml.validation.masking`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context.types.base import ProgressBarsConfig
 
 from proactive_ml.settings import Settings
+from proactive_ml.validation.masking import mask_gx_result
 from proactive_ml.validation.suites import Suite, rule_name
 
 SITE_NAME = "proactive_ml_docs"
@@ -259,11 +262,24 @@ def run_suite(
             result_format="SUMMARY",
             run_id=run_id,
         )  # stored in the validation results store
+        _mask_pii(ctx, vr, suite.name, run_id)
         outcome = GxOutcome(success=bool(vr.success), rows_validated=len(frame))
         outcome.results = _expectation_outcomes(vr, suite)
         outcome.docs_path = _publish_docs(ctx, suite.name, run_id)
         outcome.index_path = settings.data_docs_dir / "index.html"
         return outcome
+
+
+def _mask_pii(ctx: Any, vr: Any, suite_name: str, run_id: Any) -> None:
+    """Mask the values of PII columns in the result, in memory and in GX's store (the Data Docs render from it)."""
+    masked = False
+    for er in vr.results:
+        if er.result:
+            masked |= mask_gx_result(er.expectation_config.kwargs, er.result)
+    if masked:
+        key = _result_key(ctx, suite_name, run_id)
+        if key is not None:
+            ctx.validation_results_store.set(key, vr)
 
 
 def _result_key(ctx: Any, suite_name: str, run_id: Any) -> Any:

@@ -1,7 +1,8 @@
 """Readable reasons for quarantined rows: for each row that failed a rule, the column and a sentence a person reads.
 
 Pure functions over one parsed chunk. Values are fetched in bulk per rule (an Arrow ``take``), not per cell.
-Rules without a reason of their own read ``failed <rule name>``.
+Rules without a reason of their own read ``failed <rule name>``. Values of PII columns are masked (see
+:mod:`proactive_ml.validation.masking`): a reason names the column and the problem, never the person.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from proactive_ml.contract import Dataset
+from proactive_ml.validation.masking import placeholder
 from proactive_ml.validation.rules import ParsedChunk
 from proactive_ml.validation.suites import Rule
 
@@ -54,10 +56,17 @@ class Failing:
         return str(self.rule.kwargs.get("column") or "")
 
     def values(self, column: str) -> list[str]:
-        """The failing rows' raw text of ``column``, formatted for a sentence (``<empty>`` for null)."""
+        """The failing rows' raw text of ``column``, formatted for a sentence (``<empty>`` for null).
+
+        Values of a PII column (an address, a name, free text) are masked: ``'<masked email>'``.
+        """
         if column not in self.parsed.raw:
             return ["<n/a>"] * self.n
-        return [_fmt(v) for v in self.parsed.raw[column].take(self._take).to_pylist()]
+        values = self.parsed.raw[column].take(self._take).to_pylist()
+        token = placeholder(column)
+        if token is not None:
+            return [_fmt(v) if _fmt(v) == "<empty>" else repr(token) for v in values]
+        return [_fmt(v) for v in values]
 
     def bound(self, name: str) -> Any:
         """A rule bound (``min_value``/``max_value``), with suite parameters filled in."""
