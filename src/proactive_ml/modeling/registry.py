@@ -70,6 +70,8 @@ def connect(settings: Settings) -> MlflowClient:
     logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)
     # MLflow notes "Detected uv project" at INFO on every logged model.
     logging.getLogger("mlflow.utils.uv_utils").setLevel(logging.WARNING)
+    # Creating or upgrading the local store's tables is routine: not worth two INFO lines on stderr.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     # The dataset records' schema hint about integer columns concerns serving, not lineage (the model's input
     # example declares them as doubles): keep logs quiet.
     warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer", category=UserWarning)
