@@ -149,6 +149,9 @@ def set_champion(settings: Settings, target: str, version: str, reason: str) -> 
     client.set_registered_model_alias(name, CHAMPION, str(version))
     client.set_registered_model_tag(name, HISTORY_TAG, ",".join([*hist, str(version)]))
     client.set_model_version_tag(name, str(version), "promoted", reason)
+    challenger = _version_or_none(client, name, CHALLENGER)
+    if challenger is not None and str(challenger.version) == str(version):  # promoted: no longer a challenger
+        client.delete_registered_model_alias(name, CHALLENGER)
 
 
 def promote(settings: Settings, target: str, version: str, reason: str = "promoted by hand") -> str:
