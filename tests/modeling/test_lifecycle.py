@@ -86,7 +86,10 @@ def test_training_logs_parent_and_nested_candidate_runs(trained: dict[str, Any])
             "recall_at_10",
             "recall_at_20",
         ):
-            assert m in run.data.metrics, (name, m)
+            assert f"holdout_{m}" in run.data.metrics, (name, m)
+        if run.data.tags.get("best") == "true":  # the parent shows the best candidate's under the same names
+            for m in ("holdout_roc_auc", "holdout_pr_auc", "holdout_lift_at_10"):
+                assert parent.data.metrics[m] == run.data.metrics[m], m
         assert run.data.params["kind"] in ("logistic_regression", "hist_gradient_boosting")
         plots = {f.path for f in client.list_artifacts(run_id, "plots")}
         assert plots == {
@@ -191,8 +194,10 @@ def test_missing_champion_stops_scoring(trained: dict[str, Any]) -> None:
 def test_promote_by_hand_then_rollback(trained: dict[str, Any]) -> None:
     s = trained["settings"]
     client = _client(s)
+    assert str(client.get_model_version_by_alias("proactive-churn", "challenger").version) == "2"
     assert registry.promote(s, "churn", "2", reason="test") == "2"
     assert str(client.get_model_version_by_alias("proactive-churn", "champion").version) == "2"
+    assert "challenger" not in client.get_registered_model("proactive-churn").aliases  # promoted: alias gone
     assert registry.rollback(s, "churn") == "1"
     assert str(client.get_model_version_by_alias("proactive-churn", "champion").version) == "1"
     assert client.get_model_version("proactive-churn", "2").tags["rolled_back"] == "replaced by version 1"

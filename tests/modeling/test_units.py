@@ -158,6 +158,41 @@ def test_cli_registers_lifecycle_commands() -> None:
     assert p.parse_args(["ui", "--print-only"]).print_only is True
 
 
+def test_ui_opens_the_demo_store_when_only_it_exists(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from proactive_ml.errors import UserError
+    from proactive_ml.modeling.commands import ui_settings
+
+    monkeypatch.setenv("PROACTIVE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("PROACTIVE_MLFLOW_TRACKING_URI", raising=False)
+    assert ui_settings(None).data_dir == tmp_path / "data"  # nothing yet: the configured store
+    (tmp_path / "data" / "demo").mkdir(parents=True)
+    (tmp_path / "data" / "demo" / "mlflow.db").touch()
+    assert ui_settings(None).data_dir == tmp_path / "data" / "demo"  # make demo ran: its store
+    (tmp_path / "data" / "mlflow.db").touch()
+    assert ui_settings(None).data_dir == tmp_path / "data"  # a real store exists: that one
+    assert ui_settings(str(tmp_path / "data" / "demo")).data_dir == tmp_path / "data" / "demo"
+    with pytest.raises(UserError, match="no such folder"):
+        ui_settings(str(tmp_path / "nope"))
+
+
+def test_feature_importance_title_fits_the_figure() -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from proactive_ml.modeling.plots import importance_figure
+
+    for n, length in ((3, 8), (20, 40)):
+        imp = pd.Series({f"f{i}_{'x' * length}": i / 100 for i in range(n)})
+        fig = importance_figure(imp)
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        title = fig._suptitle.get_window_extent(canvas.get_renderer())  # noqa: SLF001
+        axes = fig.axes[0].get_window_extent(canvas.get_renderer())
+        assert fig.bbox.x0 <= title.x0
+        assert title.x1 <= fig.bbox.x1
+        assert axes.y1 <= title.y0
+        assert title.y1 <= fig.bbox.y1
+
+
 def test_ui_command_points_at_the_local_store(settings) -> None:  # type: ignore[no-untyped-def]
     from proactive_ml.modeling.registry import ui_command
 

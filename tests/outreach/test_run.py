@@ -186,9 +186,9 @@ def test_cli_preview_outreach_and_tasks_export(
         assert shown["custom_args"]["send_key"].startswith("sk_")
         assert main(["preview", "high_value_cs_task", "--customer", c.loc[1, "customer_id"]]) == 0
         assert "You may offer" in capsys.readouterr().out
-        assert main(["preview", "nope", "--customer", "x"]) == 1
+        assert main(["preview", "nope", "--customer", "x"]) == 2
         assert not (data / "outbox" / "accepted.jsonl").read_text()  # preview never sends
-        assert main(["outreach", "--as-of", "2026-11-24T14:00:00"]) == 1  # no champion: fails closed
+        assert main(["outreach", "--as-of", "2026-11-24T14:00:00"]) == 2  # no champion: fails closed
         err = capsys.readouterr().err
         assert "no champion model for 'churn'" in err
         assert "Traceback" not in err

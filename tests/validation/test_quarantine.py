@@ -99,4 +99,6 @@ def test_cli_list_export_reingest(tmp_path, monkeypatch, capsys):
     assert "re-ingested 0 of 3 row(s); still quarantined: 3" in capsys.readouterr().out
     assert main(["validation", "runs"]) == 0
     assert "reingest" in capsys.readouterr().out
-    assert main(["quarantine", "reingest", str(tmp_path / "nope.csv")]) == 1
+    with pytest.raises(SystemExit) as refused:  # argparse refuses a missing file before anything runs
+        main(["quarantine", "reingest", str(tmp_path / "nope.csv")])
+    assert refused.value.code == 2

@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 from datetime import datetime
 
+from proactive_ml.argtypes import existing_file, iso_time, positive_int
+
 
 def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
     """Add the ingest subcommands."""
     p = sub.add_parser("ingest", help="validate and load landing files (CSV, Parquet, JSON lines)")
     p.add_argument("path", nargs="?", help="landing folder or file (default: <data_dir>/landing)")
-    p.add_argument("--as-of", type=datetime.fromisoformat, help="validation time (default: now, UTC)")
+    p.add_argument("--as-of", type=iso_time, help="validation time (default: now, UTC)")
     p.add_argument(
-        "--sources", help="a sources.yaml mapping the company's files (default: sources_file setting)"
+        "--sources",
+        type=existing_file,
+        help="a sources.yaml mapping the company's files (default: sources_file setting)",
     )
     p.add_argument(
         "--landing", help="with a mapping: the folder its globs are relative to (overrides landing_dir)"
@@ -24,12 +28,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
     c = sources_sub.add_parser(
         "check", help="show the first mapped rows of each dataset and every problem; writes nothing"
     )
-    c.add_argument("--sources", help="the sources.yaml (default: sources_file setting)")
+    c.add_argument("--sources", type=existing_file, help="the sources.yaml (default: sources_file setting)")
     c.add_argument("--landing", help="the folder the globs are relative to (overrides landing_dir)")
-    c.add_argument("--rows", type=int, default=5, help="mapped rows to show per dataset (default 5)")
-    c.add_argument(
-        "--as-of", type=datetime.fromisoformat, help="time for the future-date rules (default: now)"
-    )
+    c.add_argument("--rows", type=positive_int, default=5, help="mapped rows to show per dataset (default 5)")
+    c.add_argument("--as-of", type=iso_time, help="time for the future-date rules (default: now)")
     c.set_defaults(func=_sources_check)
 
     p = sub.add_parser("status", help="what is in the warehouse")
@@ -39,6 +41,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
 def _ingest(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from proactive_ml.errors import UserError
+
+    if args.path and not Path(args.path).exists():  # before the heavy imports: a typo answers at once
+        raise UserError(f"{args.path}: no such file or folder")
+
     from rich.console import Console
 
     from proactive_ml.ingest.files import describe_unclaimed, ingest_path, warehouse_summary
@@ -47,7 +54,7 @@ def _ingest(args: argparse.Namespace) -> int:
     from proactive_ml.warehouse import open_warehouse
 
     s = get_settings()
-    as_of = args.as_of or datetime.utcnow()
+    as_of = datetime.fromisoformat(args.as_of) if args.as_of else datetime.utcnow()
     config = resolve_sources(s, args.sources)
     landing = args.landing or (args.path if config is not None else None)
     console = Console()
@@ -87,7 +94,7 @@ def _sources_check(args: argparse.Namespace) -> int:
         config,
         Path(args.landing) if args.landing else None,
         rows=args.rows,
-        as_of=args.as_of,
+        as_of=datetime.fromisoformat(args.as_of) if args.as_of else None,
         max_share=s.quarantine_max_share,
     )
     print(render(report))

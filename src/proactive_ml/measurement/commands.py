@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from proactive_ml.argtypes import iso_time
+
 
 def _as_of(value: str | None) -> object:
     from datetime import UTC, datetime
@@ -52,9 +54,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
     p = sub.add_parser(
         "impact", help="Treated vs holdout per playbook with 95%% intervals (MLflow + history)."
     )
-    p.add_argument("--as-of", help="Date (ISO); default today (UTC).")
+    p.add_argument("--as-of", type=iso_time, help="Date (ISO); default today (UTC).")
     p.add_argument("--no-mlflow", action="store_true", help="Do not log an MLflow evaluation run.")
     p.set_defaults(func=_impact)
     p = sub.add_parser("report", help="Write the HTML success report to <data_dir>/reports/report.html.")
-    p.add_argument("--as-of", help="Date (ISO); default today (UTC).")
+    p.add_argument("--as-of", type=iso_time, help="Date (ISO); default today (UTC).")
     p.set_defaults(func=_report)

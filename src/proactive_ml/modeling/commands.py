@@ -9,6 +9,8 @@ import argparse
 import json
 from datetime import UTC, date, datetime
 
+from proactive_ml.argtypes import iso_date, port
+
 TARGETS = ("churn", "need")
 MODELS = (*TARGETS, "uplift")
 LABELS = ("subscription", "inactivity", "snapshot")
@@ -20,7 +22,7 @@ def _horizon(value: str) -> int | str:
     if value.isdigit() and int(value) > 0:
         return int(value)
     raise argparse.ArgumentTypeError(
-        f"--horizon: a positive number of days or 'auto', not {value!r}"
+        f"a positive number of days or 'auto', not {value!r}"
     )  # every registered model: the uplift model is promoted and rolled back alike
 
 
@@ -86,12 +88,38 @@ def _rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def ui_settings(data_dir: str | None):  # type: ignore[no-untyped-def]
+    """The settings whose MLflow store the UI opens.
+
+    ``--data-dir`` when given; else the configured store, unless it does not exist while the demo's does
+    (``make demo`` writes under ``<data_dir>/demo``): a new user's first ``proactive-ml ui`` then shows the demo.
+    """
+    from pathlib import Path
+
+    from proactive_ml.errors import UserError
+    from proactive_ml.settings import get_settings
+
+    if data_dir:
+        if not Path(data_dir).is_dir():
+            raise UserError(f"--data-dir {data_dir}: no such folder")
+        return get_settings(data_dir=Path(data_dir))
+    s = get_settings()
+    if s.mlflow_tracking_uri:
+        return s
+    demo = s.data_dir / "demo"
+    if not (s.data_dir / "mlflow.db").exists() and (demo / "mlflow.db").exists():
+        return get_settings(data_dir=demo)
+    return s
+
+
 def _ui(args: argparse.Namespace) -> int:
     import subprocess
 
     from proactive_ml.modeling.registry import ui_command
 
-    cmd = ui_command(_settings(), port=args.port)
+    s = ui_settings(args.data_dir)
+    cmd = ui_command(s, port=args.port)
+    print(f"MLflow UI on {s.resolved_mlflow_uri} at http://127.0.0.1:{args.port} (Ctrl-C to stop)")
     print(" ".join(cmd))
     if args.print_only:
         return 0
@@ -104,7 +132,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
     p.add_argument(
         "--target", nargs="+", choices=MODELS, help="default: churn need (churn only with --label)"
     )
-    p.add_argument("--as-of", help="YYYY-MM-DD (default: today, UTC); data strictly before it is used.")
+    p.add_argument(
+        "--as-of", type=iso_date, help="YYYY-MM-DD (default: today, UTC); data strictly before it is used."
+    )
     p.add_argument(
         "--label",
         choices=LABELS,
@@ -117,21 +147,31 @@ def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
     p = sub.add_parser(
         "score", help="Score every active customer with the @champion model (writes `scores`)."
     )
-    p.add_argument("--target", nargs="+", choices=TARGETS, default=["churn", "need"])
-    p.add_argument("--as-of", help="YYYY-MM-DD cutoff (default: today, UTC).")
+    p.add_argument(
+        "--target", nargs="+", choices=TARGETS, default=["churn", "need"], help="default: churn need"
+    )
+    p.add_argument("--as-of", type=iso_date, help="YYYY-MM-DD cutoff (default: today, UTC).")
     p.set_defaults(func=_score)
 
     p = sub.add_parser("promote", help="Make a registered model version the champion (moves the alias).")
-    p.add_argument("--target", choices=MODELS, required=True)
-    p.add_argument("--version", required=True)
-    p.add_argument("--reason", default="promoted by hand")
+    p.add_argument("--target", choices=MODELS, required=True, help="which model: churn, need or uplift")
+    p.add_argument("--version", required=True, help="registered version number (see the MLflow UI)")
+    p.add_argument(
+        "--reason", default="promoted by hand", help="why, kept as a tag on the version (default: by hand)"
+    )
     p.set_defaults(func=_promote)
 
     p = sub.add_parser("rollback", help="Move the champion alias back to the previous champion version.")
-    p.add_argument("--target", choices=MODELS, required=True)
+    p.add_argument("--target", choices=MODELS, required=True, help="which model: churn, need or uplift")
     p.set_defaults(func=_rollback)
 
-    p = sub.add_parser("ui", help="Open the MLflow UI on the local tracking store.")
-    p.add_argument("--port", type=int, default=5000)
+    p = sub.add_parser(
+        "ui", help="Open the MLflow UI on the local tracking store (the demo's after make demo)."
+    )
+    p.add_argument("--port", type=port, default=5000, help="port of the UI (default 5000)")
     p.add_argument("--print-only", action="store_true", help="Only print the command.")
+    p.add_argument(
+        "--data-dir",
+        help="the data folder whose store to open (default: PROACTIVE_DATA_DIR, or the demo's when only it exists)",
+    )
     p.set_defaults(func=_ui)

@@ -70,6 +70,8 @@ def connect(settings: Settings) -> MlflowClient:
     logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)
     # MLflow notes "Detected uv project" at INFO on every logged model.
     logging.getLogger("mlflow.utils.uv_utils").setLevel(logging.WARNING)
+    # Creating or upgrading the local store's tables is routine: not worth two INFO lines on stderr.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     # The dataset records' schema hint about integer columns concerns serving, not lineage (the model's input
     # example declares them as doubles): keep logs quiet.
     warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer", category=UserWarning)
@@ -147,6 +149,9 @@ def set_champion(settings: Settings, target: str, version: str, reason: str) -> 
     client.set_registered_model_alias(name, CHAMPION, str(version))
     client.set_registered_model_tag(name, HISTORY_TAG, ",".join([*hist, str(version)]))
     client.set_model_version_tag(name, str(version), "promoted", reason)
+    challenger = _version_or_none(client, name, CHALLENGER)
+    if challenger is not None and str(challenger.version) == str(version):  # promoted: no longer a challenger
+        client.delete_registered_model_alias(name, CHALLENGER)
 
 
 def promote(settings: Settings, target: str, version: str, reason: str = "promoted by hand") -> str:

@@ -176,7 +176,23 @@ def _log_parent(
             "holdout_positive_rate": float(data.holdout[LABEL].mean()),
         }
     )
-    mlflow.log_metrics({f"best_{k}": v for k, v in _finite(best.metrics).items()})
+    mlflow.log_metrics(holdout_names(_finite(best.metrics)))  # the best candidate's, under the same names
+
+
+EVALUATION_METRICS = frozenset({"roc_auc", "pr_auc", "brier", "log_loss", "base_rate", "n"})
+_TOP_K = ("lift_at_", "recall_at_")
+
+
+def holdout_names(metrics: dict[str, float]) -> dict[str, float]:
+    """Metrics as logged: evaluation ones prefixed ``holdout_`` (``holdout_roc_auc``), the rest as they are.
+
+    ``fit_seconds`` and ``cv5_*`` keep their names. Parent and candidate runs share these names, so the MLflow UI
+    compares a training's best with every candidate in one column.
+    """
+    return {
+        (f"holdout_{k}" if k in EVALUATION_METRICS or k.startswith(_TOP_K) else k): v
+        for k, v in metrics.items()
+    }
 
 
 def candidate_params(r: CandidateResult, meta: dict[str, Any]) -> dict[str, Any]:
@@ -193,7 +209,7 @@ def _log_candidate(r: CandidateResult, data: TrainingData, meta: dict[str, Any])
     _, yho = split_xy(data.holdout)
     mlflow.log_params(candidate_params(r, meta))
     data.log_inputs()
-    mlflow.log_metrics(_finite(r.metrics))
+    mlflow.log_metrics(holdout_names(_finite(r.metrics)))
     for fname, fig in make_plots(yho, r.holdout_proba, r.importance).items():
         mlflow.log_figure(fig, f"plots/{fname}")
     mlflow.log_dict({k: float(v) for k, v in r.importance.items()}, "feature_importance.json")

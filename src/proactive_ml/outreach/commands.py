@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from proactive_ml.argtypes import existing_file, iso_date, iso_time, output_file
+
 if TYPE_CHECKING:  # light module: the templates (Jinja) load only when a handler runs
     from proactive_ml.outreach.templates import RenderedEmail
     from proactive_ml.settings import Settings
@@ -119,15 +121,20 @@ def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
     p = sub.add_parser(
         "preview", help="render exactly what a playbook would send to a customer, without sending"
     )
-    p.add_argument("playbook")
+    p.add_argument("playbook", help="playbook name, as in the playbooks YAML")
     p.add_argument("--customer", required=True, help="customer_id")
-    p.add_argument("--as-of", default=None, help="send window date (default: today)")
-    p.add_argument("--format", choices=("text", "html", "json"), default="text")
-    p.add_argument("--playbooks", default=None, help="playbooks YAML (default: models/playbooks.yaml)")
+    p.add_argument("--as-of", type=iso_date, default=None, help="send window date (default: today)")
+    p.add_argument("--format", choices=("text", "html", "json"), default="text", help="output (default text)")
+    p.add_argument(
+        "--playbooks",
+        type=existing_file,
+        default=None,
+        help="playbooks YAML (default: models/playbooks.yaml)",
+    )
     p.set_defaults(func=_preview)
 
     p = sub.add_parser("outreach", help="decide, record and send today's proactive outreach")
-    p.add_argument("--as-of", default=None, help="ISO date or datetime (UTC); default: now")
+    p.add_argument("--as-of", type=iso_time, default=None, help="ISO date or datetime (UTC); default: now")
     p.add_argument(
         "--no-send", action="store_true", help="record decisions, ledger and tasks; do not deliver"
     )
@@ -136,5 +143,5 @@ def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
     p = sub.add_parser("tasks", help="customer-success tasks")
     tsub = p.add_subparsers(dest="tasks_command", metavar="ACTION")
     e = tsub.add_parser("export", help="write open CS tasks to a CSV file")
-    e.add_argument("--out", required=True)
+    e.add_argument("--out", type=output_file, required=True, help="CSV file to write")
     e.set_defaults(func=_tasks_export)

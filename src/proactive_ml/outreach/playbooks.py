@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from proactive_ml.errors import UserError
 from proactive_ml.settings import PROJECT_ROOT
 
 DEFAULT_PLAYBOOKS_PATH = PROJECT_ROOT / "models" / "playbooks.yaml"
@@ -46,7 +47,7 @@ RULE_FIELDS = (
 )
 
 
-class PlaybookError(ValueError):
+class PlaybookError(UserError, ValueError):
     """The playbook file is invalid (message names the playbook and the problem)."""
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from proactive_ml.argtypes import iso_time, port
+
 
 def _as_of(value: str | None) -> object:
     from datetime import UTC, datetime
@@ -50,8 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
     p = sub.add_parser(
         "serve", help="Run the receiver (SendGrid event webhook, inbound replies, unsubscribe, ratings)."
     )
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8025)
+    p.add_argument("--host", default="127.0.0.1", help="Address to listen on (default 127.0.0.1).")
+    p.add_argument("--port", type=port, default=8025, help="Port to listen on (default 8025).")
     p.add_argument(
         "--apply-unsubscribes",
         action="store_true",
@@ -61,5 +63,5 @@ def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
     p = sub.add_parser(
         "responses", help="Validate, dedupe and attribute stored events/replies/ratings; suppress."
     )
-    p.add_argument("--as-of", help="Processing time (ISO); default now (UTC).")
+    p.add_argument("--as-of", type=iso_time, help="Processing time (ISO); default now (UTC).")
     p.set_defaults(func=_responses)

@@ -11,6 +11,8 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from proactive_ml.argtypes import iso_date, port, positive_int
+
 COMPANIES = ("saas", "retail", "snapshot")
 
 
@@ -24,14 +26,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
         help="saas: the SaaS world in contract files (default); retail: a purchase log with no cancellation "
         "date, in the retailer's own format; snapshot: a CRM export, one row per customer with a churn flag",
     )
-    p.add_argument("--customers", type=int, default=2000, help="number of customers (default 2000)")
-    p.add_argument("--days", type=int, help="simulated days (default: saas 90, retail 1096 = three years)")
+    p.add_argument("--customers", type=positive_int, default=2000, help="number of customers (default 2000)")
+    p.add_argument(
+        "--days", type=positive_int, help="simulated days (default: saas 90, retail 1096 = three years)"
+    )
     p.add_argument(
         "--start",
-        type=date.fromisoformat,
+        type=iso_date,
         help="first day, YYYY-MM-DD (default: saas 2026-01-01, retail 2023-07-01); snapshot: the export date (default 2026-06-30)",
     )
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seed", type=int, default=42, help="random seed: the same seed writes the same world")
     p.add_argument("--format", choices=["csv", "parquet", "jsonl"], default="csv", help="saas only")
     p.add_argument("--out", help="landing folder (default: <data_dir>/landing)")
     p.add_argument(
@@ -41,8 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
     p.set_defaults(func=_simulate)
 
     p = sub.add_parser("mail-sink", help="run the local SendGrid-compatible mail server (outbox in data_dir)")
-    p.add_argument("--port", type=int, default=3025)
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=port, default=3025, help="port to listen on (default 3025)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.set_defaults(func=_mail_sink)
 
 
@@ -51,6 +55,7 @@ def _simulate(args: argparse.Namespace) -> int:
     from proactive_ml.sim.world import simulate_to_landing
 
     s = get_settings()
+    args.start = date.fromisoformat(args.start) if args.start else None
     out = Path(args.out) if args.out else s.landing_dir
     if args.company != "saas":
         return _simulate_company(args, out)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from proactive_ml.argtypes import existing_file, iso_time, output_file, positive_int
+
 
 def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
     """Add this package's subcommands."""
@@ -15,17 +17,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
     qs = q.add_subparsers(dest="quarantine_command", metavar="ACTION", required=True)
     p = qs.add_parser("list", help="Show quarantined rows with the expectation and reason.")
     p.add_argument("--dataset", help="Only this dataset.")
-    p.add_argument("--limit", type=int, default=50, help="Rows to show (default 50).")
+    p.add_argument("--limit", type=positive_int, default=50, help="Rows to show (default 50).")
     p.set_defaults(func=_list)
     p = qs.add_parser("export", help="Write quarantined rows to an editable CSV.")
-    p.add_argument("--out", required=True, help="CSV file to write.")
+    p.add_argument("--out", type=output_file, required=True, help="CSV file to write.")
     p.add_argument("--dataset", help="Only this dataset.")
     p.set_defaults(func=_export)
     p = qs.add_parser(
         "reingest", help="Validate the fixed rows of an exported CSV again and load those that pass."
     )
-    p.add_argument("file", help="CSV written by `quarantine export` and edited.")
-    p.add_argument("--as-of", help="Validation date (default: now, UTC).")
+    p.add_argument("file", type=existing_file, help="CSV written by `quarantine export` and edited.")
+    p.add_argument("--as-of", type=iso_time, help="Validation date (default: now, UTC).")
     p.set_defaults(func=_reingest)
     v = sub.add_parser("validation", help="Validation history and Data Docs.")
     vs = v.add_subparsers(dest="validation_command", metavar="ACTION", required=True)

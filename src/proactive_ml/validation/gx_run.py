@@ -29,6 +29,7 @@ from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context.types.base import ProgressBarsConfig
 
 from proactive_ml.settings import Settings
+from proactive_ml.validation.docs_offline import make_offline
 from proactive_ml.validation.masking import mask_gx_result
 from proactive_ml.validation.suites import Suite, rule_name
 
@@ -64,6 +65,7 @@ def deferred_data_docs(settings: Settings) -> Iterator[None]:
                 ctx.build_data_docs(
                     site_names=[SITE_NAME], resource_identifiers=pending or None, build_index=True
                 )
+                make_offline(settings.data_docs_dir)
 
 
 _CONTEXTS: dict[str, Any] = {}
@@ -223,7 +225,7 @@ def _expectation_outcomes(validation_result: Any, suite: Suite) -> list[Expectat
     return out
 
 
-def _publish_docs(ctx: Any, suite_name: str, run_id: Any) -> Path | None:
+def _publish_docs(ctx: Any, suite_name: str, run_id: Any, docs_dir: Path) -> Path | None:
     """Build the run's Data Docs page (or leave it to :func:`deferred_data_docs`); returns the page's path."""
     key = _result_key(ctx, suite_name, run_id)
     deferred = _DEFERRED.get()
@@ -231,10 +233,12 @@ def _publish_docs(ctx: Any, suite_name: str, run_id: Any) -> Path | None:
         ctx.build_data_docs(
             site_names=[SITE_NAME], resource_identifiers=[key] if key else None, build_index=True
         )
+        make_offline(docs_dir)
     elif key is not None:
         deferred.append(key)
     if key is not None:
-        urls = ctx.get_docs_sites_urls(resource_identifier=key, site_name=SITE_NAME)
+        # The run's own page, also when a deferred build writes it later
+        urls = ctx.get_docs_sites_urls(resource_identifier=key, site_name=SITE_NAME, only_if_exists=False)
         if urls and urls[0].get("site_url"):
             return Path(urls[0]["site_url"].removeprefix("file://"))
     return None
@@ -265,7 +269,7 @@ def run_suite(
         _mask_pii(ctx, vr, suite.name, run_id)
         outcome = GxOutcome(success=bool(vr.success), rows_validated=len(frame))
         outcome.results = _expectation_outcomes(vr, suite)
-        outcome.docs_path = _publish_docs(ctx, suite.name, run_id)
+        outcome.docs_path = _publish_docs(ctx, suite.name, run_id, settings.data_docs_dir)
         outcome.index_path = settings.data_docs_dir / "index.html"
         return outcome
 

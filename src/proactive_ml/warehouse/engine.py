@@ -24,12 +24,30 @@ import pandas as pd
 import psycopg
 
 from proactive_ml.contract import SQL_TYPES
+from proactive_ml.errors import UserError
 
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
 class WarehouseError(RuntimeError):
     """A storage problem, with a message meant for a person."""
+
+
+class WarehouseURLError(WarehouseError, UserError):
+    """The configured warehouse URL is not one this program can open: a mistake in the settings."""
+
+
+class _Closed:
+    """Stands for the connection once closed: any use says so (as the drivers do for a closed connection)."""
+
+    def close(self) -> None:
+        """Closing twice is allowed."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise WarehouseError("the warehouse connection is closed")
+
+
+_CLOSED: Any = _Closed()
 
 
 def _to_backend_sql(sql: str, backend: str) -> str:
@@ -67,14 +85,21 @@ class Warehouse:
                     f"cannot connect to PostgreSQL at {parsed.hostname}:{parsed.port}: {exc}"
                 ) from exc
             return cls(url, pg, "postgres")
-        raise WarehouseError(
-            f"unsupported warehouse URL {url!r}: use duckdb:///file.duckdb or postgresql://..."
+        raise WarehouseURLError(
+            f"unsupported warehouse URL {url!r} (PROACTIVE_WAREHOUSE_URL): use duckdb:///file.duckdb or "
+            "postgresql://..."
         )
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection and let go of it.
+
+        Dropping the reference matters: a failed run's traceback (kept by Prefect in the run's state) holds this
+        object through its frames, and a DuckDB connection still alive at interpreter exit makes its bindings
+        print "nanobind: leaked instances/types/functions" to stderr.
+        """
         with self._lock:
-            self._conn.close()
+            conn, self._conn = self._conn, _CLOSED
+            conn.close()
 
     def __enter__(self) -> Warehouse:
         return self
