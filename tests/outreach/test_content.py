@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import email
+import re
 from datetime import date
 from email import policy
 from pathlib import Path
@@ -45,10 +46,11 @@ FACTS = Facts(
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tables = content_world(n_customers=60)
-    with Warehouse.connect(f"duckdb:///{tmp_path_factory.mktemp('cw')}/w.duckdb") as wh:
+    url = f"duckdb:///{tmp_path_factory.mktemp('cw')}/w.duckdb"
+    with Warehouse.connect(url) as wh:
         load_raw_tables(wh, tables)
         facts = load_facts(wh, tables["customers"]["customer_id"].tolist(), AS_OF)
-    return {"customers": tables["customers"], "facts": facts}
+    return {"customers": tables["customers"], "facts": facts, "url": url}
 
 
 def rec(
@@ -237,3 +239,27 @@ def test_non_ascii_display_name_is_encoded(tmp_path: Path) -> None:
     msg: Any = email.message_from_string(raw, policy=policy.default)
     assert msg["To"].addresses[0].addr_spec == "ada@example.org"
     assert msg["To"].addresses[0].display_name == 'Zoë O\'Brien "Q"'
+
+
+def test_gallery_links_every_playbook_variant_and_language(world: dict[str, Any], tmp_path: Path) -> None:
+    from proactive_ml.outreach.gallery import write_gallery
+
+    with Warehouse.connect(world["url"]) as wh:
+        index = write_gallery(wh, S, CONFIG, tmp_path, as_of=AS_OF, per_playbook=2)
+    page = index.read_text()
+    links = re.findall(r"href='([^']+)'", page)
+    expected = {
+        (pb.name, v.name, lang) for pb in EMAIL_PLAYBOOKS for v in pb.variants for lang in ("en", "de")
+    }
+    found = {(lk.split("/")[0], *lk.split("/")[1].split("-")[:2]) for lk in links}
+    assert found == expected
+    assert len(links) == 2 * len(expected)
+    for lk in links:
+        shown = (tmp_path / lk).read_text()
+        assert "<iframe src=" in shown
+        frame = re.search(r"<iframe src='([^']+)'", shown)
+        assert frame is not None
+        assert (tmp_path / lk).parent.joinpath(frame.group(1)).exists()
+    assert "http" not in re.sub(r"https?://(127\.0\.0\.1|help\.example\.com)", "", page)  # offline
+    ticket = next(lk for lk in links if lk.startswith("unresolved_ticket/a-en-"))
+    assert "Your request" in (tmp_path / ticket).read_text()  # a customer with an open request was chosen
