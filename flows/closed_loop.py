@@ -148,6 +148,7 @@ def _headline(
 ) -> dict[str, Any]:
     """Where to look, and the measured incremental retention next to the world's truth."""
     from proactive_ml.measurement.impact import measure_impact
+    from proactive_ml.outreach.vocabulary import check_outbox
     from proactive_ml.sim.demo import true_effect
     from proactive_ml.warehouse import Warehouse
 
@@ -167,6 +168,7 @@ def _headline(
         "report": report,
         "true_effect_30d": true_ate,
         "true_effect_customers": n_true,
+        "customer_words_check": {k: v for k, v in check_outbox(s.outbox_dir).items() if k != "examples"},
     }
     if len(overall):
         r = overall.iloc[0]
@@ -195,6 +197,11 @@ def _print_headline(h: dict[str, Any]) -> None:
     c.print(f"[bold]MLflow UI[/]     {h['mlflow_ui']}")
     c.print(f"[bold]Data Docs[/]     {h['data_docs']}")
     c.print(f"[bold]Outbox[/]        {h['outbox']}")
+    words = h.get("customer_words_check") or {}
+    c.print(
+        f"[bold]Customer words[/] {words.get('with_problems')} of {words.get('emails')} emails show a model "
+        "reason, a score, an empty list or a placeholder greeting"
+    )
     c.print(f"[bold]Report[/]        {h['report']}")
     if "measured_effect_30d" in h:
         lo, hi = h["measured_ci"]

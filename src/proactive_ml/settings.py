@@ -93,6 +93,12 @@ class Settings(BaseSettings):
     sender_name: str = "The Example Team"
     postal_address: str = "Example Inc., 1 Main Street, Springfield, USA"
     public_base_url: str = Field("http://127.0.0.1:8025", description="Where unsubscribe/rating links point.")
+    company_name: str = Field("Example", description="The company named in emails (brand).")
+    reply_to_email: str = Field("help@example.com", description="Reply-To of every email ('' for none).")
+    help_centre_url: str = Field(
+        "https://help.example.com", description="Help-centre link in emails ('': none)."
+    )
+    logo_url: str = Field("", description="Logo image URL shown atop emails ('': no logo).")
     signing_secret: SecretStr = SecretStr(DEFAULT_SIGNING_SECRET)
     holdout_salt: str = "proactive-holdout-v1"
     global_holdout_share: float = Field(0.05, ge=0, le=1)

@@ -308,7 +308,6 @@ def test_sandbox_mode_and_dynamic_templates(duck: Warehouse, sink: tuple[Setting
             for p in cfg.playbooks
         ),
         cfg.selection,
-        cfg.reason_texts,
     )
     c = make_customers(3, consent_share=1.0, prefix="d")
     duck.insert_frame("customers", c)

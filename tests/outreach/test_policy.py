@@ -19,7 +19,6 @@ from proactive_ml.outreach.playbooks import (
     load_playbooks,
     match_playbooks,
     parse_playbooks,
-    reason_phrases,
 )
 from proactive_ml.outreach.policy import (
     assign_holdout,
@@ -179,10 +178,6 @@ def test_playbook_file_validation() -> None:
                 ]
             }
         )
-    assert reason_phrases(["usage_decline_14d", "zz_top_code", "usage_x"], CONFIG.reason_texts) == [
-        CONFIG.reason_texts["usage"],
-        "zz top code",
-    ]
 
 
 def test_expected_value_ranking_budget_and_uplift_swap() -> None:

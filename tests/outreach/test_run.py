@@ -187,6 +187,10 @@ def test_cli_preview_outreach_and_tasks_export(
         assert main(["preview", "high_value_cs_task", "--customer", c.loc[1, "customer_id"]]) == 0
         assert "You may offer" in capsys.readouterr().out
         assert main(["preview", "nope", "--customer", "x"]) == 2
+        assert main(["preview", "--all", "--out", str(tmp_path / "gallery")]) == 0  # the offline gallery
+        index = (tmp_path / "gallery" / "index.html").read_text()
+        assert "renewal_risk/a-de-" in index
+        assert main(["preview", "--all"]) == 2  # --out is required: a one-line user error
         assert not (data / "outbox" / "accepted.jsonl").read_text()  # preview never sends
         assert main(["outreach", "--as-of", "2026-11-24T14:00:00"]) == 2  # no champion: fails closed
         err = capsys.readouterr().err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,8 @@ from jinja2.exceptions import SecurityError, UndefinedError
 from markupsafe import escape
 
 from proactive_ml.identity import verify_token
-from proactive_ml.outreach.playbooks import load_playbooks
+from proactive_ml.outreach.facts import Facts
+from proactive_ml.outreach.playbooks import Variant, load_playbooks
 from proactive_ml.outreach.templates import (
     Recipient,
     UnsafeContent,
@@ -70,15 +72,24 @@ def s(settings: Settings) -> Settings:
     return settings
 
 
-def rec(
-    name: str = "Ada Lovelace", reasons: tuple[str, ...] = ("usage_decline", "open_tickets")
-) -> Recipient:
-    return Recipient("sk_0123456789abcdef0123456789abcdef", "ada@example.org", name, reasons)
+FACTS = Facts(
+    ticket_subject="Export fails",
+    ticket_category="bug",
+    ticket_age_days=4,
+    ticket_assignee="Jonas Weber",
+    next_feature="alert_config",
+    renewal_date=date(2027, 1, 15),
+    top_features=("dashboard_view", "search"),
+)
 
 
-def test_rendered_email_has_links_headers_address_and_reasons(s: Settings) -> None:
+def rec(name: str = "Ada Lovelace", facts: Facts | None = FACTS) -> Recipient:
+    return Recipient("sk_0123456789abcdef0123456789abcdef", "ada@example.org", name, facts)
+
+
+def test_rendered_email_has_links_headers_address_and_its_blocks(s: Settings) -> None:
     for pb in EMAIL_PLAYBOOKS:
-        e = render_email(rec(), pb, s, CONFIG.reason_texts)
+        e = render_email(rec(), pb, s)
         token = e.headers["List-Unsubscribe"][1:-1].rsplit("/", 1)[1]
         assert verify_token(token, s.signing_secret.get_secret_value()) == rec().send_key
         assert e.headers == {
@@ -92,8 +103,7 @@ def test_rendered_email_has_links_headers_address_and_reasons(s: Settings) -> No
             assert s.postal_address in body
             assert f"{s.public_base_url}/u/{token}" in body
             assert all(f"{s.public_base_url}/r/{token}/{i}" in body for i in range(1, 6))
-            assert CONFIG.reason_texts["usage"] in body
-            assert CONFIG.reason_texts["ticket"] in body
+            assert s.help_centre_url in body
             assert "%" not in body.replace("%20", "")  # every substitution tag was replaced
         assert ">Unsubscribe</a>" in e.html
         assert "Was this helpful?" in e.html
@@ -102,10 +112,13 @@ def test_rendered_email_has_links_headers_address_and_reasons(s: Settings) -> No
 
 
 @pytest.mark.parametrize("payload", PAYLOADS)
-def test_fuzz_payloads_in_name_and_reasons_are_escaped_or_refused(s: Settings, payload: str) -> None:
-    for r in (rec(name=f"{payload} Smith"), rec(name=payload), rec(reasons=(payload,))):
+def test_fuzz_payloads_in_name_and_facts_are_escaped_or_refused(s: Settings, payload: str) -> None:
+    evil = Facts(
+        ticket_subject=payload, ticket_assignee=payload, owner=f"{payload} X", ticket_category=payload
+    )
+    for r in (rec(name=f"{payload} Smith"), rec(name=payload), rec(facts=evil)):
         try:
-            e = render_email(r, PB, s, CONFIG.reason_texts)
+            e = render_email(r, PB, s)
         except UnsafeContent:
             continue
         assert "<script" not in e.html
@@ -123,25 +136,27 @@ def test_fuzz_payloads_in_name_and_reasons_are_escaped_or_refused(s: Settings, p
 @pytest.mark.parametrize("bad", NEWLINES)
 def test_newlines_and_encoded_newlines_are_refused_in_every_field(s: Settings, bad: str) -> None:
     with pytest.raises(UnsafeContent):
-        personalize(rec(name=bad), PB, s, CONFIG.reason_texts)
+        personalize(rec(name=bad), PB, s)
     with pytest.raises(UnsafeContent):
-        personalize(dataclasses.replace(rec(), email=f"{bad}@example.org"), PB, s, CONFIG.reason_texts)
+        personalize(dataclasses.replace(rec(), email=f"{bad}@example.org"), PB, s)
+    bad_subject = (Variant("a", 1.0, (("en", "Hello " + bad),), PB.template),)
     with pytest.raises(UnsafeContent):
-        personalize(rec(), dataclasses.replace(PB, subject="Hello " + bad), s, CONFIG.reason_texts)
+        personalize(rec(), dataclasses.replace(PB, variants=bad_subject), s)
     with pytest.raises(UnsafeContent):
-        personalize(
-            rec(), PB, s.model_copy(update={"public_base_url": "https://x.org/" + bad}), CONFIG.reason_texts
-        )
+        personalize(rec(), PB, s.model_copy(update={"public_base_url": "https://x.org/" + bad}))
     with pytest.raises(UnsafeContent):
         check_safe(bad, "header")
 
 
 @hsettings(max_examples=200, deadline=None)
-@given(name=st.text(max_size=40), reason=st.text(max_size=40))
-def test_hypothesis_any_text_is_escaped_or_refused(name: str, reason: str) -> None:
+@given(name=st.text(max_size=40), fact=st.text(max_size=40))
+def test_hypothesis_any_text_is_escaped_or_refused(name: str, fact: str) -> None:
     s = Settings(_env_file=None)  # type: ignore[call-arg]
+    pb = CONFIG.get("unresolved_ticket")
     try:
-        e = render_email(rec(name=name, reasons=(reason,)), PB, s, {})
+        e = render_email(
+            rec(name=name, facts=Facts(ticket_subject=fact, ticket_assignee=fact, owner=fact)), pb, s
+        )
     except UnsafeContent:
         return
     greeting = e.html.split("<p>", 1)[1].split("</p>", 1)[0]
@@ -165,22 +180,22 @@ def test_sandbox_and_strict_undefined(tmp_path: Path) -> None:
 
 
 def test_display_name_cannot_break_sendgrid_rules(s: Settings) -> None:
-    p = personalize(rec(name="Lovelace, Ada; Countess"), PB, s, CONFIG.reason_texts)
+    p = personalize(rec(name="Lovelace, Ada; Countess"), PB, s)
     assert p["to"][0]["name"] == "Lovelace Ada Countess"
     assert set(p) == {"to", "subject", "headers", "custom_args", "substitutions"}
     assert p["custom_args"] == {"send_key": rec().send_key}
     with pytest.raises(UnsafeContent):
-        personalize(dataclasses.replace(rec(), email="a@b.org, c@d.org"), PB, s, CONFIG.reason_texts)
+        personalize(dataclasses.replace(rec(), email="a@b.org, c@d.org"), PB, s)
 
 
 def test_dynamic_template_alternative_and_handlebars_lint(s: Settings) -> None:
     pb = dataclasses.replace(PB, sendgrid_template_id="d-0123456789abcdef")
-    p = personalize(rec(name="<b>Ada</b> X"), pb, s, CONFIG.reason_texts)
+    p = personalize(rec(name="<b>Ada</b> X"), pb, s)
     assert "substitutions" not in p
     assert "subject" not in p
     assert p["dynamic_template_data"]["first_name"] == "b>Ada</b"  # data, escaped by Handlebars {{ }}
     assert p["dynamic_template_data"]["unsubscribe_url"].startswith(f"{s.public_base_url}/u/sk_")
-    e = render_email(rec(name="<b>Ada</b> X"), pb, s, CONFIG.reason_texts)  # local preview of the Jinja twin
+    e = render_email(rec(name="<b>Ada</b> X"), pb, s)  # local preview of the Jinja twin
     assert "Hi b&gt;Ada&lt;/b," in e.html
     for f in (PROJECT_ROOT / "templates" / "sendgrid").glob("*.hbs"):
         assert handlebars_problems(f.read_text()) == [], f
@@ -195,7 +210,7 @@ def test_dynamic_template_alternative_and_handlebars_lint(s: Settings) -> None:
 )
 def test_missing_or_unusable_name_gets_a_neutral_greeting(s: Settings, name: str | None) -> None:
     for pb in EMAIL_PLAYBOOKS:
-        e = render_email(rec(name=name), pb, s, CONFIG.reason_texts)  # type: ignore[arg-type]
+        e = render_email(rec(name=name), pb, s)  # type: ignore[arg-type]
         assert e.text.startswith("Hello,\n")
         assert "<p>Hello,</p>" in e.html
         for body in (e.html, e.text, e.subject):
@@ -212,16 +227,15 @@ def test_a_real_name_is_still_greeted() -> None:
     assert greeting_of(first_name_of("customer")) == "Hello,"
 
 
-def test_no_reasons_means_no_reasons_block(s: Settings) -> None:
-    for reasons in ((), ("overall profile resembles customers who left",)):
+def test_missing_facts_leave_their_blocks_out(s: Settings) -> None:
+    for facts in (None, Facts()):
         for pb in EMAIL_PLAYBOOKS:
-            e = render_email(rec(reasons=reasons), pb, s, CONFIG.reason_texts)
+            e = render_email(rec(facts=facts), pb, s)
             for body in (e.html, e.text):
-                assert "Why we are writing" not in body
-                assert "overall profile" not in body  # a staff-only reason never reaches a customer
-                assert "<ul></ul>" not in body
+                assert "Your request" not in body
+                assert "next step" not in body
+                assert "renews on" not in body
+                assert "mostly used" not in body
+                assert "<p></p>" not in body
                 assert "%" not in body.replace("%20", "")
             assert "\n\n\n\n" not in e.text
-    e = render_email(rec(), PB, s, CONFIG.reason_texts)
-    assert "Why we are writing:" in e.text
-    assert "Why we are writing:" in e.html

@@ -125,8 +125,13 @@ def measure_impact(
     method: str = "wald",
 ) -> pd.DataFrame:
     """Impact per playbook and overall as of ``as_of``; kept in ``impact_history`` and logged to MLflow."""
+    from proactive_ml.measurement import variants as v  # the variants reuse this module's estimator
+
     dec, cust, need = _load(wh)
-    table = impact_table(outcomes_frame(dec, cust, need, as_of), method=method)
+    rows = outcomes_frame(dec, cust, need, as_of)
+    table = impact_table(rows, method=method)
+    by_variant, responses = v.variant_inputs(wh)
+    variant_rows = v.variant_table(v.with_variants(rows, by_variant), responses)
     day = pd.Timestamp(as_of).date()
     measured_at = datetime.combine(day, datetime.min.time())
     with wh.transaction():
@@ -138,12 +143,34 @@ def measure_impact(
                 ["as_of", *COLUMNS, "measured_at"],
             )
     if log_to_mlflow and settings is not None and len(table):
-        log_impact_run(table, settings, day)
+        log_impact_run(table, settings, day, variant_rows)
     return table
 
 
-def log_impact_run(table: pd.DataFrame, settings: Settings, as_of: date) -> str:
-    """Log the impact table as an MLflow evaluation run (aggregates only); returns the run id."""
+def _safe(name: object) -> str:
+    return "".join(ch if ch.isalnum() or ch in "_-" else "_" for ch in str(name))
+
+
+def _variant_metrics(variants: pd.DataFrame | None, ts: int) -> list[Metric]:
+    """``<playbook>.variant_<name>.<outcome>.<stat>``: each variant's retention difference vs holdout, rates."""
+    out: list[Metric] = []
+    for r in (variants if variants is not None else pd.DataFrame()).itertuples(index=False):
+        pre = f"{_safe(r.playbook)}.variant_{_safe(r.variant)}"
+        for name in ("diff", "ci_low", "ci_high", "n_treated", "n_holdout"):
+            val = float(getattr(r, name))
+            if np.isfinite(val):
+                out.append(Metric(f"{pre}.{r.outcome}.{name}", val, ts, 0))
+        for name in ("reply", "unsubscribe"):
+            val = float(getattr(r, name))
+            if np.isfinite(val):
+                out.append(Metric(f"{pre}.{name}_rate", val, ts, 0))
+    return out
+
+
+def log_impact_run(
+    table: pd.DataFrame, settings: Settings, as_of: date, variants: pd.DataFrame | None = None
+) -> str:
+    """Log the impact table (and the per-variant table) as an MLflow evaluation run (aggregates only); run id."""
     client = MlflowClient(tracking_uri=settings.resolved_mlflow_uri)
     exp = client.get_experiment_by_name(EXPERIMENT)
     if exp is None:
@@ -168,6 +195,7 @@ def log_impact_run(table: pd.DataFrame, settings: Settings, as_of: date) -> str:
             val = float(getattr(r, name))
             if np.isfinite(val):
                 metrics.append(Metric(f"{safe_pb}.{r.outcome}.{name}", val, ts, 0))
+    metrics += _variant_metrics(variants, ts)
     for i in range(0, len(metrics), 900):
         client.log_batch(run.info.run_id, metrics=metrics[i : i + 900])
     client.log_batch(
@@ -176,5 +204,7 @@ def log_impact_run(table: pd.DataFrame, settings: Settings, as_of: date) -> str:
         tags=[RunTag("playbooks", ",".join(sorted(set(table["playbook"]))))],
     )
     client.log_text(run.info.run_id, table.to_csv(index=False), "impact.csv")
+    if variants is not None and len(variants):
+        client.log_text(run.info.run_id, variants.to_csv(index=False), "variants.csv")
     client.set_terminated(run.info.run_id)
     return run.info.run_id

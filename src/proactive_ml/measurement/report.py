@@ -25,6 +25,7 @@ import pandas as pd
 from proactive_ml.features import outcomes
 from proactive_ml.measurement.impact import _load as load_impact_inputs
 from proactive_ml.measurement.impact import impact_table, outcomes_frame
+from proactive_ml.measurement.variants import variant_inputs, variant_table, with_variants
 from proactive_ml.responses.processing import response_rates
 from proactive_ml.settings import Settings
 
@@ -338,6 +339,7 @@ def render_html(
     comment_themes: pd.DataFrame,
     reply_themes: pd.DataFrame,
     plots: dict[str, str] | None = None,
+    variants: pd.DataFrame | None = None,
 ) -> str:
     """The report page (pure: frames in, HTML out; every value escaped)."""
     plots = plots or {}
@@ -355,12 +357,26 @@ def render_html(
 {_table(impact[impact["playbook"] == "ALL"], {"n_treated": ".0f", "n_holdout": ".0f"})}
 <h2>Playbook leaderboard</h2><p>Difference in rates (treated - holdout) per outcome; need_30d: lower is better.</p>
 {_table(lead, {"n_treated": ".0f", "n_holdout": ".0f", "kept": ".1f", "kept_low": ".1f", "kept_high": ".1f"})}
+<h2>Variants: judged on retention</h2><p>Each variant's contacted customers vs the playbook's holdout (95%
+interval), with its reply and unsubscribe rates. Opens are not a goal.</p>
+{_table(variants if variants is not None else pd.DataFrame(), _VARIANT_FMT)}
 <h2>Responses and CSAT</h2>{img("rates", "response rates")}
 {_table(rates, {"sent": ".0f", "ratings": ".0f", "csat_mean": ".2f"})}
 <h2>Customer-success tasks</h2>{_table(tasks, {"tasks": ".0f", "retained_30d": ".1%"})}
 <h2>What to fix: recurring themes</h2><h3>Negative survey comments (last 90 days)</h3>{_table(comment_themes)}
 <h3>Replies to our emails (people, not auto-replies)</h3>{_table(reply_themes)}
 </body></html>"""
+
+
+_VARIANT_FMT = {
+    "n_treated": ".0f",
+    "n_holdout": ".0f",
+    "sent": ".0f",
+    "rate_treated": ".1%",
+    "rate_holdout": ".1%",
+    "reply": ".1%",
+    "unsubscribe": ".1%",
+}
 
 
 def _tasks(wh: Any, as_of: date) -> pd.DataFrame:
@@ -381,7 +397,10 @@ def _tasks(wh: Any, as_of: date) -> pd.DataFrame:
 def write_report(wh: Any, settings: Settings, as_of: date | datetime) -> Path:
     """Build the report from the warehouse and write ``<reports_dir>/report.html``; returns the path."""
     day = pd.Timestamp(as_of).date()
-    impact = impact_table(outcomes_frame(*load_impact_inputs(wh), day))
+    rows = outcomes_frame(*load_impact_inputs(wh), day)
+    impact = impact_table(rows)
+    by_variant, variant_rates = variant_inputs(wh)
+    variants = variant_table(with_variants(rows, by_variant), variant_rates)
     history = wh.query("SELECT * FROM impact_history WHERE as_of <= :d", {"d": day})
     rates = response_rates(wh)
     since = pd.Timestamp(day) - pd.Timedelta(days=90)
@@ -393,7 +412,9 @@ def write_report(wh: Any, settings: Settings, as_of: date | datetime) -> Path:
         "body_text"
     ].tolist()
     plots = _plots(impact, history, rates)
-    page = render_html(day, impact, history, rates, _tasks(wh, day), themes(comments), themes(replies), plots)
+    page = render_html(
+        day, impact, history, rates, _tasks(wh, day), themes(comments), themes(replies), plots, variants
+    )
     out = Path(settings.reports_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "report.html"

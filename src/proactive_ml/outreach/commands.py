@@ -8,15 +8,19 @@ from typing import TYPE_CHECKING
 from proactive_ml.argtypes import existing_file, iso_date, iso_time, output_file
 
 if TYPE_CHECKING:  # light module: the templates (Jinja) load only when a handler runs
+    from datetime import datetime
+
+    from proactive_ml.outreach.playbooks import PlaybookConfig
     from proactive_ml.outreach.templates import RenderedEmail
     from proactive_ml.settings import Settings
 
 
 def _preview(args: argparse.Namespace) -> int:
-    from datetime import date
+    from datetime import date, datetime
 
     from proactive_ml.errors import UserError
     from proactive_ml.identity import send_key
+    from proactive_ml.outreach.facts import load_facts
     from proactive_ml.outreach.playbooks import load_playbooks
     from proactive_ml.outreach.templates import Recipient, UnsafeContent, render_email
     from proactive_ml.resources import open_resources
@@ -24,6 +28,12 @@ def _preview(args: argparse.Namespace) -> int:
 
     s = get_settings()
     config = load_playbooks(args.playbooks)
+    as_of = date.fromisoformat(args.as_of) if args.as_of else date.today()
+    t = datetime.combine(as_of, datetime.min.time())
+    if args.all:
+        return _gallery(args, s, config, t)
+    if not args.playbook or not args.customer:
+        raise UserError("preview needs a PLAYBOOK and --customer ID (or --all --out DIR for the gallery)")
     try:
         pb = config.get(args.playbook)
     except KeyError as exc:
@@ -40,23 +50,28 @@ def _preview(args: argparse.Namespace) -> int:
         )
         if c.empty:
             raise UserError(f"no customer {args.customer!r}")
-        reasons: tuple[str, ...] = ()
-        r = wh.query(
-            "SELECT reason_1, reason_2, reason_3 FROM scores WHERE customer_id = :c AND target = 'churn' "
-            "ORDER BY cutoff DESC LIMIT 1",
-            {"c": args.customer},
-        )
-        if len(r):
-            reasons = tuple(x for x in r.iloc[0].tolist() if isinstance(x, str) and x)
-    as_of = date.fromisoformat(args.as_of) if args.as_of else date.today()
+        facts = load_facts(wh, [args.customer], t).get(str(args.customer))
     sk = send_key(str(c.iloc[0]["customer_id"]), pb.name, as_of)
     try:
         e = render_email(
-            Recipient(sk, str(c.iloc[0]["email"]), c.iloc[0]["name"], reasons), pb, s, config.reason_texts
+            Recipient(sk, str(c.iloc[0]["email"]), c.iloc[0]["name"], facts, args.variant), pb, s
         )
     except UnsafeContent as exc:
         raise UserError(f"this message would be refused and dead-lettered: {exc}") from exc
     _print_email(e, args.format)
+    return 0
+
+
+def _gallery(args: argparse.Namespace, s: Settings, config: PlaybookConfig, t: datetime) -> int:
+    from proactive_ml.errors import UserError
+    from proactive_ml.outreach.gallery import write_gallery
+    from proactive_ml.resources import open_resources
+
+    if not args.out:
+        raise UserError("preview --all needs --out DIR (the folder the gallery is written to)")
+    with open_resources(s) as res:
+        index = write_gallery(res.warehouse, s, config, args.out, as_of=t)
+    print(f"gallery written: {index}")
     return 0
 
 
@@ -67,7 +82,10 @@ def _print_email(e: RenderedEmail, fmt: str) -> None:
         fields = ("to", "subject", "headers", "custom_args", "categories", "text", "html")
         print(json.dumps({f: getattr(e, f) for f in fields}, indent=2))
         return
-    print(f"To: {e.to}\nSubject: {e.subject}")
+    from email.headerregistry import Address
+
+    to = ", ".join(str(Address(t.get("name", ""), addr_spec=t["email"])) for t in e.to)
+    print(f"To: {to}\nSubject: {e.subject}\nVariant: {e.variant}  Language: {e.lang}")
     for k, v in {**e.headers}.items():
         print(f"{k}: {v}")
     print(f"custom_args: {e.custom_args}  categories: {e.categories}\n")
@@ -121,8 +139,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
     p = sub.add_parser(
         "preview", help="render exactly what a playbook would send to a customer, without sending"
     )
-    p.add_argument("playbook", help="playbook name, as in the playbooks YAML")
-    p.add_argument("--customer", required=True, help="customer_id")
+    p.add_argument("playbook", nargs="?", help="playbook name, as in the playbooks YAML (omit with --all)")
+    p.add_argument("--customer", default=None, help="customer_id")
+    p.add_argument("--variant", default=None, help="variant name (default: the playbook's first)")
+    p.add_argument(
+        "--all",
+        action="store_true",
+        help="render every playbook x variant x language for a few real customers",
+    )
+    p.add_argument("--out", default=None, help="with --all: the folder of the offline HTML gallery")
     p.add_argument("--as-of", type=iso_date, default=None, help="send window date (default: today)")
     p.add_argument("--format", choices=("text", "html", "json"), default="text", help="output (default text)")
     p.add_argument(

@@ -35,11 +35,13 @@ from proactive_ml.delivery import DeliveryError, EmailSender, Lookup, Reply, sen
 from proactive_ml.delivery.sendgrid import RetryPolicy, backoff_delay, rate_limit_delay
 from proactive_ml.identity import email_hash
 from proactive_ml.outreach import ledger
+from proactive_ml.outreach.facts import feature_popularity, load_facts
 from proactive_ml.outreach.playbooks import Playbook, PlaybookConfig, load_playbooks
 from proactive_ml.outreach.templates import (
     Recipient,
     SharedContent,
     UnsafeContent,
+    content_key,
     personalize,
     render_shared_content,
 )
@@ -93,6 +95,9 @@ def build_body(
         "mail_settings": {"sandbox_mode": {"enable": bool(settings.sendgrid_sandbox_mode)}},
         "tracking_settings": {"subscription_tracking": {"enable": False}},
     }
+    reply_to = str(getattr(settings, "reply_to_email", "") or "").strip()
+    if reply_to:
+        body["reply_to"] = {"email": reply_to}
     if playbook.sendgrid_template_id:
         body["template_id"] = playbook.sendgrid_template_id
     elif content is not None:
@@ -135,7 +140,7 @@ class Screened:
 
     blocked: list[str]
     dead: list[tuple[str, str, str, int | None, str]]
-    ready: Personalizations
+    ready: dict[tuple[str, str], Personalizations]  # (template, language) -> personalizations
 
 
 class Dispatcher:
@@ -153,8 +158,11 @@ class Dispatcher:
         rng: random.Random,
         clock: Callable[[], datetime],
         template_dir: Path | str | None,
+        as_of: datetime | None = None,
     ) -> None:
         self.wh, self.settings, self.config, self.sender = wh, settings, config, sender
+        self.as_of = as_of or clock()
+        self.popularity = feature_popularity(wh, self.as_of)
         self.retry, self.sleep, self.rng, self.clock, self.template_dir = (
             retry,
             sleep,
@@ -188,26 +196,29 @@ class Dispatcher:
         if screened.dead:
             ledger.dead_letter(self.wh, screened.dead, now)
             self._count("dead_lettered", len(screened.dead))
-        if screened.ready:
+        cid = dict(zip(rows["send_key"], rows["customer_id"], strict=False))
+        for (template, lang), ready in sorted(screened.ready.items()):
             content = (
                 None
                 if playbook.sendgrid_template_id
-                else render_shared_content(playbook, self.settings, self.template_dir)
+                else render_shared_content(
+                    playbook, self.settings, self.template_dir, template=template, lang=lang
+                )
             )
-            cid = dict(zip(rows["send_key"], rows["customer_id"], strict=False))
-            self._send(screened.ready, Claim(token, playbook, content, len(rows), cid))
+            self._send(ready, Claim(token, playbook, content, len(rows), cid))
 
     def _screen(self, rows: pd.DataFrame, playbook: Playbook, now: datetime) -> Screened:
         """Suppression, consent and cancellation checked again at send time; unsafe content refused."""
         hashes, customers = self.suppressed
-        out = Screened([], [], [])
+        out = Screened([], [], {})
+        facts = load_facts(self.wh, rows["customer_id"].astype(str).tolist(), self.as_of, self.popularity)
         cancelled_at = pd.to_datetime(rows["cancelled_at"], errors="coerce")
         cancelled = (cancelled_at.notna() & (cancelled_at <= pd.Timestamp(now))).tolist()
         cols = [
             rows[c].tolist()
-            for c in ("send_key", "customer_id", "playbook", "email", "name", "reasons", "marketing_consent")
+            for c in ("send_key", "customer_id", "playbook", "email", "name", "variant", "marketing_consent")
         ]
-        for (sk, cust, pbn, email, name, reasons, consent), canc in zip(
+        for (sk, cust, pbn, email, name, variant, consent), canc in zip(
             zip(*cols, strict=True), cancelled, strict=True
         ):
             ok = consent is True or str(consent).lower() == "true"
@@ -215,16 +226,13 @@ class Dispatcher:
             if not ok or canc or str(cust) in customers or not email or email_hash(email) in hashes:
                 out.blocked.append(sk)
                 continue
-            codes = tuple(x for x in str(reasons or "").split("|") if x)
-            recipient = Recipient(sk, email, _text(name), codes)
+            recipient = Recipient(sk, email, _text(name), facts.get(str(cust)), _text(variant))
             try:
-                p = personalize(
-                    recipient, playbook, self.settings, self.config.reason_texts, self.template_dir
-                )
+                p = personalize(recipient, playbook, self.settings, self.template_dir)
             except UnsafeContent as exc:
                 out.dead.append((sk, cust, pbn, None, str(exc)))
                 continue
-            out.ready.append((sk, p))
+            out.ready.setdefault(content_key(recipient, playbook, self.template_dir), []).append((sk, p))
         return out
 
     def _send(self, ps: Personalizations, claim: Claim) -> None:
@@ -433,6 +441,7 @@ def deliver_pending(
         rng=rng or random.Random(),  # noqa: S311 - retry jitter, not security
         clock=clock,
         template_dir=template_dir,
+        as_of=now,
     )
     for name in ledger.due_playbooks(wh, now):
         send_playbook(dispatcher, config.get(name), now=now, batch_size=batch_size, workers=workers)

@@ -36,9 +36,14 @@ def _in_list(keys: Sequence[str], prefix: str = "k") -> tuple[str, dict[str, str
 
 
 def recent_contacts(wh: Warehouse, as_of: date, cap_days: int) -> pd.DataFrame:
-    """Decisions (either arm) less than ``cap_days`` away from as_of (before or after): customer_id, action, as_of."""
+    """Decisions (either arm) less than ``cap_days`` away from as_of (before or after).
+
+    Columns: customer_id, action, as_of, email (the customer's address: the cap also holds across customer ids
+    sharing one).
+    """
     return wh.query(
-        "SELECT customer_id, action, as_of FROM decisions WHERE as_of > :since AND as_of < :until",
+        "SELECT d.customer_id, d.action, d.as_of, c.email FROM decisions d "
+        "LEFT JOIN customers c ON c.customer_id = d.customer_id WHERE d.as_of > :since AND d.as_of < :until",
         {"since": as_of - timedelta(days=cap_days), "until": as_of + timedelta(days=cap_days)},
     )
 
@@ -47,12 +52,13 @@ def recent_contacts(wh: Warehouse, as_of: date, cap_days: int) -> pd.DataFrame:
 _STAGED_COLUMNS = [
     *("send_key", "as_of", "customer_id", "playbook", "action", "arm", "holdout_kind"),  # the decision
     *("score", "uplift", "expected_value", "reasons", "send_at", "guidance", "priority"),  # its figures
+    "variant",
 ]
 # a decision is skipped when the customer has another decision less than the cap away (either side of as_of)
 _INSERT_DECISIONS = """INSERT INTO decisions (send_key, as_of, customer_id, playbook, action, arm, holdout_kind, score,
-                       uplift, expected_value, reasons, decided_at)
+                       uplift, expected_value, reasons, decided_at, variant)
                 SELECT s.send_key, CAST(s.as_of AS DATE), s.customer_id, s.playbook, s.action, s.arm,
-                       s.holdout_kind, s.score, s.uplift, s.expected_value, s.reasons, :now
+                       s.holdout_kind, s.score, s.uplift, s.expected_value, s.reasons, :now, s.variant
                 FROM {staged} s
                 WHERE NOT EXISTS (SELECT 1 FROM decisions d WHERE d.customer_id = s.customer_id
                                   AND d.send_key <> s.send_key
@@ -85,6 +91,9 @@ def _staged_decisions(
     df["guidance"] = df["playbook"].map(lambda p: (guidance or {}).get(p, "")).astype(str)
     df["priority"] = df["playbook"].map(lambda p: (priorities or {}).get(p, 0)).astype("int64")
     df["uplift"] = pd.to_numeric(df["uplift"], errors="coerce").astype(float)
+    if "variant" not in df.columns:
+        df["variant"] = None
+    df["variant"] = df["variant"].astype(object).where(df["variant"].notna(), None)
     return df[_STAGED_COLUMNS]
 
 
@@ -253,11 +262,11 @@ def due_playbooks(wh: Warehouse, now: datetime) -> list[str]:
 def claimed_rows(wh: Warehouse, token: str) -> pd.DataFrame:
     """What rendering needs for claimed rows.
 
-    Columns: send_key, customer_id, playbook, email, name, reasons, marketing_consent, cancelled_at.
+    Columns: send_key, customer_id, playbook, email, name, reasons, marketing_consent, cancelled_at, variant.
     """
     return wh.query(
         """SELECT l.send_key, l.customer_id, l.playbook, c.email, c.name, d.reasons, c.marketing_consent,
-                  c.cancelled_at
+                  c.cancelled_at, d.variant
            FROM send_ledger l JOIN decisions d ON d.send_key = l.send_key
            LEFT JOIN customers c ON c.customer_id = l.customer_id
            WHERE l.claim_token = :tok AND l.state = 'sending' ORDER BY l.send_key""",

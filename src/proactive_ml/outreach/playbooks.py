@@ -6,7 +6,7 @@ Pure: loading a YAML file into frozen dataclasses and matching a customer frame 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,12 @@ RULE_FIELDS = (
 )
 
 
+# Content blocks a playbook may declare: each is built from facts about the customer (outreach.facts) and left out
+# of the email when its facts are missing. Never a score, a model reason or a survey value.
+BLOCKS = ("open_ticket", "next_step", "renewal", "usage_recap", "help_centre")
+DEFAULT_VARIANT = "a"
+
+
 class PlaybookError(UserError, ValueError):
     """The playbook file is invalid (message names the playbook and the problem)."""
 
@@ -58,6 +64,21 @@ class Rule:
     field: str
     op: str
     value: Any = None
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One subject/body variant of an email playbook, drawn for a share ``weight`` of its decisions."""
+
+    name: str
+    weight: float
+    subjects: tuple[tuple[str, str], ...]  # (language, subject template); "en" is the fallback
+    template: str | None = None
+
+    def subject_for(self, lang: str) -> str:
+        """The subject template in ``lang``, else the English one."""
+        d = dict(self.subjects)
+        return d.get(lang) or d.get("en") or next(iter(d.values()), "")
 
 
 @dataclass(frozen=True)
@@ -77,6 +98,17 @@ class Playbook:
     guidance: str | None = None
     description: str = ""
     sendgrid_template_id: str | None = None
+    blocks: tuple[str, ...] = ()
+    variants: tuple[Variant, ...] = ()
+
+    def variant(self, name: str | None) -> Variant:
+        """The variant called ``name`` (the first one when unknown or None)."""
+        for v in self.variants:
+            if v.name == name:
+                return v
+        if self.variants:
+            return self.variants[0]
+        return Variant(DEFAULT_VARIANT, 1.0, (("en", self.subject or ""),), self.template)
 
 
 @dataclass(frozen=True)
@@ -97,7 +129,6 @@ class PlaybookConfig:
 
     playbooks: tuple[Playbook, ...]
     selection: SelectionConfig = SelectionConfig()
-    reason_texts: dict[str, str] = field(default_factory=dict)
 
     def get(self, name: str) -> Playbook:
         """The playbook called ``name`` (KeyError with the known names otherwise)."""
@@ -122,6 +153,51 @@ def _rule(raw: dict[str, Any], where: str) -> Rule:
     return Rule(str(raw["field"]), str(raw["op"]), value)
 
 
+def _subjects(raw: Any, where: str) -> tuple[tuple[str, str], ...]:
+    if isinstance(raw, str):
+        return (("en", raw),)
+    if isinstance(raw, dict) and raw and all(isinstance(v, str) for v in raw.values()):
+        return tuple((str(k), v) for k, v in raw.items())
+    raise PlaybookError(f"{where}: subject must be a text or a mapping language -> text, got {raw!r}")
+
+
+def _variants(raw: dict[str, Any], name: str) -> tuple[Variant, ...]:
+    """The declared variants (weights normalised to 1), or the single default variant of subject + template."""
+    items = raw.get("variants")
+    if not items:
+        if not raw.get("subject"):
+            return ()
+        return (Variant(DEFAULT_VARIANT, 1.0, _subjects(raw["subject"], name), raw.get("template")),)
+    if not isinstance(items, list) or len(items) < 2:
+        raise PlaybookError(f"{name}: variants must be a list of at least two variants")
+    out = []
+    for v in items:
+        vn = str(v.get("name", "")) if isinstance(v, dict) else ""
+        if not re.fullmatch(r"[a-z0-9_]{1,20}", vn):
+            raise PlaybookError(f"{name}: a variant needs a short lowercase name, got {v!r}")
+        w = v.get("weight", 1.0)
+        if not isinstance(w, (int, float)) or w <= 0:
+            raise PlaybookError(f"{name}.{vn}: weight must be a positive number")
+        subject = v.get("subject", raw.get("subject"))
+        if not subject:
+            raise PlaybookError(f"{name}.{vn}: a variant needs a subject")
+        out.append(
+            Variant(vn, float(w), _subjects(subject, f"{name}.{vn}"), v.get("template", raw.get("template")))
+        )
+    if len({v.name for v in out}) != len(out):
+        raise PlaybookError(f"{name}: variant names must be unique")
+    total = sum(v.weight for v in out)
+    return tuple(Variant(v.name, v.weight / total, v.subjects, v.template) for v in out)
+
+
+def _blocks(raw: dict[str, Any], name: str) -> tuple[str, ...]:
+    blocks = tuple(str(b) for b in raw.get("blocks") or [])
+    unknown = [b for b in blocks if b not in BLOCKS]
+    if unknown:
+        raise PlaybookError(f"{name}: unknown content block {unknown[0]!r}; known: {', '.join(BLOCKS)}")
+    return blocks
+
+
 def parse_playbooks(doc: dict[str, Any]) -> PlaybookConfig:
     """Validate a parsed playbooks document and build the config."""
     items = doc.get("playbooks") or []
@@ -137,7 +213,7 @@ def parse_playbooks(doc: dict[str, Any]) -> PlaybookConfig:
             raise PlaybookError(f"{name}: action must be one of {ACTIONS}")
         if action == "email" and not (raw.get("template") or raw.get("sendgrid_template_id")):
             raise PlaybookError(f"{name}: an email playbook needs a template or a sendgrid_template_id")
-        if action == "email" and raw.get("template") and not raw.get("subject"):
+        if action == "email" and raw.get("template") and not (raw.get("subject") or raw.get("variants")):
             raise PlaybookError(f"{name}: an email playbook needs a subject")
         if action == "cs_task" and not raw.get("guidance"):
             raise PlaybookError(f"{name}: a cs_task playbook needs guidance text for the person")
@@ -152,19 +228,32 @@ def parse_playbooks(doc: dict[str, Any]) -> PlaybookConfig:
                 rules_any=tuple(tuple(_rule(r, name) for r in grp) for grp in raw.get("rules_any") or []),
                 reasons_any=tuple(str(r) for r in raw.get("reasons_any") or []),
                 template=raw.get("template"),
-                subject=raw.get("subject"),
+                subject=_default_subject(raw),
                 guidance=raw.get("guidance"),
                 description=str(raw.get("description", "")),
                 sendgrid_template_id=raw.get("sendgrid_template_id"),
+                blocks=_blocks(raw, name),
+                variants=_variants(raw, name) if action == "email" else (),
             )
         )
     names = [p.name for p in out]
     if len(set(names)) != len(names):
         raise PlaybookError("playbook names must be unique")
+    if "reason_texts" in doc:
+        raise PlaybookError(
+            "reason_texts is no longer read: an email never shows the model's reasons; declare the playbook's "
+            "content `blocks` instead (see the comment atop models/playbooks.yaml)"
+        )
     sel = SelectionConfig(**(doc.get("selection") or {}))
-    return PlaybookConfig(
-        tuple(sorted(out, key=lambda p: (p.priority, p.name))), sel, dict(doc.get("reason_texts") or {})
-    )
+    return PlaybookConfig(tuple(sorted(out, key=lambda p: (p.priority, p.name))), sel)
+
+
+def _default_subject(raw: dict[str, Any]) -> str | None:
+    """The English subject of the playbook (of its first variant when only variants declare one)."""
+    subject = raw.get("subject") or next((v.get("subject") for v in raw.get("variants") or []), None)
+    if isinstance(subject, dict):
+        return str(subject.get("en") or next(iter(subject.values()), ""))
+    return subject
 
 
 def load_playbooks(path: Path | str | None = None) -> PlaybookConfig:
@@ -245,17 +334,3 @@ def match_playbooks(frame: pd.DataFrame, config: PlaybookConfig) -> pd.DataFrame
     out["action"] = out["playbook"].map(lambda n: by_name[n].action)
     out["priority"] = out["playbook"].map(lambda n: by_name[n].priority).astype(int)
     return out.reset_index(drop=True)
-
-
-def reason_phrases(codes: list[str] | tuple[str, ...], reason_texts: dict[str, str]) -> list[str]:
-    """Human words for the model's reason codes (longest matching prefix; unknown codes humanised), unique."""
-    out: list[str] = []
-    keys = sorted(reason_texts, key=len, reverse=True)
-    for code in codes:
-        if not code:
-            continue
-        text = next((reason_texts[k] for k in keys if str(code).startswith(k)), None)
-        text = text or str(code).replace("_", " ").strip()
-        if text and text not in out:
-            out.append(text)
-    return out

@@ -101,6 +101,44 @@ def assign_holdout(
     return out
 
 
+def assign_variants(
+    send_keys: pd.Series, playbooks: pd.Series, splits: dict[str, list[tuple[str, float]]], salt: str
+) -> pd.Series:
+    """The variant drawn for each decision: a salted hash of its send key against the playbook's split.
+
+    ``splits``: playbook -> [(variant, weight)] with weights summing to 1. Random (a uniform hash, independent of the
+    holdout's) and reproducible: a rerun draws the same variant. Playbooks without variants get None.
+    """
+    u = unit_hash(send_keys, salt + "|variant")
+    out: list[str | None] = []
+    for x, pb in zip(u, playbooks.astype(str), strict=True):
+        choice, acc = None, 0.0
+        for name, weight in splits.get(pb, []):
+            choice, acc = name, acc + weight
+            if x < acc:
+                break
+        out.append(choice)
+    return pd.Series(out, index=send_keys.index, dtype=object)
+
+
+def normalised_email(emails: pd.Series) -> pd.Series:
+    """Addresses compared as one person: trimmed and lower-cased ('' when missing)."""
+    return emails.fillna("").astype(str).str.strip().str.lower()
+
+
+def one_per_address(frame: pd.DataFrame, recent_emails: set[str] | None = None) -> pd.Series:
+    """True for the rows to drop so that each address (one person) gets one contact.
+
+    Dropped: a customer id sharing a normalised address with a row before it (the caller orders rows best first),
+    or an address contacted recently through another customer id (``recent_emails``, normalised).
+    """
+    addr = normalised_email(frame["email"])
+    dup = addr.duplicated(keep="first") & (addr != "")
+    if recent_emails:
+        dup |= addr.isin(recent_emails) & (addr != "")
+    return dup
+
+
 @lru_cache(maxsize=1024)
 def _zone(name: str) -> ZoneInfo:
     try:

@@ -22,8 +22,11 @@ from proactive_ml.identity import send_key
 from proactive_ml.outreach.playbooks import PlaybookConfig, match_playbooks
 from proactive_ml.outreach.policy import (
     assign_holdout,
+    assign_variants,
     contact_block_reason,
     frequency_capped,
+    normalised_email,
+    one_per_address,
     schedule_send_at,
 )
 from proactive_ml.settings import Settings
@@ -41,6 +44,7 @@ DECISION_COLUMNS = [
     "expected_value",
     "reasons",
     "send_at",
+    "variant",
 ]
 
 
@@ -112,6 +116,16 @@ def apply_budget(frame: pd.DataFrame, config: PlaybookConfig, daily_budget: int)
     return pd.concat([emails, tasks]).reset_index(drop=True)
 
 
+def _recent_emails(recent_contacts: pd.DataFrame | None, as_of: datetime, cap_days: int) -> set[str]:
+    """Normalised addresses contacted less than ``cap_days`` away (recent contacts with an ``email`` column)."""
+    if recent_contacts is None or recent_contacts.empty or "email" not in recent_contacts.columns:
+        return set()
+    day = pd.Timestamp(as_of).normalize()
+    d = pd.to_datetime(recent_contacts["as_of"])
+    near = (d > day - pd.Timedelta(days=cap_days)) & (d < day + pd.Timedelta(days=cap_days))
+    return set(normalised_email(recent_contacts.loc[near, "email"])) - {""}
+
+
 def plan_outreach(
     frame: pd.DataFrame,
     config: PlaybookConfig,
@@ -138,6 +152,12 @@ def plan_outreach(
     capped = frequency_capped(allowed["customer_id"], recent_contacts, as_of, params.cap_days)
     counts["frequency_capped"] = int(capped.sum())
     allowed = allowed[~capped.to_numpy()]
+    allowed = allowed.sort_values(
+        ["priority", "score", "customer_id"], ascending=[True, False, True], kind="mergesort"
+    )
+    merged = one_per_address(allowed, _recent_emails(recent_contacts, as_of, params.cap_days))
+    counts["merged_same_address"] = int(merged.sum())
+    allowed = allowed[~merged.to_numpy()]
     valued = expected_value(allowed, config, uplift)
     chosen = apply_budget(valued, config, params.daily_budget)
     counts["below_threshold_or_budget"] = len(valued) - len(chosen)
@@ -149,6 +169,8 @@ def plan_outreach(
     chosen["send_key"] = [
         send_key(c, p, window) for c, p in zip(chosen["customer_id"], chosen["playbook"], strict=False)
     ]
+    splits = {p.name: [(v.name, v.weight) for v in p.variants] for p in config.playbooks if p.variants}
+    chosen["variant"] = assign_variants(chosen["send_key"], chosen["playbook"], splits, params.holdout_salt)
     chosen["reasons"] = chosen["reasons"].map(lambda rs: "|".join(str(r) for r in (rs or []) if r))
     tz = chosen["timezone"] if "timezone" in chosen.columns else pd.Series("UTC", index=chosen.index)
     send_at = schedule_send_at(as_of, tz, params.quiet_hours_start, params.quiet_hours_end)

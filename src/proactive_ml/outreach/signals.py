@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 
-def _days_to_anniversary(signup: pd.Series, as_of: date) -> pd.Series:
+def days_to_anniversary(signup: pd.Series, as_of: date) -> pd.Series:
     """Days until the next yearly anniversary of the signup date (annual renewal), 0..365."""
     s = pd.to_datetime(signup, errors="coerce")
     ref = pd.Timestamp(as_of)
@@ -110,7 +110,7 @@ def build_signals(
     out = pd.DataFrame(index=idx)
     signup = pd.to_datetime(customers["signup_date"], errors="coerce").to_numpy()
     out["tenure_days"] = (ref.normalize() - pd.DatetimeIndex(signup)).days.astype(float)
-    out["days_to_renewal"] = _days_to_anniversary(
+    out["days_to_renewal"] = days_to_anniversary(
         customers["signup_date"].set_axis(idx), ref.date()
     ).to_numpy()
     _usage_signals(out, usage)

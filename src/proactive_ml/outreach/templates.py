@@ -1,29 +1,28 @@
 """Email rendering: Jinja2 in a sandbox, autoescaped HTML, strict undefined variables, safe headers.
 
-How 1000 different emails fit in one SendGrid request: the playbook's HTML and text templates are rendered once
-(:func:`render_shared_content`) with substitution tags in place of the per-recipient values; each
-personalization then carries its own ``substitutions`` (greeting and reasons block, already escaped for HTML and
-plain for text, the signed token of its unsubscribe and rating links), its own subject, RFC 8058 headers and
-``custom_args`` = {send_key} only. SendGrid (and the local sink, with :func:`apply_substitutions`) replaces
-the tags per recipient. :func:`render_email` applies the very same steps locally: it is what ``preview`` shows.
+How 1000 different emails fit in one SendGrid request: a playbook variant's HTML and text templates are rendered
+once per language (:func:`render_shared_content`) with substitution tags in place of the per-recipient values; each
+personalization then carries its own ``substitutions`` (greeting, sign-off, the content blocks built from the
+customer's facts -- escaped for HTML, plain for text -- and the signed token of its unsubscribe and rating links),
+its own subject, RFC 8058 headers and ``custom_args`` = {send_key} only. SendGrid (and the local sink, with
+:func:`apply_substitutions`) replaces the tags per recipient. :func:`render_email` applies the very same steps
+locally: it is what ``preview`` shows. Dispatch sends one request per (template, language) of a claim.
 
 Alternatively a playbook names a SendGrid dynamic template (``sendgrid_template_id``): the personalization
 then carries ``dynamic_template_data`` (Handlebars: double braces only, see :func:`handlebars_problems`).
 
-Customer data never becomes template source: it is only ever a value. Values that could inject headers (CR, LF,
-NUL, encoded newlines) or substitution tags are refused with :class:`UnsafeContent` (the message is
-dead-lettered with that reason).
+Two vocabularies never mix: the model's reason codes are for staff and never reach this module; an email says
+only what its playbook's content blocks say, from :class:`~proactive_ml.outreach.facts.Facts` (see
+:mod:`proactive_ml.outreach.content`). A block without its facts is left out, never rendered empty.
 
 A missing or unusable name (empty, a placeholder such as "Customer" or "N/A", no letter, an address) gives the neutral
-greeting "Hello," (never "Hi Customer,"); a subject's ``{{ first_name }}`` is then left out. A customer with no
-reason to show gets no "Why we are writing:" block at all (never an empty one); reasons meant for staff only
-(:data:`STAFF_ONLY_REASONS`) are never shown to customers.
+greeting ("Hello," -- never "Hi Customer,"); a subject's ``{{ first_name }}`` is then left out.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -35,29 +34,28 @@ from markupsafe import escape
 
 from proactive_ml.delivery.substitution import apply_substitutions
 from proactive_ml.identity import sign_token
-from proactive_ml.outreach.playbooks import Playbook, reason_phrases
+from proactive_ml.outreach import content
+from proactive_ml.outreach.facts import Facts
+from proactive_ml.outreach.playbooks import BLOCKS, Playbook
+from proactive_ml.outreach.safety import TAG, UnsafeContent, check_safe, safe_or_none
 from proactive_ml.settings import PROJECT_ROOT, Settings
 
+__all__ = ["TAG", "UnsafeContent", "check_safe"]
+
 DEFAULT_TEMPLATE_DIR = PROJECT_ROOT / "templates" / "email"
-TAG = re.compile(r"%[a-z0-9_]+%")
 TAGS = {
     "first_name_html": "%first_name_html%",
     "first_name_text": "%first_name_text%",
     "greeting_html": "%greeting_html%",
     "greeting_text": "%greeting_text%",
-    "reasons_html": "%reasons_html%",
-    "reasons_text": "%reasons_text%",
+    "signoff_html": "%signoff_html%",
+    "signoff_text": "%signoff_text%",
     "token": "%token%",
+    **{f"block_{b}_{f}": f"%block_{b}_{f}%" for b in BLOCKS for f in ("html", "text")},
 }
-# CR, LF, NUL and other line breaks; URL-, backslash-, HTML-entity- and MIME-encoded newlines.
-_UNSAFE = re.compile(
-    r"[\r\n\x00\x0b\x0c\x85\u2028\u2029]|%0[ad]|%00|\\[rn0]|\\x0[ad]|\\u000[ad]|&#0*1[03];?|&#x0*[ad];?|=\?[^?]*\?[qb]\?",
-    re.IGNORECASE,
-)
 _EMAIL = re.compile(
     r"^[A-Za-z0-9.!#$&'*+/=?^_`{|}~%-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$"
 )
-_PLAIN = re.compile(r"[A-Za-z0-9 .,:;!?'()<>/@_+-]*")
 _HBS_TRIPLE = re.compile(r"\{\{\{|\{\{\s*&")
 NEUTRAL_GREETING = "Hello,"
 # Words that are not a person's name (what exports put in an empty name field), compared case-insensitively.
@@ -87,31 +85,11 @@ PLACEHOLDER_NAMES = frozenset(
         "account",
         "admin",
         "info",
+        "kunde",
+        "kundin",
+        "cliente",
     ]
 )
-STAFF_ONLY_REASONS = (
-    "overall profile",
-)  # reason texts (prefixes) for staff, never put in a customer's email
-
-
-class UnsafeContent(ValueError):
-    """A value that must not go into an email (the message is refused and dead-lettered)."""
-
-    def __init__(self, field_name: str, reason: str) -> None:
-        super().__init__(f"refused: {reason} in {field_name}")
-        self.field_name = field_name
-        self.reason = reason
-
-
-def check_safe(value: str, field_name: str) -> str:
-    """``value`` unchanged, or :class:`UnsafeContent` if it holds CR/LF/NUL, encoded newlines or substitution tags."""
-    if value.isalnum() or (value.isascii() and _PLAIN.fullmatch(value)):  # fast path: nothing to look at
-        return value
-    if _UNSAFE.search(value):
-        raise UnsafeContent(field_name, "line break, NUL or encoded newline")
-    if TAG.search(value):
-        raise UnsafeContent(field_name, "substitution tag")
-    return value
 
 
 def check_email(value: str) -> str:
@@ -134,9 +112,9 @@ def first_name_of(name: str | None) -> str:
     return first[:64]
 
 
-def greeting_of(first_name: str) -> str:
-    """'Hi Ada,' or, without a usable first name, the neutral :data:`NEUTRAL_GREETING`."""
-    return f"Hi {first_name}," if first_name else NEUTRAL_GREETING
+def greeting_of(first_name: str, lang: str = content.DEFAULT_LANG) -> str:
+    """'Hi Ada,' or, without a usable first name, the neutral greeting (:data:`NEUTRAL_GREETING` in English)."""
+    return content.greeting(first_name, lang, str(DEFAULT_TEMPLATE_DIR))
 
 
 def display_name(name: str | None) -> str:
@@ -168,76 +146,94 @@ def _subject_template(source: str) -> Any:
 
 @dataclass(frozen=True)
 class SharedContent:
-    """The playbook's text and HTML bodies with substitution tags (one per request)."""
+    """The text and HTML bodies of one template in one language, with substitution tags (one per request)."""
 
     text: str
     html: str
+
+
+@dataclass(frozen=True)
+class Brand:
+    """Who writes: company, default sender, postal address, help centre, logo (from settings, checked)."""
+
+    sender_name: str
+    company_name: str
+    postal_address: str
+    help_url: str
+    logo_url: str
+
+
+def brand_of(settings: Settings) -> Brand:
+    """The brand settings, each checked like any value that goes into an email."""
+    return _brand(
+        settings.sender_name,
+        getattr(settings, "company_name", "") or settings.sender_name,
+        settings.postal_address,
+        getattr(settings, "help_centre_url", ""),
+        getattr(settings, "logo_url", ""),
+    )
+
+
+@lru_cache(maxsize=16)
+def _brand(sender_name: str, company_name: str, postal_address: str, help_url: str, logo_url: str) -> Brand:
+    values = locals()
+    return Brand(**{k: check_safe(str(v or ""), k) for k, v in values.items()})
 
 
 def _links(base: str, token: str) -> tuple[str, list[tuple[int, str]]]:
     return f"{base}/u/{token}", [(s, f"{base}/r/{token}/{s}") for s in range(1, 6)]
 
 
-@lru_cache(maxsize=64)
-def _shared_content(
-    template: str, template_dir: str, base: str, sender_name: str, postal: str
-) -> SharedContent:
+@lru_cache(maxsize=128)
+def _shared_content(template: str, lang: str, template_dir: str, base: str, brand: Brand) -> SharedContent:
     env = html_env(template_dir)
     unsubscribe, ratings = _links(base, TAGS["token"])
     common = {
-        "sender_name": sender_name,
-        "postal_address": postal,
+        **brand.__dict__,
+        "lang": lang,
         "unsubscribe_url": unsubscribe,
         "rating_links": ratings,
     }
-    # escape() of a tag (letters, digits, _ and %) is the tag itself, as Markup: autoescape leaves it in place.
-    # The per-recipient value that replaces it is escaped by us (see personalize), never by Jinja.
-    html = env.get_template(f"{template}.html.j2").render(
-        first_name=escape(TAGS["first_name_html"]),
-        greeting=escape(TAGS["greeting_html"]),
-        reasons_html=escape(TAGS["reasons_html"]),
-        **common,
+
+    def tags(fmt: str) -> dict[str, Any]:
+        # escape() of a tag (letters, digits, _ and %) is the tag itself, as Markup: autoescape leaves it in place.
+        # The per-recipient value that replaces it is escaped by us (see personalize), never by Jinja.
+        wrap = escape if fmt == "html" else str
+        return {
+            "first_name": wrap(TAGS[f"first_name_{fmt}"]),
+            "greeting": wrap(TAGS[f"greeting_{fmt}"]),
+            "signoff": wrap(TAGS[f"signoff_{fmt}"]),
+            "blocks": {b: wrap(TAGS[f"block_{b}_{fmt}"]) for b in BLOCKS},
+        }
+
+    html = env.select_template([f"{lang}/{template}.html.j2", f"{template}.html.j2"]).render(
+        **tags("html"), **common
     )
-    text = env.get_template(f"{template}.txt.j2").render(
-        first_name=TAGS["first_name_text"],
-        greeting=TAGS["greeting_text"],
-        reasons_text=TAGS["reasons_text"],
-        **common,
+    text = env.select_template([f"{lang}/{template}.txt.j2", f"{template}.txt.j2"]).render(
+        **tags("text"), **common
     )
     return SharedContent(text=text, html=html)
 
 
 def render_shared_content(
-    playbook: Playbook, settings: Settings, template_dir: Path | str | None = None
+    playbook: Playbook,
+    settings: Settings,
+    template_dir: Path | str | None = None,
+    *,
+    template: str | None = None,
+    lang: str = content.DEFAULT_LANG,
 ) -> SharedContent:
-    """Render the playbook's templates once, with substitution tags for the per-recipient values."""
-    if not playbook.template:
+    """Render a playbook's template (default: its own; a variant may name another) once, in ``lang``, with tags."""
+    name = template or playbook.template
+    if not name:
         raise ValueError(f"playbook {playbook.name} has no local template")
-    base = settings.public_base_url.rstrip("/")
-    for v, f in (
-        (base, "public_base_url"),
-        (settings.sender_name, "sender_name"),
-        (settings.postal_address, "postal"),
-    ):
-        check_safe(v, f)
     return _shared_content(
-        playbook.template,
+        name,
+        lang,
         str(template_dir or DEFAULT_TEMPLATE_DIR),
-        base,
-        settings.sender_name,
-        settings.postal_address,
+        _checked_base(settings.public_base_url),
+        brand_of(settings),
     )
-
-
-@lru_cache(maxsize=4096)
-def _reasons_blocks(reasons: tuple[str, ...], template_dir: str) -> tuple[str, str]:
-    """(HTML, text) of the "Why we are writing" block: both empty when there is no reason (no empty block)."""
-    if not reasons:
-        return "", ""
-    env = html_env(template_dir)
-    html = env.get_template("_reasons.html.j2").render(reasons=list(reasons)).strip()
-    text = env.get_template("_reasons.txt.j2").render(reasons=list(reasons)).strip("\n")
-    return html, text + "\n\n"
 
 
 @lru_cache(maxsize=256)
@@ -247,13 +243,13 @@ def _subject_parts(source: str) -> tuple[str, ...]:
     return tuple(_subject_template(source).render(first_name=marker).split(marker))
 
 
-def render_subject(playbook: Playbook, first_name: str) -> str:
-    """The subject for one recipient, checked for header injection.
+def render_subject(playbook: Playbook, first_name: str, source: str | None = None) -> str:
+    """The subject for one recipient (``source``: a variant's subject in a language), checked for header injection.
 
-    The template is rendered once per playbook (sandboxed, strict undefined) and the first name, a value, is put in
+    The template is rendered once per subject (sandboxed, strict undefined) and the first name, a value, is put in
     place (never template source).
     """
-    subject = first_name.join(_subject_parts(playbook.subject or "")).strip()
+    subject = first_name.join(_subject_parts(source or playbook.subject or "")).strip()
     if not first_name:  # "{{ first_name }}, thank you" without a name: "Thank you"
         subject = re.sub(r"\s+([,.!?;:])", r"\1", subject).lstrip(",.;:!? ").strip()
         subject = subject[:1].upper() + subject[1:]
@@ -264,22 +260,38 @@ def render_subject(playbook: Playbook, first_name: str) -> str:
 
 @dataclass
 class Recipient:
-    """What rendering needs about one planned send."""
+    """What rendering needs about one planned send: address, name, the variant drawn and the customer's facts."""
 
     send_key: str
     email: str
     name: str | None
-    reasons: tuple[str, ...] = ()
+    facts: Facts | None = None
+    variant: str | None = None
+
+
+def content_key(r: Recipient, playbook: Playbook, template_dir: Path | str | None = None) -> tuple[str, str]:
+    """(template, language) of the shared content a recipient's email uses: one request per key."""
+    v = playbook.variant(r.variant)
+    lang = content.language_of(r.facts.locale if r.facts else None, str(template_dir or DEFAULT_TEMPLATE_DIR))
+    return str(v.template or playbook.template or ""), lang
+
+
+def _signoff(facts: Facts | None, brand: Brand) -> tuple[str, str]:
+    """(HTML, text) of the sign-off: the account's owner and the company when the owner is known."""
+    owner = safe_or_none(facts.owner if facts else None, "owner")
+    if owner and any(ch.isalpha() for ch in owner) and "@" not in owner:
+        return f"{escape(owner)}<br>{escape(brand.company_name)}", f"{owner}\n{brand.company_name}"
+    return str(escape(brand.sender_name)), brand.sender_name
 
 
 def personalize(
     r: Recipient,
     playbook: Playbook,
     settings: Settings,
-    reason_texts: Mapping[str, str],
     template_dir: Path | str | None = None,
 ) -> dict[str, Any]:
     """The SendGrid personalization for one recipient (raises :class:`UnsafeContent` to refuse it)."""
+    tdir = str(template_dir or DEFAULT_TEMPLATE_DIR)
     email = check_email(str(r.email or "").strip())
     name = check_safe(str(r.name or ""), "name")
     first = first_name_of(name)  # a word of a checked name: nothing to add
@@ -293,51 +305,58 @@ def personalize(
     base = _checked_base(settings.public_base_url)
     unsubscribe, ratings = _links(base, token)
     headers = {"List-Unsubscribe": f"<{unsubscribe}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
-    rt = _RT_CACHE.get(id(reason_texts))
-    if rt is None or rt[0] is not reason_texts:
-        rt = (reason_texts, tuple(sorted(reason_texts.items())))
-        _RT_CACHE[id(reason_texts)] = rt
-    phrases = _phrases(tuple(r.reasons), rt[1])
+    brand = brand_of(settings)
+    _, lang = content_key(r, playbook, tdir)
+    variant = playbook.variant(r.variant)
+    subject_source = variant.subject_for(lang) or playbook.subject
+    hello = content.greeting(first, lang, tdir)
+    values = content.fact_values(r.facts, lang, tdir, brand.help_url)
+    blocks = content.render_blocks(playbook.blocks, values, lang, _env_getter(tdir))
+    sign_html, sign_text = _signoff(r.facts, brand)
     p: dict[str, Any] = {"to": [to], "headers": headers, "custom_args": {"send_key": r.send_key}}
     if playbook.sendgrid_template_id:
         p["dynamic_template_data"] = {
             "first_name": first,
-            "greeting": greeting_of(first),
-            "reasons": list(phrases),
+            "greeting": hello,
+            "blocks": {b: f.text.strip() for b, f in blocks.items() if f.text},
+            "signoff": sign_text,
             "unsubscribe_url": unsubscribe,
             "rating_urls": [u for _, u in ratings],
-            "postal_address": settings.postal_address,
-            "subject": render_subject(playbook, first) if playbook.subject else "",
+            "postal_address": brand.postal_address,
+            "subject": render_subject(playbook, first, subject_source) if subject_source else "",
         }
         return p
-    p["subject"] = render_subject(playbook, first)
-    html_reasons, text_reasons = _reasons_blocks(phrases, str(template_dir or DEFAULT_TEMPLATE_DIR))
-    p["substitutions"] = {
+    p["subject"] = render_subject(playbook, first, subject_source)
+    subs = {
         TAGS["first_name_html"]: str(escape(first)),
         TAGS["first_name_text"]: first,
-        TAGS["greeting_html"]: str(escape(greeting_of(first))),
-        TAGS["greeting_text"]: greeting_of(first),
-        TAGS["reasons_html"]: html_reasons,
-        TAGS["reasons_text"]: text_reasons,
+        TAGS["greeting_html"]: str(escape(hello)),
+        TAGS["greeting_text"]: hello,
+        TAGS["signoff_html"]: sign_html,
+        TAGS["signoff_text"]: sign_text,
         TAGS["token"]: token,
     }
+    for b in BLOCKS:
+        f = blocks.get(b) or content.Fragment()
+        subs[TAGS[f"block_{b}_html"]] = f.html
+        subs[TAGS[f"block_{b}_text"]] = f.text
+    p["substitutions"] = subs
     return p
 
 
-_RT_CACHE: dict[int, tuple[Mapping[str, str], tuple[tuple[str, str], ...]]] = {}
 _SEND_KEY = re.compile(r"sk_[0-9a-f]{8,64}")
+
+
+@lru_cache(maxsize=8)
+def _env_getter(template_dir: str) -> Callable[[], SandboxedEnvironment]:
+    """A stable callable giving the template folder's environment (it keys the block render cache)."""
+    return lambda: html_env(template_dir)
 
 
 @lru_cache(maxsize=16)
 def _checked_base(url: str) -> str:
     """The public base URL without a trailing slash, checked once (it goes into headers)."""
     return check_safe(url.rstrip("/"), "public_base_url")
-
-
-@lru_cache(maxsize=4096)
-def _phrases(codes: tuple[str, ...], reason_texts: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
-    shown = [c for c in codes if not str(c).lower().startswith(STAFF_ONLY_REASONS)]
-    return tuple(check_safe(p, "reason") for p in reason_phrases(shown, dict(reason_texts)))
 
 
 @dataclass
@@ -352,37 +371,43 @@ class RenderedEmail:
     custom_args: dict[str, str]
     categories: list[str]
     personalization: dict[str, Any] = field(default_factory=dict)
+    variant: str = ""
+    lang: str = content.DEFAULT_LANG
 
 
 def render_email(
     r: Recipient,
     playbook: Playbook,
     settings: Settings,
-    reason_texts: Mapping[str, str],
     template_dir: Path | str | None = None,
 ) -> RenderedEmail:
     """Render one email the way it is sent (same functions as delivery), without sending. Used by ``preview``."""
-    p = personalize(r, playbook, settings, reason_texts, template_dir)
-    if playbook.template:
-        content = render_shared_content(playbook, settings, template_dir)
+    p = personalize(r, playbook, settings, template_dir)
+    template, lang = content_key(r, playbook, template_dir)
+    if template:
+        shared = render_shared_content(playbook, settings, template_dir, template=template, lang=lang)
         subs = p.get("substitutions") or {}
         if "dynamic_template_data" in p:  # dynamic template: preview with the repo's Jinja twin of it
             d = p["dynamic_template_data"]
-            html_r, text_r = _reasons_blocks(tuple(d["reasons"]), str(template_dir or DEFAULT_TEMPLATE_DIR))
-            subs = {
+            subs = {t: "" for t in TAGS.values()} | {
                 TAGS["first_name_html"]: str(escape(d["first_name"])),
                 TAGS["first_name_text"]: d["first_name"],
                 TAGS["greeting_html"]: str(escape(d["greeting"])),
                 TAGS["greeting_text"]: d["greeting"],
-                TAGS["reasons_html"]: html_r,
-                TAGS["reasons_text"]: text_r,
+                TAGS["signoff_html"]: str(escape(d["signoff"])),
+                TAGS["signoff_text"]: d["signoff"],
                 TAGS["token"]: sign_token(r.send_key, settings.signing_secret.get_secret_value()),
             }
-        text, html = apply_substitutions(content.text, subs), apply_substitutions(content.html, subs)
+            subs.update({TAGS[f"block_{b}_text"]: t + "\n\n" for b, t in d["blocks"].items()})
+            subs.update({TAGS[f"block_{b}_html"]: f"<p>{escape(t)}</p>" for b, t in d["blocks"].items()})
+        text, html = apply_substitutions(shared.text, subs), apply_substitutions(shared.html, subs)
     else:
         text = html = ""
     subject = p.get("subject") or p.get("dynamic_template_data", {}).get("subject", "")
-    return RenderedEmail(p["to"], subject, text, html, p["headers"], p["custom_args"], [playbook.name], p)
+    variant = playbook.variant(r.variant).name
+    return RenderedEmail(
+        p["to"], subject, text, html, p["headers"], p["custom_args"], [playbook.name], p, variant, lang
+    )
 
 
 def handlebars_problems(source: str) -> list[str]:

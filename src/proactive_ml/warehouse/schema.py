@@ -282,6 +282,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         tuple(SOURCE_TABLES.values())
         + tuple(f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {c} {sql}" for t, c, sql in LATER_COLUMNS),
     ),
+    Migration(
+        3,
+        "the subject/body variant drawn for each decision (measured on retention)",
+        ("ALTER TABLE decisions ADD COLUMN IF NOT EXISTS variant TEXT",),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -17,7 +17,7 @@ import queue
 import threading
 import time
 from datetime import UTC, datetime
-from email.utils import format_datetime
+from email.utils import format_datetime, formataddr
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -204,7 +204,20 @@ def write_message_files(folder: Path, message_id: str, body: dict[str, Any], dat
             fh.write(html)
         with open(f"{stem}.eml", "w", encoding="utf-8") as fh:
             fh.write(
-                _eml(message_id, i, frm, p["to"][0], subject, headers, args, cats, text, html, date_header)
+                _eml(
+                    message_id,
+                    i,
+                    frm,
+                    p["to"][0],
+                    subject,
+                    headers,
+                    args,
+                    cats,
+                    text,
+                    html,
+                    date_header,
+                    body.get("reply_to"),
+                )
             )
 
 
@@ -216,8 +229,12 @@ def _hdr(value: str) -> str:
 
 
 def _addr(a: dict[str, Any]) -> str:
-    name = a.get("name")
-    return f"{_hdr(str(name))} <{a['email']}>" if name else str(a["email"])
+    """An address header value (RFC 5322/2047): the display name quoted or encoded, never a second address.
+
+    ``Mary <mary@evil.org>`` becomes a quoted display name; a non-ASCII name an RFC 2047 encoded word.
+    """
+    name = " ".join(str(a.get("name") or "").split())
+    return formataddr((name, str(a["email"])), charset="utf-8") if name else str(a["email"])
 
 
 def _eml(
@@ -232,6 +249,7 @@ def _eml(
     text: str,
     html: str,
     now: str,
+    reply_to: dict[str, Any] | None = None,
 ) -> str:
     boundary = f"=_{message_id}_{i}"
     head = [
@@ -242,6 +260,8 @@ def _eml(
         f"Subject: {_hdr(subject)}",
         "MIME-Version: 1.0",
     ]
+    if reply_to:
+        head.insert(4, f"Reply-To: {_addr(reply_to)}")
     head += [f"{k}: {v}" for k, v in headers.items()]
     head.append("X-SMTPAPI: " + json.dumps({"unique_args": args, "category": cats}))
     head.append(f'Content-Type: multipart/alternative; boundary="{boundary}"')

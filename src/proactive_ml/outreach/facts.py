@@ -1,0 +1,161 @@
+"""Facts about a customer that an email may tell them: the customer-facing vocabulary, kept apart from the model's.
+
+The model's reasons (``models/features.yaml`` ``reason:`` strings: "uses only 2 product features", "NPS 5 ...")
+are staff words for the desk, the CS tasks and MLflow; they never reach a customer. An email's content blocks
+(see ``blocks:`` in ``models/playbooks.yaml``) are built from the facts below only: the customer's oldest open
+support request (subject, category, age, who is on it), the next feature they have not tried yet, their renewal
+date and the features they use most (names, never counts), plus the account owner (the sender person) and the
+customer's locale. A missing fact is ``None`` and the block that needs it is left out.
+
+:func:`build_facts` is pure; :func:`load_facts` is the warehouse edge (data strictly before ``as_of``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import pandas as pd
+
+from proactive_ml.outreach.signals import days_to_anniversary
+from proactive_ml.warehouse import Warehouse
+
+RECAP_DAYS = 90  # usage recap and feature popularity window
+NOT_A_FEATURE = frozenset({"login"})  # events that are no feature to recommend or recap
+MAX_FACT_CHARS = 120
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What one email may say about one customer (``None``: unknown, the block that needs it is left out)."""
+
+    ticket_subject: str | None = None
+    ticket_category: str | None = None
+    ticket_age_days: int | None = None
+    ticket_assignee: str | None = None
+    next_feature: str | None = None
+    renewal_date: date | None = None
+    top_features: tuple[str, ...] = ()
+    owner: str | None = None
+    locale: str | None = None
+
+
+def clean_text(value: object) -> str | None:
+    """A free-text fact on one line, trimmed and shortened; ``None`` when empty or not a text."""
+    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
+        return None
+    text = " ".join(str(value).split())
+    if not text or text.lower() in ("nan", "none", "null", "n/a"):
+        return None
+    return text if len(text) <= MAX_FACT_CHARS else text[: MAX_FACT_CHARS - 1].rstrip() + "…"
+
+
+def _oldest_tickets(open_tickets: pd.DataFrame, ref: pd.Timestamp) -> dict[str, dict[str, object]]:
+    out: dict[str, dict[str, object]] = {}
+    if open_tickets.empty:
+        return out
+    t = open_tickets.assign(
+        customer_id=open_tickets["customer_id"].astype(str),
+        opened_at=pd.to_datetime(open_tickets["opened_at"]),
+    )
+    t = t.sort_values(["customer_id", "opened_at"]).drop_duplicates("customer_id", keep="first")
+    for r in t.itertuples(index=False):
+        out[str(r.customer_id)] = {
+            "ticket_subject": clean_text(getattr(r, "subject", None)),
+            "ticket_category": clean_text(getattr(r, "category", None)),
+            "ticket_age_days": max(int((ref - r.opened_at).total_seconds() // 86400), 0),
+            "ticket_assignee": clean_text(getattr(r, "assignee", None)),
+        }
+    return out
+
+
+def _feature_facts(usage: pd.DataFrame, popularity: list[str]) -> dict[str, dict[str, object]]:
+    """Per customer: top features used in the window (by count) and the most popular one never used."""
+    if usage.empty:
+        return {}
+    u = usage.assign(customer_id=usage["customer_id"].astype(str), feature=usage["feature"].astype(str))
+    out: dict[str, dict[str, object]] = {}
+    for cid, g in u.groupby("customer_id", sort=False):
+        used = set(g["feature"])
+        recent = g[g["n_recent"] > 0].sort_values(["n_recent", "feature"], ascending=[False, True])
+        top = tuple(f for f in recent["feature"] if f not in NOT_A_FEATURE)[:3]
+        nxt = next((f for f in popularity if f not in used), None)
+        out[str(cid)] = {"top_features": top, "next_feature": nxt}
+    return out
+
+
+def build_facts(
+    customers: pd.DataFrame,
+    open_tickets: pd.DataFrame,
+    usage: pd.DataFrame,
+    popularity: list[str],
+    as_of: datetime,
+) -> dict[str, Facts]:
+    """Facts per customer id.
+
+    Args:
+        customers: customer_id, signup_date, cancelled_at, and optionally owner, locale.
+        open_tickets: customer_id, opened_at, category, and optionally subject, assignee (open at as_of).
+        usage: customer_id, feature, n_recent (uses in the last RECAP_DAYS), one row per feature ever used.
+        popularity: product features, most used across all customers first (candidates for the next step).
+        as_of: The decision or send time.
+    """
+    ref = pd.Timestamp(as_of)
+    ids = customers["customer_id"].astype(str)
+    renew = days_to_anniversary(customers["signup_date"], ref.date())
+    cancelled = pd.to_datetime(customers.get("cancelled_at"), errors="coerce")
+    tickets = _oldest_tickets(open_tickets, ref)
+    features = _feature_facts(usage, [f for f in popularity if f not in NOT_A_FEATURE])
+    out: dict[str, Facts] = {}
+    for i, cid in enumerate(ids):
+        days = renew.iloc[i]
+        ok = pd.notna(days) and (cancelled is None or pd.isna(cancelled.iloc[i]))
+        out[cid] = Facts(
+            **tickets.get(cid, {}),  # type: ignore[arg-type]
+            **features.get(cid, {}),  # type: ignore[arg-type]
+            renewal_date=ref.date() + timedelta(days=int(days)) if ok else None,
+            owner=clean_text(customers["owner"].iloc[i]) if "owner" in customers else None,
+            locale=clean_text(customers["locale"].iloc[i]) if "locale" in customers else None,
+        )
+    return out
+
+
+def feature_popularity(wh: Warehouse, as_of: datetime) -> list[str]:
+    """Features by the number of customers who used them in the last RECAP_DAYS, most used first."""
+    df = wh.query(
+        """SELECT feature, count(DISTINCT customer_id) AS n FROM usage_events WHERE ts < :t AND ts >= :since
+           GROUP BY feature ORDER BY n DESC, feature""",
+        {"t": as_of, "since": as_of - timedelta(days=RECAP_DAYS)},
+    )
+    return [str(f) for f in df["feature"]]
+
+
+def load_facts(
+    wh: Warehouse, customer_ids: list[str], as_of: datetime, popularity: list[str] | None = None
+) -> dict[str, Facts]:
+    """Facts of ``customer_ids`` as of ``as_of``, read from the warehouse (see :func:`build_facts`)."""
+    if not customer_ids:
+        return {}
+    ids = pd.DataFrame({"customer_id": sorted({str(c) for c in customer_ids})})
+    p = {"t": as_of, "since": as_of - timedelta(days=RECAP_DAYS)}
+    with wh.staged(ids, "facts_ids") as s:
+        customers = wh.query(
+            f"""SELECT c.customer_id, c.signup_date, c.cancelled_at, c.owner, c.locale FROM customers c
+                JOIN {s} s ON s.customer_id = c.customer_id""",
+        )
+        tickets = wh.query(
+            f"""SELECT t.customer_id, t.opened_at, t.category, t.subject, t.assignee FROM tickets t
+                JOIN {s} s ON s.customer_id = t.customer_id
+                WHERE t.opened_at < :t AND ((t.closed_at IS NULL AND t.status IN ('open', 'pending'))
+                                            OR t.closed_at >= :t)""",
+            {"t": as_of},
+        )
+        usage = wh.query(
+            f"""SELECT u.customer_id, u.feature, sum(CASE WHEN u.ts >= :since THEN 1 ELSE 0 END) AS n_recent
+                FROM usage_events u JOIN {s} s ON s.customer_id = u.customer_id
+                WHERE u.ts < :t GROUP BY u.customer_id, u.feature""",
+            p,
+        )
+    customers = customers.drop_duplicates("customer_id", keep="last")
+    pop = popularity if popularity is not None else feature_popularity(wh, as_of)
+    return build_facts(customers, tickets, usage, pop, as_of)
