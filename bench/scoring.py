@@ -34,7 +34,8 @@ def generate(wh, n_customers: int, n_events: int) -> None:  # type: ignore[no-un
     n = int(n_customers)
     cid = "'c' || lpad(CAST({x} AS VARCHAR), 8, '0')"
     wh.execute(f"""
-        INSERT INTO customers
+        INSERT INTO customers (customer_id, email, name, plan, signup_date, country, timezone, monthly_revenue,
+                               marketing_consent, cancelled_at)
         SELECT {cid.format(x="i")}, 'u' || i || '@example.com', 'User ' || i,
                (['free', 'starter', 'pro', 'enterprise'])[CAST(1 + hash(i) % 4 AS INTEGER)],
                DATE '2024-06-01' + CAST(hash(i * 7) % 700 AS INTEGER), 'US', 'UTC',
@@ -44,7 +45,7 @@ def generate(wh, n_customers: int, n_events: int) -> None:  # type: ignore[no-un
         FROM range({n}) t(i)""")
     # usage: fading customers (hash % 10 = 0) get their events pushed back in time
     wh.execute(f"""
-        INSERT INTO usage_events
+        INSERT INTO usage_events (customer_id, ts, feature, quantity)
         SELECT {cid.format(x="c")},
                TIMESTAMP '2026-07-01' - to_seconds(CAST(
                  (hash(i) % 8640000) * (CASE WHEN hash(c * 17) % 10 = 0 THEN 1.8 ELSE 1.0 END) + 1 AS BIGINT)),
@@ -53,7 +54,7 @@ def generate(wh, n_customers: int, n_events: int) -> None:  # type: ignore[no-un
                CAST(1 + hash(i * 13) % 5 AS BIGINT)
         FROM (SELECT i, i % {n} AS c FROM range({int(n_events)}) t(i))""")
     wh.execute(f"""
-        INSERT INTO feedback
+        INSERT INTO feedback (feedback_id, customer_id, survey_type, ts, score, comment)
         SELECT 'f' || i, {cid.format(x="(hash(i) % " + str(n) + ")")},
                CASE WHEN i % 3 = 0 THEN 'CSAT' ELSE 'NPS' END,
                TIMESTAMP '2026-07-01' - to_seconds(CAST(1 + hash(i * 3) % 15552000 AS BIGINT)),
@@ -61,7 +62,7 @@ def generate(wh, n_customers: int, n_events: int) -> None:  # type: ignore[no-un
                CASE WHEN hash(i * 9) % 4 = 0 THEN 'some comment' END
         FROM range({2 * n}) t(i)""")
     wh.execute(f"""
-        INSERT INTO tickets
+        INSERT INTO tickets (ticket_id, customer_id, opened_at, closed_at, priority, category, status)
         SELECT 't' || i, {cid.format(x="(hash(i) % " + str(n) + ")")}, o,
                CASE WHEN hash(i * 3) % 3 > 0 THEN o + to_seconds(CAST(hash(i * 5) % 864000 AS BIGINT)) END,
                (['low', 'normal', 'high', 'urgent'])[CAST(1 + hash(i * 7) % 4 AS INTEGER)], 'bug', 'open'
