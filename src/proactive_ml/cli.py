@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "proactive_ml.outreach.commands",
     "proactive_ml.responses.commands",
     "proactive_ml.measurement.commands",
+    "proactive_ml.erasure.commands",
 )
 
 
