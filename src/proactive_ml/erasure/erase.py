@@ -23,6 +23,7 @@ What goes:
 from __future__ import annotations
 
 import hashlib
+import mmap
 import re
 import sqlite3
 from dataclasses import dataclass, field
@@ -246,32 +247,55 @@ def _delete_message(path: Path) -> int:
     return n
 
 
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _holds(path: Path, rx: re.Pattern[bytes]) -> bool:
+    """True for a text file (no NUL byte in its first 8 KiB) in which ``rx`` matches; read by memory map."""
+    if path.stat().st_size == 0:
+        return False
+    with path.open("rb") as f:
+        if b"\0" in f.read(8192):
+            return False  # binary (models, Parquet): not rewritten byte-wise
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            return rx.search(m) is not None  # type: ignore[call-overload]
+
+
+def _rewrite(wh: Warehouse, path: Path, rx: re.Pattern[bytes]) -> None:
+    """Replace every match by ``<erased>`` line by line (memory stays bounded); keep the file's ingest_log entry."""
+    old = _sha256(path)
+    tmp = path.with_name(path.name + ".erasing")
+    with path.open("rb") as src, tmp.open("wb") as dst:
+        for line in src:
+            dst.write(rx.sub(ERASED.encode(), line))
+    tmp.replace(path)
+    wh.execute(
+        "UPDATE ingest_log SET file_sha256 = :new WHERE file_sha256 = :old",
+        {"new": _sha256(path), "old": old},
+    )
+
+
 def _scrub_files(wh: Warehouse, settings: Settings, pattern: str, names: list[str]) -> tuple[int, int]:
     """Cut the address and name out of every text file under the data folder; delete messages sent to them."""
     root = Path(settings.data_dir)
     if not root.exists() or not (pattern or names):
         return 0, 0
-    rx = _text_regex(pattern, names)
+    rx = re.compile(_text_regex(pattern, names).pattern.encode("utf-8"), re.IGNORECASE)
     outbox = Path(settings.outbox_dir).resolve()
+    raw_store = raw_store_path(settings).resolve()
     scrubbed = deleted = 0
     for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()):
-        if path.name.endswith(_SKIP_SUFFIXES) or path.resolve() == raw_store_path(settings).resolve():
-            continue
-        try:
-            text = path.read_bytes().decode("utf-8")
-        except (OSError, UnicodeDecodeError):
-            continue  # binary files (models, Parquet) hold no address we wrote as text
-        if not rx.search(text):
+        skip = path.name.endswith(_SKIP_SUFFIXES) or path.resolve() == raw_store
+        if skip or not path.exists() or not _holds(path, rx):  # (a message's sibling may be deleted already)
             continue
         if outbox in path.resolve().parents and path.suffix in _MESSAGE_SUFFIXES:
             deleted += _delete_message(path)  # a message sent to this person, in all its forms
             continue
-        old = hashlib.sha256(path.read_bytes()).hexdigest()
-        data = rx.sub(ERASED, text).encode("utf-8")
-        path.write_bytes(data)
-        wh.execute(
-            "UPDATE ingest_log SET file_sha256 = :new WHERE file_sha256 = :old",
-            {"new": hashlib.sha256(data).hexdigest(), "old": old},
-        )
+        _rewrite(wh, path, rx)
         scrubbed += 1
     return scrubbed, deleted
