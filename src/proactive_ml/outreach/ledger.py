@@ -23,7 +23,7 @@ from datetime import date, datetime, timedelta
 
 import pandas as pd
 
-from proactive_ml.outreach.claims import new_token, owner_gone
+from proactive_ml.outreach.claims import PG_SESSION_SQL, new_token, owner_gone
 from proactive_ml.warehouse import Warehouse
 
 STATES = ("planned", "sending", "accepted", "failed", "dead_letter")
@@ -205,7 +205,7 @@ def claim(
     sender does at the same time. (A one-statement ``UPDATE .. FROM (SELECT .. LIMIT n FOR UPDATE SKIP LOCKED)``
     can be re-scanned by PostgreSQL's nested loop and claim more than n rows.) Returns (token, keys).
     """
-    token = token or new_token()
+    token = token or new_token(_session(wh))
     lock = " FOR UPDATE SKIP LOCKED" if wh.backend == "postgres" else ""
     for _ in range(20):  # a concurrent sender may win every candidate: look again (bounded)
         with wh.transaction():
@@ -239,6 +239,19 @@ def claim(
         if keys:
             return token, keys
     return token, []
+
+
+def _session(wh: Warehouse) -> str:
+    """This connection's PostgreSQL session as claim tokens name it ('' on DuckDB: one process owns the file)."""
+    if wh.backend != "postgres":
+        return ""
+    return str(wh.scalar(f"SELECT {PG_SESSION_SQL} FROM pg_stat_activity WHERE pid = pg_backend_pid()") or "")
+
+
+def _live_sessions(wh: Warehouse) -> set[str] | None:
+    if wh.backend != "postgres":
+        return None
+    return set(wh.query(f"SELECT {PG_SESSION_SQL} AS s FROM pg_stat_activity")["s"].astype(str))
 
 
 def due_playbooks(wh: Warehouse, now: datetime) -> list[str]:
@@ -360,13 +373,15 @@ def dead_letter(wh: Warehouse, rows: Sequence[tuple[str, str, str, int | None, s
 def stuck_sending(wh: Warehouse, older_than: datetime) -> pd.DataFrame:
     """Rows in 'sending' of a crashed or timed-out sender.
 
-    Claimed at or before ``older_than``, or claimed by a process known to be dead (killed): those at once.
+    Claimed at or before ``older_than``, or claimed by a sender known to be dead (its process on this host, or its
+    PostgreSQL session, is gone): those at once.
     Column ``dead_owner`` tells which rows are stuck because their sender is gone.
     """
     rows = wh.query(
         "SELECT send_key, claim_token, claimed_at FROM send_ledger WHERE state = 'sending' ORDER BY send_key"
     )
-    gone = {t: owner_gone(t) for t in rows["claim_token"].dropna().unique()}
+    live = _live_sessions(wh) if len(rows) else None
+    gone = {t: owner_gone(t, live) for t in rows["claim_token"].dropna().unique()}
     rows["dead_owner"] = rows["claim_token"].map(lambda t: gone.get(t, False)).astype(bool)
     old = pd.to_datetime(rows["claimed_at"]) <= pd.Timestamp(older_than)
     return rows[old.to_numpy() | rows["dead_owner"].to_numpy()].reset_index(drop=True)
