@@ -88,10 +88,10 @@ def _identity(wh: Warehouse, customer_id: str) -> tuple[list[str], list[str]]:
     return emails, names
 
 
-def _email_pattern(emails: list[str]) -> str:
-    """A regex for the addresses as written, URL-encoded or form-encoded."""
+def _email_forms(emails: list[str]) -> list[str]:
+    """The addresses as written, URL-encoded and form-encoded (longest first, for one alternation)."""
     forms = {f for e in emails for f in (e, quote(e, safe=""), quote_plus(e, safe=""))}
-    return "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
+    return sorted(forms, key=len, reverse=True)
 
 
 def erase_customer(wh: Warehouse, settings: Settings, customer_id: str, *, now: datetime) -> Erasure:
@@ -115,9 +115,8 @@ def erase_customer(wh: Warehouse, settings: Settings, customer_id: str, *, now: 
         for e in emails:
             add_suppression(wh, email=e, customer_id=customer_id, reason="erased", source="erase", at=now)
         out.suppressed = bool(emails)
-        if (
-            not emails
-        ):  # no address known: suppress the customer id itself (policy also blocks by customer id)
+        # no address known: suppress the customer id itself (the policy also blocks by customer id)
+        if not emails:
             add_suppression(
                 wh,
                 email_sha256=f"erased:{customer_id}",
@@ -127,9 +126,9 @@ def erase_customer(wh: Warehouse, settings: Settings, customer_id: str, *, now: 
                 at=now,
             )
         out.rows = _scrub_warehouse(wh, customer_id, emails)
-    pattern = _email_pattern(emails) if emails else ""
-    out.raw_requests = _scrub_raw_store(wh, settings, customer_id, pattern, names)
-    out.files_scrubbed, out.files_deleted = _scrub_files(wh, settings, pattern, names)
+    forms = _email_forms(emails)
+    out.raw_requests = _scrub_raw_store(wh, settings, customer_id, forms, names)
+    out.files_scrubbed, out.files_deleted = _scrub_files(wh, settings, forms, names)
     return out
 
 
@@ -164,7 +163,7 @@ def _scrub_warehouse(wh: Warehouse, customer_id: str, emails: list[str]) -> dict
 
 
 def _scrub_raw_store(
-    wh: Warehouse, settings: Settings, customer_id: str, pattern: str, names: list[str]
+    wh: Warehouse, settings: Settings, customer_id: str, forms: list[str], names: list[str]
 ) -> int:
     """Empty the customer's inbound replies and cut the address out of other stored requests; no old copy stays."""
     path = raw_store_path(settings)
@@ -176,21 +175,31 @@ def _scrub_raw_store(
             f"SELECT raw_id FROM {t} WHERE customer_id = :c AND raw_id IS NOT NULL", {"c": customer_id}
         )
         linked |= {int(x) for x in df["raw_id"]}
-    rx = _text_regex(pattern, names)
+    rx = _text_regex(forms, names)
+    rxb = re.compile(rx.pattern.encode("utf-8"), re.IGNORECASE)
+    # candidates only (the store can be large): linked rows, and rows whose body or headers hold a needle
+    needles = sorted({f.lower() for f in [*forms, *names]})
+    where = " OR ".join(
+        ["instr(lower(CAST(body AS TEXT)), ?) > 0 OR instr(lower(headers), ?) > 0"] * len(needles)
+    )
+    args: list[object] = [x for n in needles for x in (n, n)]
+    if linked:
+        where = " OR ".join(filter(None, [where, f"id IN ({','.join('?' * len(linked))})"]))
+        args += sorted(linked)
+    if not where:
+        return 0
     n = 0
     conn = sqlite3.connect(path, timeout=30, isolation_level=None)
     try:
         conn.execute("PRAGMA secure_delete=ON")
         conn.execute("BEGIN IMMEDIATE")
-        for rid, kind, headers, body in conn.execute(
-            "SELECT id, kind, headers, body FROM raw_requests"
-        ).fetchall():
-            text = bytes(body).decode("utf-8", errors="replace")
+        sql = f"SELECT id, kind, headers, body FROM raw_requests WHERE {where}"
+        for rid, kind, headers, body in conn.execute(sql, args).fetchall():
             if rid in linked and kind == "inbound":
                 new_body, new_headers = b"", "{}"
             else:
-                new_body, new_headers = rx.sub(ERASED, text).encode(), rx.sub(ERASED, str(headers))
-                if new_body.decode() == text and new_headers == headers:
+                new_body, new_headers = rxb.sub(ERASED.encode(), bytes(body)), rx.sub(ERASED, str(headers))
+                if new_body == bytes(body) and new_headers == headers:
                     continue
             conn.execute(
                 "UPDATE raw_requests SET body = ?, headers = ?, note = 'personal data erased' WHERE id = ?",
@@ -205,9 +214,9 @@ def _scrub_raw_store(
     return n
 
 
-def _text_regex(pattern: str, names: list[str]) -> re.Pattern[str]:
-    parts = [pattern] if pattern else []
-    parts += [rf"\b{re.escape(n)}\b" for n in names]
+def _text_regex(forms: list[str], names: list[str]) -> re.Pattern[str]:
+    """One case-insensitive regex for the address forms and the names (names as whole words)."""
+    parts = [re.escape(f) for f in forms] + [rf"\b{re.escape(n)}\b" for n in names]
     return re.compile("|".join(parts) or r"(?!x)x", re.IGNORECASE)
 
 
@@ -280,12 +289,12 @@ def _rewrite(wh: Warehouse, path: Path, rx: re.Pattern[bytes]) -> None:
     )
 
 
-def _scrub_files(wh: Warehouse, settings: Settings, pattern: str, names: list[str]) -> tuple[int, int]:
+def _scrub_files(wh: Warehouse, settings: Settings, forms: list[str], names: list[str]) -> tuple[int, int]:
     """Cut the address and name out of every text file under the data folder; delete messages sent to them."""
     root = Path(settings.data_dir)
-    if not root.exists() or not (pattern or names):
+    if not root.exists() or not (forms or names):
         return 0, 0
-    rx = re.compile(_text_regex(pattern, names).pattern.encode("utf-8"), re.IGNORECASE)
+    rx = re.compile(_text_regex(forms, names).pattern.encode("utf-8"), re.IGNORECASE)
     outbox = Path(settings.outbox_dir).resolve()
     raw_store = raw_store_path(settings).resolve()
     scrubbed = deleted = 0
