@@ -12,8 +12,7 @@ Exactly once comes from constraints, not from an orchestrator's cache:
   change, so two senders never claim the same row), then marks them accepted (with ``X-Message-Id``),
   dead_letter or back to planned;
 - rows left in 'sending' by a crash are reconciled against what the server accepted before any re-send: at once
-  when the claim's owner process is known to be dead (see :mod:`proactive_ml.outreach.claims`), else once the
-  claim is older than the stale timeout.
+  when the claim's sender is known dead (:mod:`proactive_ml.outreach.claims`), else after the stale timeout.
 """
 
 from __future__ import annotations
@@ -249,9 +248,11 @@ def _session(wh: Warehouse) -> str:
 
 
 def _live_sessions(wh: Warehouse) -> set[str] | None:
+    """Live PostgreSQL sessions; None (unknown) if some are hidden from this role, or on DuckDB."""
     if wh.backend != "postgres":
         return None
-    return set(wh.query(f"SELECT {PG_SESSION_SQL} AS s FROM pg_stat_activity")["s"].astype(str))
+    s = wh.query(f"SELECT {PG_SESSION_SQL} AS s FROM pg_stat_activity")["s"]
+    return None if s.isna().any() else set(s.astype(str))
 
 
 def due_playbooks(wh: Warehouse, now: datetime) -> list[str]:
