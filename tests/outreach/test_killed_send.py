@@ -44,7 +44,7 @@ def _wait(cond: object, seconds: float = 60) -> None:
         time.sleep(0.01)
 
 
-@pytest.mark.parametrize("backend", ["duckdb", "postgres"])
+@pytest.mark.parametrize("backend", ["duckdb", pytest.param("postgres", marks=pytest.mark.slow)])
 def test_rerun_reconciles_a_killed_senders_rows_at_once(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
