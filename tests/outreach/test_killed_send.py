@@ -44,7 +44,7 @@ def _wait(cond: object, seconds: float = 60) -> None:
         time.sleep(0.01)
 
 
-@pytest.mark.parametrize("backend", ["duckdb", "postgres"])
+@pytest.mark.parametrize("backend", ["duckdb", pytest.param("postgres", marks=pytest.mark.slow)])
 def test_rerun_reconciles_a_killed_senders_rows_at_once(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -111,7 +111,7 @@ def test_a_live_senders_claim_is_not_reconciled(duck: Warehouse) -> None:
 
     assert not owner_gone(new_token())  # this process is alive
     assert not owner_gone("0123abcd")  # a token that names no owner: the stale timeout decides
-    assert not owner_gone("another-host|1|1|x")
+    assert not owner_gone("another-host|1|1||x")  # another host, no session: the stale timeout decides
     c = make_customers(3, consent_share=1.0)
     duck.insert_frame("customers", c)
     plan_direct(duck, c, "renewal_risk", AS_OF, NOW)
@@ -119,6 +119,40 @@ def test_a_live_senders_claim_is_not_reconciled(duck: Warehouse) -> None:
     out = ledger.reconcile(duck, lambda ks: {}, now=NOW, stale_after=timedelta(minutes=10))
     assert out["reconciled_released"] == 0
     assert ledger.ledger_counts(duck) == {"sending": len(keys)}
+
+
+def test_a_dead_postgres_session_of_another_host_is_reconciled_at_once(pg_url: str) -> None:
+    from proactive_ml.outreach import ledger
+    from proactive_ml.outreach.claims import SEP
+    from proactive_ml.sim.outreach_samples import create_tables, make_customers, plan_direct
+
+    wh = Warehouse.connect(pg_url)
+    create_tables(wh)
+    c = make_customers(4, consent_share=1.0)
+    wh.insert_frame("customers", c)
+    keys = plan_direct(wh, c, "renewal_risk", AS_OF, NOW)
+    other = Warehouse.connect(pg_url)  # a sender on another host: its session ends when it is killed
+    dead = ledger._session(other)
+    other.close()
+    live = ledger._session(wh)
+    _wait(lambda: dead not in (ledger._live_sessions(wh) or set()), 30)
+    for key, session in zip(keys, (dead, dead, live, live), strict=True):
+        token = SEP.join(("another-host", "1", "1", session, key))
+        wh.execute(
+            "UPDATE send_ledger SET state = 'sending', claim_token = :t, claimed_at = :now WHERE send_key = :k",
+            {"t": token, "now": NOW, "k": key},
+        )
+    at_server = {keys[0]: "MID"}  # the server accepted one of the dead sender's rows
+    out = ledger.reconcile(
+        wh,
+        lambda ks: {k: at_server[k] for k in ks if k in at_server},
+        now=NOW,
+        stale_after=timedelta(minutes=10),
+    )
+    counts = ledger.ledger_counts(wh)
+    wh.close()
+    assert out == {"reconciled_accepted": 1, "reconciled_released": 1, "reconciled_dead_sender": 2}
+    assert counts == {"accepted": 1, "planned": 1, "sending": 2}  # the live session's rows are left alone
 
 
 if __name__ == "__main__":  # the sender subprocess

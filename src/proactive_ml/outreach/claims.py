@@ -1,10 +1,12 @@
 """Who holds a claim: claim tokens name their sender process, so a dead sender's rows are reconciled at once.
 
-A claim token is ``host|pid|start|random``: the host name, the process id and the process start time (clock ticks
-since boot, from ``/proc``; guards against a reused pid) of the sender that claimed the rows, plus a random part.
-A rerun on the same host can then tell a killed sender (its process is gone) from a live one (still running),
-and resolve the dead one's 'sending' rows against the server straight away instead of waiting for the stale
-timeout. Claims of other hosts, and tokens without an owner (older rows), fall back to that timeout.
+A claim token is ``host|pid|start|session|random``: the host name, the process id and the process start time
+(clock ticks since boot, from ``/proc``; guards against a reused pid) of the sender that claimed the rows, its
+warehouse session where the database names one (PostgreSQL: backend pid and start, see :data:`PG_SESSION_SQL`),
+plus a random part. A rerun can then tell a killed sender from a live one -- on the same host by its process, on
+any host by its PostgreSQL session (a killed process's connection ends with it) -- and resolve the dead one's
+'sending' rows against the server straight away instead of waiting for the stale timeout. Claims whose owner may
+be alive, and tokens without an owner (older rows), fall back to that timeout.
 """
 
 from __future__ import annotations
@@ -44,9 +46,15 @@ def this_owner() -> str:
     return SEP.join((_host(), str(pid), _start_ticks(pid) or "0"))
 
 
-def new_token() -> str:
-    """A fresh claim token owned by this process."""
-    return f"{this_owner()}{SEP}{uuid.uuid4().hex}"
+# one text per live PostgreSQL session: backend pid and start time (microseconds since the epoch)
+PG_SESSION_SQL = (
+    "CAST(pid AS TEXT) || ':' || CAST(CAST(extract(epoch FROM backend_start) * 1000000 AS BIGINT) AS TEXT)"
+)
+
+
+def new_token(session: str = "") -> str:
+    """A fresh claim token owned by this process (and by warehouse ``session``, when there is one)."""
+    return SEP.join((this_owner(), session.replace(SEP, "_"), uuid.uuid4().hex))
 
 
 def _alive(pid: int) -> bool:
@@ -59,13 +67,19 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def owner_gone(token: object) -> bool:
-    """True when the claim's owner is known to be dead: same host, and its process no longer runs.
+def owner_gone(token: object, live_sessions: set[str] | None = None) -> bool:
+    """True when the claim's owner is known to be dead.
 
-    False when it may be alive: a live process, another host, or a token that names no owner.
+    Dead: its warehouse session is not among ``live_sessions`` (when given and the token names one), or it ran on
+    this host and its process no longer runs (or the pid now belongs to another process). False when it may be
+    alive: a live process or session, another host without a session, or a token that names no owner.
     """
     parts = str(token or "").split(SEP)
-    if len(parts) != 4 or parts[0] != _host() or not parts[1].isdigit():
+    if len(parts) != 5:
+        return False
+    if parts[3] and live_sessions is not None and parts[3] not in live_sessions:
+        return True
+    if parts[0] != _host() or not parts[1].isdigit():
         return False
     pid = int(parts[1])
     if pid == os.getpid():

@@ -12,8 +12,7 @@ Exactly once comes from constraints, not from an orchestrator's cache:
   change, so two senders never claim the same row), then marks them accepted (with ``X-Message-Id``),
   dead_letter or back to planned;
 - rows left in 'sending' by a crash are reconciled against what the server accepted before any re-send: at once
-  when the claim's owner process is known to be dead (see :mod:`proactive_ml.outreach.claims`), else once the
-  claim is older than the stale timeout.
+  when the claim's sender is known dead (:mod:`proactive_ml.outreach.claims`), else after the stale timeout.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from datetime import date, datetime, timedelta
 
 import pandas as pd
 
-from proactive_ml.outreach.claims import new_token, owner_gone
+from proactive_ml.outreach.claims import PG_SESSION_SQL, new_token, owner_gone
 from proactive_ml.warehouse import Warehouse
 
 STATES = ("planned", "sending", "accepted", "failed", "dead_letter")
@@ -214,7 +213,7 @@ def claim(
     sender does at the same time. (A one-statement ``UPDATE .. FROM (SELECT .. LIMIT n FOR UPDATE SKIP LOCKED)``
     can be re-scanned by PostgreSQL's nested loop and claim more than n rows.) Returns (token, keys).
     """
-    token = token or new_token()
+    token = token or new_token(_session(wh))
     lock = " FOR UPDATE SKIP LOCKED" if wh.backend == "postgres" else ""
     for _ in range(20):  # a concurrent sender may win every candidate: look again (bounded)
         with wh.transaction():
@@ -248,6 +247,21 @@ def claim(
         if keys:
             return token, keys
     return token, []
+
+
+def _session(wh: Warehouse) -> str:
+    """This connection's PostgreSQL session as claim tokens name it ('' on DuckDB: one process owns the file)."""
+    if wh.backend != "postgres":
+        return ""
+    return str(wh.scalar(f"SELECT {PG_SESSION_SQL} FROM pg_stat_activity WHERE pid = pg_backend_pid()") or "")
+
+
+def _live_sessions(wh: Warehouse) -> set[str] | None:
+    """Live PostgreSQL sessions; None (unknown) if some are hidden from this role, or on DuckDB."""
+    if wh.backend != "postgres":
+        return None
+    s = wh.query(f"SELECT {PG_SESSION_SQL} AS s FROM pg_stat_activity")["s"]
+    return None if s.isna().any() else set(s.astype(str))
 
 
 def due_playbooks(wh: Warehouse, now: datetime) -> list[str]:
@@ -369,13 +383,15 @@ def dead_letter(wh: Warehouse, rows: Sequence[tuple[str, str, str, int | None, s
 def stuck_sending(wh: Warehouse, older_than: datetime) -> pd.DataFrame:
     """Rows in 'sending' of a crashed or timed-out sender.
 
-    Claimed at or before ``older_than``, or claimed by a process known to be dead (killed): those at once.
+    Claimed at or before ``older_than``, or claimed by a sender known to be dead (its process on this host, or its
+    PostgreSQL session, is gone): those at once.
     Column ``dead_owner`` tells which rows are stuck because their sender is gone.
     """
     rows = wh.query(
         "SELECT send_key, claim_token, claimed_at FROM send_ledger WHERE state = 'sending' ORDER BY send_key"
     )
-    gone = {t: owner_gone(t) for t in rows["claim_token"].dropna().unique()}
+    live = _live_sessions(wh) if len(rows) else None
+    gone = {t: owner_gone(t, live) for t in rows["claim_token"].dropna().unique()}
     rows["dead_owner"] = rows["claim_token"].map(lambda t: gone.get(t, False)).astype(bool)
     old = pd.to_datetime(rows["claimed_at"]) <= pd.Timestamp(older_than)
     return rows[old.to_numpy() | rows["dead_owner"].to_numpy()].reset_index(drop=True)
