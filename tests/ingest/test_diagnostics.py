@@ -150,3 +150,10 @@ def test_mapped_sources_get_the_same_diagnostics(tmp_path: Path) -> None:
     with pytest.raises(IngestError, match="nested too deeply") as err:
         read_source(landing / "c.jsonl", config.datasets["customers"])
     assert err.value.line == 1
+
+
+def test_a_quote_inside_an_unquoted_value_is_read_as_before(tmp_path: Path) -> None:
+    body = HEADER + b'C0001,2026-01-01T08:00:00,O"Brien report,1\n' + ROW.replace(b"C0001", b"C0002")
+    raw = read_raw(_file(tmp_path, "stray.csv", body), EVENTS)
+    assert raw["feature"].tolist() == ['O"Brien report', "login"]
+    assert raw["_line"].tolist() == [2, 3]
