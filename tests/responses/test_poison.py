@@ -136,3 +136,38 @@ def test_nul_bytes_in_stored_events_and_replies_never_block_the_flow(wh, setting
         process_responses(wh, settings, datetime(2026, 11, 18, 13), store=store, use_gx=False)["events_new"]
         == 1
     )
+
+
+def test_a_request_the_warehouse_refuses_is_isolated_and_quarantined(wh, settings, monkeypatch):
+    """Whatever the next poison is: the warehouse refusing one request's rows quarantines that request only."""
+    from proactive_ml.responses import processing
+
+    sends = make_sends(wh, 5)
+    store = RawStore(raw_store_path(settings))
+    ids = [
+        store.append(
+            "events", EVENT_PATH, {}, f"[{_event(s, 'bounce')}]".encode(), datetime(2026, 11, 18, 11)
+        )
+        for s in sends.itertuples()
+    ]
+    poison = ids[3]
+    real = processing.write_rows
+
+    def refusing(
+        w, rows, at
+    ):  # the warehouse refuses this request's rows (a real database error, rolled back)
+        if poison in set(rows.events["raw_id"]):
+            with w.transaction():
+                w.execute("SELECT CAST('not a number' AS INTEGER)")
+        return real(w, rows, at)
+
+    monkeypatch.setattr(processing, "write_rows", refusing)
+    out = process_responses(wh, settings, datetime(2026, 11, 18, 12), store=store, use_gx=False)
+    assert (out["events_new"], out["requests_quarantined"]) == (4, 1)
+    status = {r.id: (r.status, r.note) for r in store.all()}
+    assert status[poison][0] == "quarantined"
+    assert status[poison][1].startswith("unstorable: ")
+    assert {s for i, (s, _) in status.items() if i != poison} == {"processed"}
+    q = wh.query("SELECT raw_id, item, reason FROM response_quarantine")
+    assert q["raw_id"].tolist() == [poison]
+    assert wh.row_count("suppressions") == 4
