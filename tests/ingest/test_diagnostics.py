@@ -157,3 +157,14 @@ def test_a_quote_inside_an_unquoted_value_is_read_as_before(tmp_path: Path) -> N
     raw = read_raw(_file(tmp_path, "stray.csv", body), EVENTS)
     assert raw["feature"].tolist() == ['O"Brien report', "login"]
     assert raw["_line"].tolist() == [2, 3]
+
+
+def test_a_long_field_in_a_json_line_names_line_and_column(tmp_path: Path) -> None:
+    good = b'{"customer_id": "C1", "ts": "2026-01-01T08:00:00", "feature": "login"}\n'
+    long = (
+        b'{"customer_id": "C1", "ts": "2026-01-01T08:00:00", "feature": "'
+        + b"z" * (MAX_FIELD_CHARS + 1)
+        + b'"}\n'
+    )
+    err = _refusal(_file(tmp_path, "long.jsonl", good + b"\n" + long))
+    assert (err.line, err.column) == (3, "feature")

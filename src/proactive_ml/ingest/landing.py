@@ -121,6 +121,7 @@ def read_raw(path: Path, ds: Dataset, data: bytes | None = None) -> pd.DataFrame
     else:
         df, lines = _read_jsonl(path, ds, data)
     out = _as_text(df.reindex(columns=ds.column_names))
+    check_field_sizes(path, out, list(lines))
     out["_line"] = list(lines)
     out["_decode_error"] = False
     return apply_defaults(ds, out)

@@ -76,7 +76,10 @@ def check_field_sizes(path: Path, frame: pd.DataFrame, lines: Sequence[int] | np
         s = frame[c]
         if str(c).startswith("_") or not (pd.api.types.is_string_dtype(s) or s.dtype == object):
             continue
-        sizes = s.str.len().fillna(0).to_numpy()  # non-text values (JSON numbers) count as 0
+        try:
+            sizes = s.str.len().fillna(0).to_numpy()  # non-text values (JSON numbers) count as 0
+        except AttributeError:  # no text in the column at all
+            continue
         if len(sizes) and sizes.max() > MAX_FIELD_CHARS:
             i = int(np.argmax(sizes > MAX_FIELD_CHARS))
             raise IngestError(
