@@ -66,3 +66,53 @@ def test_a_batch_whose_write_fails_leaves_no_success_row(
         ingest_frame(wh, DATASETS["customers"], raw, path, "f" * 64, settings, AS_OF, fail)
     for table in ("customers", "ingest_log", "validation_runs"):
         assert wh.row_count(table) == 0, table
+
+
+KILLED_CHILD = """
+import os, signal, sys
+from datetime import datetime
+from pathlib import Path
+from proactive_ml.ingest import files
+from proactive_ml.ingest.files import ingest_path
+from proactive_ml.settings import Settings
+from proactive_ml.warehouse import Warehouse, migrate
+
+real = files._write_valid
+
+def write_then_die(*args, **kwargs):
+    real(*args, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)  # killed inside the write transaction
+
+files._write_valid = write_then_die
+wh = Warehouse.connect(sys.argv[1])
+migrate(wh)
+ingest_path(wh, Path(sys.argv[2]), Settings(data_dir=Path(sys.argv[3]), _env_file=None), datetime(2026, 1, 2))
+"""
+
+
+@pytest.mark.slow
+def test_an_ingest_killed_while_writing_leaves_no_success_row(
+    warehouse_url: str, tmp_path: Path, settings: Settings
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    _customers(tmp_path / "landing", nul=False)
+    child = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [
+            sys.executable,
+            "-c",
+            KILLED_CHILD,
+            warehouse_url,
+            str(tmp_path / "landing"),
+            str(settings.data_dir),
+        ],
+        capture_output=True,
+        check=False,
+        timeout=300,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr.decode()[-2000:]
+    with Warehouse.connect(warehouse_url) as wh:
+        for table in ("customers", "ingest_log", "validation_runs"):
+            assert wh.row_count(table) == 0, table
