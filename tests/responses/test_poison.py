@@ -171,3 +171,22 @@ def test_a_request_the_warehouse_refuses_is_isolated_and_quarantined(wh, setting
     q = wh.query("SELECT raw_id, item, reason FROM response_quarantine")
     assert q["raw_id"].tolist() == [poison]
     assert wh.row_count("suppressions") == 4
+
+
+def test_when_every_request_fails_the_run_fails_and_nothing_is_quarantined(duck, settings, monkeypatch):
+    """A fault of the run itself (here: every write refused) is raised, not hidden as a mass quarantine."""
+    from proactive_ml.responses import processing
+
+    sends = make_sends(duck, 3)
+    store = RawStore(raw_store_path(settings))
+    for s in sends.itertuples():
+        store.append("events", EVENT_PATH, {}, f"[{_event(s, 'open')}]".encode(), datetime(2026, 11, 18, 11))
+
+    def refusing(w, rows, at):
+        with w.transaction():
+            w.execute("SELECT CAST('not a number' AS INTEGER)")
+
+    monkeypatch.setattr(processing, "write_rows", refusing)
+    with pytest.raises(Exception, match="not a number"):
+        process_responses(duck, settings, datetime(2026, 11, 18, 12), store=store, use_gx=False)
+    assert {r.status for r in store.all()} == {"new"}

@@ -150,14 +150,21 @@ def process_responses(
     ``as_of`` is the processing time recorded on new rows and suppressions. Returns counts per step. When the
     warehouse refuses a run's rows (and still answers), the requests are processed in halves until the one it
     refuses is found: that request is quarantined (``unstorable: <error type>``) and every other one processed,
-    so one poison request never blocks the flow. A warehouse that does not answer stops the run as before.
+    so one poison request never blocks the flow. A warehouse that does not answer, or a failure of every request
+    (a fault of the code or the warehouse, not of one request's data), stops the run as before.
     """
     as_of = pd.Timestamp(as_of).to_pydatetime().replace(tzinfo=None)
     raw = store or RawStore(fstore.raw_store_path(settings))
     pending = raw.pending(limit)
     summary = _summary(len(pending))
-    if pending:
-        _process_isolating(wh, settings, as_of, raw, pending, use_gx, summary)
+    refused = _process_isolating(wh, settings, as_of, raw, pending, use_gx, summary) if pending else []
+    if len(refused) > 1 and len(refused) == len(
+        pending
+    ):  # every request fails: a fault of the run, not of data
+        raise refused[0][1]
+    for request, exc in refused:
+        _quarantine_unstorable(wh, raw, request, f"unstorable: {type(exc).__name__}", as_of)
+        summary["requests_quarantined"] += 1
     return summary
 
 
@@ -169,21 +176,21 @@ def _process_isolating(
     pending: list[RawRequest],
     use_gx: bool,
     summary: dict[str, Any],
-) -> None:
-    """Process ``pending``; if the warehouse refuses the rows, bisect and quarantine the request it refuses."""
+) -> list[tuple[RawRequest, Exception]]:
+    """Process ``pending``; if the warehouse refuses the rows, bisect. Returns the requests refused alone."""
     try:
         _add(summary, _process_batch(wh, settings, as_of, raw, pending, use_gx))
-        return
+        return []
     except Exception as exc:
         if not _answers(wh):
             raise
         if len(pending) == 1:
-            _quarantine_unstorable(wh, raw, pending[0], f"unstorable: {type(exc).__name__}", as_of)
-            summary["requests_quarantined"] += 1
-            return
+            return [(pending[0], exc)]
     half = len(pending) // 2
-    for part in (pending[:half], pending[half:]):
-        _process_isolating(wh, settings, as_of, raw, part, False, summary)
+    return [
+        *_process_isolating(wh, settings, as_of, raw, pending[:half], False, summary),
+        *_process_isolating(wh, settings, as_of, raw, pending[half:], False, summary),
+    ]
 
 
 def _answers(wh: Warehouse) -> bool:
