@@ -168,3 +168,20 @@ def test_a_long_field_in_a_json_line_names_line_and_column(tmp_path: Path) -> No
     )
     err = _refusal(_file(tmp_path, "long.jsonl", good + b"\n" + long))
     assert (err.line, err.column) == (3, "feature")
+
+
+def test_mapped_rows_after_a_quoted_line_break_keep_their_physical_line(tmp_path: Path) -> None:
+    landing = tmp_path / "company"
+    landing.mkdir()
+    (landing / "sources.yaml").write_text(
+        f"company: x\nlanding_dir: {landing}\ndatasets:\n"
+        "  usage_events:\n    files: [ev.csv]\n    format: csv\n    columns:\n"
+        "      customer_id: customer_id\n      ts: ts\n      feature: feature\n"
+    )
+    config = load_sources(landing / "sources.yaml")
+    (landing / "ev.csv").write_bytes(
+        b'customer_id,ts,feature\nC1,2026-01-01,"two\nlines"\n\nC2,2026-01-01,login\nC3,2026-01-01,"a ""b"""\n'
+    )
+    table = read_source(landing / "ev.csv", config.datasets["usage_events"])
+    assert table.frame["customer_id"].tolist() == ["C1", "C2", "C3"]
+    assert table.frame["_line"].tolist() == [2, 5, 6]
