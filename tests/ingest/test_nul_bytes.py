@@ -116,3 +116,29 @@ def test_an_ingest_killed_while_writing_leaves_no_success_row(
     with Warehouse.connect(warehouse_url) as wh:
         for table in ("customers", "ingest_log", "validation_runs"):
             assert wh.row_count(table) == 0, table
+
+
+def test_a_nul_in_a_mapped_attribute_does_not_refuse_the_file(
+    pg_url: str, tmp_path: Path, settings: Settings
+) -> None:
+    from proactive_ml.ingest.mapping import load_sources
+    from proactive_ml.ingest.sources import customer_attributes, ingest_sources
+    from proactive_ml.warehouse import migrate
+
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "c.csv").write_bytes(
+        b"id,since,contract\n"
+        + b"".join(f"A{i},2025-01-01,plan{i % 3}\n".encode() for i in range(ROWS - 1))
+        + b"A99,2025-01-01,two\x00year\n"
+    )
+    (landing / "sources.yaml").write_text(
+        f"company: x\nlanding_dir: {landing}\ndatasets:\n  customers:\n    files: [c.csv]\n    columns:\n"
+        "      customer_id: id\n      signup_date: since\n"
+        "    attributes:\n      contract: {from: contract, kind: categorical}\n"
+    )
+    with Warehouse.connect(pg_url) as wh:
+        migrate(wh)
+        summary = ingest_sources(wh, load_sources(landing / "sources.yaml"), settings, AS_OF)
+        assert summary.inserted == ROWS
+        assert customer_attributes(wh).loc["A99", "contract"] == "two\ufffdyear"
