@@ -150,3 +150,38 @@ def test_mapped_sources_get_the_same_diagnostics(tmp_path: Path) -> None:
     with pytest.raises(IngestError, match="nested too deeply") as err:
         read_source(landing / "c.jsonl", config.datasets["customers"])
     assert err.value.line == 1
+
+
+def test_a_quote_inside_an_unquoted_value_is_read_as_before(tmp_path: Path) -> None:
+    body = HEADER + b'C0001,2026-01-01T08:00:00,O"Brien report,1\n' + ROW.replace(b"C0001", b"C0002")
+    raw = read_raw(_file(tmp_path, "stray.csv", body), EVENTS)
+    assert raw["feature"].tolist() == ['O"Brien report', "login"]
+    assert raw["_line"].tolist() == [2, 3]
+
+
+def test_a_long_field_in_a_json_line_names_line_and_column(tmp_path: Path) -> None:
+    good = b'{"customer_id": "C1", "ts": "2026-01-01T08:00:00", "feature": "login"}\n'
+    long = (
+        b'{"customer_id": "C1", "ts": "2026-01-01T08:00:00", "feature": "'
+        + b"z" * (MAX_FIELD_CHARS + 1)
+        + b'"}\n'
+    )
+    err = _refusal(_file(tmp_path, "long.jsonl", good + b"\n" + long))
+    assert (err.line, err.column) == (3, "feature")
+
+
+def test_mapped_rows_after_a_quoted_line_break_keep_their_physical_line(tmp_path: Path) -> None:
+    landing = tmp_path / "company"
+    landing.mkdir()
+    (landing / "sources.yaml").write_text(
+        f"company: x\nlanding_dir: {landing}\ndatasets:\n"
+        "  usage_events:\n    files: [ev.csv]\n    format: csv\n    columns:\n"
+        "      customer_id: customer_id\n      ts: ts\n      feature: feature\n"
+    )
+    config = load_sources(landing / "sources.yaml")
+    (landing / "ev.csv").write_bytes(
+        b'customer_id,ts,feature\nC1,2026-01-01,"two\nlines"\n\nC2,2026-01-01,login\nC3,2026-01-01,"a ""b"""\n'
+    )
+    table = read_source(landing / "ev.csv", config.datasets["usage_events"])
+    assert table.frame["customer_id"].tolist() == ["C1", "C2", "C3"]
+    assert table.frame["_line"].tolist() == [2, 5, 6]

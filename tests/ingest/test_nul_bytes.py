@@ -66,6 +66,79 @@ def test_a_batch_whose_write_fails_leaves_no_success_row(
         ingest_frame(wh, DATASETS["customers"], raw, path, "f" * 64, settings, AS_OF, fail)
     for table in ("customers", "ingest_log", "validation_runs"):
         assert wh.row_count(table) == 0, table
-    # the same file then loads, and its run is on record once
-    ingest_path(wh, tmp_path / "landing", settings, AS_OF)
-    assert wh.query("SELECT success FROM validation_runs")["success"].tolist() == [True]
+
+
+KILLED_CHILD = """
+import os, signal, sys
+from datetime import datetime
+from pathlib import Path
+from proactive_ml.ingest import files
+from proactive_ml.ingest.files import ingest_path
+from proactive_ml.settings import Settings
+from proactive_ml.warehouse import Warehouse, migrate
+
+real = files._write_valid
+
+def write_then_die(*args, **kwargs):
+    real(*args, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)  # killed inside the write transaction
+
+files._write_valid = write_then_die
+wh = Warehouse.connect(sys.argv[1])
+migrate(wh)
+ingest_path(wh, Path(sys.argv[2]), Settings(data_dir=Path(sys.argv[3]), _env_file=None), datetime(2026, 1, 2))
+"""
+
+
+@pytest.mark.slow
+def test_an_ingest_killed_while_writing_leaves_no_success_row(
+    warehouse_url: str, tmp_path: Path, settings: Settings
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    _customers(tmp_path / "landing", nul=False)
+    child = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [
+            sys.executable,
+            "-c",
+            KILLED_CHILD,
+            warehouse_url,
+            str(tmp_path / "landing"),
+            str(settings.data_dir),
+        ],
+        capture_output=True,
+        check=False,
+        timeout=300,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr.decode()[-2000:]
+    with Warehouse.connect(warehouse_url) as wh:
+        for table in ("customers", "ingest_log", "validation_runs"):
+            assert wh.row_count(table) == 0, table
+
+
+def test_a_nul_in_a_mapped_attribute_does_not_refuse_the_file(
+    pg_url: str, tmp_path: Path, settings: Settings
+) -> None:
+    from proactive_ml.ingest.mapping import load_sources
+    from proactive_ml.ingest.sources import customer_attributes, ingest_sources
+    from proactive_ml.warehouse import migrate
+
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "c.csv").write_bytes(
+        b"id,since,contract\n"
+        + b"".join(f"A{i},2025-01-01,plan{i % 3}\n".encode() for i in range(ROWS - 1))
+        + b"A99,2025-01-01,two\x00year\n"
+    )
+    (landing / "sources.yaml").write_text(
+        f"company: x\nlanding_dir: {landing}\ndatasets:\n  customers:\n    files: [c.csv]\n    columns:\n"
+        "      customer_id: id\n      signup_date: since\n"
+        "    attributes:\n      contract: {from: contract, kind: categorical}\n"
+    )
+    with Warehouse.connect(pg_url) as wh:
+        migrate(wh)
+        summary = ingest_sources(wh, load_sources(landing / "sources.yaml"), settings, AS_OF)
+        assert summary.inserted == ROWS
+        assert customer_attributes(wh).loc["A99", "contract"] == "two\ufffdyear"

@@ -90,3 +90,103 @@ def test_a_request_the_parser_cannot_handle_is_quarantined_not_raised(duck, sett
     q = duck.query("SELECT raw_id, item, reason FROM response_quarantine")
     assert q["reason"].tolist() == ["unparseable: RecursionError"]
     assert [r.status for r in store.all()] == ["quarantined", "processed"]
+
+
+def _form(fields: dict[str, bytes], boundary: str = "nulNUL") -> tuple[bytes, str]:
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n'.encode() + v + b"\r\n"
+        for k, v in fields.items()
+    ]
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def test_nul_bytes_in_stored_events_and_replies_never_block_the_flow(wh, settings):
+    """A NUL (which no PostgreSQL text can hold) in an event's ids, url or reason, or in a reply: stored safely."""
+    sends = make_sends(wh, 2)
+    store = RawStore(raw_store_path(settings))
+    s0, s1 = sends.itertuples()
+    nul = (
+        f'[{{"email": "{s0.email}", "event": "click", "timestamp": {NOW}, "sg_event_id": "ev\\u0000x", '
+        f'"send_key": "{s0.send_key}", "url": "https://x.example/\\u0000", "reason": "r\\u0000", '
+        f'"sg_message_id": "m\\u0000.1"}}]'
+    )
+    store.append("events", EVENT_PATH, {}, nul.encode(), datetime(2026, 11, 18, 11))
+    body, ctype = _form(
+        {
+            "from": s1.email.encode(),
+            "to": b"replies@example.com",
+            "subject": b"Re: hello\x00there",
+            "text": b"thanks\x00 a lot",
+            "headers": b"Subject: Re: hello\r\nMessage-ID: <n\x00ul@example.net>\r\n",
+        }
+    )
+    store.append(
+        "inbound", "/webhooks/sendgrid/inbound", {"content-type": ctype}, body, datetime(2026, 11, 18, 11)
+    )
+    out = process_responses(wh, settings, datetime(2026, 11, 18, 12), store=store, use_gx=False)
+    assert out["events_new"] == 1
+    assert out["replies_new"] == 1
+    ev = wh.query("SELECT sg_event_id, url, reason FROM email_events")
+    assert not any("\x00" in str(v) for v in ev.iloc[0])
+    reply = wh.query("SELECT subject, body_text FROM replies")
+    assert reply["subject"][0] == "Re: hello\ufffdthere"
+    later = f"[{_event(s1, 'bounce')}]"
+    store.append("events", EVENT_PATH, {}, later.encode(), datetime(2026, 11, 18, 12))
+    assert (
+        process_responses(wh, settings, datetime(2026, 11, 18, 13), store=store, use_gx=False)["events_new"]
+        == 1
+    )
+
+
+def test_a_request_the_warehouse_refuses_is_isolated_and_quarantined(wh, settings, monkeypatch):
+    """Whatever the next poison is: the warehouse refusing one request's rows quarantines that request only."""
+    from proactive_ml.responses import processing
+
+    sends = make_sends(wh, 5)
+    store = RawStore(raw_store_path(settings))
+    ids = [
+        store.append(
+            "events", EVENT_PATH, {}, f"[{_event(s, 'bounce')}]".encode(), datetime(2026, 11, 18, 11)
+        )
+        for s in sends.itertuples()
+    ]
+    poison = ids[3]
+    real = processing.write_rows
+
+    def refusing(
+        w, rows, at
+    ):  # the warehouse refuses this request's rows (a real database error, rolled back)
+        if poison in set(rows.events["raw_id"]):
+            with w.transaction():
+                w.execute("SELECT CAST('not a number' AS INTEGER)")
+        return real(w, rows, at)
+
+    monkeypatch.setattr(processing, "write_rows", refusing)
+    out = process_responses(wh, settings, datetime(2026, 11, 18, 12), store=store, use_gx=False)
+    assert (out["events_new"], out["requests_quarantined"]) == (4, 1)
+    status = {r.id: (r.status, r.note) for r in store.all()}
+    assert status[poison][0] == "quarantined"
+    assert status[poison][1].startswith("unstorable: ")
+    assert {s for i, (s, _) in status.items() if i != poison} == {"processed"}
+    q = wh.query("SELECT raw_id, item, reason FROM response_quarantine")
+    assert q["raw_id"].tolist() == [poison]
+    assert wh.row_count("suppressions") == 4
+
+
+def test_when_every_request_fails_the_run_fails_and_nothing_is_quarantined(duck, settings, monkeypatch):
+    """A fault of the run itself (here: every write refused) is raised, not hidden as a mass quarantine."""
+    from proactive_ml.responses import processing
+
+    sends = make_sends(duck, 3)
+    store = RawStore(raw_store_path(settings))
+    for s in sends.itertuples():
+        store.append("events", EVENT_PATH, {}, f"[{_event(s, 'open')}]".encode(), datetime(2026, 11, 18, 11))
+
+    def refusing(w, rows, at):
+        with w.transaction():
+            w.execute("SELECT CAST('not a number' AS INTEGER)")
+
+    monkeypatch.setattr(processing, "write_rows", refusing)
+    with pytest.raises(Exception, match="not a number"):
+        process_responses(duck, settings, datetime(2026, 11, 18, 12), store=store, use_gx=False)
+    assert {r.status for r in store.all()} == {"new"}

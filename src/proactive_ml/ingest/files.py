@@ -140,9 +140,7 @@ def discover(path: Path) -> list[tuple[str, Path]]:
         raise IngestError(str(path), "no such file or folder")
     if path.is_dir():
         candidates, refused = walk(path)
-        check_entries(
-            refused, path
-        )  # links out of the folder, dangling links, FIFOs, devices: listed, not read
+        check_entries(refused, path)  # links out, dangling links, FIFOs, devices: listed, never read
     elif path.is_file():
         candidates = [path]
     else:
@@ -263,7 +261,10 @@ def _flag_nul_bytes(raw: pd.DataFrame) -> dict[int, str]:
         s = raw[c]
         if not (pd.api.types.is_string_dtype(s) or s.dtype == object):
             continue
-        has = s.map(lambda v: isinstance(v, str) and "\x00" in v).astype(bool)
+        try:
+            has = s.str.contains("\x00", regex=False, na=False).astype(bool)
+        except AttributeError:  # no text in the column at all
+            continue
         if not has.any():
             continue
         raw[c] = s.astype(object).where(~has, s[has].str.replace("\x00", "\ufffd", regex=False))

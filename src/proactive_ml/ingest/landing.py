@@ -121,6 +121,7 @@ def read_raw(path: Path, ds: Dataset, data: bytes | None = None) -> pd.DataFrame
     else:
         df, lines = _read_jsonl(path, ds, data)
     out = _as_text(df.reindex(columns=ds.column_names))
+    check_field_sizes(path, out, list(lines))
     out["_line"] = list(lines)
     out["_decode_error"] = False
     return apply_defaults(ds, out)
@@ -194,20 +195,39 @@ def _json_line(path: Path, raw: bytes, n: int) -> Any:
 
 
 def _read_csv(path: Path, ds: Dataset, data: bytes) -> pd.DataFrame:
-    starts = record_starts(data)
-    header_end = int(starts[1]) if len(starts) > 1 else len(data)
-    text = data[:header_end].decode("utf-8", errors="replace").lstrip("\ufeff").rstrip("\r\n")
-    header = csv_fields(text)
+    header_end = data.find(b"\n")
+    text = data[: header_end if header_end >= 0 else len(data)].decode("utf-8", errors="replace")
+    header = csv_fields(text.lstrip("\ufeff").rstrip("\r"))
     if header is None:
         raise IngestError(str(path), f"a header field longer than {MAX_FIELD_CHARS:,} characters", 1)
     header = [h.strip() for h in header]
     _check_header(path, ds, header)
-    if len(starts) < 2:
+    if header_end < 0 or not data[header_end + 1 :].strip():
         raise IngestError(str(path), "the file has a header but no rows", 2)
-    lines = record_lines(data, starts[1:])
-    _check_last_record(path, data, int(starts[-1]), int(lines[-1]), len(header))
+    df = _parse_csv(path, data)
+    starts = record_starts(data)[1:]
+    if len(starts) == len(df):  # physical line of each record: quoted line breaks and blank lines counted
+        lines = record_lines(data, starts)
+        _check_last_record(path, data, int(starts[-1]), int(lines[-1]), len(header))
+    else:  # a quote inside an unquoted value (O"Brien) that the quote model misreads: rows as read
+        lines = np.arange(2, len(df) + 2)
+        last = data.rstrip(b"\r\n").rfind(b"\n") + 1
+        _check_last_record(path, data, last, data[:last].count(b"\n") + 1, len(header))
+    df.columns = header
+    check_field_sizes(path, df, lines)
+    df = df.reindex(columns=ds.column_names).astype(object)
+    df = df.where(df.notna(), None)
+    df["_line"] = lines.tolist()
+    bad = {} if valid_utf8(data) else _bad_utf8_lines(data, header)
+    df["_decode_error"] = df["_line"].isin(list(bad)) if bad else False
+    df.attrs["decode_columns"] = bad
+    return df.reset_index(drop=True)
+
+
+def _parse_csv(path: Path, data: bytes) -> pd.DataFrame:
+    """All rows as text (pandas' C parser); its errors become an IngestError naming the line."""
     try:
-        df = pd.read_csv(
+        return pd.read_csv(
             io.BytesIO(data),
             dtype=str,
             keep_default_na=False,
@@ -222,18 +242,11 @@ def _read_csv(path: Path, ds: Dataset, data: bytes) -> pd.DataFrame:
         if m:
             want, line, saw = m.groups()
             raise IngestError(str(path), f"row has {saw} fields, expected {want}", int(line)) from None
+        if "EOF inside string" in str(exc):
+            start = record_starts(data)[-1:]
+            line = int(record_lines(data, start)[0]) if len(start) else None
+            raise IngestError(str(path), "truncated last line (unterminated quote)", line) from None
         raise IngestError(str(path), f"malformed CSV: {str(exc).strip()}") from None
-    df.columns = header
-    if len(lines) != len(df):  # a dialect corner (e.g. bare CR line ends): number the rows as read
-        lines = np.arange(2, len(df) + 2)
-    check_field_sizes(path, df, lines)
-    df = df.reindex(columns=ds.column_names).astype(object)
-    df = df.where(df.notna(), None)
-    df["_line"] = lines.tolist()
-    bad = {} if valid_utf8(data) else _bad_utf8_lines(data, header)
-    df["_decode_error"] = df["_line"].isin(list(bad)) if bad else False
-    df.attrs["decode_columns"] = bad
-    return df.reset_index(drop=True)
 
 
 def _check_last_record(path: Path, data: bytes, start: int, line: int, n_fields: int) -> None:

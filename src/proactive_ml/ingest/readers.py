@@ -15,6 +15,7 @@ import csv
 import io
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -31,6 +32,8 @@ from proactive_ml.ingest.structure import (
     check_unique_header,
     csv_fields,
     json_depth_column,
+    record_lines,
+    record_starts,
 )
 
 _FIELDS_RE = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
@@ -125,7 +128,7 @@ def _read_delimited(path: Path, data: bytes, dm: DatasetMapping) -> RawTable:
         head = csv_fields(text.split("\n", 1)[0].rstrip("\r"), dm.delimiter) or []
         check_unique_header(path, [h.strip() for h in head])
     df.columns = [str(c).strip() for c in df.columns]
-    lines = pd.RangeIndex(first, first + len(df))
+    lines = _physical_lines(data, dm, len(df))
     for c in df.columns:  # surrounding blanks dropped; empty -> None
         col = df[c].astype(object)
         if dm.delimiter != "whitespace":
@@ -139,6 +142,20 @@ def _read_delimited(path: Path, data: bytes, dm: DatasetMapping) -> RawTable:
     if df.empty:
         raise IngestError(str(path), "the file has no rows", first)
     return RawTable(path, df)
+
+
+def _physical_lines(data: bytes, dm: DatasetMapping, rows: int) -> Sequence[int]:
+    """The physical line of each row read: a quoted line break does not shift the rows after it.
+
+    Quotes are modelled for one-character delimiters in ASCII-compatible encodings; where the model does not
+    count the rows the parser read (a quote inside an unquoted value), rows are numbered as read.
+    """
+    first = 2 if dm.header else 1
+    if len(dm.delimiter) == 1 and b'"' in data:
+        starts = record_starts(data, keep_blank=True)[1 if dm.header else 0 :]
+        if len(starts) == rows:
+            return record_lines(data, starts).tolist()
+    return pd.RangeIndex(first, first + rows)
 
 
 def _parser_error(path: Path, message: str) -> IngestError:

@@ -263,6 +263,12 @@ def _extra_writer(
         ids = set(valid["customer_id"].astype(str))
         attrs = table.attributes.loc[table.attributes["customer_id"].astype(str).isin(ids)]
         attrs = attrs.drop_duplicates(["customer_id", "name"], keep="first").assign(updated_at=as_of)
+        text = attrs["value_text"].astype(
+            object
+        )  # no PostgreSQL text holds a NUL: a free attribute keeps U+FFFD
+        attrs["value_text"] = text.where(
+            text.isna(), text.astype(str).str.replace("\x00", "\ufffd", regex=False)
+        )
         labels = table.labels.loc[table.labels["customer_id"].astype(str).isin(ids)]
         labels = labels.drop_duplicates("customer_id", keep="first").assign(observed_at=as_of)
         with wh.staged(pd.DataFrame({"customer_id": sorted(ids)}), "staged_ids") as staged:

@@ -27,8 +27,11 @@ MAX_JSON_DEPTH = 500  # for the message only: json gives up near the interpreter
 _NL, _CR, _QUOTE = 10, 13, 34
 
 
-def record_starts(data: bytes) -> np.ndarray:
-    """Byte offsets of every non-blank CSV record, the header's included (quoted line breaks do not count)."""
+def record_starts(data: bytes, keep_blank: bool = False) -> np.ndarray:
+    """Byte offsets of every non-blank CSV record, the header's included (quoted line breaks do not count).
+
+    ``keep_blank`` keeps blank lines as records (a parser told not to skip them).
+    """
     arr = np.frombuffer(data, dtype=np.uint8)
     nl = np.flatnonzero(arr == _NL)
     if b'"' in data:
@@ -36,6 +39,8 @@ def record_starts(data: bytes) -> np.ndarray:
         nl = nl[inside[nl] == 0]
     starts = np.concatenate((np.zeros(1, dtype=np.int64), nl + 1))
     starts = starts[starts < len(arr)]
+    if keep_blank:
+        return starts
     first = arr[starts]
     after = arr[np.minimum(starts + 1, len(arr) - 1)]
     blank = (first == _NL) | ((first == _CR) & (after == _NL))
@@ -76,7 +81,10 @@ def check_field_sizes(path: Path, frame: pd.DataFrame, lines: Sequence[int] | np
         s = frame[c]
         if str(c).startswith("_") or not (pd.api.types.is_string_dtype(s) or s.dtype == object):
             continue
-        sizes = s.str.len().fillna(0).to_numpy()  # non-text values (JSON numbers) count as 0
+        try:
+            sizes = s.str.len().fillna(0).to_numpy()  # non-text values (JSON numbers) count as 0
+        except AttributeError:  # no text in the column at all
+            continue
         if len(sizes) and sizes.max() > MAX_FIELD_CHARS:
             i = int(np.argmax(sizes > MAX_FIELD_CHARS))
             raise IngestError(

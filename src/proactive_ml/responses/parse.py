@@ -67,10 +67,15 @@ class Rejected:
 
 
 # ------------------------------------------------------------------ event webhook batches
+def no_nul(text: str) -> str:
+    """The text with every NUL replaced by U+FFFD: no PostgreSQL text column can hold a NUL."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
 def _text(v: Any, limit: int) -> str | None:
     if v is None or isinstance(v, (dict, list)):
         return None
-    return str(v)[:limit]
+    return no_nul(str(v)[:limit])
 
 
 def timestamp_problem(ts: Any) -> str | None:
@@ -193,8 +198,11 @@ class _Form:
             self.notes.append("bad charsets field")
 
     def get(self, name: str) -> str:
+        """One field as text (NUL bytes replaced: no PostgreSQL text can hold them)."""
         cs = self.charsets.get(name)
-        return _decode(self.fields.get(name, b""), cs if isinstance(cs, str) else None, self.notes, name)
+        return no_nul(
+            _decode(self.fields.get(name, b""), cs if isinstance(cs, str) else None, self.notes, name)
+        )
 
 
 class _RefusedError(ValueError):

@@ -27,6 +27,8 @@ import pandas as pd
 from proactive_ml.responses import store as fstore
 from proactive_ml.responses.attribute import (
     EVENT_COLUMNS,
+    RATING_COLUMNS,
+    REPLY_COLUMNS,
     AttributedClicks,
     SendIndex,
     Suppression,
@@ -145,14 +147,89 @@ def process_responses(
 ) -> dict[str, Any]:
     """Turn stored receiver requests into email_events/replies/ratings rows and suppressions (idempotent).
 
-    ``as_of`` is the processing time recorded on new rows and suppressions. Returns counts per step.
+    ``as_of`` is the processing time recorded on new rows and suppressions. Returns counts per step. When the
+    warehouse refuses a run's rows (and still answers), the requests are processed in halves until the one it
+    refuses is found: that request is quarantined (``unstorable: <error type>``) and every other one processed,
+    so one poison request never blocks the flow. A warehouse that does not answer, or a failure of every request
+    (a fault of the code or the warehouse, not of one request's data), stops the run as before.
     """
     as_of = pd.Timestamp(as_of).to_pydatetime().replace(tzinfo=None)
     raw = store or RawStore(fstore.raw_store_path(settings))
     pending = raw.pending(limit)
     summary = _summary(len(pending))
-    if not pending:
-        return summary
+    refused = _process_isolating(wh, settings, as_of, raw, pending, use_gx, summary) if pending else []
+    if len(refused) > 1 and len(refused) == len(
+        pending
+    ):  # every request fails: a fault of the run, not of data
+        raise refused[0][1]
+    for request, exc in refused:
+        _quarantine_unstorable(wh, raw, request, f"unstorable: {type(exc).__name__}", as_of)
+        summary["requests_quarantined"] += 1
+    return summary
+
+
+def _process_isolating(
+    wh: Warehouse,
+    settings: Settings,
+    as_of: datetime,
+    raw: RawStore,
+    pending: list[RawRequest],
+    use_gx: bool,
+    summary: dict[str, Any],
+) -> list[tuple[RawRequest, Exception]]:
+    """Process ``pending``; if the warehouse refuses the rows, bisect. Returns the requests refused alone."""
+    try:
+        _add(summary, _process_batch(wh, settings, as_of, raw, pending, use_gx))
+        return []
+    except Exception as exc:
+        if not _answers(wh):
+            raise
+        if len(pending) == 1:
+            return [(pending[0], exc)]
+    half = len(pending) // 2
+    return [
+        *_process_isolating(wh, settings, as_of, raw, pending[:half], False, summary),
+        *_process_isolating(wh, settings, as_of, raw, pending[half:], False, summary),
+    ]
+
+
+def _answers(wh: Warehouse) -> bool:
+    """True when the warehouse still runs a query (the failure was about the rows, not the connection)."""
+    try:
+        wh.scalar("SELECT 1")
+    except Exception:
+        return False
+    return True
+
+
+def _quarantine_unstorable(
+    wh: Warehouse, raw: RawStore, request: RawRequest, reason: str, at: datetime
+) -> None:
+    rows = ResponseRows(
+        events=pd.DataFrame(columns=EVENT_COLUMNS),
+        replies=pd.DataFrame(columns=REPLY_COLUMNS),
+        ratings=pd.DataFrame(columns=RATING_COLUMNS),
+        suppressions=[],
+        quarantine=quarantine_rows(Rejected(requests={request.id: reason}), at),
+    )
+    write_rows(wh, rows, at)
+    raw.mark([request.id], "quarantined", at, note=reason)
+
+
+def _add(summary: dict[str, Any], part: dict[str, Any]) -> None:
+    """Add one (partial) run's counts to the summary (``requests`` is the whole run's, set once)."""
+    for key, value in part.items():
+        if key == "gx":
+            summary["gx"].update(value)
+        elif key != "requests":
+            summary[key] = summary.get(key, 0) + value
+
+
+def _process_batch(
+    wh: Warehouse, settings: Settings, as_of: datetime, raw: RawStore, pending: list[RawRequest], use_gx: bool
+) -> dict[str, Any]:
+    """Every step over ``pending``: parse, validate, attribute, dedupe, derive, write, mark. Returns counts."""
+    summary = _summary(len(pending))
     idx = SendIndex.load(wh)
     check = partial(check_frame, settings=settings, as_of=as_of, use_gx=use_gx)
     events, event_parse_rejected, events_invalid = _events(pending, idx, check, as_of, summary)
