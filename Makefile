@@ -83,6 +83,7 @@ prefect-server: $(STAMP) ## start a local Prefect server in the background (UI: 
 	echo "Prefect server up: UI http://127.0.0.1:$(PREFECT_PORT), API $(PREFECT_URL) (log data/prefect-server.log; make prefect-stop)"
 
 prefect-deploy: prefect-server ## create the process work pool and deploy every flow on PREFECT_DATA (default data/demo)
+	@[ -d "$(PREFECT_DATA)" ] || { echo "no data folder $(PREFECT_DATA): run make demo first, or make prefect-deploy PREFECT_DATA=/your/data"; exit 2; }
 	@$(PF) work-pool inspect $(POOL) >/dev/null 2>&1 || $(PF) work-pool create $(POOL) --type process
 	PROACTIVE_PROJECT_DIR=$(CURDIR) PROACTIVE_DATA_DIR=$(PREFECT_DATA) $(PF) --no-prompt deploy --all
 
