@@ -16,6 +16,7 @@ from proactive_ml.cli import build_parser, main
 MISTAKES: list[tuple[list[str], dict[str, str], str]] = [
     (["trian"], {}, "did you mean 'train'?"),
     (["quarantine", "lst"], {}, "did you mean 'list'?"),
+    (["tasks"], {}, "proactive-ml tasks: error: the following arguments are required: ACTION"),
     (["train", "--as_of", "2026-01-01"], {}, "did you mean --as-of?"),
     (["score", "--targt", "churn"], {}, "did you mean --target?"),
     (["train", "--label", "inactivty"], {}, "did you mean 'inactivity'?"),
