@@ -17,6 +17,7 @@ export DO_NOT_TRACK ?= 1
 COV_FLOOR ?= 85
 
 .PHONY: help env demo test check lint typecheck imports test-slow bench mlflow-ui serve clean
+.PHONY: prefect-server prefect-deploy prefect-worker prefect-run prefect-stop
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -32,7 +33,7 @@ $(STAMP): uv.lock pyproject.toml | $(UV)
 env: $(STAMP) ## create/update the virtual environment from uv.lock (reproducible)
 
 demo: $(STAMP) ## run the main job on embedded defaults (no servers, no keys, no network)
-	PREFECT_LOGGING_LEVEL=WARNING $(BIN)/python -m flows.closed_loop --demo
+	PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL=WARNING $(BIN)/python -m flows.closed_loop --demo
 
 lint: $(STAMP) ## ruff (lint rules and the format check)
 	$(BIN)/ruff check src flows tests bench
@@ -62,6 +63,41 @@ mlflow-ui: $(STAMP) ## open the MLflow UI on the local store (the demo's after `
 
 serve: $(STAMP) ## run the webhook/unsubscribe receiver
 	$(BIN)/proactive-ml serve
+
+# Prefect: a local server, the process work pool, every deployment of prefect.yaml, workers (README: Orchestration).
+PREFECT_PORT ?= 4200
+PREFECT_URL := http://127.0.0.1:$(PREFECT_PORT)/api
+PREFECT_DATA ?= $(CURDIR)/data/demo
+POOL := proactive-process
+DEPLOYMENT ?= ingest-and-validate/ingest-hourly
+PF := PREFECT_API_URL=$(PREFECT_URL) $(BIN)/prefect
+
+prefect-server: $(STAMP) ## start a local Prefect server in the background (UI: http://127.0.0.1:4200)
+	@mkdir -p data
+	@up() { $(BIN)/python -c "import urllib.request as u; u.urlopen('$(PREFECT_URL)/health', timeout=2)" 2>/dev/null; }; \
+	if up; then echo "Prefect server already up: $(PREFECT_URL)"; exit 0; fi; \
+	nohup $(BIN)/prefect server start --host 127.0.0.1 --port $(PREFECT_PORT) >data/prefect-server.log 2>&1 & \
+	echo $$! >data/prefect-server.pid; \
+	for i in $$(seq 180); do up && break; sleep 1; done; \
+	up || { echo "Prefect server did not start: see data/prefect-server.log"; exit 1; }; \
+	echo "Prefect server up: UI http://127.0.0.1:$(PREFECT_PORT), API $(PREFECT_URL) (log data/prefect-server.log; make prefect-stop)"
+
+prefect-deploy: prefect-server ## create the process work pool and deploy every flow on PREFECT_DATA (default data/demo)
+	@[ -d "$(PREFECT_DATA)" ] || { echo "no data folder $(PREFECT_DATA): run make demo first, or make prefect-deploy PREFECT_DATA=/your/data"; exit 2; }
+	@$(PF) work-pool inspect $(POOL) >/dev/null 2>&1 || $(PF) work-pool create $(POOL) --type process
+	PROACTIVE_PROJECT_DIR=$(CURDIR) PROACTIVE_DATA_DIR=$(PREFECT_DATA) $(PF) --no-prompt deploy --all
+
+prefect-worker: prefect-server ## start a process worker on the pool (foreground; Ctrl-C stops it)
+	$(PF) worker start --pool $(POOL)
+
+prefect-run: prefect-server ## run one deployment now through a worker and wait (DEPLOYMENT=flow/deployment)
+	$(PF) deployment run $(DEPLOYMENT)
+	$(PF) worker start --pool $(POOL) --run-once
+	@$(PF) flow-run ls --limit 1
+
+prefect-stop: ## stop the background Prefect server started by make prefect-server
+	@if [ -f data/prefect-server.pid ]; then kill $$(cat data/prefect-server.pid) && rm data/prefect-server.pid && echo stopped; \
+	else echo "no server started by make prefect-server"; fi
 
 clean: ## remove local state (data/) — keeps the environment
 	rm -rf data

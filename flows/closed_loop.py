@@ -203,6 +203,10 @@ def _print_headline(h: dict[str, Any]) -> None:
         "reason, a score, an empty list or a placeholder greeting"
     )
     c.print(f"[bold]Report[/]        {h['report']}")
+    c.print(
+        "[bold]Prefect UI[/]    make prefect-server, then open http://127.0.0.1:4200 (every flow run of the demo, "
+        "with its INFO logs)"
+    )
     if "measured_effect_30d" in h:
         lo, hi = h["measured_ci"]
         klo, khi = h["customers_kept_ci"]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+from proactive_ml.errors import UserError
 from proactive_ml.settings import Settings, get_settings
 from proactive_ml.warehouse import Warehouse, migrate
 
@@ -50,3 +51,31 @@ def no_subflow_heartbeats() -> Iterator[None]:
 
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         yield
+
+
+def run_name(prefix: str) -> Callable[[], str]:
+    """A ``flow_run_name`` that names each run by its as-of date: ``ingest-2026-03-01`` (today when not given)."""
+
+    def name() -> str:
+        from prefect.runtime import flow_run
+
+        as_of = (flow_run.parameters or {}).get("as_of")
+        try:
+            day = resolve_as_of(as_of).date().isoformat()
+        except (TypeError, ValueError):  # a bad as_of fails in the flow itself, with its own message
+            day = str(as_of)
+        return f"{prefix}-{day}"
+
+    return name
+
+
+def require_customers(settings: Settings, flow: str) -> None:
+    """Fail, saying why, when the warehouse has no customer: a flow on no data must not report an empty success."""
+    with Warehouse.connect(settings.resolved_warehouse_url) as wh:
+        if wh.row_count("customers"):
+            return
+    raise UserError(
+        f"{flow}: the warehouse {settings.resolved_warehouse_url} has no customers: nothing to work on. Ingest "
+        f"first, or point the run at the right data folder (PROACTIVE_DATA_DIR, now {settings.data_dir}; a "
+        "deployment sets it in its job variables: see prefect.yaml)"
+    )

@@ -12,7 +12,8 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 
-from flows.common import load_settings, migrate_warehouse, resolve_as_of
+from flows.common import load_settings, migrate_warehouse, resolve_as_of, run_name
+from proactive_ml.errors import UserError
 from proactive_ml.ingest.files import ingest_path
 from proactive_ml.ingest.sources import ingest_sources, resolve_sources
 from proactive_ml.resources import open_resources
@@ -31,6 +32,13 @@ def validate_and_load(
             summary = ingest_sources(r.warehouse, config, r.settings, when, landing=folder)
         else:
             summary = ingest_path(r.warehouse, Path(landing or r.settings.landing_dir), r.settings, when)
+        if not (summary.loaded or summary.skipped):  # not "nothing new": nothing at all
+            where = landing or (config.landing_dir if config is not None else r.settings.landing_dir)
+            raise UserError(
+                f"no landing file found in {where}: nothing to ingest. Is the data folder right? "
+                f"(PROACTIVE_DATA_DIR, now {r.settings.data_dir}; a deployment sets it in its job variables: "
+                "see prefect.yaml)"
+            )
     return {
         "loaded": summary.loaded,
         "skipped": summary.skipped,
@@ -39,7 +47,7 @@ def validate_and_load(
     }
 
 
-@flow(name="ingest-and-validate")
+@flow(name="ingest-and-validate", flow_run_name=run_name("ingest"))
 def ingest_flow(
     landing: str | None = None, as_of: str | None = None, overrides: dict[str, Any] | None = None
 ) -> dict[str, int]:

@@ -15,7 +15,7 @@ import pandas as pd
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.common import is_transient, load_settings, migrate_warehouse, resolve_as_of
+from flows.common import is_transient, load_settings, migrate_warehouse, resolve_as_of, run_name
 from proactive_ml.modeling.scoring import MapPartitions, score_partition, score_targets
 from proactive_ml.modeling.uplift_training import load_uplift_champion, score_uplift
 from proactive_ml.outreach.run import run_outreach
@@ -73,7 +73,7 @@ def score_all(
         )
 
 
-@flow(name="score-customers")
+@flow(name="score-customers", flow_run_name=run_name("score"))
 def score_flow(
     as_of: str | None = None, targets: list[str] | None = None, overrides: dict[str, Any] | None = None
 ) -> dict[str, pd.DataFrame]:
@@ -107,7 +107,11 @@ def decide_and_send(
         return run_outreach(r.warehouse, r.settings, as_of, uplift=uplift, sender=r.sender)
 
 
-@flow(name="score-and-reach-out", task_runner=ThreadPoolTaskRunner(max_workers=2))  # type: ignore[arg-type]  # Prefect 3.8 stub: runner generic is invariant
+@flow(
+    name="score-and-reach-out",
+    flow_run_name=run_name("outreach"),
+    task_runner=ThreadPoolTaskRunner(max_workers=2),  # type: ignore[arg-type]  # Prefect 3.8 stub: invariant generic
+)
 def outreach_flow(
     as_of: str | None = None, targeting: str = "risk", overrides: dict[str, Any] | None = None
 ) -> dict[str, Any]:

@@ -6,7 +6,14 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 
-from flows.common import is_transient, load_settings, migrate_warehouse, resolve_as_of
+from flows.common import (
+    is_transient,
+    load_settings,
+    migrate_warehouse,
+    require_customers,
+    resolve_as_of,
+    run_name,
+)
 from proactive_ml.resources import open_resources
 
 
@@ -28,10 +35,12 @@ def write(as_of: str | None, overrides: dict[str, Any] | None) -> str:
         return str(write_report(r.warehouse, r.settings, resolve_as_of(as_of).date()))
 
 
-@flow(name="report")
+@flow(name="report", flow_run_name=run_name("report"))
 def report_flow(as_of: str | None = None, overrides: dict[str, Any] | None = None) -> str:
     """Impact first, then the report that shows it."""
-    migrate_warehouse(load_settings(overrides))
+    settings = load_settings(overrides)
+    migrate_warehouse(settings)
+    require_customers(settings, "report")
     impact(as_of, overrides)
     path = write(as_of, overrides)
     get_run_logger().info("report: %s", path)

@@ -6,7 +6,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 
-from flows.common import load_settings, migrate_warehouse, resolve_as_of
+from flows.common import load_settings, migrate_warehouse, resolve_as_of, run_name
 from proactive_ml.resources import open_resources
 
 
@@ -19,7 +19,7 @@ def process(as_of: str | None, overrides: dict[str, Any] | None) -> dict[str, An
         return process_responses(r.warehouse, r.settings, resolve_as_of(as_of))
 
 
-@flow(name="ingest-responses")
+@flow(name="ingest-responses", flow_run_name=run_name("responses"))
 def responses_flow(as_of: str | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Take in what came back from customers since the last run."""
     migrate_warehouse(load_settings(overrides))

@@ -11,7 +11,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.common import is_transient, load_settings, migrate_warehouse, resolve_as_of
+from flows.common import is_transient, load_settings, migrate_warehouse, resolve_as_of, run_name
 from proactive_ml.modeling.train import train_and_register
 from proactive_ml.modeling.uplift_training import train_and_register_uplift
 from proactive_ml.resources import open_resources
@@ -40,7 +40,11 @@ def train_uplift(as_of: str | None, overrides: dict[str, Any] | None) -> dict[st
     return out
 
 
-@flow(name="train-and-register", task_runner=ThreadPoolTaskRunner(max_workers=2))  # type: ignore[arg-type]  # Prefect 3.8 stub: runner generic is invariant
+@flow(
+    name="train-and-register",
+    flow_run_name=run_name("train"),
+    task_runner=ThreadPoolTaskRunner(max_workers=2),  # type: ignore[arg-type]  # Prefect 3.8 stub: invariant generic
+)
 def train_flow(
     targets: list[str] | None = None,
     as_of: str | None = None,

@@ -16,6 +16,7 @@ from proactive_ml.cli import build_parser, main
 MISTAKES: list[tuple[list[str], dict[str, str], str]] = [
     (["trian"], {}, "did you mean 'train'?"),
     (["quarantine", "lst"], {}, "did you mean 'list'?"),
+    (["tasks"], {}, "proactive-ml tasks: error: the following arguments are required: ACTION"),
     (["train", "--as_of", "2026-01-01"], {}, "did you mean --as-of?"),
     (["score", "--targt", "churn"], {}, "did you mean --target?"),
     (["train", "--label", "inactivty"], {}, "did you mean 'inactivity'?"),
@@ -118,3 +119,22 @@ def test_a_system_failure_is_not_a_user_mistake(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setattr(ingest_commands, "_status", broken)
     with pytest.raises(RuntimeError, match="disk on fire"):
         main(["status"])
+
+
+@pytest.mark.parametrize("command", ["serve", "mail-sink"])
+def test_a_busy_port_is_named_not_a_traceback(
+    command: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    monkeypatch.setenv("PROACTIVE_DATA_DIR", str(data_dir))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert _run([command, "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.strip()
+        == f"error: --port {port}: cannot listen on 127.0.0.1:{port} (Address already in use); choose another"
+    )

@@ -71,3 +71,21 @@ def output_file(value: str) -> str:
     if not path.parent.is_dir():
         raise argparse.ArgumentTypeError(f"{value}: folder {path.parent} does not exist")
     return value
+
+
+def free_port(host: str, number: int) -> None:
+    """Refuse, naming ``--port``, a port another program already listens on (before a server starts)."""
+    import socket
+
+    from proactive_ml.errors import UserError
+
+    if number == 0:
+        return
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, number))
+        except OSError as exc:
+            raise UserError(
+                f"--port {number}: cannot listen on {host}:{number} ({exc.strerror}); choose another"
+            ) from None

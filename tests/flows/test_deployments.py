@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -15,9 +16,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from proactive_ml.warehouse import Warehouse
+
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = yaml.safe_load((ROOT / "prefect.yaml").read_text())
 PREFECT = str(Path(sys.executable).parent / "prefect")
+SAMPLES = ROOT / "tests" / "samples" / "landing"
 
 
 def test_every_entrypoint_is_a_flow() -> None:
@@ -60,6 +64,7 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no
         "PREFECT_API_URL": api,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_SERVER_UI_ENABLED": "false",
+        "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",  # only the runs a test asks for
         "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
     }
     log = open(home / "server.log", "w")  # noqa: SIM115 - closed in teardown
@@ -88,9 +93,13 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no
         log.close()
 
 
-def test_prefect_deploy_all_registers_every_deployment_and_schedule(prefect_server) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture(scope="module")
+def deployed(prefect_server, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The README's steps: the process work pool, then ``prefect deploy --all`` on a data folder."""
     api, env = prefect_server
-    env = {**env, "PROACTIVE_PROJECT_DIR": str(ROOT)}
+    data = tmp_path_factory.mktemp("deployed") / "data"
+    shutil.copytree(SAMPLES, data / "landing")
+    env = {**env, "PROACTIVE_PROJECT_DIR": str(ROOT), "PROACTIVE_DATA_DIR": str(data)}
     pool = SPEC["deployments"][0]["work_pool"]["name"]
     subprocess.run(
         [PREFECT, "work-pool", "create", pool, "--type", "process"],
@@ -108,7 +117,11 @@ def test_prefect_deploy_all_registers_every_deployment_and_schedule(prefect_serv
         timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    return api, env, data, pool
 
+
+def test_prefect_deploy_all_registers_every_deployment_and_schedule(deployed) -> None:  # type: ignore[no-untyped-def]
+    api, _, data, pool = deployed
     registered = {d["name"]: d for d in _post(f"{api}/deployments/filter", {})}  # type: ignore[union-attr]
     for dep in SPEC["deployments"]:
         assert dep["name"] in registered, f"{dep['name']} not registered"
@@ -121,5 +134,33 @@ def test_prefect_deploy_all_registers_every_deployment_and_schedule(prefect_serv
             else:
                 assert g["schedule"]["interval"] == w["interval"]
         assert got["work_pool_name"] == pool
+        assert got["job_variables"]["env"]["PROACTIVE_DATA_DIR"] == str(data)  # the data folder travels along
+        assert got["job_variables"]["working_dir"] == str(ROOT)
     outreach = registered["outreach-daily"]
     assert outreach["global_concurrency_limit"]["limit"] == 1
+
+
+def test_a_deployment_runs_through_a_process_worker(deployed, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """ingest-hourly through a real process worker, on the data folder given at deploy time; named by its as-of."""
+    api, env, data, pool = deployed
+    name = "ingest-and-validate/ingest-hourly"
+    subprocess.run(
+        [PREFECT, "deployment", "run", name, "--param", 'as_of="2026-01-02T00:00:00"'],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    worker = subprocess.run(
+        [PREFECT, "worker", "start", "--pool", pool, "--run-once"],
+        env=env,
+        cwd=tmp_path,  # the pull step moves the run to the project folder
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert worker.returncode == 0, worker.stdout + worker.stderr
+    (run,) = _post(f"{api}/flow_runs/filter", {})  # type: ignore[misc]
+    assert run["state_type"] == "COMPLETED", run["state"]
+    assert run["name"] == "ingest-2026-01-02"  # named by its as-of date
+    with Warehouse.connect(f"duckdb:///{data / 'warehouse.duckdb'}") as wh:
+        assert wh.row_count("customers") > 0  # the deployment worked on the data folder it was given

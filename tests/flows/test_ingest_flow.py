@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 from flows.ingest import ingest_flow
 from proactive_ml.warehouse import Warehouse
 
@@ -41,3 +43,13 @@ def test_ingest_flow_uses_the_sources_file_setting(prefect_harness: None, tmp_pa
     assert result["loaded"] == 1
     with Warehouse.connect(f"duckdb:///{tmp_path / 'data' / 'warehouse.duckdb'}") as wh:
         assert wh.row_count("customers") == 50
+
+
+def test_ingest_with_no_landing_file_fails_and_says_so(tmp_path: Path) -> None:
+    """A run on an empty data folder (a deployment without its data) fails instead of an empty success."""
+    from flows.ingest import validate_and_load
+    from proactive_ml.errors import UserError
+
+    (tmp_path / "data" / "landing").mkdir(parents=True)
+    with pytest.raises(UserError, match="no landing file found in .*PROACTIVE_DATA_DIR"):
+        validate_and_load.fn(None, "2026-01-02T00:00:00", {"data_dir": str(tmp_path / "data")})

@@ -98,7 +98,7 @@ def _sources_check(args: argparse.Namespace) -> int:
         max_share=s.quarantine_max_share,
     )
     print(render(report))
-    return 0 if report.ok else 1
+    return 0 if report.ok else 2  # problems in the mapping or the files: the user's to fix
 
 
 def _status(args: argparse.Namespace) -> int:

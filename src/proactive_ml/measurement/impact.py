@@ -79,7 +79,10 @@ def outcomes_frame(
     d = outcomes.randomized(decisions).copy()
     d["decided"] = pd.to_datetime(d["as_of"])
     cancel = customers.drop_duplicates("customer_id").set_index("customer_id")["cancelled_at"]
-    cancelled = pd.to_datetime(d["customer_id"].map(cancel))
+    if len(d):
+        cancelled = pd.to_datetime(d["customer_id"].map(cancel))
+    else:  # no decision yet (pandas cannot map an empty frame onto datetimes)
+        cancelled = pd.Series(pd.NaT, index=d.index, dtype="datetime64[ns]")
     for h in HORIZONS:
         d[f"retained_{h}d"] = outcomes.retained_known(d["decided"], cancelled, h, as_of)
     need = outcomes.need_within(d, need_events, NEED_HORIZON)

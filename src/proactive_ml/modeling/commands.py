@@ -9,7 +9,7 @@ import argparse
 import json
 from datetime import UTC, date, datetime
 
-from proactive_ml.argtypes import iso_date, port
+from proactive_ml.argtypes import free_port, iso_date, port
 
 TARGETS = ("churn", "need")
 MODELS = (*TARGETS, "uplift")
@@ -123,6 +123,7 @@ def _ui(args: argparse.Namespace) -> int:
     print(" ".join(cmd))
     if args.print_only:
         return 0
+    free_port("127.0.0.1", args.port)
     return subprocess.call(cmd)  # noqa: S603 - our own command line: the environment's mlflow ui on our store
 
 

@@ -166,7 +166,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
     p.set_defaults(func=_outreach)
 
     p = sub.add_parser("tasks", help="customer-success tasks")
-    tsub = p.add_subparsers(dest="tasks_command", metavar="ACTION")
+    tsub = p.add_subparsers(dest="tasks_command", metavar="ACTION", required=True)
     e = tsub.add_parser("export", help="write open CS tasks to a CSV file")
     e.add_argument("--out", type=output_file, required=True, help="CSV file to write")
     e.set_defaults(func=_tasks_export)

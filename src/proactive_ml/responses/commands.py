@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from proactive_ml.argtypes import iso_time, port
+from proactive_ml.argtypes import free_port, iso_time, port
 
 
 def _as_of(value: str | None) -> object:
@@ -21,6 +21,7 @@ def _serve(args: argparse.Namespace) -> int:
     from proactive_ml.warehouse import open_warehouse
 
     s = get_settings()
+    free_port(args.host, args.port)
     if args.apply_unsubscribes:  # the receiver writes suppressions: the tables must be there
         open_warehouse(s.resolved_warehouse_url).close()
     print(f"receiver on http://{args.host}:{args.port} (raw log: {s.data_dir / 'receiver.sqlite3'})")

@@ -11,7 +11,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from proactive_ml.argtypes import iso_date, port, positive_int
+from proactive_ml.argtypes import free_port, iso_date, port, positive_int
 
 COMPANIES = ("saas", "retail", "snapshot")
 
@@ -109,6 +109,7 @@ def _mail_sink(args: argparse.Namespace) -> int:
     from proactive_ml.sim.sink import serve
 
     s = get_settings()
+    free_port(args.host, args.port)
     print(
         f"mail sink on http://{args.host}:{args.port}  outbox: {s.outbox_dir}  (Ctrl-C to stop)", flush=True
     )

@@ -7,6 +7,7 @@ COMPLETE result format stops at 200) while the rules stay defined once, in ``exp
 
 from __future__ import annotations
 
+import atexit
 import re
 import threading
 from collections.abc import Mapping
@@ -312,7 +313,19 @@ def _duck() -> Any:
     with _DUCK_LOCK:
         if not _DUCK:
             _DUCK.append(duckdb.connect())
+            atexit.register(_close_duck)
         return _DUCK[0]
+
+
+def _close_duck() -> None:
+    """Close and drop the key-hashing connection before the interpreter tears modules down.
+
+    A DuckDB connection still referenced by a module global when DuckDB's bindings are finalized makes them print
+    "nanobind: leaked instances/types/functions" at the end of every run that ingested anything.
+    """
+    with _DUCK_LOCK:
+        while _DUCK:
+            _DUCK.pop().close()
 
 
 class KeyTracker:
