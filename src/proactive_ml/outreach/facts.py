@@ -21,6 +21,7 @@ from proactive_ml.outreach.signals import days_to_anniversary
 from proactive_ml.warehouse import Warehouse
 
 RECAP_DAYS = 90  # usage recap and feature popularity window
+TRIED_DAYS = 365  # a feature used within this window counts as tried (bounds the scan of usage history)
 NOT_A_FEATURE = frozenset({"login"})  # events that are no feature to recommend or recap
 MAX_FACT_CHARS = 120
 
@@ -96,7 +97,8 @@ def build_facts(
     Args:
         customers: customer_id, signup_date, cancelled_at, and optionally owner, locale.
         open_tickets: customer_id, opened_at, category, and optionally subject, assignee (open at as_of).
-        usage: customer_id, feature, n_recent (uses in the last RECAP_DAYS), one row per feature ever used.
+        usage: customer_id, feature, n_recent (uses in the last RECAP_DAYS), one row per feature used in the last
+            TRIED_DAYS.
         popularity: product features, most used across all customers first (candidates for the next step).
         as_of: The decision or send time.
     """
@@ -153,8 +155,8 @@ def load_facts(
         usage = wh.query(
             f"""SELECT u.customer_id, u.feature, sum(CASE WHEN u.ts >= :since THEN 1 ELSE 0 END) AS n_recent
                 FROM usage_events u JOIN {s} s ON s.customer_id = u.customer_id
-                WHERE u.ts < :t GROUP BY u.customer_id, u.feature""",
-            p,
+                WHERE u.ts < :t AND u.ts >= :tried GROUP BY u.customer_id, u.feature""",
+            {**p, "tried": as_of - timedelta(days=TRIED_DAYS)},
         )
     customers = customers.drop_duplicates("customer_id", keep="last")
     pop = popularity if popularity is not None else feature_popularity(wh, as_of)
