@@ -7,6 +7,7 @@ import pytest
 
 from proactive_ml.measurement import intervals
 from proactive_ml.measurement.intervals import (
+    always_valid_interval,
     bootstrap_ci,
     diff_ci,
     newcombe_interval,
@@ -60,3 +61,19 @@ def test_streaming_bootstrap_agrees_with_newcombe_and_works_in_small_blocks(monk
     assert abs(lo2 - wlo) < 0.05
     assert abs(hi2 - whi) < 0.05
     assert bootstrap_ci(x, y, n_boot=2000) == (d2, lo2, hi2)  # seeded
+
+
+def test_always_valid_interval_is_wider_than_newcombe_and_rarely_alarms_on_daily_looks():
+    d, lo, hi = always_valid_interval(8000, 10000, 1950, 2500)
+    _, nlo, nhi = newcombe_interval(8000, 10000, 1950, 2500)
+    assert lo < nlo < d < nhi < hi
+    rng = np.random.default_rng(3)
+    alarms = 0
+    for _ in range(200):  # A/A, 60 daily looks
+        n1, n2 = np.cumsum(np.full(60, 80)), np.cumsum(np.full(60, 20))
+        x1, x2 = np.cumsum(rng.binomial(80, 0.8, 60)), np.cumsum(rng.binomial(20, 0.8, 60))
+        _, lo_s, hi_s = always_valid_interval(x1, n1, x2, n2)
+        alarms += bool(np.any((lo_s > 0) | (hi_s < 0)))
+    assert alarms / 200 <= 0.06
+    _, lo_e, _ = always_valid_interval(1, 0, 1, 2)
+    assert np.isnan(lo_e)

@@ -118,3 +118,34 @@ def bootstrap_ci(
     diffs -= _resampled_means(b, n_boot, rng)
     lo, hi = np.quantile(diffs, [alpha / 2, 1 - alpha / 2])
     return float(a.mean() - b.mean()), float(lo), float(hi)
+
+
+#: mixing scale of the always-valid interval: effects of a few points of rate are what we expect to see
+TAU = 0.05
+
+
+def always_valid_interval(
+    x1: Any, n1: Any, x2: Any, n2: Any, alpha: float = 0.05, tau: float = TAU
+) -> tuple[Any, Any, Any]:
+    """Difference ``x1/n1 - x2/n2`` with a confidence sequence: safe to look at after every new day of data.
+
+    The normal-mixture (mSPRT) confidence sequence of Johari, Pekelis and Walsh (2017) on the difference of rates,
+    with plug-in variance ``V = p1(1-p1)/n1 + p2(1-p2)/n2`` (rates shrunk by half a success to stay positive) and
+    mixing variance ``tau^2``: ``d +- sqrt(V (V + tau^2) / tau^2 * (2 log(1/alpha) + log((V + tau^2) / V)))``.
+    The chance that it ever excludes the true difference, over all looks, is about ``alpha``; it is wider than
+    the fixed-horizon interval, which is the price of peeking. Works elementwise on arrays.
+
+    Returns:
+        ``(difference, low, high)`` (NaN where an arm is empty).
+    """
+    x1, n1, x2, n2 = (np.asarray(v, float) for v in (x1, n1, x2, n2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = x1 / n1 - x2 / n2
+        q1, q2 = (x1 + 0.5) / (n1 + 1), (x2 + 0.5) / (n2 + 1)
+        v = q1 * (1 - q1) / n1 + q2 * (1 - q2) / n2
+        t2 = tau * tau
+        half = np.sqrt(v * (v + t2) / t2 * (2 * np.log(1 / alpha) + np.log((v + t2) / v)))
+    low, high = np.maximum(d - half, -1.0), np.minimum(d + half, 1.0)
+    if d.ndim == 0:
+        return float(d), float(low), float(high)
+    return d, low, high
