@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from proactive_ml.features import outcomes
+from proactive_ml.measurement.headline import display_impact, display_leaderboard, headline_text
 from proactive_ml.measurement.impact import _load as load_impact_inputs
 from proactive_ml.measurement.impact import impact_table, outcomes_frame
 from proactive_ml.measurement.themes import fit_themes, theme_churn
@@ -139,24 +140,24 @@ _CSS = (
 )
 
 
-def _headline(impact: pd.DataFrame) -> str:
-    """The sentence on top: customers kept overall at the longest horizon measured, with its interval."""
+def _headline(impact: pd.DataFrame, weeks_so_far: dict[str, float] | None = None) -> str:
+    """The sentence on top: customers kept overall at the longest horizon measured, in plain words."""
     overall = impact[(impact["playbook"] == "ALL") & impact["outcome"].str.startswith("retained")]
     if not len(overall):
         return "<p class=big>No decision is old enough to measure yet (30 days after the first outreach).</p>"
     best = overall.iloc[-1]
-    if best["kept_low"] > 0:
-        verdict = "a measured win"
-    elif best["kept_high"] < 0:
-        verdict = "a measured loss: investigate"
-    else:
-        verdict = "not distinguishable from zero yet"
-    return (
-        f"<p class=big>The outreach kept <b>{best['kept']:.1f}</b> customers "
-        f"(95% interval {best['kept_low']:.1f} to {best['kept_high']:.1f}) at {best['outcome'].split('_')[1]}, "
-        f"{html.escape(verdict)}: {int(best['n_treated'])} contacted vs {int(best['n_holdout'])} held out, "
-        f"retention {best['rate_treated']:.1%} vs {best['rate_holdout']:.1%}.</p>"
-    )
+    text = headline_text(best, (weeks_so_far or {}).get(best["outcome"]))
+    return f"<p class=big>{html.escape(text)}</p>"
+
+
+def weeks_observed(frame: pd.DataFrame) -> dict[str, float]:
+    """Per outcome column of an outcomes frame: weeks between the first and last decision with a known outcome."""
+    out = {}
+    for col in (c for c in frame.columns if c.startswith("retained_")):
+        days = pd.to_datetime(frame.loc[frame[col].notna(), "decided"])
+        if len(days):
+            out[col] = ((days.max() - days.min()).days + 1) / 7
+    return out
 
 
 def _leaderboard(impact: pd.DataFrame) -> pd.DataFrame:
@@ -182,10 +183,14 @@ def render_html(
     tasks: pd.DataFrame,
     theme_tables: dict[str, pd.DataFrame],
     plots: dict[str, str] | None = None,
+    weeks_so_far: dict[str, float] | None = None,
 ) -> str:
-    """The report page (pure: frames in, HTML out; every value escaped)."""
+    """The report page (pure: frames in, HTML out; every value escaped).
+
+    ``weeks_so_far`` (per outcome, see :func:`weeks_observed`) lets the headline say how long to wait.
+    """
     plots = plots or {}
-    headline = _headline(impact)
+    headline = _headline(impact, weeks_so_far)
     lead = _leaderboard(impact)
 
     def img(key: str, alt: str) -> str:
@@ -196,9 +201,10 @@ def render_html(
 <h1>Proactive outreach: success report</h1><p>As of {html.escape(str(as_of))}. Treated vs randomized holdout
 (intent to treat). Aggregates only: no personal data.</p>
 <h2>Customers kept</h2>{headline}{img("kept", "customers kept per playbook")}{img("history", "history")}
-{_table(impact[impact["playbook"] == "ALL"], {"n_treated": ".0f", "n_holdout": ".0f"})}
-<h2>Playbook leaderboard</h2><p>Difference in rates (treated - holdout) per outcome; need_30d: lower is better.</p>
-{_table(lead, {"n_treated": ".0f", "n_holdout": ".0f", "kept": ".1f", "kept_low": ".1f", "kept_high": ".1f"})}
+{_table(display_impact(impact[impact["playbook"] == "ALL"]))}
+<h2>Playbook leaderboard</h2><p>Difference in rates, contacted minus held out, in percentage points;
+for "needed help", lower is better.</p>
+{_table(display_leaderboard(lead))}
 <h2>Responses and CSAT</h2>{img("rates", "response rates")}
 {_table(rates, {"sent": ".0f", "ratings": ".0f", "csat_mean": ".2f"})}
 <h2>Customer-success tasks</h2>{_table(tasks, {"tasks": ".0f", "retained_30d": ".1%"})}
@@ -253,11 +259,14 @@ def _tasks(wh: Any, as_of: date) -> pd.DataFrame:
 def write_report(wh: Any, settings: Settings, as_of: date | datetime) -> Path:
     """Build the report from the warehouse and write ``<reports_dir>/report.html``; returns the path."""
     day = pd.Timestamp(as_of).date()
-    impact = impact_table(outcomes_frame(*load_impact_inputs(wh), day))
+    frame = outcomes_frame(*load_impact_inputs(wh), day)
+    impact = impact_table(frame)
     history = wh.query("SELECT * FROM impact_history WHERE as_of <= :d", {"d": day})
     rates = response_rates(wh)
     plots = _plots(impact, history, rates)
-    page = render_html(day, impact, history, rates, _tasks(wh, day), _theme_tables(wh, day), plots)
+    page = render_html(
+        day, impact, history, rates, _tasks(wh, day), _theme_tables(wh, day), plots, weeks_observed(frame)
+    )
     out = Path(settings.reports_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "report.html"
