@@ -127,7 +127,8 @@ def _table(df: pd.DataFrame, fmt: dict[str, str] | None = None) -> str:
                 s = "" if pd.isna(v) else format(v, fmt.get(c, ".3g"))
             else:
                 s = "" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v)
-            cells.append(f"<td>{html.escape(s)}</td>")
+            cls = " class=text" if len(s) > 40 else ""  # prose (quotes, terms) reads left-aligned
+            cells.append(f"<td{cls}>{html.escape(s)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
@@ -136,7 +137,7 @@ _CSS = (
     "body{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto;color:#222}"
     "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .6em;"
     "text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}.big{font-size:1.25em}"
-    "img{max-width:100%}"
+    "img{max-width:100%}td.text{text-align:left;overflow-wrap:anywhere;min-width:12em}"
 )
 
 
