@@ -4,7 +4,7 @@ Texts (negative survey comments, replies to our emails, ticket subjects) are cle
 signatures cut, HTML entities and tags decoded, links, e-mail addresses, @handles, phone numbers and digits
 removed, words reduced to a crude stem so *delay / delayed / delays* count once. scikit-learn's
 ``TfidfVectorizer`` (words and two-word phrases, English stop words, sublinear tf) and ``NMF`` then find the
-themes; every text goes to its strongest theme (none when it has no known word).
+themes; every text goes to the theme that explains most of it (none when it has no known word).
 
 Each theme gets its top terms (shown in their most common written form), its size, two or three representative
 quotes with personal data masked, and, when customer ids and churn flags are given, the churn rate of customers
@@ -154,7 +154,8 @@ def fit_themes(
         return empty
     k = min(k, M.shape[1])
     nmf = NMF(k, init="nndsvda", random_state=random_state, max_iter=200, tol=1e-3)
-    W = nmf.fit_transform(M)
+    # text i's part in theme j is W[i, j] * H[j]: compare themes by its size, not by W alone (scale is arbitrary)
+    W = nmf.fit_transform(M) * np.linalg.norm(nmf.components_, axis=1)
     assignment = np.where(W.max(axis=1) > 0, W.argmax(axis=1), -1)
     vocab = vec.get_feature_names_out()
     rows = []
