@@ -17,22 +17,24 @@ from proactive_ml.sim.fixtures import NOW, make_sends, synthetic_decisions
 from proactive_ml.sim.fixtures import load_decision_tables as _load_tables
 
 
-def test_themes_counts_keywords_and_bigrams_without_addresses():
-    t = themes(
-        [
-            "The invoice was wrong again, billing is a mess",
-            "billing mess: invoice wrong",
-            "Contact me at jane.doe@example.com about the slow dashboard",
-            "slow dashboard again",
-        ]
-    )
-    got = dict(zip(t["theme"], t["mentions"], strict=True))
-    assert got["billing mess"] == 2
-    assert got["slow dashboard"] == 2
-    assert got["invoice wrong"] == 2
-    assert "invoice" not in got
-    assert "dashboard" not in got
-    assert not any("@" in k or "jane" in k for k in got)
+def test_themes_table_has_human_headers_churn_and_no_addresses():
+    texts = [
+        "The invoice was wrong again, billing is a mess",
+        "billing mess: invoice wrong",
+        "invoice wrong, billing mess",
+        "Contact me at jane.doe@example.com about the slow dashboard",
+        "slow dashboard again",
+        "the dashboard is slow",
+    ]
+    ids = ["A", "B", "C", "D", "E", "F"]
+    churned = pd.Series([1, 1, 1, 0, 0, 0, 0], index=[*ids, "G"])
+    t = themes(texts, ids, churned)
+    assert list(t.columns[:3]) == ["Theme (top terms)", "Texts", "Share"]
+    assert "invoice" in t.iloc[0]["Theme (top terms)"]  # the costly theme first
+    assert t.iloc[0]["Churned if raised"] == 1.0
+    assert "dashboard" in t.iloc[1]["Theme (top terms)"]
+    assert not t.astype(str).apply(lambda c: c.str.contains("jane|@example", regex=True)).any().any()
+    assert themes([]).empty
 
 
 def test_report_has_kept_leaderboard_rates_themes_and_no_pii(duck, settings):

@@ -35,7 +35,7 @@ def test_each_variant_is_judged_against_the_holdout_with_intervals() -> None:
     assert (t["n_holdout"] > 300).all()
     empty = pd.DataFrame()
     impact = pd.DataFrame(columns=IMPACT_COLUMNS)
-    html = render_html(date(2026, 12, 31), impact, empty, empty, empty, empty, empty, variants=t)
+    html = render_html(date(2026, 12, 31), impact, empty, empty, empty, {}, variants=t)
     assert "Variants: judged on retention" in html
     assert "<td>onboarding</td><td>a</td><td>retained_60d</td>" in html
 

@@ -4,7 +4,8 @@ Intent-to-treat on the ``decisions`` table (the holdout is a salted hash of the 
 among decided customers): for each decision old enough, was the customer still a customer 30/60/90 days later
 (``customers.cancelled_at``), and did they need help within 30 days (a ticket or a detractor survey, the modeling
 ``need`` label)? Both are defined once in :mod:`proactive_ml.features.outcomes`. The difference of rates comes with
-a 95% interval (Wald, unpooled variances; a percentile bootstrap is available), and *customers kept* =
+a 95% interval (Newcombe's score interval for the 0/1 outcomes, see :mod:`proactive_ml.measurement.intervals`;
+a streaming percentile bootstrap and the plain Wald interval are available), and *customers kept* =
 difference x treated n, with the interval scaled the same way.
 
 :func:`impact_table` is pure; :func:`measure_impact` is the edge (warehouse read, ``impact_history`` write,
@@ -22,11 +23,11 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from proactive_ml.features import outcomes
+from proactive_ml.measurement.intervals import Z95, bootstrap_ci, diff_ci, wald_interval
 from proactive_ml.settings import Settings
 
 HORIZONS = (30, 60, 90)
 NEED_HORIZON = outcomes.NEED_HORIZON_DAYS
-Z95 = 1.959963984540054
 ALL = "ALL"
 EXPERIMENT = "proactive-impact"
 COLUMNS = [
@@ -43,30 +44,6 @@ COLUMNS = [
     "kept_low",
     "kept_high",
 ]
-
-
-def diff_ci(treated: Any, holdout: Any, z: float = Z95) -> tuple[float, float, float]:
-    """Difference of means (treated - holdout) and its normal-approximation interval."""
-    a, b = np.asarray(treated, float), np.asarray(holdout, float)
-    if len(a) == 0 or len(b) == 0:
-        return float("nan"), float("nan"), float("nan")
-    d = a.mean() - b.mean()
-    se = np.sqrt(
-        (a.var(ddof=1) / len(a) if len(a) > 1 else 0.0) + (b.var(ddof=1) / len(b) if len(b) > 1 else 0.0)
-    )
-    return float(d), float(d - z * se), float(d + z * se)
-
-
-def bootstrap_ci(
-    treated: Any, holdout: Any, n_boot: int = 2000, seed: int = 42, alpha: float = 0.05
-) -> tuple[float, float, float]:
-    """Difference of means with a percentile bootstrap interval (resampling each arm)."""
-    a, b = np.asarray(treated, float), np.asarray(holdout, float)
-    rng = np.random.default_rng(seed)
-    ma = a[rng.integers(0, len(a), (n_boot, len(a)))].mean(axis=1)
-    mb = b[rng.integers(0, len(b), (n_boot, len(b)))].mean(axis=1)
-    lo, hi = np.quantile(ma - mb, [alpha / 2, 1 - alpha / 2])
-    return float(a.mean() - b.mean()), float(lo), float(hi)
 
 
 def outcomes_frame(
@@ -90,8 +67,22 @@ def outcomes_frame(
     return d
 
 
-def impact_table(rows: pd.DataFrame, method: str = "wald") -> pd.DataFrame:
-    """Treated vs holdout per playbook and overall (``ALL``: first decision per customer) for each outcome."""
+__all__ = ["Z95", "bootstrap_ci", "diff_ci", "impact_table", "measure_impact", "outcomes_frame"]
+
+
+def _interval(a: np.ndarray, b: np.ndarray, method: str) -> tuple[float, float, float]:
+    if method == "bootstrap":
+        return bootstrap_ci(a, b)
+    if method == "wald":
+        return wald_interval(np.asarray(a, float), np.asarray(b, float))
+    return diff_ci(a, b)
+
+
+def impact_table(rows: pd.DataFrame, method: str = "newcombe") -> pd.DataFrame:
+    """Treated vs holdout per playbook and overall (``ALL``: first decision per customer) for each outcome.
+
+    ``method``: ``newcombe`` (default: score interval for 0/1 outcomes), ``bootstrap`` or ``wald``.
+    """
     outs = [f"retained_{h}d" for h in HORIZONS] + [f"need_{NEED_HORIZON}d"]
     groups: list[tuple[str, pd.DataFrame]] = []
     groups.append((ALL, outcomes.first_per_customer(rows)))
@@ -105,7 +96,7 @@ def impact_table(rows: pd.DataFrame, method: str = "wald") -> pd.DataFrame:
             b = v.loc[v["arm"] == outcomes.HOLDOUT, o].to_numpy()
             if len(a) < 2 or len(b) < 2:
                 continue
-            diff, lo, hi = bootstrap_ci(a, b) if method == "bootstrap" else diff_ci(a, b)
+            diff, lo, hi = _interval(a, b, method)
             kept = (diff * len(a), lo * len(a), hi * len(a)) if o.startswith("retained") else (np.nan,) * 3
             rows.append([pb, o, len(a), len(b), a.mean(), b.mean(), diff, lo, hi, *kept])
     return pd.DataFrame(rows, columns=COLUMNS)
@@ -125,7 +116,7 @@ def measure_impact(
     settings: Settings | None = None,
     *,
     log_to_mlflow: bool = True,
-    method: str = "wald",
+    method: str = "newcombe",
 ) -> pd.DataFrame:
     """Impact per playbook and overall as of ``as_of``; kept in ``impact_history`` and logged to MLflow."""
     from proactive_ml.measurement import variants as v  # the variants reuse this module's estimator
@@ -203,7 +194,7 @@ def log_impact_run(
         client.log_batch(run.info.run_id, metrics=metrics[i : i + 900])
     client.log_batch(
         run.info.run_id,
-        params=[Param("as_of", as_of.isoformat()), Param("ci", "95% normal approx")],
+        params=[Param("as_of", as_of.isoformat()), Param("ci", "95% Newcombe score (0/1 outcomes)")],
         tags=[RunTag("playbooks", ",".join(sorted(set(table["playbook"]))))],
     )
     client.log_text(run.info.run_id, table.to_csv(index=False), "impact.csv")

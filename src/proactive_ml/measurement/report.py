@@ -1,8 +1,8 @@
 """The success report: "celebrate the wins, find what to fix" (one self-contained HTML page, plots embedded).
 
 Sections: customers kept by the outreach (incremental, with interval) and its history; the playbook leaderboard;
-response (open/click/reply/unsubscribe) and CSAT rates; customer-success tasks and their outcomes; recurring
-themes in negative comments and replies (keyword and bigram counts). Aggregates only: no emails, names or ids.
+response (open/click/reply/unsubscribe) and CSAT rates; customer-success tasks and their outcomes; themes in
+negative comments, replies and ticket subjects (a TF-IDF + NMF topic model, with churn per theme). Aggregates only: no emails, names or ids.
 
 :func:`themes` and :func:`render_html` are pure; :func:`write_report` reads the warehouse and writes the file.
 """
@@ -12,8 +12,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import re
-from collections import Counter
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -23,205 +21,53 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from proactive_ml.features import outcomes
+from proactive_ml.measurement.headline import display_impact, display_leaderboard, headline_text
 from proactive_ml.measurement.impact import _load as load_impact_inputs
 from proactive_ml.measurement.impact import impact_table, outcomes_frame
+from proactive_ml.measurement.themes import fit_themes, theme_churn
 from proactive_ml.measurement.variants import variant_inputs, variant_table, with_variants
 from proactive_ml.responses.processing import response_rates
 from proactive_ml.settings import Settings
 
-STOPWORDS = frozenset(
-    [
-        "a",
-        "about",
-        "above",
-        "after",
-        "again",
-        "against",
-        "all",
-        "am",
-        "an",
-        "and",
-        "any",
-        "are",
-        "as",
-        "at",
-        "be",
-        "because",
-        "been",
-        "before",
-        "being",
-        "below",
-        "between",
-        "both",
-        "but",
-        "by",
-        "can",
-        "could",
-        "did",
-        "do",
-        "does",
-        "doing",
-        "down",
-        "during",
-        "each",
-        "few",
-        "for",
-        "from",
-        "further",
-        "had",
-        "has",
-        "have",
-        "having",
-        "he",
-        "her",
-        "here",
-        "hers",
-        "herself",
-        "him",
-        "himself",
-        "his",
-        "how",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "itself",
-        "just",
-        "me",
-        "more",
-        "most",
-        "my",
-        "myself",
-        "no",
-        "nor",
-        "not",
-        "now",
-        "of",
-        "off",
-        "on",
-        "once",
-        "only",
-        "or",
-        "other",
-        "our",
-        "ours",
-        "ourselves",
-        "out",
-        "over",
-        "own",
-        "same",
-        "she",
-        "should",
-        "so",
-        "some",
-        "such",
-        "than",
-        "that",
-        "the",
-        "their",
-        "theirs",
-        "them",
-        "themselves",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "those",
-        "through",
-        "to",
-        "too",
-        "under",
-        "until",
-        "up",
-        "very",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "while",
-        "who",
-        "whom",
-        "why",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-        "yours",
-        "yourself",
-        "yourselves",
-        "re",
-        "hi",
-        "hello",
-        "thanks",
-        "thank",
-        "please",
-        "dear",
-        "regards",
-        "best",
-        "team",
-        "email",
-        "emails",
-        "get",
-        "got",
-        "also",
-        "still",
-        "really",
-        "much",
-        "one",
-        "would",
-        "could",
-        "im",
-        "ive",
-        "dont",
-        "cant",
-        "isnt",
-        "wont",
-        "didnt",
-        "doesnt",
-        "us",
-        "let",
-    ]
-)
-_EMAIL = re.compile(r"\S+@\S+")
-_URL = re.compile(r"https?://\S+")
-_WORD = re.compile(r"[a-z][a-z']{2,}")
-_QUOTE_START = re.compile(r"^\s*(>|On .{0,200}wrote:)", re.IGNORECASE | re.MULTILINE)
+THEME_SOURCES = {
+    "Negative survey comments (last 90 days)": (
+        f"SELECT customer_id, comment AS text FROM feedback WHERE comment IS NOT NULL AND ts >= :s AND ts < :e "
+        f"AND {outcomes.DETRACTOR_SQL}"
+    ),
+    "Replies to our emails (people, not auto-replies)": (
+        "SELECT customer_id, body_text AS text FROM replies WHERE NOT is_auto AND body_text IS NOT NULL "
+        "AND received_at >= :s AND received_at < :e"
+    ),
+    "Support ticket subjects (last 90 days)": (
+        "SELECT customer_id, subject AS text FROM tickets WHERE subject IS NOT NULL AND opened_at >= :s AND opened_at < :e"
+    ),
+}
+THEME_HEADERS = {
+    "terms": "Theme (top terms)",
+    "texts": "Texts",
+    "share": "Share",
+    "customers": "Customers who raised it",
+    "churn_raised": "Churned if raised",
+    "churn_others": "Churned otherwise",
+    "extra_churned": "Extra churned",
+    "quotes": "Examples (personal data masked)",
+}
 
 
-def _tokens(text: str) -> list[str]:
-    text = _QUOTE_START.split(text or "", maxsplit=1)[0]
-    text = _URL.sub(" ", _EMAIL.sub(" ", text.lower()))
-    return [w.replace("'", "") for w in _WORD.findall(text) if w.replace("'", "") not in STOPWORDS]
+def themes(texts: list[str], customer_ids: Any = None, churned: pd.Series | None = None) -> pd.DataFrame:
+    """Topic-model themes of ``texts`` (see :mod:`proactive_ml.measurement.themes`), ready to show.
 
-
-def themes(texts: list[str], top: int = 15, min_count: int = 2) -> pd.DataFrame:
-    """Most frequent keywords and bigrams (stop words, addresses and links removed) with their counts."""
-    counts: Counter[str] = Counter()
-    docs: Counter[str] = Counter()
-    for t in texts:
-        toks = _tokens(t)
-        grams = toks + [f"{a} {b}" for a, b in zip(toks, toks[1:], strict=False)]
-        counts.update(grams)
-        docs.update(set(grams))
-    frequent = {g: c for g, c in counts.items() if c >= min_count}
-    bigrams = {g: c for g, c in frequent.items() if " " in g}
-    rows = []
-    for g, c in sorted(frequent.items(), key=lambda kv: (-kv[1], kv[0])):
-        if " " not in g:
-            # a word mostly seen inside one frequent bigram adds nothing: the bigram says it better
-            best = max((bc for b, bc in bigrams.items() if g in b.split()), default=0)
-            if best >= 0.6 * c:
-                continue
-        rows.append((g, c, docs[g]))
-    return pd.DataFrame(rows[:top], columns=["theme", "mentions", "documents"])
+    With ``customer_ids`` (aligned with the texts) and ``churned`` (0/1 per customer id, whole population) each
+    theme also gets the churn rate of customers who raised it vs the others, and themes are ranked by the
+    extra churn; otherwise by size. Quotes are joined with `` / ``.
+    """
+    table, assignment = fit_themes(list(texts))
+    if table.empty:
+        return pd.DataFrame()
+    if customer_ids is not None and churned is not None and len(churned):
+        table = theme_churn(table, assignment, customer_ids, churned)
+    table = table.drop(columns="theme").assign(quotes=table["quotes"].map(" / ".join))
+    return table.rename(columns=THEME_HEADERS)
 
 
 def _png(fig: Any) -> str:
@@ -282,7 +128,8 @@ def _table(df: pd.DataFrame, fmt: dict[str, str] | None = None) -> str:
                 s = "" if pd.isna(v) else format(v, fmt.get(c, ".3g"))
             else:
                 s = "" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v)
-            cells.append(f"<td>{html.escape(s)}</td>")
+            cls = " class=text" if len(s) > 40 else ""  # prose (quotes, terms) reads left-aligned
+            cells.append(f"<td{cls}>{html.escape(s)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
@@ -291,28 +138,28 @@ _CSS = (
     "body{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto;color:#222}"
     "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .6em;"
     "text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}.big{font-size:1.25em}"
-    "img{max-width:100%}"
+    "img{max-width:100%}td.text{text-align:left;overflow-wrap:anywhere;min-width:12em}"
 )
 
 
-def _headline(impact: pd.DataFrame) -> str:
-    """The sentence on top: customers kept overall at the longest horizon measured, with its interval."""
+def _headline(impact: pd.DataFrame, weeks_so_far: dict[str, float] | None = None) -> str:
+    """The sentence on top: customers kept overall at the longest horizon measured, in plain words."""
     overall = impact[(impact["playbook"] == "ALL") & impact["outcome"].str.startswith("retained")]
     if not len(overall):
         return "<p class=big>No decision is old enough to measure yet (30 days after the first outreach).</p>"
     best = overall.iloc[-1]
-    if best["kept_low"] > 0:
-        verdict = "a measured win"
-    elif best["kept_high"] < 0:
-        verdict = "a measured loss: investigate"
-    else:
-        verdict = "not distinguishable from zero yet"
-    return (
-        f"<p class=big>The outreach kept <b>{best['kept']:.1f}</b> customers "
-        f"(95% interval {best['kept_low']:.1f} to {best['kept_high']:.1f}) at {best['outcome'].split('_')[1]}, "
-        f"{html.escape(verdict)}: {int(best['n_treated'])} contacted vs {int(best['n_holdout'])} held out, "
-        f"retention {best['rate_treated']:.1%} vs {best['rate_holdout']:.1%}.</p>"
-    )
+    text = headline_text(best, (weeks_so_far or {}).get(best["outcome"]))
+    return f"<p class=big>{html.escape(text)}</p>"
+
+
+def weeks_observed(frame: pd.DataFrame) -> dict[str, float]:
+    """Per outcome column of an outcomes frame: weeks between the first and last decision with a known outcome."""
+    out = {}
+    for col in (c for c in frame.columns if c.startswith("retained_")):
+        days = pd.to_datetime(frame.loc[frame[col].notna(), "decided"])
+        if len(days):
+            out[col] = ((days.max() - days.min()).days + 1) / 7
+    return out
 
 
 def _leaderboard(impact: pd.DataFrame) -> pd.DataFrame:
@@ -336,14 +183,17 @@ def render_html(
     history: pd.DataFrame,
     rates: pd.DataFrame,
     tasks: pd.DataFrame,
-    comment_themes: pd.DataFrame,
-    reply_themes: pd.DataFrame,
+    theme_tables: dict[str, pd.DataFrame],
     plots: dict[str, str] | None = None,
+    weeks_so_far: dict[str, float] | None = None,
     variants: pd.DataFrame | None = None,
 ) -> str:
-    """The report page (pure: frames in, HTML out; every value escaped)."""
+    """The report page (pure: frames in, HTML out; every value escaped).
+
+    ``weeks_so_far`` (per outcome, see :func:`weeks_observed`) lets the headline say how long to wait.
+    """
     plots = plots or {}
-    headline = _headline(impact)
+    headline = _headline(impact, weeks_so_far)
     lead = _leaderboard(impact)
 
     def img(key: str, alt: str) -> str:
@@ -354,17 +204,19 @@ def render_html(
 <h1>Proactive outreach: success report</h1><p>As of {html.escape(str(as_of))}. Treated vs randomized holdout
 (intent to treat). Aggregates only: no personal data.</p>
 <h2>Customers kept</h2>{headline}{img("kept", "customers kept per playbook")}{img("history", "history")}
-{_table(impact[impact["playbook"] == "ALL"], {"n_treated": ".0f", "n_holdout": ".0f"})}
-<h2>Playbook leaderboard</h2><p>Difference in rates (treated - holdout) per outcome; need_30d: lower is better.</p>
-{_table(lead, {"n_treated": ".0f", "n_holdout": ".0f", "kept": ".1f", "kept_low": ".1f", "kept_high": ".1f"})}
+{_table(display_impact(impact[impact["playbook"] == "ALL"]))}
+<h2>Playbook leaderboard</h2><p>Difference in rates, contacted minus held out, in percentage points;
+for "needed help", lower is better.</p>
+{_table(display_leaderboard(lead))}
 <h2>Variants: judged on retention</h2><p>Each variant's contacted customers vs the playbook's holdout (95%
 interval), with its reply and unsubscribe rates. Opens are not a goal.</p>
 {_table(variants if variants is not None else pd.DataFrame(), _VARIANT_FMT)}
 <h2>Responses and CSAT</h2>{img("rates", "response rates")}
 {_table(rates, {"sent": ".0f", "ratings": ".0f", "csat_mean": ".2f"})}
 <h2>Customer-success tasks</h2>{_table(tasks, {"tasks": ".0f", "retained_30d": ".1%"})}
-<h2>What to fix: recurring themes</h2><h3>Negative survey comments (last 90 days)</h3>{_table(comment_themes)}
-<h3>Replies to our emails (people, not auto-replies)</h3>{_table(reply_themes)}
+<h2>What to fix: recurring themes</h2><p>Ranked by extra churn among customers who raised the theme
+(churn rate if raised minus otherwise, times customers) when known, else by size.</p>
+{"".join(f"<h3>{html.escape(k)}</h3>{_table(v, _THEME_FMT)}" for k, v in theme_tables.items())}
 </body></html>"""
 
 
@@ -377,6 +229,33 @@ _VARIANT_FMT = {
     "reply": ".1%",
     "unsubscribe": ".1%",
 }
+
+
+_THEME_FMT = {
+    "Share": ".0%",
+    "Churned if raised": ".0%",
+    "Churned otherwise": ".0%",
+    "Extra churned": ".1f",
+    "Customers who raised it": ".0f",
+}
+
+
+def _theme_tables(wh: Any, day: date) -> dict[str, pd.DataFrame]:
+    """Themes per text source over the last 90 days, with churn (cancelled by ``day``) per theme."""
+    params = {
+        "s": (pd.Timestamp(day) - pd.Timedelta(days=90)).to_pydatetime(),
+        "e": (pd.Timestamp(day) + pd.Timedelta(days=1)).to_pydatetime(),
+    }
+    cust = wh.query("SELECT customer_id, cancelled_at FROM customers")
+    cancelled = pd.to_datetime(cust["cancelled_at"])
+    churned = pd.Series(
+        (cancelled.notna() & (cancelled < params["e"])).to_numpy(int), index=cust["customer_id"].to_numpy()
+    )
+    out = {}
+    for title, sql in THEME_SOURCES.items():
+        rows = wh.query(sql, params)
+        out[title] = themes(rows["text"].astype(str).tolist(), rows["customer_id"].tolist(), churned)
+    return out
 
 
 def _tasks(wh: Any, as_of: date) -> pd.DataFrame:
@@ -397,23 +276,23 @@ def _tasks(wh: Any, as_of: date) -> pd.DataFrame:
 def write_report(wh: Any, settings: Settings, as_of: date | datetime) -> Path:
     """Build the report from the warehouse and write ``<reports_dir>/report.html``; returns the path."""
     day = pd.Timestamp(as_of).date()
-    rows = outcomes_frame(*load_impact_inputs(wh), day)
-    impact = impact_table(rows)
+    frame = outcomes_frame(*load_impact_inputs(wh), day)
+    impact = impact_table(frame)
     by_variant, variant_rates = variant_inputs(wh)
-    variants = variant_table(with_variants(rows, by_variant), variant_rates)
+    variants = variant_table(with_variants(frame, by_variant), variant_rates)
     history = wh.query("SELECT * FROM impact_history WHERE as_of <= :d", {"d": day})
     rates = response_rates(wh)
-    since = pd.Timestamp(day) - pd.Timedelta(days=90)
-    comments = wh.query(
-        f"SELECT comment FROM feedback WHERE comment IS NOT NULL AND ts >= :s AND ts < :e AND {outcomes.DETRACTOR_SQL}",
-        {"s": since.to_pydatetime(), "e": (pd.Timestamp(day) + pd.Timedelta(days=1)).to_pydatetime()},
-    )["comment"].tolist()
-    replies = wh.query("SELECT body_text FROM replies WHERE NOT is_auto AND body_text IS NOT NULL")[
-        "body_text"
-    ].tolist()
     plots = _plots(impact, history, rates)
     page = render_html(
-        day, impact, history, rates, _tasks(wh, day), themes(comments), themes(replies), plots, variants
+        day,
+        impact,
+        history,
+        rates,
+        _tasks(wh, day),
+        _theme_tables(wh, day),
+        plots,
+        weeks_observed(frame),
+        variants,
     )
     out = Path(settings.reports_dir)
     out.mkdir(parents=True, exist_ok=True)

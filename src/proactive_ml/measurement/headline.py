@@ -1,0 +1,128 @@
+"""The report's words: a plain-language headline and impact tables with human column names (pure functions).
+
+The headline reads the overall row at the longest horizon measured. When the 95% interval covers zero it says
+so ("not yet distinguishable from no effect") and estimates how many more weeks of holdout would make an effect
+of the size seen so far distinguishable: the interval's half-width shrinks as ``1 / sqrt(n)``, so it needs
+``(half-width / |difference|)^2`` times the customers measured so far, arriving at the same pace as up to now.
+It also gives the always-valid interval (:func:`proactive_ml.measurement.intervals.always_valid_interval`),
+the one to trust when the report is read every day.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from proactive_ml.measurement.intervals import always_valid_interval
+
+OUTCOME_NAMES = {"need_30d": "Needed help within 30 days"}
+#: beyond this many more weeks the headline says the holdout is too small instead of giving a number
+MAX_WEEKS = 104
+
+
+def outcome_name(code: str) -> str:
+    """``retained_60d`` -> "Still a customer after 60 days"."""
+    if code in OUTCOME_NAMES:
+        return OUTCOME_NAMES[code]
+    if code.startswith("retained_"):
+        return f"Still a customer after {code.split('_')[1][:-1]} days"
+    return code
+
+
+def weeks_needed(diff: float, low: float, high: float, weeks_so_far: float | None) -> float | None:
+    """More weeks of holdout for an effect of size ``diff`` to clear zero (None when it cannot be said).
+
+    Returns 0 when the interval already excludes zero, ``inf`` when the effect seen is too small to ever clear
+    zero within :data:`MAX_WEEKS` more weeks at the current pace.
+    """
+    if low > 0 or high < 0:
+        return 0.0
+    if weeks_so_far is None or not weeks_so_far > 0 or not math.isfinite(diff):
+        return None
+    half = (high - diff) if diff > 0 else (diff - low)
+    if abs(diff) < 1e-12:
+        return math.inf
+    more = weeks_so_far * ((half / abs(diff)) ** 2 - 1)
+    return math.inf if more > MAX_WEEKS else max(1.0, math.ceil(more))
+
+
+def headline_text(row: pd.Series, weeks_so_far: float | None = None) -> str:
+    """The headline sentence(s) for one impact row (plain text, to be escaped by the caller)."""
+    days = row["outcome"].split("_")[1][:-1]
+    n_t, n_h = int(row["n_treated"]), int(row["n_holdout"])
+    kept, lo, hi = row["kept"], row["kept_low"], row["kept_high"]
+    facts = (
+        f"{n_t:,} customers contacted, {n_h:,} held out at random; still customers after {days} days: "
+        f"{row['rate_treated']:.1%} of those contacted vs {row['rate_holdout']:.1%} of those held out."
+    )
+    if lo > 0:
+        lead = f"The outreach kept about {kept:.0f} more customers ({lo:.0f} to {hi:.0f}, 95% interval): a measured win."
+    elif hi < 0:
+        lead = f"The outreach lost about {-kept:.0f} customers ({-hi:.0f} to {-lo:.0f}, 95% interval): investigate."
+    else:
+        lead = (
+            f"Not yet distinguishable from no effect: somewhere between {-lo:.0f} fewer and {hi:.0f} more "
+            f"customers kept (95% interval; best estimate {kept:+.0f})."
+        )
+        more = weeks_needed(row["diff"], row["ci_low"], row["ci_high"], weeks_so_far)
+        if more is not None and math.isinf(more):
+            lead += " The difference so far is too small to tell apart from zero with this holdout; a larger one is needed."
+        elif more:
+            lead += f" About {more:.0f} more weeks of holdout needed if the effect stays this size."
+    _, a_lo, a_hi = always_valid_interval(row["rate_treated"] * n_t, n_t, row["rate_holdout"] * n_h, n_h)
+    daily = (
+        f"Read every day? The interval safe for daily looks is {a_lo * 100:+.1f} to {a_hi * 100:+.1f} points "
+        f"of retention ({a_lo * n_t:+.0f} to {a_hi * n_t:+.0f} customers)."
+    )
+    return f"{lead} {facts} {daily}"
+
+
+def display_impact(impact: pd.DataFrame) -> pd.DataFrame:
+    """The impact table with human column names, rates in percent and intervals as ranges (strings)."""
+    if impact.empty:
+        return impact
+
+    def pts(v: float) -> str:
+        return "" if pd.isna(v) else f"{v * 100:+.1f}"
+
+    def num(v: float) -> str:
+        return "" if pd.isna(v) else f"{v:+.0f}"
+
+    return pd.DataFrame(
+        {
+            "Playbook": impact["playbook"].replace({"ALL": "All playbooks"}),
+            "Outcome": impact["outcome"].map(outcome_name),
+            "Contacted": impact["n_treated"].map(lambda v: f"{int(v):,}"),
+            "Held out": impact["n_holdout"].map(lambda v: f"{int(v):,}"),
+            "Rate, contacted": impact["rate_treated"].map(lambda v: f"{v:.1%}"),
+            "Rate, held out": impact["rate_holdout"].map(lambda v: f"{v:.1%}"),
+            "Difference (points)": impact["diff"].map(pts),
+            "95% interval (points)": [
+                f"{pts(a)} to {pts(b)}" for a, b in zip(impact["ci_low"], impact["ci_high"], strict=True)
+            ],
+            "Customers kept": impact["kept"].map(num),
+            "95% interval (customers)": [
+                "" if pd.isna(a) else f"{num(a)} to {num(b)}"
+                for a, b in zip(impact["kept_low"], impact["kept_high"], strict=True)
+            ],
+        }
+    )
+
+
+def display_leaderboard(lead: pd.DataFrame) -> pd.DataFrame:
+    """The playbook leaderboard with human column names; rate differences in points (strings)."""
+    if lead.empty:
+        return lead
+    out = pd.DataFrame({"Playbook": lead["playbook"]})
+    out["Contacted"] = lead["n_treated"].map(lambda v: "" if pd.isna(v) else f"{int(v):,}")
+    out["Held out"] = lead["n_holdout"].map(lambda v: "" if pd.isna(v) else f"{int(v):,}")
+    out["Customers kept (95% interval)"] = [
+        "" if pd.isna(k) else f"{k:+.0f} ({a:+.0f} to {b:+.0f})"
+        for k, a, b in zip(lead["kept"], lead["kept_low"], lead["kept_high"], strict=True)
+    ]
+    for col in (c for c in lead.columns if c.startswith(("retained_", "need_"))):
+        out[f"{outcome_name(col)} (points)"] = lead[col].map(
+            lambda v: "" if pd.isna(v) else f"{v * 100:+.1f}"
+        )
+    return out

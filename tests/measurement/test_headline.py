@@ -1,0 +1,50 @@
+"""The report's plain-language headline and human tables (pure, one-row frames)."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from proactive_ml.measurement.headline import display_impact, headline_text, weeks_needed
+
+ROW = {
+    "playbook": "ALL",
+    "outcome": "retained_90d",
+    "n_treated": 400,
+    "n_holdout": 100,
+    "rate_treated": 0.82,
+    "rate_holdout": 0.80,
+    "diff": 0.02,
+    "ci_low": -0.06,
+    "ci_high": 0.10,
+    "kept": 8.0,
+    "kept_low": -24.0,
+    "kept_high": 40.0,
+}
+
+
+def test_headline_says_not_yet_distinguishable_and_how_many_weeks_more():
+    text = headline_text(pd.Series(ROW), weeks_so_far=1.0)
+    assert text.startswith("Not yet distinguishable from no effect")
+    assert "between 24 fewer and 40 more" in text
+    assert "About 15 more weeks of holdout needed" in text  # (0.08 / 0.02)^2 - 1 = 15 x 1 week
+    assert "82.0%" in text
+    assert "safe for daily looks" in text
+
+
+def test_weeks_needed_follows_the_square_root_law():
+    assert weeks_needed(0.02, -0.06, 0.10, 1.0) == 15  # half-width 4 x the effect: 16 x the customers
+    assert weeks_needed(0.05, 0.01, 0.09, 3.0) == 0
+    assert math.isinf(weeks_needed(0.0, -0.05, 0.05, 3.0))
+    assert weeks_needed(0.02, -0.06, 0.10, None) is None
+
+
+def test_headline_of_a_win_and_human_table():
+    win = {**ROW, "ci_low": 0.01, "ci_high": 0.03, "kept_low": 4.0, "kept_high": 12.0}
+    assert "a measured win" in headline_text(pd.Series(win))
+    table = display_impact(pd.DataFrame([ROW]))
+    assert table.iloc[0]["Outcome"] == "Still a customer after 90 days"
+    assert table.iloc[0]["Rate, contacted"] == "82.0%"
+    assert table.iloc[0]["95% interval (points)"] == "-6.0 to +10.0"
+    assert "n_treated" not in table.columns
