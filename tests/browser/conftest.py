@@ -34,8 +34,9 @@ def browser() -> Iterator[Any]:
     """One headless Chromium for the session."""
     from playwright.sync_api import sync_playwright
 
+    binary = chromium_path()  # fails with the install hint before Playwright starts
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=chromium_path(), headless=True, args=["--no-sandbox"])
+        b = pw.chromium.launch(executable_path=binary, headless=True, args=["--no-sandbox"])
         yield b
         b.close()
 
