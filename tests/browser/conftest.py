@@ -24,7 +24,7 @@ def chromium_path() -> str:
     path = (
         os.environ.get("PROACTIVE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
     )
-    if not path or not os.access(path, os.X_OK):
+    if not path or not os.path.isfile(path) or not os.access(path, os.X_OK):
         pytest.fail(INSTALL_HINT, pytrace=False)
     return path
 
