@@ -110,6 +110,10 @@ def test_the_check_finds_scores_empty_lists_and_placeholder_greetings() -> None:
     assert content_problems("x", "Hello,\n\nOk.\n", "<p>Hi %greeting_html%</p>") != []
     ok = "Hallo Ada,\n\nIhre Anfrage „Rechnung 2026-114“ ist seit 4 Tagen offen. Am 15. Januar 2027.\n\n--\n1: x\n"
     assert content_problems("Ada, hallo", ok) == []
+    # singular durations in every language are durations, not metrics (the demo's "seit 1 Tag offen")
+    for one in ("seit 1 Tag offen", "open for 1 day", "in 1 Woche", "depuis 1 jour"):
+        assert content_problems("x", f"Hallo Ada,\n\nIhre Anfrage ist {one}.\n") == [], one
+    assert content_problems("x", "Hallo Ada,\n\nIhr Wert ist 1.\n") != []
 
 
 def test_unresolved_ticket_names_the_request_and_who_is_on_it() -> None:

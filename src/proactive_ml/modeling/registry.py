@@ -75,6 +75,8 @@ def connect(settings: Settings) -> MlflowClient:
     # The dataset records' schema hint about integer columns concerns serving, not lineage (the model's input
     # example declares them as doubles): keep logs quiet.
     warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer", category=UserWarning)
+    # MLflow's own input-example check compares columns with a range (pandas 3 deprecation inside MLflow, not ours).
+    warnings.filterwarnings("ignore", message="Operation with range is deprecated", module="mlflow")
     uri = settings.resolved_mlflow_uri
     if uri.startswith("sqlite:///"):
         Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)

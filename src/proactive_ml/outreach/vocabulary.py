@@ -37,7 +37,10 @@ _MONTHS = (
 _DATE = re.compile(
     rf"\b\d{{1,2}}\.?\s+(?:{_MONTHS})\b|\b(?:{_MONTHS})\s+\d{{1,2}}\b|\b\d{{4}}\b", re.IGNORECASE
 )
-_DURATION = re.compile(r"\b\d+\s+(?:days?|tagen?|tage|jours?|weeks?|wochen)\b", re.IGNORECASE)
+_DURATION = re.compile(
+    r"\b\d+\s+(?:days?|weeks?|months?|tag(?:e|en)?|woche(?:n)?|monat(?:e|en)?|jours?|semaines?|mois)\b",
+    re.IGNORECASE,
+)
 _QUOTED = re.compile(r"[“„\"][^”“\"]*[”“\"]")  # the customer's own words (their request's subject)
 _LEFTOVER = re.compile(r"\{\{|\}\}|\{%|%[a-z0-9_]+%|\b(?:None|nan|NaN|null|undefined)\b")
 _GREETING = re.compile(r"^\s*(?:hi|hello|dear|hallo|liebe[r]?|bonjour)(?:\s+([^,\n]*))?\s*,", re.IGNORECASE)
