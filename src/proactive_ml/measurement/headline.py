@@ -89,7 +89,7 @@ def display_impact(impact: pd.DataFrame) -> pd.DataFrame:
     def num(v: float) -> str:
         return "" if pd.isna(v) else f"{v:+.0f}"
 
-    return pd.DataFrame(
+    out = pd.DataFrame(
         {
             "Playbook": impact["playbook"].replace({"ALL": "All playbooks"}),
             "Outcome": impact["outcome"].map(outcome_name),
@@ -108,6 +108,15 @@ def display_impact(impact: pd.DataFrame) -> pd.DataFrame:
             ],
         }
     )
+    if "adj_diff" in impact.columns:  # the regression-adjusted estimate next to the plain one
+        out["Adjusted for risk and usage (points)"] = [
+            "" if pd.isna(d) else f"{pts(d)} ({pts(a)} to {pts(b)})"
+            for d, a, b in zip(impact["adj_diff"], impact["adj_low"], impact["adj_high"], strict=True)
+        ]
+        out["Interval width, adjusted / plain"] = impact["width_ratio"].map(
+            lambda v: "" if pd.isna(v) else f"{v:.0%}"
+        )
+    return out
 
 
 def display_leaderboard(lead: pd.DataFrame) -> pd.DataFrame:

@@ -23,6 +23,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from proactive_ml.features import outcomes
+from proactive_ml.measurement.adjusted import adjust
 from proactive_ml.measurement.intervals import Z95, bootstrap_ci, diff_ci, wald_interval
 from proactive_ml.settings import Settings
 
@@ -44,6 +45,17 @@ COLUMNS = [
     "kept_low",
     "kept_high",
 ]
+#: the regression-adjusted estimate (:mod:`~.adjusted`) next to the plain one; not kept in ``impact_history``
+ADJUSTED_COLUMNS = ["adj_diff", "adj_low", "adj_high", "width_ratio"]
+#: days of usage before a decision that count as its pre-period
+USAGE_PRE_DAYS = 28
+USAGE_PRE_SQL = f"""
+SELECT d.send_key, sum(coalesce(u.quantity, 1)) AS usage_pre
+FROM decisions d JOIN usage_events u ON u.customer_id = d.customer_id
+  AND u.ts >= d.as_of - INTERVAL '{USAGE_PRE_DAYS} days' AND u.ts < d.as_of
+WHERE d.arm IN ('treatment', 'holdout')
+GROUP BY d.send_key
+"""
 
 
 def outcomes_frame(
@@ -81,7 +93,9 @@ def _interval(a: np.ndarray, b: np.ndarray, method: str) -> tuple[float, float, 
 def impact_table(rows: pd.DataFrame, method: str = "newcombe") -> pd.DataFrame:
     """Treated vs holdout per playbook and overall (``ALL``: first decision per customer) for each outcome.
 
-    ``method``: ``newcombe`` (default: score interval for 0/1 outcomes), ``bootstrap`` or ``wald``.
+    ``method``: ``newcombe`` (default: score interval for 0/1 outcomes), ``bootstrap`` or ``wald``. Each row also
+    has the cross-fitted regression-adjusted difference (:func:`~.adjusted.adjust`, on the covariates ``score`` and
+    ``usage_pre`` when ``rows`` has them) with its interval and ``width_ratio`` (adjusted / plain width).
     """
     outs = [f"retained_{h}d" for h in HORIZONS] + [f"need_{NEED_HORIZON}d"]
     groups: list[tuple[str, pd.DataFrame]] = []
@@ -98,13 +112,21 @@ def impact_table(rows: pd.DataFrame, method: str = "newcombe") -> pd.DataFrame:
                 continue
             diff, lo, hi = _interval(a, b, method)
             kept = (diff * len(a), lo * len(a), hi * len(a)) if o.startswith("retained") else (np.nan,) * 3
-            rows.append([pb, o, len(a), len(b), a.mean(), b.mean(), diff, lo, hi, *kept])
-    return pd.DataFrame(rows, columns=COLUMNS)
+            adj = adjust(v, o, (v["arm"] == outcomes.TREATMENT).to_numpy())
+            rows.append([pb, o, len(a), len(b), a.mean(), b.mean(), diff, lo, hi, *kept, *_adj_cols(adj)])
+    return pd.DataFrame(rows, columns=COLUMNS + ADJUSTED_COLUMNS)
+
+
+def _adj_cols(adj: Any) -> tuple[float, float, float, float]:
+    return adj.diff, adj.low, adj.high, adj.width_ratio
 
 
 # ------------------------------------------------------------------ the edge
 def _load(wh: Any) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    dec = wh.query("SELECT send_key, as_of, customer_id, playbook, arm FROM decisions")
+    """Decisions (with the pre-decision covariates score and log(1 + usage before)), customers, need events."""
+    dec = wh.query("SELECT send_key, as_of, customer_id, playbook, arm, score FROM decisions")
+    usage = wh.query(USAGE_PRE_SQL).set_index("send_key")["usage_pre"].astype(float)
+    dec["usage_pre"] = np.log1p(dec["send_key"].map(usage).fillna(0.0).clip(lower=0).astype(float))
     cust = wh.query("SELECT customer_id, cancelled_at FROM customers")
     need = wh.query(outcomes.NEED_EVENTS_SQL)
     return dec, cust, need
@@ -187,6 +209,10 @@ def log_impact_run(
         safe_pb = "".join(ch if ch.isalnum() or ch in "_-" else "_" for ch in r.playbook)
         for name in ("diff", "ci_low", "ci_high", "kept", "kept_low", "kept_high", "n_treated", "n_holdout"):
             val = float(getattr(r, name))
+            if np.isfinite(val):
+                metrics.append(Metric(f"{safe_pb}.{r.outcome}.{name}", val, ts, 0))
+        for name in ADJUSTED_COLUMNS if r.playbook == ALL else ():
+            val = float(getattr(r, name, np.nan))
             if np.isfinite(val):
                 metrics.append(Metric(f"{safe_pb}.{r.outcome}.{name}", val, ts, 0))
     metrics += _variant_metrics(variants, ts)
