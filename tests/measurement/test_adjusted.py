@@ -65,7 +65,7 @@ def test_covariates_are_filled_flagged_and_folds_hold_both_arms():
 def test_impact_table_and_display_carry_the_adjusted_estimate():
     from datetime import date
 
-    from proactive_ml.measurement.headline import display_impact
+    from proactive_ml.measurement.headline import display_adjusted
     from proactive_ml.measurement.impact import impact_table, outcomes_frame
     from proactive_ml.sim.fixtures import synthetic_decisions
 
@@ -77,6 +77,7 @@ def test_impact_table_and_display_carry_the_adjusted_estimate():
     # this score peeks at the outcome: a test of the plumbing only (validity is the simulations above)
     assert row["width_ratio"] < 0.8
     assert row["adj_low"] <= 0.06 <= row["adj_high"]
-    shown = display_impact(t)
+    shown = display_adjusted(t)
     assert shown["Interval width, adjusted / plain"].str.endswith("%").all()
-    assert "to" in shown["Adjusted for risk and usage (points)"].iloc[0]
+    assert " to " in shown["Adjusted for churn score and usage"].iloc[0]
+    assert display_adjusted(t.assign(adj_diff=np.nan)).empty

@@ -159,8 +159,17 @@ def measure_impact(
                 ["as_of", *COLUMNS, "measured_at"],
             )
     if log_to_mlflow and settings is not None and len(table):
-        log_impact_run(table, settings, day, variant_rows)
+        log_impact_run(table, settings, day, variant_rows, _figures(wh, table, rows, day))
     return table
+
+
+def _figures(wh: Any, table: pd.DataFrame, rows: pd.DataFrame, day: date) -> dict[str, Any]:
+    """The report's charts for the MLflow run (the same functions draw the HTML report's)."""
+    from proactive_ml.measurement.charts import make_figures
+    from proactive_ml.responses.processing import response_rates
+
+    history = wh.query("SELECT * FROM impact_history WHERE as_of <= :d", {"d": day})
+    return make_figures(table, history, response_rates(wh), rows)
 
 
 def _safe(name: object) -> str:
@@ -184,9 +193,16 @@ def _variant_metrics(variants: pd.DataFrame | None, ts: int) -> list[Metric]:
 
 
 def log_impact_run(
-    table: pd.DataFrame, settings: Settings, as_of: date, variants: pd.DataFrame | None = None
+    table: pd.DataFrame,
+    settings: Settings,
+    as_of: date,
+    variants: pd.DataFrame | None = None,
+    figures: dict[str, Any] | None = None,
 ) -> str:
-    """Log the impact table (and the per-variant table) as an MLflow evaluation run (aggregates only); run id."""
+    """Log the impact table (and the per-variant table) as an MLflow evaluation run (aggregates only); run id.
+
+    ``figures`` (name -> matplotlib figure, :func:`~.charts.make_figures`) go to ``plots/<name>.png``.
+    """
     client = MlflowClient(tracking_uri=settings.resolved_mlflow_uri)
     exp = client.get_experiment_by_name(EXPERIMENT)
     if exp is None:
@@ -226,5 +242,7 @@ def log_impact_run(
     client.log_text(run.info.run_id, table.to_csv(index=False), "impact.csv")
     if variants is not None and len(variants):
         client.log_text(run.info.run_id, variants.to_csv(index=False), "variants.csv")
+    for name, fig in (figures or {}).items():
+        client.log_figure(run.info.run_id, fig, f"plots/{name}.png")
     client.set_terminated(run.info.run_id)
     return run.info.run_id
