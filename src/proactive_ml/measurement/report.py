@@ -1,6 +1,8 @@
 """The success report: "celebrate the wins, find what to fix" (one self-contained HTML page, plots embedded).
 
-Sections: customers kept by the outreach (incremental, with interval) and its history; the playbook leaderboard;
+Sections: customers kept by the outreach (incremental, with interval), week by week and its history, with the
+regression-adjusted estimate beside the plain one (charts from :mod:`~.charts`, shared with MLflow); the playbook
+leaderboard;
 response (open/click/reply/unsubscribe) and CSAT rates; customer-success tasks and their outcomes; themes in
 negative comments, replies and ticket subjects (a TF-IDF + NMF topic model, with churn per theme). Aggregates only: no emails, names or ids.
 
