@@ -87,6 +87,12 @@ def test_measure_impact_logs_an_evaluation_run_without_pii(duck, settings):
     assert runs[0].data.tags["kind"] == "evaluation"
     assert "ALL.retained_60d.kept" in runs[0].data.metrics
     assert not any("@" in k or "C0" in k for k in runs[0].data.metrics)
+    # the report's plots, and the adjusted estimate next to the plain one
+    assert {a.path for a in client.list_artifacts(runs[0].info.run_id, "plots")} >= {
+        "plots/kept.png",
+        "plots/trend.png",
+    }
+    assert "ALL.retained_60d.width_ratio" in runs[0].data.metrics
 
 
 def synthetic_uplift(n: int = 8000, seed: int = 3):

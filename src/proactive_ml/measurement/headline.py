@@ -89,7 +89,7 @@ def display_impact(impact: pd.DataFrame) -> pd.DataFrame:
     def num(v: float) -> str:
         return "" if pd.isna(v) else f"{v:+.0f}"
 
-    return pd.DataFrame(
+    out = pd.DataFrame(
         {
             "Playbook": impact["playbook"].replace({"ALL": "All playbooks"}),
             "Outcome": impact["outcome"].map(outcome_name),
@@ -106,6 +106,31 @@ def display_impact(impact: pd.DataFrame) -> pd.DataFrame:
                 "" if pd.isna(a) else f"{num(a)} to {num(b)}"
                 for a, b in zip(impact["kept_low"], impact["kept_high"], strict=True)
             ],
+        }
+    )
+    return out
+
+
+def display_adjusted(impact: pd.DataFrame) -> pd.DataFrame:
+    """Plain vs regression-adjusted difference per outcome (points, with 95% intervals) and the width ratio."""
+    if impact.empty or "adj_diff" not in impact.columns or impact["adj_diff"].isna().all():
+        return pd.DataFrame()
+    rows = impact[impact["adj_diff"].notna()]
+
+    def rng(d: float, a: float, b: float) -> str:
+        return f"{d * 100:+.1f} ({a * 100:+.1f} to {b * 100:+.1f})"
+
+    return pd.DataFrame(
+        {
+            "Playbook": rows["playbook"].replace({"ALL": "All playbooks"}),
+            "Outcome": rows["outcome"].map(outcome_name),
+            "Plain difference, points (95% interval)": [
+                rng(*v) for v in zip(rows["diff"], rows["ci_low"], rows["ci_high"], strict=True)
+            ],
+            "Adjusted for churn score and usage": [
+                rng(*v) for v in zip(rows["adj_diff"], rows["adj_low"], rows["adj_high"], strict=True)
+            ],
+            "Interval width, adjusted / plain": rows["width_ratio"].map(lambda v: f"{v:.0%}"),
         }
     )
 

@@ -23,6 +23,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from proactive_ml.features import outcomes
+from proactive_ml.measurement.adjusted import adjust
 from proactive_ml.measurement.intervals import Z95, bootstrap_ci, diff_ci, wald_interval
 from proactive_ml.settings import Settings
 
@@ -44,6 +45,17 @@ COLUMNS = [
     "kept_low",
     "kept_high",
 ]
+#: the regression-adjusted estimate (:mod:`~.adjusted`) next to the plain one; not kept in ``impact_history``
+ADJUSTED_COLUMNS = ["adj_diff", "adj_low", "adj_high", "width_ratio"]
+#: days of usage before a decision that count as its pre-period
+USAGE_PRE_DAYS = 28
+USAGE_PRE_SQL = f"""
+SELECT d.send_key, sum(coalesce(u.quantity, 1)) AS usage_pre
+FROM decisions d JOIN usage_events u ON u.customer_id = d.customer_id
+  AND u.ts >= d.as_of - INTERVAL '{USAGE_PRE_DAYS} days' AND u.ts < d.as_of
+WHERE d.arm IN ('treatment', 'holdout')
+GROUP BY d.send_key
+"""
 
 
 def outcomes_frame(
@@ -81,7 +93,9 @@ def _interval(a: np.ndarray, b: np.ndarray, method: str) -> tuple[float, float, 
 def impact_table(rows: pd.DataFrame, method: str = "newcombe") -> pd.DataFrame:
     """Treated vs holdout per playbook and overall (``ALL``: first decision per customer) for each outcome.
 
-    ``method``: ``newcombe`` (default: score interval for 0/1 outcomes), ``bootstrap`` or ``wald``.
+    ``method``: ``newcombe`` (default: score interval for 0/1 outcomes), ``bootstrap`` or ``wald``. Each row also
+    has the cross-fitted regression-adjusted difference (:func:`~.adjusted.adjust`, on the covariates ``score`` and
+    ``usage_pre`` when ``rows`` has them) with its interval and ``width_ratio`` (adjusted / plain width).
     """
     outs = [f"retained_{h}d" for h in HORIZONS] + [f"need_{NEED_HORIZON}d"]
     groups: list[tuple[str, pd.DataFrame]] = []
@@ -98,13 +112,21 @@ def impact_table(rows: pd.DataFrame, method: str = "newcombe") -> pd.DataFrame:
                 continue
             diff, lo, hi = _interval(a, b, method)
             kept = (diff * len(a), lo * len(a), hi * len(a)) if o.startswith("retained") else (np.nan,) * 3
-            rows.append([pb, o, len(a), len(b), a.mean(), b.mean(), diff, lo, hi, *kept])
-    return pd.DataFrame(rows, columns=COLUMNS)
+            adj = adjust(v, o, (v["arm"] == outcomes.TREATMENT).to_numpy())
+            rows.append([pb, o, len(a), len(b), a.mean(), b.mean(), diff, lo, hi, *kept, *_adj_cols(adj)])
+    return pd.DataFrame(rows, columns=COLUMNS + ADJUSTED_COLUMNS)
+
+
+def _adj_cols(adj: Any) -> tuple[float, float, float, float]:
+    return adj.diff, adj.low, adj.high, adj.width_ratio
 
 
 # ------------------------------------------------------------------ the edge
 def _load(wh: Any) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    dec = wh.query("SELECT send_key, as_of, customer_id, playbook, arm FROM decisions")
+    """Decisions (with the pre-decision covariates score and log(1 + usage before)), customers, need events."""
+    dec = wh.query("SELECT send_key, as_of, customer_id, playbook, arm, score FROM decisions")
+    usage = wh.query(USAGE_PRE_SQL).set_index("send_key")["usage_pre"].astype(float)
+    dec["usage_pre"] = np.log1p(dec["send_key"].map(usage).fillna(0.0).clip(lower=0).astype(float))
     cust = wh.query("SELECT customer_id, cancelled_at FROM customers")
     need = wh.query(outcomes.NEED_EVENTS_SQL)
     return dec, cust, need
@@ -137,8 +159,17 @@ def measure_impact(
                 ["as_of", *COLUMNS, "measured_at"],
             )
     if log_to_mlflow and settings is not None and len(table):
-        log_impact_run(table, settings, day, variant_rows)
+        log_impact_run(table, settings, day, variant_rows, _figures(wh, table, rows, day))
     return table
+
+
+def _figures(wh: Any, table: pd.DataFrame, rows: pd.DataFrame, day: date) -> dict[str, Any]:
+    """The report's charts for the MLflow run (the same functions draw the HTML report's)."""
+    from proactive_ml.measurement.charts import make_figures
+    from proactive_ml.responses.processing import response_rates
+
+    history = wh.query("SELECT * FROM impact_history WHERE as_of <= :d", {"d": day})
+    return make_figures(table, history, response_rates(wh), rows)
 
 
 def _safe(name: object) -> str:
@@ -162,9 +193,16 @@ def _variant_metrics(variants: pd.DataFrame | None, ts: int) -> list[Metric]:
 
 
 def log_impact_run(
-    table: pd.DataFrame, settings: Settings, as_of: date, variants: pd.DataFrame | None = None
+    table: pd.DataFrame,
+    settings: Settings,
+    as_of: date,
+    variants: pd.DataFrame | None = None,
+    figures: dict[str, Any] | None = None,
 ) -> str:
-    """Log the impact table (and the per-variant table) as an MLflow evaluation run (aggregates only); run id."""
+    """Log the impact table (and the per-variant table) as an MLflow evaluation run (aggregates only); run id.
+
+    ``figures`` (name -> matplotlib figure, :func:`~.charts.make_figures`) go to ``plots/<name>.png``.
+    """
     client = MlflowClient(tracking_uri=settings.resolved_mlflow_uri)
     exp = client.get_experiment_by_name(EXPERIMENT)
     if exp is None:
@@ -189,6 +227,10 @@ def log_impact_run(
             val = float(getattr(r, name))
             if np.isfinite(val):
                 metrics.append(Metric(f"{safe_pb}.{r.outcome}.{name}", val, ts, 0))
+        for name in ADJUSTED_COLUMNS if r.playbook == ALL else ():
+            val = float(getattr(r, name, np.nan))
+            if np.isfinite(val):
+                metrics.append(Metric(f"{safe_pb}.{r.outcome}.{name}", val, ts, 0))
     metrics += _variant_metrics(variants, ts)
     for i in range(0, len(metrics), 900):
         client.log_batch(run.info.run_id, metrics=metrics[i : i + 900])
@@ -200,5 +242,7 @@ def log_impact_run(
     client.log_text(run.info.run_id, table.to_csv(index=False), "impact.csv")
     if variants is not None and len(variants):
         client.log_text(run.info.run_id, variants.to_csv(index=False), "variants.csv")
+    for name, fig in (figures or {}).items():
+        client.log_figure(run.info.run_id, fig, f"plots/{name}.png")
     client.set_terminated(run.info.run_id)
     return run.info.run_id

@@ -1,6 +1,8 @@
 """The success report: "celebrate the wins, find what to fix" (one self-contained HTML page, plots embedded).
 
-Sections: customers kept by the outreach (incremental, with interval) and its history; the playbook leaderboard;
+Sections: customers kept by the outreach (incremental, with interval), week by week and its history, with the
+regression-adjusted estimate beside the plain one (charts from :mod:`~.charts`, shared with MLflow); the playbook
+leaderboard;
 response (open/click/reply/unsubscribe) and CSAT rates; customer-success tasks and their outcomes; themes in
 negative comments, replies and ticket subjects (a TF-IDF + NMF topic model, with churn per theme). Aggregates only: no emails, names or ids.
 
@@ -9,19 +11,21 @@ negative comments, replies and ticket subjects (a TF-IDF + NMF topic model, with
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-import matplotlib.pyplot as plt
 import pandas as pd
 
 from proactive_ml.features import outcomes
-from proactive_ml.measurement.headline import display_impact, display_leaderboard, headline_text
+from proactive_ml.measurement.charts import make_figures, png_data_url
+from proactive_ml.measurement.headline import (
+    display_adjusted,
+    display_impact,
+    display_leaderboard,
+    headline_text,
+)
 from proactive_ml.measurement.impact import _load as load_impact_inputs
 from proactive_ml.measurement.impact import impact_table, outcomes_frame
 from proactive_ml.measurement.themes import fit_themes, theme_churn
@@ -70,49 +74,11 @@ def themes(texts: list[str], customer_ids: Any = None, churned: pd.Series | None
     return table.rename(columns=THEME_HEADERS)
 
 
-def _png(fig: Any) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-
-
-def _plots(impact: pd.DataFrame, history: pd.DataFrame, rates: pd.DataFrame) -> dict[str, str]:
-    matplotlib.use("Agg", force=False)
-    out: dict[str, str] = {}
-    kept = impact[impact["outcome"].str.startswith("retained")].dropna(subset=["kept"])
-    if len(kept):
-        horizon = kept["outcome"].map(lambda o: int(o.split("_")[1][:-1])).max()
-        k = kept[kept["outcome"] == f"retained_{horizon}d"].sort_values("kept")
-        fig, ax = plt.subplots(figsize=(7, 0.5 + 0.45 * len(k)))
-        err = [k["kept"] - k["kept_low"], k["kept_high"] - k["kept"]]
-        colors = [
-            "#2e7d32" if lo > 0 else ("#c62828" if hi < 0 else "#9e9e9e")
-            for lo, hi in zip(k["kept_low"], k["kept_high"], strict=True)
-        ]
-        ax.barh(k["playbook"], k["kept"], xerr=err, color=colors, capsize=4)
-        ax.axvline(0, color="black", lw=0.8)
-        ax.set_xlabel(f"customers kept at {horizon} days (incremental vs holdout, 95% interval)")
-        out["kept"] = _png(fig)
-    if len(history):
-        h = history[(history["playbook"] == "ALL") & history["outcome"].str.startswith("retained")]
-        if h["as_of"].nunique() > 1:
-            fig, ax = plt.subplots(figsize=(7, 3))
-            for o, g in h.groupby("outcome"):
-                g = g.sort_values("as_of")
-                ax.plot(pd.to_datetime(g["as_of"]), g["kept"], marker="o", label=o)
-                ax.fill_between(pd.to_datetime(g["as_of"]), g["kept_low"], g["kept_high"], alpha=0.15)
-            ax.axhline(0, color="black", lw=0.8)
-            ax.set_ylabel("customers kept")
-            ax.legend()
-            out["history"] = _png(fig)
-    if len(rates):
-        cols = [c for c in ("open", "click", "reply", "unsubscribe") if c in rates.columns]
-        fig, ax = plt.subplots(figsize=(7, 3))
-        (rates.set_index("playbook")[cols].astype(float) * 100).plot.bar(ax=ax, rot=0)
-        ax.set_ylabel("% of sent emails")
-        out["rates"] = _png(fig)
-    return out
+def _plots(
+    impact: pd.DataFrame, history: pd.DataFrame, rates: pd.DataFrame, frame: pd.DataFrame | None = None
+) -> dict[str, str]:
+    """The charts (:func:`~.charts.make_figures`) as embeddable PNG data URLs."""
+    return {k: png_data_url(fig) for k, fig in make_figures(impact, history, rates, frame).items()}
 
 
 def _table(df: pd.DataFrame, fmt: dict[str, str] | None = None) -> str:
@@ -131,14 +97,16 @@ def _table(df: pd.DataFrame, fmt: dict[str, str] | None = None) -> str:
             cls = " class=text" if len(s) > 40 else ""  # prose (quotes, terms) reads left-aligned
             cells.append(f"<td{cls}>{html.escape(s)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return (
+        f"<div class=wide><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+    )
 
 
 _CSS = (
     "body{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto;color:#222}"
-    "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .6em;"
+    "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .4em;"
     "text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}.big{font-size:1.25em}"
-    "img{max-width:100%}td.text{text-align:left;overflow-wrap:anywhere;min-width:12em}"
+    "img{max-width:100%}.wide{overflow-x:auto;max-width:100%}td.text{text-align:left;overflow-wrap:anywhere;min-width:12em}"
 )
 
 
@@ -203,8 +171,11 @@ def render_html(
 <style>{_CSS}</style></head><body>
 <h1>Proactive outreach: success report</h1><p>As of {html.escape(str(as_of))}. Treated vs randomized holdout
 (intent to treat). Aggregates only: no personal data.</p>
-<h2>Customers kept</h2>{headline}{img("kept", "customers kept per playbook")}{img("history", "history")}
+<h2>Customers kept</h2>{headline}{img("kept", "customers kept per playbook")}
+{_trend_caption(plots)}{img("trend", "difference in retention per week of decision")}
+{img("history", "customers kept as measured on each report date")}
 {_table(display_impact(impact[impact["playbook"] == "ALL"]))}
+{_adjusted(impact)}
 <h2>Playbook leaderboard</h2><p>Difference in rates, contacted minus held out, in percentage points;
 for "needed help", lower is better.</p>
 {_table(display_leaderboard(lead))}
@@ -218,6 +189,28 @@ interval), with its reply and unsubscribe rates. Opens are not a goal.</p>
 (churn rate if raised minus otherwise, times customers) when known, else by size.</p>
 {"".join(f"<h3>{html.escape(k)}</h3>{_table(v, _THEME_FMT)}" for k, v in theme_tables.items())}
 </body></html>"""
+
+
+def _adjusted(impact: pd.DataFrame) -> str:
+    table = display_adjusted(impact[impact["playbook"] == "ALL"])
+    if table.empty:
+        return ""
+    return (
+        "<h3>Adjusted for who was likely to leave anyway</h3><p>The same difference with the noise that the churn "
+        "score recorded at each decision and the usage before it can explain taken out (cross-fitted regression "
+        "adjustment). Both estimate the same effect and both intervals hold; the adjusted one is narrower when "
+        "the score and usage predict who stays.</p>" + _table(table)
+    )
+
+
+def _trend_caption(plots: dict[str, str]) -> str:
+    if "trend" not in plots:
+        return ""
+    return (
+        "<h3>Week by week</h3><p>The same difference for the customers decided on in each week: green weeks are "
+        "a measured win on their own, grey ones cannot tell; a steady effect shows as points around the same "
+        "level.</p>"
+    )
 
 
 _VARIANT_FMT = {
@@ -282,7 +275,7 @@ def write_report(wh: Any, settings: Settings, as_of: date | datetime) -> Path:
     variants = variant_table(with_variants(frame, by_variant), variant_rates)
     history = wh.query("SELECT * FROM impact_history WHERE as_of <= :d", {"d": day})
     rates = response_rates(wh)
-    plots = _plots(impact, history, rates)
+    plots = _plots(impact, history, rates, frame)
     page = render_html(
         day,
         impact,
