@@ -13,7 +13,7 @@ def test_closed_loop_runs_every_stage_and_prints_existing_paths(
 ) -> None:
     root = tmp_path / "demo"
     h = closed_loop(
-        customers=1500, days=61, warmup_days=52, retrain_every=7, data_dir=str(root), progress=False
+        customers=800, days=59, warmup_days=52, retrain_every=4, data_dir=str(root), progress=False
     )
     assert set(h["stage_seconds"]) == {"world", "ingest", "train", "outreach", "responses", "report"}
     for key in ("data_docs", "outbox", "report"):
@@ -24,9 +24,9 @@ def test_closed_loop_runs_every_stage_and_prints_existing_paths(
     assert (root / "mlflow.db").exists()
     assert str(root / "mlflow.db") in h["mlflow_ui"]
     with Warehouse.connect(f"duckdb:///{root / 'warehouse.duckdb'}") as wh:
-        # two trainings (warm-up and day 7) per target, each registered; nine days of scores and decisions
-        assert wh.scalar("SELECT count(DISTINCT cutoff) FROM scores WHERE target = 'churn'") == 9
-        assert wh.scalar("SELECT count(DISTINCT cutoff) FROM scores WHERE target = 'need'") == 9
+        # two trainings (warm-up and day 4) per target, each registered; seven days of scores and decisions
+        assert wh.scalar("SELECT count(DISTINCT cutoff) FROM scores WHERE target = 'churn'") == 7
+        assert wh.scalar("SELECT count(DISTINCT cutoff) FROM scores WHERE target = 'need'") == 7
         arms = set(wh.query("SELECT DISTINCT arm FROM decisions")["arm"])
         assert arms == {"treatment", "holdout"}
         assert wh.scalar("SELECT count(*) FROM send_ledger WHERE state = 'accepted'") == h["emails_sent"]
