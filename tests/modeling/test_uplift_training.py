@@ -3,6 +3,7 @@ outreach loads by alias -> uplift per customer."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 import mlflow
@@ -102,7 +103,8 @@ def test_uplift_is_logged_registered_with_aliases_and_loaded_by_outreach(
     inputs = mlflow.get_run(first["run_id"]).inputs.dataset_inputs
     text += "".join(d.dataset.schema + d.dataset.source for d in inputs)
     assert "@" not in text
-    assert "c0" not in text  # no customer id in params, tags or the dataset record
+    # no customer id (c00042) in params, tags or the dataset record; a git SHA may hold "c0" by chance
+    assert not re.search(r"\bc\d{5}\b", text), text
 
     model, version = load_uplift_champion(settings)
     assert version == "1"
