@@ -29,6 +29,10 @@ PRODUCT_TABLES = {
     "customer_attributes",
     "customer_attribute_defs",
     "customer_labels",
+    "desk_people",
+    "desk_audit",
+    "desk_flags",
+    "desk_approvals",
 }
 
 

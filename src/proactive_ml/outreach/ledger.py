@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 
 from proactive_ml.outreach.claims import PG_SESSION_SQL, new_token, owner_gone
@@ -48,16 +49,23 @@ def recent_contacts(wh: Warehouse, as_of: date, cap_days: int) -> pd.DataFrame:
 
 
 # the staged decisions of one day (see :func:`record_decisions`), as the inserts below read them
+TASK_DUE_DAYS = 2  # a CS task is due this many days after its decision
 _STAGED_COLUMNS = [
     *("send_key", "as_of", "customer_id", "playbook", "action", "arm", "holdout_kind"),  # the decision
     *("score", "uplift", "expected_value", "reasons", "send_at", "guidance", "priority"),  # its figures
-    "variant",
+    *(
+        "variant",
+        "assignee",
+        "p_treat",
+        "policy",
+    ),  # who would work it; how likely treatment was, under which policy
 ]
 # a decision is skipped when the customer has another decision less than the cap away (either side of as_of)
 _INSERT_DECISIONS = """INSERT INTO decisions (send_key, as_of, customer_id, playbook, action, arm, holdout_kind, score,
-                       uplift, expected_value, reasons, decided_at, variant)
+                       uplift, expected_value, reasons, decided_at, variant, assignee, p_treat, policy)
                 SELECT s.send_key, CAST(s.as_of AS DATE), s.customer_id, s.playbook, s.action, s.arm,
-                       s.holdout_kind, s.score, s.uplift, s.expected_value, s.reasons, :now, s.variant
+                       s.holdout_kind, s.score, s.uplift, s.expected_value, s.reasons, :now, s.variant,
+                       s.assignee, s.p_treat, s.policy
                 FROM {staged} s
                 WHERE NOT EXISTS (SELECT 1 FROM decisions d WHERE d.customer_id = s.customer_id
                                   AND d.send_key <> s.send_key
@@ -71,9 +79,9 @@ _INSERT_LEDGER = """INSERT INTO send_ledger (send_key, customer_id, playbook, wi
                 WHERE d.arm = 'treatment' AND d.action = 'email'
                 ON CONFLICT DO NOTHING"""
 _INSERT_TASKS = """INSERT INTO cs_tasks (task_id, as_of, customer_id, playbook, priority, expected_value, score, reasons,
-                       guidance, state, created_at)
+                       guidance, state, created_at, assignee, due_date, updated_at)
                 SELECT s.send_key, CAST(s.as_of AS DATE), s.customer_id, s.playbook, s.priority, s.expected_value,
-                       s.score, s.reasons, s.guidance, 'open', :now
+                       s.score, s.reasons, s.guidance, 'open', :now, s.assignee, CAST(s.due_date AS DATE), :now
                 FROM {staged} s JOIN decisions d ON d.send_key = s.send_key
                 WHERE d.arm = 'treatment' AND d.action = 'cs_task'
                 ON CONFLICT DO NOTHING"""
@@ -90,10 +98,15 @@ def _staged_decisions(
     df["guidance"] = df["playbook"].map(lambda p: (guidance or {}).get(p, "")).astype(str)
     df["priority"] = df["playbook"].map(lambda p: (priorities or {}).get(p, 0)).astype("int64")
     df["uplift"] = pd.to_numeric(df["uplift"], errors="coerce").astype(float)
-    if "variant" not in df.columns:
-        df["variant"] = None
-    df["variant"] = df["variant"].astype(object).where(df["variant"].notna(), None)
-    return df[_STAGED_COLUMNS]
+    for col in ("variant", "assignee", "policy"):
+        if col not in df.columns:
+            df[col] = None
+        df[col] = df[col].astype(object).where(df[col].notna(), None)
+    if "p_treat" not in df.columns:
+        df["p_treat"] = np.nan
+    df["p_treat"] = pd.to_numeric(df["p_treat"], errors="coerce").astype(float)
+    df["due_date"] = (pd.to_datetime(df["as_of"]) + pd.Timedelta(days=TASK_DUE_DAYS)).dt.strftime("%Y-%m-%d")
+    return df[[*_STAGED_COLUMNS, "due_date"]]
 
 
 def record_decisions(

@@ -244,8 +244,6 @@ V1_TABLES: dict[str, str] = {
     **RESPONSE_TABLES,
     **MEASUREMENT_TABLES,
 }
-#: Every table of the product, in creation order: name -> DDL.
-TABLES: dict[str, str] = {**V1_TABLES, **SOURCE_TABLES}
 
 # Optional contract columns added after version 1 (a warehouse created before them gains them empty).
 LATER_COLUMNS = (
@@ -256,6 +254,66 @@ LATER_COLUMNS = (
     ("tickets", "subject", "TEXT"),
     ("tickets", "assignee", "TEXT"),
 )
+
+# Migration 4: the person who would work a decision (chosen before the holdout draw, kept for both arms), the
+# probability of treatment under the policy that made the decision, and the life of a CS task on the desk.
+DESK_COLUMNS = (
+    ("decisions", "assignee", "TEXT"),
+    ("decisions", "p_treat", "DOUBLE PRECISION"),
+    ("decisions", "policy", "TEXT"),
+    ("cs_tasks", "assignee", "TEXT"),
+    ("cs_tasks", "due_date", "DATE"),
+    ("cs_tasks", "outcome", "TEXT"),
+    ("cs_tasks", "offer", "TEXT"),
+    ("cs_tasks", "offer_value", "DOUBLE PRECISION"),
+    ("cs_tasks", "notes", "TEXT"),
+    ("cs_tasks", "closed_at", "TIMESTAMP"),
+    ("cs_tasks", "closed_by", "TEXT"),
+    ("cs_tasks", "snoozed_until", "DATE"),
+    ("cs_tasks", "snooze_reason", "TEXT"),
+    ("cs_tasks", "updated_at", "TIMESTAMP"),
+)
+DESK_TABLES = {
+    "desk_people": """CREATE TABLE IF NOT EXISTS desk_people (
+  username TEXT PRIMARY KEY,
+  display_name TEXT NOT NULL,
+  role TEXT NOT NULL,
+  team TEXT,
+  password_hash TEXT NOT NULL,
+  active BOOLEAN NOT NULL,
+  created_at TIMESTAMP NOT NULL
+)""",
+    "desk_audit": """CREATE TABLE IF NOT EXISTS desk_audit (
+  audit_id TEXT PRIMARY KEY,
+  created_at TIMESTAMP NOT NULL,
+  actor TEXT NOT NULL,
+  task_id TEXT,
+  action TEXT NOT NULL,
+  detail TEXT
+)""",
+    "desk_flags": """CREATE TABLE IF NOT EXISTS desk_flags (
+  task_id TEXT PRIMARY KEY,
+  customer_id TEXT NOT NULL,
+  playbook TEXT NOT NULL,
+  flagged_by TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  created_at TIMESTAMP NOT NULL
+)""",
+    "desk_approvals": """CREATE TABLE IF NOT EXISTS desk_approvals (
+  approval_id TEXT PRIMARY KEY,
+  task_id TEXT NOT NULL,
+  requested_by TEXT NOT NULL,
+  offer TEXT NOT NULL,
+  offer_value DOUBLE PRECISION,
+  state TEXT NOT NULL,
+  decided_by TEXT,
+  requested_at TIMESTAMP NOT NULL,
+  decided_at TIMESTAMP
+)""",
+}
+
+#: Every table of the product, in creation order: name -> DDL.
+TABLES: dict[str, str] = {**V1_TABLES, **SOURCE_TABLES, **DESK_TABLES}
 
 VERSION_TABLE_DDL = """CREATE TABLE IF NOT EXISTS schema_version (
   version INTEGER PRIMARY KEY,
@@ -286,6 +344,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         3,
         "the subject/body variant drawn for each decision (measured on retention)",
         ("ALTER TABLE decisions ADD COLUMN IF NOT EXISTS variant TEXT",),
+    ),
+    Migration(
+        4,
+        "the desk: who works each decision, the probability of treatment, task outcomes, people, flags, approvals, audit",
+        tuple(f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {c} {sql}" for t, c, sql in DESK_COLUMNS)
+        + tuple(DESK_TABLES.values()),
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
