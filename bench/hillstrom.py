@@ -43,6 +43,8 @@ def data_path() -> Path:
 def load() -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Features, treatment (Womens E-Mail = 1) and visit, after the SHA-256 check."""
     path = data_path()
+    if not path.is_file():
+        sys.exit(f"{path}: not found; set PROACTIVE_SHARED_DATA_DIR to the folder that holds hillstrom.csv")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != SHA256:
         sys.exit(f"{path}: sha256 {digest} != expected {SHA256}; refusing an altered copy")

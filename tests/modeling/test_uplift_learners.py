@@ -19,6 +19,7 @@ from proactive_ml.modeling.uplift_selection import (
     fit_learner,
     split_scores,
 )
+from proactive_ml.modeling.uplift_training import fit_and_validate
 
 SMALL_GBM = {"max_iter": 40, "min_samples_leaf": 40}
 DR = UpliftLearner("dr", "dr_learner", "hgb", params=SMALL_GBM, effect_params=SMALL_GBM)
@@ -51,10 +52,14 @@ def test_learner_recovers_a_known_uplift_better_than_random(spec: UpliftLearner)
     assert uplift_at_k(y[te], u, t[te]) > uplift_at_k(y[te], rnd, t[te]) + 0.05
 
 
-def test_dr_learner_survives_the_registry_serialisation() -> None:
+SPLINES = UpliftLearner("t_splines", "t_learner", "logistic", numeric="splines")
+
+
+@pytest.mark.parametrize("spec", [DR, SPLINES], ids=lambda s: s.name)
+def test_learner_survives_the_registry_serialisation(spec: UpliftLearner) -> None:
     X, t, y, _ = known_uplift(n=1500)
     with threadpool_limits(limits=1):
-        model = fit_learner(DR, X, t, y)
+        model = fit_learner(spec, X, t, y)
     blob = sio.dumps(model)
     again = sio.loads(blob, trusted=sio.get_untrusted_types(data=blob))
     np.testing.assert_array_equal(again.predict_uplift(X.head(50)), model.predict_uplift(X.head(50)))
@@ -101,8 +106,9 @@ def test_declared_learners_and_the_small_data_fallback() -> None:
     ("block", "message"),
     [
         ("learner: nope", "uplift learner 'nope' is not declared"),
-        ("learners: [{name: a, method: magic}]", r"uplift.learners\[0\]: needs a name and a method"),
+        ("learners: [{name: a, method: magic}]", r"uplift.learners\[0\]: needs a name, a method in"),
         ("learners: [{name: a, method: t_learner, depth: 3}]", r"unknown key\(s\) \['depth'\]"),
+        ("learners: [{name: a, method: t_learner, numeric: cubes}]", r"numeric in \('scale'"),
         ("colour: red", r"uplift: unknown key\(s\) \['colour'\]"),
     ],
 )
@@ -113,3 +119,18 @@ def test_bad_uplift_declarations_are_one_line_errors(tmp_path: Path, block: str,
         load_model_config(path)
     assert str(path) in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_training_uses_the_declared_learner_and_falls_back_on_few_rows() -> None:
+    cfg = load_model_config().uplift
+    chosen = cfg.spec(cfg.learner)
+    X, t, y, _ = known_uplift(n=max(chosen.min_rows, 600))
+    out = pd.DataFrame({"treatment": t, "retained": y})
+    with threadpool_limits(limits=1):
+        model, metrics, validation = fit_and_validate(X, out, cfg)
+        few, _, _ = fit_and_validate(X.head(chosen.min_rows - 1), out.head(chosen.min_rows - 1), cfg)
+    assert (model.method, model.numeric) == (chosen.method, chosen.numeric)
+    assert metrics["uplift_at_30"] > 0.05  # the known uplift is found on the validation split
+    assert validation is not None
+    fallback = cfg.spec(cfg.fallback_learner)
+    assert (few.method, few.numeric) == (fallback.method, fallback.numeric)

@@ -49,7 +49,8 @@ class UpliftLearner:
     """One declared uplift learner (``uplift: learners:`` in candidates.yaml): a meta-learner over a base model.
 
     ``params`` / ``effect_params`` override the base's outcome classifier / effect regressor hyperparameters;
-    ``min_rows``: with fewer training rows the product trains the fallback learner instead.
+    ``numeric``: how numbers enter the models; ``min_rows``: with fewer training rows the product trains the
+    fallback learner instead.
     """
 
     name: str
@@ -57,6 +58,8 @@ class UpliftLearner:
     base: str = "logistic"
     params: dict[str, Any] = field(default_factory=dict)
     effect_params: dict[str, Any] = field(default_factory=dict)
+    numeric: str = "scale"  # scale | log1p | splines (a cubic B-spline basis of each number's signed log)
+    spline_knots: int = 6
     min_rows: int = 0
 
 
@@ -92,6 +95,7 @@ class UpliftConfig:
 
 
 UPLIFT_METHODS = ("class_transformation", "t_learner", "dr_learner", "x_learner")
+UPLIFT_NUMERIC = ("scale", "log1p", "splines")
 
 
 def uplift_config(raw: dict[str, Any], path: str | Path) -> UpliftConfig:
@@ -100,9 +104,15 @@ def uplift_config(raw: dict[str, Any], path: str | Path) -> UpliftConfig:
     learners = []
     for i, item in enumerate(block.pop("learners", None) or [TWO_MODEL_LR.__dict__]):
         unknown = set(item) - set(UpliftLearner.__dataclass_fields__)
-        if unknown or "name" not in item or item.get("method") not in UPLIFT_METHODS:
+        if (
+            unknown
+            or "name" not in item
+            or item.get("method") not in UPLIFT_METHODS
+            or item.get("numeric", "scale") not in UPLIFT_NUMERIC
+        ):
             raise UserError(
-                f"{path}: uplift.learners[{i}]: needs a name and a method in {UPLIFT_METHODS}"
+                f"{path}: uplift.learners[{i}]: needs a name, a method in {UPLIFT_METHODS} "
+                f"and (optional) numeric in {UPLIFT_NUMERIC}"
                 + (f"; unknown key(s) {sorted(unknown)}" if unknown else "")
             )
         learners.append(UpliftLearner(**item))

@@ -34,16 +34,37 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, SplineTransformer, StandardScaler
 
 from proactive_ml.features import outcomes
-from proactive_ml.modeling.config import UPLIFT_METHODS
+from proactive_ml.modeling.config import UPLIFT_METHODS, UPLIFT_NUMERIC
 
 METHODS = UPLIFT_METHODS
 BASES = ("logistic", "hgb")
+NUMERIC = UPLIFT_NUMERIC
 
 
-def _preprocessor(X: pd.DataFrame) -> ColumnTransformer:
+def signed_log1p(values: np.ndarray) -> np.ndarray:
+    """``sign(x) * log(1 + |x|)``: tames skewed spend and counts, defined for negative changes too."""
+    return np.asarray(np.sign(values) * np.log1p(np.abs(values)))
+
+
+def _numeric_steps(numeric: str, spline_knots: int) -> list[Any]:
+    """Numbers: impute, then (``log1p``) signed log, then (``splines``) a cubic B-spline basis, then scale.
+
+    Splines let a linear base learn a curved effect of spend or recency at the cost of a few columns per number.
+    """
+    if numeric not in NUMERIC:
+        raise ValueError(f"unknown numeric transform {numeric!r}; expected one of {NUMERIC}")
+    steps: list[Any] = [SimpleImputer(strategy="median", keep_empty_features=True)]
+    if numeric in ("log1p", "splines"):
+        steps.append(FunctionTransformer(signed_log1p))
+    if numeric == "splines":
+        steps.append(SplineTransformer(n_knots=spline_knots, degree=3))
+    return [*steps, StandardScaler()]
+
+
+def _preprocessor(X: pd.DataFrame, numeric: str = "scale", spline_knots: int = 6) -> ColumnTransformer:
     num = [
         c for c in X.columns if pd.api.types.is_numeric_dtype(X[c]) and not pd.api.types.is_bool_dtype(X[c])
     ]
@@ -52,7 +73,7 @@ def _preprocessor(X: pd.DataFrame) -> ColumnTransformer:
         [
             (
                 "num",
-                make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()),
+                make_pipeline(*_numeric_steps(numeric, spline_knots)),
                 num,
             ),
             (
@@ -111,6 +132,8 @@ class UpliftModel:
     random_state: int = 42
     params: dict[str, Any] = field(default_factory=dict)  # the outcome classifier's hyperparameters
     effect_params: dict[str, Any] = field(default_factory=dict)  # the effect regressor's (dr/x learners)
+    numeric: str = "scale"  # how numbers enter: scale, log1p (signed) or splines (of the signed log)
+    spline_knots: int = 6
     models_: dict[str, Pipeline] = field(default_factory=dict)
     columns_: list[str] = field(default_factory=list)
     treated_share_: float = float("nan")
@@ -121,7 +144,7 @@ class UpliftModel:
             if effect
             else _base(self.base, self.random_state, self.C, self.params)
         )
-        return Pipeline([("prep", _preprocessor(X)), ("clf", est)])
+        return Pipeline([("prep", _preprocessor(X, self.numeric, self.spline_knots)), ("clf", est)])
 
     def _outcome(self, X: pd.DataFrame, y: np.ndarray, rows: np.ndarray, arm: int) -> Pipeline:
         """One arm's outcome model fitted on ``rows`` (a boolean mask already restricted to that arm)."""
@@ -213,6 +236,8 @@ def fit_uplift(
     random_state: int = 42,
     params: dict[str, Any] | None = None,
     effect_params: dict[str, Any] | None = None,
+    numeric: str = "scale",
+    spline_knots: int = 6,
 ) -> UpliftModel:
     """Fit an uplift meta-learner on randomized data."""
     model = UpliftModel(
@@ -222,6 +247,8 @@ def fit_uplift(
         random_state=random_state,
         params=dict(params or {}),
         effect_params=dict(effect_params or {}),
+        numeric=numeric,
+        spline_knots=spline_knots,
     )
     return model.fit(X, treatment, y)
 

@@ -36,6 +36,8 @@ def fit_learner(
         random_state=random_state,
         params=spec.params,
         effect_params=spec.effect_params,
+        numeric=spec.numeric,
+        spline_knots=spec.spline_knots,
     )
 
 
