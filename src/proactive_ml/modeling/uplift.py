@@ -1,9 +1,10 @@
 """Uplift modelling on randomized data (pure: data frames in, models and numbers out).
 
 The outreach holdout makes treatment random *among decisions*, so a model of the difference between treated and
-holdout outcomes estimates the incremental effect of emailing a customer. Two scikit-learn meta-learners:
+holdout outcomes estimates the incremental effect of emailing a customer. Four scikit-learn meta-learners (which
+one the product trains is declared in ``models/candidates.yaml``; see :mod:`proactive_ml.modeling.uplift_selection`):
 
-* ``class_transformation`` (default): with treated and control reweighted to equal total weight, the label
+* ``class_transformation`` (``fit_uplift``'s default): with treated and control reweighted to equal total weight, the label
   ``z = y*t + (1-y)*(1-t)`` satisfies ``uplift(x) = 2 P(z=1|x) - 1`` (Jaskowski & Jaroszewicz 2012); one
   classifier, robust on small data;
 * ``t_learner``: one outcome model per arm, uplift = ``p1(x) - p0(x)``;

@@ -1,7 +1,9 @@
 """The uplift model's job (edge): train on randomized decisions, log and register it, load it by alias, score.
 
 Training rows are the randomized decisions (treatment and holdout arms) whose outcome window has ended: features
-as of the decision date (point in time), outcome = retained at the horizon. The model and its evaluation are the
+as of the decision date (point in time), outcome = retained at the horizon. The learner is the one declared in
+``models/candidates.yaml`` (``uplift: learner``, chosen by bench/hillstrom.py on split seeds 0-29), or the
+declared fallback when there are fewer rows than its ``min_rows``. The model and its evaluation are the
 pure code of :mod:`proactive_ml.modeling.uplift`. :func:`train_and_register_uplift` (the train flow's step) logs
 each training to the ``proactive-uplift`` experiment and registers the model as ``<prefix>-uplift`` with the
 ``challenger``/``champion`` aliases; outreach loads ``@champion`` (:func:`load_uplift_champion`) and ranks by
