@@ -45,16 +45,87 @@ class Gates:
 
 
 @dataclass(frozen=True)
-class UpliftConfig:
-    """The uplift model (see ``uplift:`` in candidates.yaml): meta-learner, data needed, promotion floors."""
+class UpliftLearner:
+    """One declared uplift learner (``uplift: learners:`` in candidates.yaml): a meta-learner over a base model.
 
-    method: str = "t_learner"
+    ``params`` / ``effect_params`` override the base's outcome classifier / effect regressor hyperparameters;
+    ``numeric``: how numbers enter the models; ``min_rows``: with fewer training rows the product trains the
+    fallback learner instead.
+    """
+
+    name: str
+    method: str
     base: str = "logistic"
+    params: dict[str, Any] = field(default_factory=dict)
+    effect_params: dict[str, Any] = field(default_factory=dict)
+    numeric: str = "scale"  # scale | log1p | splines (a cubic B-spline basis of each number's signed log)
+    spline_knots: int = 6
+    min_rows: int = 0
+
+
+TWO_MODEL_LR = UpliftLearner(name="two_model_lr", method="t_learner", base="logistic")
+
+
+@dataclass(frozen=True)
+class UpliftConfig:
+    """The uplift model (see ``uplift:`` in candidates.yaml): learners, data needed, promotion floors."""
+
+    learner: str = TWO_MODEL_LR.name  # the learner trained (chosen by bench/hillstrom.py on split seeds 0-29)
+    fallback_learner: str = TWO_MODEL_LR.name  # trained when there are fewer rows than the learner's min_rows
+    learners: tuple[UpliftLearner, ...] = (TWO_MODEL_LR,)
     horizon_days: int = 60
     min_rows_per_arm: int = 30
     validation_share: float = 0.3
     seed: int = 42
     floors: dict[str, float] = field(default_factory=lambda: {"qini_auc": 0.0})
+
+    def spec(self, name: str) -> UpliftLearner:
+        """The declared learner called ``name``."""
+        for learner in self.learners:
+            if learner.name == name:
+                return learner
+        raise UserError(
+            f"uplift learner {name!r} is not declared; declared: {[lr.name for lr in self.learners]}"
+        )
+
+    def learner_for(self, rows: int) -> UpliftLearner:
+        """The learner to train on ``rows`` training rows: the chosen one, or the fallback below its min_rows."""
+        chosen = self.spec(self.learner)
+        return chosen if rows >= chosen.min_rows else self.spec(self.fallback_learner)
+
+
+UPLIFT_METHODS = ("class_transformation", "t_learner", "dr_learner", "x_learner")
+UPLIFT_NUMERIC = ("scale", "log1p", "splines")
+
+
+def uplift_config(raw: dict[str, Any], path: str | Path) -> UpliftConfig:
+    """The ``uplift:`` block: learners as :class:`UpliftLearner`, every name and method checked (one-line errors)."""
+    block = dict(raw)
+    learners = []
+    for i, item in enumerate(block.pop("learners", None) or [TWO_MODEL_LR.__dict__]):
+        unknown = set(item) - set(UpliftLearner.__dataclass_fields__)
+        if (
+            unknown
+            or "name" not in item
+            or item.get("method") not in UPLIFT_METHODS
+            or item.get("numeric", "scale") not in UPLIFT_NUMERIC
+        ):
+            raise UserError(
+                f"{path}: uplift.learners[{i}]: needs a name, a method in {UPLIFT_METHODS} "
+                f"and (optional) numeric in {UPLIFT_NUMERIC}"
+                + (f"; unknown key(s) {sorted(unknown)}" if unknown else "")
+            )
+        learners.append(UpliftLearner(**item))
+    unknown = set(block) - set(UpliftConfig.__dataclass_fields__)
+    if unknown:
+        raise UserError(f"{path}: uplift: unknown key(s) {sorted(unknown)}")
+    cfg = UpliftConfig(**block, learners=tuple(learners))
+    for name in (cfg.learner, cfg.fallback_learner):
+        try:
+            cfg.spec(name)
+        except UserError as err:
+            raise UserError(f"{path}: {err}") from None
+    return cfg
 
 
 @dataclass(frozen=True)
@@ -91,7 +162,7 @@ def load_model_config(path: str | Path = CANDIDATES_YAML) -> ModelConfig:
         candidates=resolve_members(list(raw["candidates"]), path),
         training=TrainingConfig(**raw.get("training", {})),
         gates=Gates(**raw.get("gates", {})),
-        uplift=UpliftConfig(**raw.get("uplift", {})),
+        uplift=uplift_config(raw.get("uplift") or {}, path),
     )
 
 

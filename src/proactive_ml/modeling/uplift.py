@@ -1,15 +1,22 @@
 """Uplift modelling on randomized data (pure: data frames in, models and numbers out).
 
 The outreach holdout makes treatment random *among decisions*, so a model of the difference between treated and
-holdout outcomes estimates the incremental effect of emailing a customer. Two scikit-learn meta-learners:
+holdout outcomes estimates the incremental effect of emailing a customer. Four scikit-learn meta-learners (which
+one the product trains is declared in ``models/candidates.yaml``; see :mod:`proactive_ml.modeling.uplift_selection`):
 
-* ``class_transformation`` (default): with treated and control reweighted to equal total weight, the label
+* ``class_transformation`` (``fit_uplift``'s default): with treated and control reweighted to equal total weight, the label
   ``z = y*t + (1-y)*(1-t)`` satisfies ``uplift(x) = 2 P(z=1|x) - 1`` (Jaskowski & Jaroszewicz 2012); one
   classifier, robust on small data;
-* ``t_learner``: one outcome model per arm, uplift = ``p1(x) - p0(x)``.
+* ``t_learner``: one outcome model per arm, uplift = ``p1(x) - p0(x)``;
+* ``dr_learner``: doubly robust (Kennedy 2023): cross-fitted outcome models per arm give each row the pseudo-outcome
+  ``mu1 - mu0 + (t - e) / (e (1 - e)) * (y - mu_t)`` (``e`` = the randomized treated share), and one regressor of it
+  is the uplift; unbiased even where the outcome models are wrong, because ``e`` is known by design;
+* ``x_learner``: outcome models per arm impute each row's effect (treated: ``y - mu0``; holdout: ``mu1 - y``), one
+  regressor per arm learns it, blended by ``e`` (Kuenzel et al. 2019).
 
-Base learners: regularised logistic regression (default) or HistGradientBoosting, behind one preprocessing pipeline
-(impute + scale numbers, one-hot categories). Evaluation: :func:`uplift_at_k` (scikit-uplift's definition) and the
+Base learners: regularised logistic regression (default; ridge for the effect regressors) or HistGradientBoosting,
+behind one preprocessing pipeline (impute + scale numbers, one-hot categories); ``params`` / ``effect_params``
+override the base's hyperparameters (declared per learner in ``models/candidates.yaml``). Evaluation: :func:`uplift_at_k` (scikit-uplift's definition) and the
 normalised Qini coefficient (:func:`qini_auc`). The same code runs on the Hillstrom data (``bench/hillstrom.py``).
 
 For churn the *outcome* is retention (1 = still a customer at the horizon), so a positive uplift is an
@@ -23,21 +30,42 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, SplineTransformer, StandardScaler
 
 from proactive_ml.features import outcomes
+from proactive_ml.modeling.config import UPLIFT_METHODS, UPLIFT_NUMERIC
 
-METHODS = ("class_transformation", "t_learner")
+METHODS = UPLIFT_METHODS
 BASES = ("logistic", "hgb")
+NUMERIC = UPLIFT_NUMERIC
 
 
-def _preprocessor(X: pd.DataFrame) -> ColumnTransformer:
+def signed_log1p(values: np.ndarray) -> np.ndarray:
+    """``sign(x) * log(1 + |x|)``: tames skewed spend and counts, defined for negative changes too."""
+    return np.asarray(np.sign(values) * np.log1p(np.abs(values)))
+
+
+def _numeric_steps(numeric: str, spline_knots: int) -> list[Any]:
+    """Numbers: impute, then (``log1p``) signed log, then (``splines``) a cubic B-spline basis, then scale.
+
+    Splines let a linear base learn a curved effect of spend or recency at the cost of a few columns per number.
+    """
+    if numeric not in NUMERIC:
+        raise ValueError(f"unknown numeric transform {numeric!r}; expected one of {NUMERIC}")
+    steps: list[Any] = [SimpleImputer(strategy="median", keep_empty_features=True)]
+    if numeric in ("log1p", "splines"):
+        steps.append(FunctionTransformer(signed_log1p))
+    if numeric == "splines":
+        steps.append(SplineTransformer(n_knots=spline_knots, degree=3))
+    return [*steps, StandardScaler()]
+
+
+def _preprocessor(X: pd.DataFrame, numeric: str = "scale", spline_knots: int = 6) -> ColumnTransformer:
     num = [
         c for c in X.columns if pd.api.types.is_numeric_dtype(X[c]) and not pd.api.types.is_bool_dtype(X[c])
     ]
@@ -46,7 +74,7 @@ def _preprocessor(X: pd.DataFrame) -> ColumnTransformer:
         [
             (
                 "num",
-                make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()),
+                make_pipeline(*_numeric_steps(numeric, spline_knots)),
                 num,
             ),
             (
@@ -62,16 +90,26 @@ def _preprocessor(X: pd.DataFrame) -> ColumnTransformer:
     )
 
 
-def _base(base: str, random_state: int, C: float) -> Any:
+def _base(base: str, random_state: int, C: float, params: dict[str, Any] | None = None) -> Any:
+    """The outcome classifier: the base's defaults, then the declared ``params``."""
     if base == "logistic":
-        return LogisticRegression(C=C, max_iter=2000)
+        return LogisticRegression(**({"C": C, "max_iter": 2000} | dict(params or {})))
     if base == "hgb":
+        defaults = {"max_iter": 150, "learning_rate": 0.05, "max_leaf_nodes": 8, "min_samples_leaf": 100}
         return HistGradientBoostingClassifier(
-            max_iter=150,
-            learning_rate=0.05,
-            max_leaf_nodes=8,
-            min_samples_leaf=100,
-            random_state=random_state,
+            **(defaults | dict(params or {}) | {"random_state": random_state})
+        )
+    raise ValueError(f"unknown base learner {base!r}; expected one of {BASES}")
+
+
+def _effect_regressor(base: str, random_state: int, params: dict[str, Any] | None = None) -> Any:
+    """The regressor of effects (DR pseudo-outcomes, X-learner imputed effects): ridge or regularised boosting."""
+    if base == "logistic":
+        return Ridge(**({"alpha": 1.0} | dict(params or {})))
+    if base == "hgb":
+        defaults = {"max_iter": 100, "learning_rate": 0.05, "max_leaf_nodes": 8, "min_samples_leaf": 300}
+        return HistGradientBoostingRegressor(
+            **(defaults | dict(params or {}) | {"random_state": random_state})
         )
     raise ValueError(f"unknown base learner {base!r}; expected one of {BASES}")
 
@@ -93,9 +131,27 @@ class UpliftModel:
     base: str = "logistic"
     C: float = 1.0
     random_state: int = 42
+    params: dict[str, Any] = field(default_factory=dict)  # the outcome classifier's hyperparameters
+    effect_params: dict[str, Any] = field(default_factory=dict)  # the effect regressor's (dr/x learners)
+    numeric: str = "scale"  # how numbers enter: scale, log1p (signed) or splines (of the signed log)
+    spline_knots: int = 6
     models_: dict[str, Pipeline] = field(default_factory=dict)
     columns_: list[str] = field(default_factory=list)
     treated_share_: float = float("nan")
+
+    def _pipeline(self, X: pd.DataFrame, effect: bool = False) -> Pipeline:
+        est = (
+            _effect_regressor(self.base, self.random_state, self.effect_params)
+            if effect
+            else _base(self.base, self.random_state, self.C, self.params)
+        )
+        return Pipeline([("prep", _preprocessor(X, self.numeric, self.spline_knots)), ("clf", est)])
+
+    def _outcome(self, X: pd.DataFrame, y: np.ndarray, rows: np.ndarray, arm: int) -> Pipeline:
+        """One arm's outcome model fitted on ``rows`` (a boolean mask already restricted to that arm)."""
+        if len(np.unique(y[rows])) < 2:
+            raise ValueError(f"arm {arm} has a single outcome class; cannot fit its outcome model")
+        return self._pipeline(X).fit(X[rows], y[rows])
 
     def fit(self, X: pd.DataFrame, treatment: Any, y: Any) -> UpliftModel:
         """Fit on randomized data: ``treatment`` 1/0 (treated/holdout) and ``y`` 1/0 outcome."""
@@ -108,29 +164,63 @@ class UpliftModel:
             raise ValueError("uplift needs both treated and holdout rows")
         self.columns_ = list(X.columns)
         self.treated_share_ = float(t.mean())
-        est = _base(self.base, self.random_state, self.C)
         if self.method == "class_transformation":
             z = yv * t + (1 - yv) * (1 - t)
             w = np.where(t == 1, 0.5 / self.treated_share_, 0.5 / (1 - self.treated_share_))
-            m = Pipeline([("prep", _preprocessor(X)), ("clf", clone(est))])
-            m.fit(X, z, clf__sample_weight=w)
-            self.models_ = {"z": m}
+            self.models_ = {"z": self._pipeline(X).fit(X, z, clf__sample_weight=w)}
+        elif self.method == "t_learner":
+            self.models_ = {str(arm): self._outcome(X, yv, t == arm, arm) for arm in (0, 1)}
+        elif self.method == "dr_learner":
+            self.models_ = {
+                "effect": self._pipeline(X, effect=True).fit(X, self._dr_pseudo_outcome(X, t, yv))
+            }
         else:
-            self.models_ = {}
-            for arm in (0, 1):
-                sel = t == arm
-                if len(np.unique(yv[sel])) < 2:
-                    raise ValueError(f"arm {arm} has a single outcome class; cannot fit a T-learner")
-                m = Pipeline([("prep", _preprocessor(X)), ("clf", clone(est))])
-                self.models_[str(arm)] = m.fit(X[sel], yv[sel])
+            self._fit_x_learner(X, t, yv)
         return self
 
+    def _dr_pseudo_outcome(self, X: pd.DataFrame, t: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Each row's doubly robust effect, from outcome models fitted on the other half (2-fold cross-fitting).
+
+        Cross-fitting keeps a row's own outcome out of the model that predicts it, so overfit outcome models do
+        not leak into the pseudo-outcome; ``e`` is the randomized treated share, known by design.
+        """
+        e = self.treated_share_
+        fold = np.random.default_rng(self.random_state).integers(0, 2, len(t))
+        mu = np.zeros((len(t), 2))
+        for k in (0, 1):
+            held = fold == k
+            for arm in (0, 1):
+                model = self._outcome(X, y, ~held & (t == arm), arm)
+                mu[held, arm] = model.predict_proba(X[held])[:, 1]
+        mu_t = mu[np.arange(len(t)), t]
+        return np.asarray(mu[:, 1] - mu[:, 0] + (t - e) / (e * (1 - e)) * (y - mu_t))
+
+    def _fit_x_learner(self, X: pd.DataFrame, t: np.ndarray, y: np.ndarray) -> None:
+        """Outcome models per arm, then one regressor per arm of the effect they impute to that arm's rows."""
+        treated, held = t == 1, t == 0
+        mu0, mu1 = self._outcome(X, y, held, 0), self._outcome(X, y, treated, 1)
+        d1 = y[treated] - mu0.predict_proba(X[treated])[:, 1]
+        d0 = mu1.predict_proba(X[held])[:, 1] - y[held]
+        self.models_ = {
+            "effect_treated": self._pipeline(X, effect=True).fit(X[treated], d1),
+            "effect_holdout": self._pipeline(X, effect=True).fit(X[held], d0),
+        }
+
     def predict_uplift(self, X: pd.DataFrame) -> np.ndarray:
-        """Estimated incremental probability of the outcome if treated."""
+        """Estimated incremental probability of the outcome if treated (within [-1, 1])."""
         X = _as_frame(X)[self.columns_]
         if self.method == "class_transformation":
             return 2.0 * self.models_["z"].predict_proba(X)[:, 1] - 1.0
-        return self.models_["1"].predict_proba(X)[:, 1] - self.models_["0"].predict_proba(X)[:, 1]
+        if self.method == "t_learner":
+            return self.models_["1"].predict_proba(X)[:, 1] - self.models_["0"].predict_proba(X)[:, 1]
+        if self.method == "dr_learner":
+            u = self.models_["effect"].predict(X)
+        else:  # x_learner: weight each arm's effect model by the other arm's share (Kuenzel et al.)
+            e = self.treated_share_
+            u = e * self.models_["effect_holdout"].predict(X) + (1 - e) * self.models_[
+                "effect_treated"
+            ].predict(X)
+        return np.clip(np.asarray(u, dtype=float), -1.0, 1.0)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """The same as :meth:`predict_uplift`: the entry point of the logged model's serving (pyfunc) flavour."""
@@ -145,9 +235,23 @@ def fit_uplift(
     base: str = "logistic",
     C: float = 1.0,
     random_state: int = 42,
+    params: dict[str, Any] | None = None,
+    effect_params: dict[str, Any] | None = None,
+    numeric: str = "scale",
+    spline_knots: int = 6,
 ) -> UpliftModel:
     """Fit an uplift meta-learner on randomized data."""
-    return UpliftModel(method=method, base=base, C=C, random_state=random_state).fit(X, treatment, y)
+    model = UpliftModel(
+        method=method,
+        base=base,
+        C=C,
+        random_state=random_state,
+        params=dict(params or {}),
+        effect_params=dict(effect_params or {}),
+        numeric=numeric,
+        spline_knots=spline_knots,
+    )
+    return model.fit(X, treatment, y)
 
 
 def predict_uplift(model: UpliftModel, X: pd.DataFrame) -> pd.Series:

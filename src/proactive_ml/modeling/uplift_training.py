@@ -1,7 +1,9 @@
 """The uplift model's job (edge): train on randomized decisions, log and register it, load it by alias, score.
 
 Training rows are the randomized decisions (treatment and holdout arms) whose outcome window has ended: features
-as of the decision date (point in time), outcome = retained at the horizon. The model and its evaluation are the
+as of the decision date (point in time), outcome = retained at the horizon. The learner is the one declared in
+``models/candidates.yaml`` (``uplift: learner``, chosen by bench/hillstrom.py on split seeds 0-29), or the
+declared fallback when there are fewer rows than its ``min_rows``. The model and its evaluation are the
 pure code of :mod:`proactive_ml.modeling.uplift`. :func:`train_and_register_uplift` (the train flow's step) logs
 each training to the ``proactive-uplift`` experiment and registers the model as ``<prefix>-uplift`` with the
 ``challenger``/``champion`` aliases; outreach loads ``@champion`` (:func:`load_uplift_champion`) and ranks by
@@ -10,7 +12,7 @@ each training to the ``proactive-uplift`` experiment and registers the model as 
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -23,12 +25,12 @@ from proactive_ml.modeling import registry, tracking
 from proactive_ml.modeling.config import UpliftConfig, load_model_config
 from proactive_ml.modeling.uplift import (
     UpliftModel,
-    fit_uplift,
     predict_uplift,
     qini_auc,
     randomized_outcomes,
     uplift_at_k,
 )
+from proactive_ml.modeling.uplift_selection import fit_learner
 from proactive_ml.settings import Settings
 from proactive_ml.warehouse import Warehouse
 
@@ -60,8 +62,10 @@ def fit_and_validate(
 ) -> tuple[UpliftModel, dict[str, float], Validation | None]:
     """Qini and uplift@30% on a stratified validation split, then the model refit on all rows.
 
-    The validation is None (and the metrics empty) when an arm/outcome stratum has fewer than two rows.
+    The learner is the declared one (``cfg.learner``), or the fallback when there are fewer rows than its
+    ``min_rows``. The validation is None (and the metrics empty) when an arm/outcome stratum has fewer than two rows.
     """
+    spec = cfg.learner_for(len(out))
     t, y = out["treatment"].to_numpy(), out["retained"].to_numpy()
     strat = np.char.add(t.astype(str), y.astype(str))
     metrics: dict[str, float] = {}
@@ -70,11 +74,11 @@ def fit_and_validate(
         idx_tr, idx_te = train_test_split(
             np.arange(len(out)), test_size=cfg.validation_share, random_state=cfg.seed, stratify=strat
         )
-        m = fit_uplift(X.iloc[idx_tr], t[idx_tr], y[idx_tr], cfg.method, cfg.base, random_state=cfg.seed)
+        m = fit_learner(spec, X.iloc[idx_tr], t[idx_tr], y[idx_tr], random_state=cfg.seed)
         u = m.predict_uplift(X.iloc[idx_te])
         validation = (y[idx_te], u, t[idx_te])
         metrics = {"qini_auc": qini_auc(*validation), "uplift_at_30": uplift_at_k(*validation, k=0.3)}
-    model = fit_uplift(X, t, y, method=cfg.method, base=cfg.base, random_state=cfg.seed)
+    model = fit_learner(spec, X, t, y, random_state=cfg.seed)
     return model, metrics, validation
 
 
@@ -106,16 +110,17 @@ def train_uplift(
     wh: Warehouse,
     as_of: date | datetime,
     horizon_days: int = 60,
-    method: str = "t_learner",
-    base: str = "logistic",
+    learner: str | None = None,
     seed: int = 42,
 ) -> tuple[UpliftModel | None, dict[str, Any]]:
     """Fit the uplift model on randomized decisions; returns ``(model or None, metrics)`` (nothing is logged).
 
+    ``learner``: a name declared in candidates.yaml (default: the declared choice, see :func:`fit_and_validate`).
     Metrics (Qini, uplift@30%) come from a stratified 30% validation split; the returned model is refit on all
     rows. None when there are fewer than ``MIN_ROWS_PER_ARM`` rows in an arm.
     """
-    cfg = UpliftConfig(method=method, base=base, horizon_days=horizon_days, seed=seed)
+    declared = load_model_config().uplift
+    cfg = replace(declared, learner=learner or declared.learner, horizon_days=horizon_days, seed=seed)
     model, metrics, _, _ = _train(wh, as_of, cfg)
     return model, metrics
 
@@ -152,7 +157,8 @@ def train_and_register_uplift(
             "reason": metrics["reason"],
             "champion_version": registry.champion_version(settings, UPLIFT),
         }
-    meta = {"as_of": str(as_of_d)} | {k: v for k, v in asdict(cfg).items() if k != "floors"}
+    meta = {"as_of": str(as_of_d)} | {k: v for k, v in asdict(cfg).items() if k not in ("floors", "learners")}
+    meta["trained_learner"] = cfg.learner_for(metrics["rows"]).name  # the fallback on few rows
     logged = tracking.log_uplift_training(settings, model, frame, metrics, validation, meta)
     promote, reason = decide_uplift_promotion(metrics, cfg.floors)
     version = registry.register_challenger(settings, UPLIFT, logged["model_uri"], logged["run_id"], reason)
