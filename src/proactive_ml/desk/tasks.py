@@ -236,13 +236,15 @@ def request_approval(
 def approvals(wh: Warehouse, person: Person, state: str | None = "pending") -> pd.DataFrame:
     """Approvals of the tasks ``person`` may see (``state=None``: all), newest first."""
     cond, params = visible_sql(person)
-    where = f"{cond} AND a.state = :state" if state else cond
+    where = cond
+    if state:
+        where, params = f"{cond} AND a.state = :state", {**params, "state": state}
     return wh.query(
         f"""SELECT a.approval_id, a.task_id, a.requested_by, a.offer, a.offer_value, a.state, a.decided_by,
                    a.requested_at, a.decided_at, t.playbook, t.assignee
             FROM desk_approvals a JOIN cs_tasks t ON t.task_id = a.task_id
             WHERE {where} ORDER BY a.requested_at DESC LIMIT 500""",
-        {**params, "state": state},
+        params,
     )
 
 
