@@ -64,8 +64,14 @@ def _logout(page: Any, url: str) -> None:
     page.wait_for_url(f"{url}/login")
 
 
+_FITS = """document.documentElement.scrollWidth <= window.innerWidth &&
+  [...document.querySelectorAll('table, svg, form')].every(
+    e => e.getBoundingClientRect().right <= e.parentElement.getBoundingClientRect().right + 1)"""
+
+
 def _fits(page: Any) -> bool:
-    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
+    """No horizontal overflow at 1280 px: not the page, and no table, chart or form out of its box."""
+    return bool(page.evaluate(_FITS))
 
 
 def _closed_on_board(page: Any, url: str) -> str:
