@@ -24,6 +24,7 @@ from proactive_ml.desk.flags import flag_rates, recent_flags
 from proactive_ml.desk.tasks import OUTCOMES, DeskError, Forbidden, Outcome
 from proactive_ml.desk.views import choice_field, date_field, number_field, text_field
 from proactive_ml.outreach.authority import Authority
+from proactive_ml.outreach.quality import MIN_WORKED, paused_playbooks
 
 PREFILL_KEYS = ("outcome", "offer", "offer_value", "offer_accepted", "notes")  # a refused form keeps these
 
@@ -197,11 +198,15 @@ async def flags_page(request: Request, desk: Desk, person: Person, form: FormDat
     if person.role == "agent":
         raise Forbidden("the flags page is for leads and the data team")
     cond, params = tasks.visible_sql(person)
+    rates = flag_rates(desk.wh)
     return desk.render(
         request,
         "flags.html.j2",
         person,
-        rates=flag_rates(desk.wh).to_dict("records"),
+        rates=rates.to_dict("records"),
+        limits={p.name: p.pause_above for p in desk.playbooks.playbooks},
+        paused=paused_playbooks(rates, desk.playbooks),
+        min_worked=MIN_WORKED,
         flags=recent_flags(desk.wh, cond, params).to_dict("records"),
     )
 
