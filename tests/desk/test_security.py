@@ -154,6 +154,20 @@ def test_session_cookie_is_signed_http_only_and_expires(
     assert c.get("/queue", follow_redirects=False).status_code == 303  # a tampered cookie is no session
 
 
+def test_an_old_session_is_refused_by_the_server(
+    client_as: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import itsdangerous.timed
+
+    ann = client_as("ann")
+    assert ann.get("/queue", follow_redirects=False).status_code == 200
+    later = itsdangerous.timed.TimestampSigner.get_timestamp(None) + 8 * 3600 + 5  # type: ignore[arg-type]
+    monkeypatch.setattr(itsdangerous.timed.TimestampSigner, "get_timestamp", lambda self: later)
+    r = ann.get("/queue", follow_redirects=False)  # the cookie is still sent; its signature is too old
+    assert r.status_code == 303
+    assert r.headers["location"] == "/login"
+
+
 def test_production_cookie_is_secure(seeded: Warehouse, tmp_path: Any) -> None:
     from pydantic import SecretStr
 

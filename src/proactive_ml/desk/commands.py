@@ -65,6 +65,7 @@ def _list_users(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from proactive_ml.desk.accounts import list_people
     from proactive_ml.desk.app import create_app
     from proactive_ml.outreach.playbooks import load_playbooks
     from proactive_ml.settings import get_settings
@@ -74,6 +75,10 @@ def _serve(args: argparse.Namespace) -> int:
     config = load_playbooks(args.playbooks)
     with open_warehouse(s.resolved_warehouse_url) as wh:
         app = create_app(wh, s, playbooks=config)
+        if not list_people(wh):
+            print(
+                "nobody can log in yet: add a person with `proactive-ml desk add-user USERNAME --name ... --role ...`"
+            )
         print(f"the desk is at http://{args.host}:{args.port}/login (Ctrl+C stops it)")
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
