@@ -179,10 +179,13 @@ def test_an_offer_above_authority_needs_an_approval_from_the_team_lead(
     approval = str(seeded.scalar("SELECT approval_id FROM desk_approvals"))
     assert _post(bob, f"/approvals/{approval}", decision="approve").status_code == 404  # agents never decide
     assert _post(sol, f"/approvals/{approval}", decision="approve").status_code == 404  # another team's
-    assert approval in lee.get("/approvals").text
+    waiting = lee.get("/approvals").text
+    assert approval in waiting
+    assert "price" in waiting  # the reason the agent gave
     assert _post(lee, f"/approvals/{approval}", decision="approve").status_code == 303
     assert seeded.scalar("SELECT decided_by FROM desk_approvals") == "lee"
     assert _post(lee, f"/approvals/{approval}", decision="refuse").status_code == 409
+    assert "approval approved" in ann.get("/tasks/task-ann-1").text  # the task's history
     # approved up to 20: 25 still needs another approval; 20 closes the task
     assert (
         _post(

@@ -82,6 +82,7 @@ def render_task(
         offers=offers,
         outcomes=OUTCOMES,
         approvals=tasks.task_approvals(desk.wh, task_id).to_dict("records"),
+        history=tasks.history(desk.wh, task_id).to_dict("records"),
         flag=None if flag.empty else flag.iloc[0].to_dict(),
         colleagues=_colleagues(desk, person),
         error=error,
@@ -174,11 +175,12 @@ async def approvals_page(request: Request, desk: Desk, person: Person, form: For
     pending = tasks.approvals(desk.wh, person, "pending")
     decided = tasks.approvals(desk.wh, person, None)
     decided = decided[decided["state"] != "pending"].head(50)
+    reasons = tasks.request_reasons(desk.wh, sorted(set(pending["task_id"].astype(str))))
     return desk.render(
         request,
         "approvals.html.j2",
         person,
-        pending=pending.to_dict("records"),
+        pending=pending.assign(reason=pending["approval_id"].map(reasons).fillna("")).to_dict("records"),
         decided=decided.to_dict("records"),
         may_decide=person.role in ("lead", "admin"),
     )

@@ -248,6 +248,27 @@ def approvals(wh: Warehouse, person: Person, state: str | None = "pending") -> p
     )
 
 
+def request_reasons(wh: Warehouse, task_ids: list[str]) -> dict[str, str]:
+    """Why each approval was asked for (approval id -> reason), read from the audit trail of these tasks."""
+    if not task_ids:
+        return {}
+    params = {f"t{i}": t for i, t in enumerate(task_ids)}
+    marks = ", ".join(f":{k}" for k in params)
+    df = wh.query(
+        f"SELECT detail FROM desk_audit WHERE action = 'approval_requested' AND task_id IN ({marks})", params
+    )
+    details = [json.loads(d) for d in df["detail"]]
+    return {str(d.get("approval_id")): str(d.get("reason") or "") for d in details}
+
+
+def history(wh: Warehouse, task_id: str) -> pd.DataFrame:
+    """The audit trail of one task (the caller has checked the task is visible), oldest first."""
+    return wh.query(
+        "SELECT created_at, actor, action FROM desk_audit WHERE task_id = :t ORDER BY created_at, audit_id",
+        {"t": task_id},
+    )
+
+
 def task_approvals(wh: Warehouse, task_id: str) -> pd.DataFrame:
     """Every approval of one task (the caller has checked the task is visible), oldest first."""
     return wh.query(
