@@ -225,3 +225,5 @@ def test_the_audit_table_records_every_change(wh: Warehouse, wh_app: Starlette) 
     assert by_action["outcome"][2]["offer_value"] == 25.0
     assert "travelling" not in trail["detail"].str.cat()  # free text stays out of the trail
     assert wh.scalar("SELECT decided_by FROM desk_approvals") == "lee"
+    for path in ("/queue?scope=team", "/tasks/task-ann-1", "/approvals", "/flags", "/board", "/guidelines"):
+        assert lee.get(path).status_code == 200, path  # every page reads this backend
