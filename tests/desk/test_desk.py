@@ -43,6 +43,8 @@ def test_cli_adds_and_lists_users(
     assert one_time not in listing
     assert main(["desk", "add-user", "ann", "--name", "Again", "--role", "agent", "--generate"]) == 2
     assert capsys.readouterr().err.strip() == "error: username 'ann' is taken"
+    assert main(["desk", "add-user", "bo", "--name", "Bo", "--role", "agent"]) == 2  # no terminal to ask
+    assert "--password-stdin or --generate" in capsys.readouterr().err
     monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
     assert main(["desk", "add-user", "bo", "--name", "Bo", "--role", "agent", "--password-stdin"]) == 2
     with open_warehouse(f"duckdb:///{cli_env}") as wh:
