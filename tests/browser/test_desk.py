@@ -105,7 +105,8 @@ def test_work_a_task_through_approval_flag_and_board(page: Any, desk_url: str) -
     _login(page, url, "lee")
     page.goto(f"{url}/approvals")
     page.click("tr[data-approval-id] button:has-text('Approve')")
-    assert "approved" in page.inner_text("body")
+    assert "Request approved" in page.inner_text("[role=status]")  # waits for the page after the redirect
+    assert "lee" in page.inner_text("tr[data-approval-id]")  # decided by
     _logout(page, url)
 
     _login(page, url, "ann")
