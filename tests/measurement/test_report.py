@@ -68,6 +68,7 @@ def test_report_has_kept_leaderboard_rates_themes_and_no_pii(duck, settings):
     assert "renewal" in page
     assert "billing errors" in page
     assert "slow reports" in page
+    assert "rising: 0 → 3" in page  # every comment came in the last two weeks
     assert "<script>" not in page
     assert "@example.org" not in page
     assert "C00001" not in page

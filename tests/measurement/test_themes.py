@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from proactive_ml.measurement.themes import clean, fit_themes, redact, theme_churn
+from proactive_ml.measurement.themes import clean, fit_themes, redact, theme_churn, theme_trend
 
 BILLING = [
     "Billing error on my invoice again, charged twice",
@@ -77,3 +77,19 @@ def test_theme_churn_compares_customers_who_raised_a_theme_with_the_others():
     assert np.isclose(top["churn_others"], 0.0)
     assert top["extra_churned"] == 6.0
     assert out.iloc[1]["churn_raised"] == 0.0
+
+
+def test_theme_trend_says_which_theme_is_rising_week_by_week():
+    texts = BILLING + SLOW
+    table, assignment = fit_themes(texts, 2)
+    as_of = pd.Timestamp("2026-06-30")
+    # billing complaints all came in the last week; the slow dashboard ones five to eight weeks ago
+    dates = [as_of - pd.Timedelta(days=d) for d in (0, 1, 2, 3, 4, 5)] + [
+        as_of - pd.Timedelta(days=d) for d in (30, 35, 40, 45, 50, 52)
+    ]
+    out = theme_trend(table, assignment, dates, as_of).set_index("theme")
+    billing, slow = assignment[0], assignment[6]
+    assert out.loc[billing, "weekly"] == [0] * 7 + [6]
+    assert out.loc[billing, "trend"] == "rising: 0 → 6"
+    assert sum(out.loc[slow, "weekly"]) == 6
+    assert out.loc[slow, "trend"] == "falling: 6 → 0"

@@ -28,28 +28,29 @@ from proactive_ml.measurement.headline import (
 )
 from proactive_ml.measurement.impact import _load as load_impact_inputs
 from proactive_ml.measurement.impact import impact_table, outcomes_frame
-from proactive_ml.measurement.themes import fit_themes, theme_churn
+from proactive_ml.measurement.themes import fit_themes, theme_churn, theme_trend
 from proactive_ml.measurement.variants import variant_inputs, variant_table, with_variants
 from proactive_ml.responses.processing import response_rates
 from proactive_ml.settings import Settings
 
 THEME_SOURCES = {
     "Negative survey comments (last 90 days)": (
-        f"SELECT customer_id, comment AS text FROM feedback WHERE comment IS NOT NULL AND ts >= :s AND ts < :e "
+        f"SELECT customer_id, ts, comment AS text FROM feedback WHERE comment IS NOT NULL AND ts >= :s AND ts < :e "
         f"AND {outcomes.DETRACTOR_SQL}"
     ),
     "Replies to our emails (people, not auto-replies)": (
-        "SELECT customer_id, body_text AS text FROM replies WHERE NOT is_auto AND body_text IS NOT NULL "
+        "SELECT customer_id, received_at AS ts, body_text AS text FROM replies WHERE NOT is_auto AND body_text IS NOT NULL "
         "AND received_at >= :s AND received_at < :e"
     ),
     "Support ticket subjects (last 90 days)": (
-        "SELECT customer_id, subject AS text FROM tickets WHERE subject IS NOT NULL AND opened_at >= :s AND opened_at < :e"
+        "SELECT customer_id, opened_at AS ts, subject AS text FROM tickets WHERE subject IS NOT NULL AND opened_at >= :s AND opened_at < :e"
     ),
 }
 THEME_HEADERS = {
     "terms": "Theme (top terms)",
     "texts": "Texts",
     "share": "Share",
+    "trend": "Trend (last 4 weeks vs the 4 before)",
     "customers": "Customers who raised it",
     "churn_raised": "Churned if raised",
     "churn_others": "Churned otherwise",
@@ -58,16 +59,25 @@ THEME_HEADERS = {
 }
 
 
-def themes(texts: list[str], customer_ids: Any = None, churned: pd.Series | None = None) -> pd.DataFrame:
+def themes(
+    texts: list[str],
+    customer_ids: Any = None,
+    churned: pd.Series | None = None,
+    dates: Any = None,
+    as_of: date | None = None,
+) -> pd.DataFrame:
     """Topic-model themes of ``texts`` (see :mod:`proactive_ml.measurement.themes`), ready to show.
 
     With ``customer_ids`` (aligned with the texts) and ``churned`` (0/1 per customer id, whole population) each
     theme also gets the churn rate of customers who raised it vs the others, and themes are ranked by the
-    extra churn; otherwise by size. Quotes are joined with `` / ``.
+    extra churn; otherwise by size. With ``dates`` (aligned) and ``as_of``, each theme says whether it is rising
+    or falling week by week. Quotes are joined with `` / ``.
     """
     table, assignment = fit_themes(list(texts))
     if table.empty:
         return pd.DataFrame()
+    if dates is not None and as_of is not None:
+        table = theme_trend(table, assignment, dates, as_of).drop(columns="weekly")
     if customer_ids is not None and churned is not None and len(churned):
         table = theme_churn(table, assignment, customer_ids, churned)
     table = table.drop(columns="theme").assign(quotes=table["quotes"].map(" / ".join))
@@ -247,7 +257,8 @@ def _theme_tables(wh: Any, day: date) -> dict[str, pd.DataFrame]:
     out = {}
     for title, sql in THEME_SOURCES.items():
         rows = wh.query(sql, params)
-        out[title] = themes(rows["text"].astype(str).tolist(), rows["customer_id"].tolist(), churned)
+        texts, ids = rows["text"].astype(str).tolist(), rows["customer_id"].tolist()
+        out[title] = themes(texts, ids, churned, rows["ts"], day)
     return out
 
 

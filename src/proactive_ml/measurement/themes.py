@@ -201,3 +201,39 @@ def theme_churn(
     return out.sort_values("extra_churned", ascending=False, kind="stable", na_position="last").reset_index(
         drop=True
     )
+
+
+#: weeks compared by :func:`theme_trend`: the last ``TREND_WEEKS`` against the ``TREND_WEEKS`` before them
+TREND_WEEKS = 4
+
+
+def _trend_words(before: int, recent: int) -> str:
+    """'rising', 'falling' or 'steady' with the counts of the two periods, e.g. 'rising: 3 → 9'."""
+    if recent >= 1.25 * before + 2:
+        word = "rising"
+    elif before >= 1.25 * recent + 2:
+        word = "falling"
+    else:
+        word = "steady"
+    return f"{word}: {before} → {recent}"
+
+
+def theme_trend(table: pd.DataFrame, assignment: np.ndarray, dates: Any, as_of: Any) -> pd.DataFrame:
+    """Add each theme's trend: its texts in the last 4 weeks vs the 4 weeks before (``trend``, in words).
+
+    ``dates`` is aligned with the texts; ``as_of`` ends the last week. ``weekly`` holds the counts of the last 8
+    weeks, oldest first, for a chart.
+    """
+    ts = pd.to_datetime(pd.Series(list(dates)), errors="coerce")
+    end = pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)
+    week = np.floor((end - ts).dt.total_seconds() / (7 * 86_400)).to_numpy()  # 0: the last 7 days
+    out = table.copy()
+    weekly, words = [], []
+    for j in out["theme"]:
+        mine = week[(assignment == j) & ~np.isnan(week)]
+        counts = [int((mine == w).sum()) for w in range(2 * TREND_WEEKS - 1, -1, -1)]
+        weekly.append(counts)
+        words.append(_trend_words(sum(counts[:TREND_WEEKS]), sum(counts[TREND_WEEKS:])))
+    out["weekly"] = weekly
+    out["trend"] = words
+    return out
