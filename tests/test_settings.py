@@ -17,6 +17,7 @@ PRODUCTION = {
     "env": "production",
     "signing_secret": SecretStr("a-long-random-signing-secret"),
     "inbound_secret": SecretStr("a-long-random-inbound-secret"),
+    "desk_secret": SecretStr("a-long-random-desk-secret"),
     "sendgrid_api_key": SecretStr("SG.real-key"),
     "webhook_public_key": "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE",
     "sendgrid_host": "https://api.sendgrid.com",
@@ -102,6 +103,10 @@ def test_production_with_own_settings_loads(clean_env: Path) -> None:
         (
             {"inbound_secret": SecretStr("local-inbound-secret")},
             "PROACTIVE_INBOUND_SECRET is the shipped default",
+        ),
+        (
+            {"desk_secret": SecretStr("local-desk-session-secret-change-me")},
+            "PROACTIVE_DESK_SECRET is the shipped default",
         ),
         (
             {"sendgrid_api_key": SecretStr("SG.local-sink-key")},

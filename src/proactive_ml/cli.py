@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "proactive_ml.responses.commands",
     "proactive_ml.measurement.commands",
     "proactive_ml.erasure.commands",
+    "proactive_ml.desk.commands",
 )
 
 _EXTRAS_PARSER = "_proactive_extras_parser"  # the deepest (sub)parser that met unknown arguments

@@ -44,6 +44,7 @@ TOOLING_VARIABLES = {
 DEFAULT_SENDGRID_API_KEY = "SG.local-sink-key"
 DEFAULT_SIGNING_SECRET = "local-dev-signing-secret-change-me"  # noqa: S105 - development default, refused in production
 DEFAULT_INBOUND_SECRET = "local-inbound-secret"  # noqa: S105 - development default, refused in production
+DEFAULT_DESK_SECRET = "local-desk-session-secret-change-me"  # noqa: S105 - development default, refused in production
 
 
 class Settings(BaseSettings):
@@ -112,6 +113,12 @@ class Settings(BaseSettings):
     webhook_public_key: str = Field("", description="SendGrid Signed Event Webhook public key (base64 DER).")
     inbound_secret: SecretStr = SecretStr(DEFAULT_INBOUND_SECRET)
     webhook_replay_window_seconds: int = 600
+
+    # --- the desk (web pages for customer-success people) --------------------------------------------------
+    desk_secret: SecretStr = Field(
+        SecretStr(DEFAULT_DESK_SECRET), description="Signs the desk's session cookies (long and random)."
+    )
+    desk_session_hours: int = Field(8, ge=1, le=24, description="A desk login expires after this many hours.")
 
     # --- orchestration -----------------------------------------------------------------------------------
     task_runner: str = Field("thread", pattern="^(thread|dask)$")
@@ -215,6 +222,7 @@ def production_problems(s: Settings) -> list[str]:
         for name, default, fix in (
             ("signing_secret", DEFAULT_SIGNING_SECRET, "set a long random secret of your own"),
             ("inbound_secret", DEFAULT_INBOUND_SECRET, "set a long random secret of your own"),
+            ("desk_secret", DEFAULT_DESK_SECRET, "set a long random secret of your own"),
             ("sendgrid_api_key", DEFAULT_SENDGRID_API_KEY, "set your SendGrid API key"),
         )
         if getattr(s, name).get_secret_value() == default

@@ -15,6 +15,7 @@ import pandas as pd
 import yaml
 
 from proactive_ml.errors import UserError
+from proactive_ml.outreach.authority import Authority, AuthorityError, parse_authority
 from proactive_ml.settings import PROJECT_ROOT
 
 DEFAULT_PLAYBOOKS_PATH = PROJECT_ROOT / "models" / "playbooks.yaml"
@@ -100,6 +101,9 @@ class Playbook:
     sendgrid_template_id: str | None = None
     blocks: tuple[str, ...] = ()
     variants: tuple[Variant, ...] = ()
+    authority: Authority = (
+        Authority()
+    )  # what a person may offer alone, per role (cs_task playbooks; the desk)
 
     def variant(self, name: str | None) -> Variant:
         """The variant called ``name`` (the first one when unknown or None)."""
@@ -234,6 +238,7 @@ def parse_playbooks(doc: dict[str, Any]) -> PlaybookConfig:
                 sendgrid_template_id=raw.get("sendgrid_template_id"),
                 blocks=_blocks(raw, name),
                 variants=_variants(raw, name) if action == "email" else (),
+                authority=_authority(raw, name, action),
             )
         )
     names = [p.name for p in out]
@@ -246,6 +251,16 @@ def parse_playbooks(doc: dict[str, Any]) -> PlaybookConfig:
         )
     sel = SelectionConfig(**(doc.get("selection") or {}))
     return PlaybookConfig(tuple(sorted(out, key=lambda p: (p.priority, p.name))), sel)
+
+
+def _authority(raw: dict[str, Any], name: str, action: str) -> Authority:
+    """The playbook's ``authority:`` block (cs_task playbooks only: an email has nobody to make an offer)."""
+    if action != "cs_task" and raw.get("authority") is not None:
+        raise PlaybookError(f"{name}: authority applies to cs_task playbooks only (a person makes the offer)")
+    try:
+        return parse_authority(raw.get("authority"), name)
+    except AuthorityError as exc:
+        raise PlaybookError(str(exc)) from None
 
 
 def _default_subject(raw: dict[str, Any]) -> str | None:
