@@ -1,0 +1,126 @@
+"""The simulated people at work: they log in to the desk and work their queue through its own HTTP interface.
+
+Each person has a browser of their own (a Starlette ``TestClient`` on the real desk application, with its own
+cookies): ``GET /login`` for the form's CSRF token, ``POST /login``, then every day ``GET /queue`` (rows carry
+``data-task-id``), ``GET /tasks/{id}`` (its forms carry the session's CSRF token) and ``POST /tasks/{id}/outcome``
+with what they did (:func:`~proactive_ml.sim.employees.choose_outcome`). Nothing here writes to the warehouse
+directly: the desk records, audits and refuses exactly as it would for a person in a browser.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from starlette.testclient import TestClient
+
+from proactive_ml.desk.accounts import create_person, generate_password
+from proactive_ml.sim.employees import TEAM, Employee, StaffConfig, choose_outcome
+from proactive_ml.warehouse import Warehouse
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+TASK_ID = re.compile(r'data-task-id="([^"]+)"')
+DEMO_LEAD = "desk.lead"
+
+
+class DeskError(RuntimeError):
+    """The desk answered a simulated person in a way a person could not go on from (a bug, not a refusal)."""
+
+
+def register_staff(wh: Warehouse, staff: list[Employee], now: datetime) -> None:
+    """Create the simulated people as desk people (their passwords are hashed by the desk; kept in memory only)."""
+    for e in staff:
+        create_person(wh, e.username, e.display_name, e.role, e.team, e.password, now)
+
+
+def register_demo_lead(wh: Warehouse, now: datetime) -> tuple[str, str]:
+    """A lead account for whoever runs the demo: (username, one-time password), the password shown once."""
+    password = generate_password()
+    create_person(wh, DEMO_LEAD, "Desk Lead (demo)", "lead", TEAM, password, now)
+    return DEMO_LEAD, password
+
+
+def _csrf(html: str) -> str:
+    found = CSRF.search(html)
+    if not found:
+        raise DeskError("the desk page has no CSRF token")
+    return found.group(1)
+
+
+class DeskBrowser:
+    """One person's session on the desk."""
+
+    def __init__(self, app: Any, person: Employee) -> None:
+        self.person = person
+        self.client = TestClient(app, follow_redirects=False)
+        self.logged_in = False
+
+    def login(self) -> None:
+        """``GET /login`` then ``POST /login`` with the form's token; raises DeskError when refused."""
+        token = _csrf(self.client.get("/login").text)
+        form = {"username": self.person.username, "password": self.person.password, "csrf_token": token}
+        r = self.client.post("/login", data=form)
+        if r.status_code != 303 or not r.headers.get("location", "").endswith("/queue"):
+            raise DeskError(f"login refused for a simulated person (HTTP {r.status_code})")
+        self.logged_in = True
+
+    def queue(self) -> list[str]:
+        """The task ids on my queue, in the desk's order."""
+        if not self.logged_in:
+            self.login()
+        r = self.client.get("/queue")
+        if r.status_code != 200:
+            raise DeskError(f"queue: HTTP {r.status_code}")
+        return list(dict.fromkeys(TASK_ID.findall(r.text)))
+
+    def record(self, task_id: str, form: dict[str, str]) -> bool:
+        """Open the task and post its outcome; True when the desk closed it."""
+        page = self.client.get(f"/tasks/{task_id}")
+        if page.status_code != 200:
+            return False
+        r = self.client.post(f"/tasks/{task_id}/outcome", data={**form, "csrf_token": _csrf(page.text)})
+        return r.status_code == 303 and r.headers.get("location", "").endswith("/queue")
+
+
+class DeskStaff:
+    """The simulated people working the desk application ``app`` day after day (one browser each)."""
+
+    def __init__(
+        self,
+        app: Any,
+        staff: list[Employee],
+        seed: int,
+        config: StaffConfig | None = None,
+        capacity: int | None = None,
+    ) -> None:
+        self.browsers = [DeskBrowser(app, e) for e in staff]
+        self.seed, self.config, self.capacity = seed, config or StaffConfig(), capacity
+
+    def work_day(self, choose: Callable[[Employee, str], dict[str, str]] | None = None) -> pd.DataFrame:
+        """Every person works the open tasks on their queue (up to ``capacity`` each); the tasks they closed.
+
+        Returns task_id, person, outcome of each task the desk closed.
+        """
+        pick = choose or (lambda e, t: choose_outcome(e, t, self.seed, self.config))
+        done: list[tuple[str, str, str]] = []
+        for b in self.browsers:
+            for task_id in b.queue()[: self.capacity]:
+                form = pick(b.person, task_id)
+                if b.record(task_id, form):
+                    done.append((task_id, b.person.username, form["outcome"]))
+        return pd.DataFrame(done, columns=["task_id", "person", "outcome"])
+
+
+def closed_tasks(wh: Warehouse, task_ids: list[str]) -> pd.DataFrame:
+    """The desk's record of these tasks: task_id, customer_id, closed_by, outcome (what the world reacts to)."""
+    if not task_ids:
+        return pd.DataFrame(columns=["task_id", "customer_id", "closed_by", "outcome"])
+    params = {f"t{i}": t for i, t in enumerate(task_ids)}
+    marks = ", ".join(f":{k}" for k in params)
+    return wh.query(
+        f"SELECT task_id, customer_id, closed_by, outcome FROM cs_tasks WHERE state = 'done' AND task_id IN ({marks})",
+        params,
+    )
