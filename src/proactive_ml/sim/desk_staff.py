@@ -124,3 +124,51 @@ def closed_tasks(wh: Warehouse, task_ids: list[str]) -> pd.DataFrame:
         f"SELECT task_id, customer_id, closed_by, outcome FROM cs_tasks WHERE state = 'done' AND task_id IN ({marks})",
         params,
     )
+
+
+class DemoDesk:
+    """The desk inside the closed-loop demo: its people, their day's work, and the work's effect on the world.
+
+    On enter: the simulated people become desk people (and log in once each, over HTTP). :meth:`work` after each
+    day's outreach: everybody works their queue at the simulated time, and what the desk recorded is applied to
+    the world. On exit: a lead account for whoever runs the demo is created (:attr:`login`, shown once).
+    """
+
+    def __init__(self, settings: Any, world: Any, n_people: int, config: StaffConfig | None = None) -> None:
+        from proactive_ml.sim.employees import make_staff
+
+        self.settings, self.world = settings, world
+        self.config = config or StaffConfig(n_people=n_people, effect_days=world.config.effect_days)
+        self.staff = make_staff(world.config.seed, self.config) if n_people else []
+        self.now = datetime.combine(world.today, datetime.min.time())
+        self.worked = 0
+        self.login: tuple[str, str] | None = None
+
+    def __enter__(self) -> DemoDesk:
+        from proactive_ml.desk.app import create_app
+
+        self.wh = Warehouse.connect(self.settings.resolved_warehouse_url)
+        register_staff(self.wh, self.staff, self.now)
+        app = create_app(self.wh, self.settings, clock=lambda: self.now)
+        self.people = DeskStaff(app, self.staff, self.world.config.seed, self.config)
+        return self
+
+    def work(self, as_of: datetime) -> int:
+        """Everybody works their queue at ``as_of``; the world feels what the desk recorded. Tasks closed."""
+        from proactive_ml.sim.employees import work_effects
+
+        self.now = as_of + pd.Timedelta(hours=1)
+        if not self.staff:
+            return 0
+        done = self.people.work_day()
+        effects = work_effects(closed_tasks(self.wh, done["task_id"].tolist()), self.staff, self.config)
+        self.world.apply_work(effects, self.world.day, self.config.effect_days)
+        self.worked += len(done)
+        return len(done)
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if exc[0] is None:
+                self.login = register_demo_lead(self.wh, self.now)
+        finally:
+            self.wh.close()
