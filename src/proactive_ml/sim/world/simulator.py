@@ -175,6 +175,9 @@ class World(Work):
             world = pickle.load(fh)  # noqa: S301
         if not isinstance(world, cls):
             raise TypeError(f"{path} does not hold a World")
+        if "work_until" not in world.c:  # saved before people's work existed: nobody has worked any account
+            world.c["work_until"] = np.full(world.n, -(10**6), dtype=np.int32)
+            world.c["work_mult"] = np.ones(world.n, dtype=np.float32)
         return world
 
     def summary(self) -> dict[str, Any]:
