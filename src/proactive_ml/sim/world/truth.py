@@ -88,7 +88,9 @@ class Truth(Dynamics, Activity):
                 d = shadow.day
                 shadow._evolve_latent(shadow.rng)
                 h = shadow.h0 * np.exp(shadow._log_hazard_terms(d))
-                h = np.where(work_until >= d, h * work_mult, h)  # a person's work on the account, as it will hold
+                h = np.where(
+                    work_until >= d, h * work_mult, h
+                )  # a person's work on the account, as it will hold
                 h_no += np.where(treat_until >= d, h * mult, h)
                 h_em += np.where(with_email_until >= d, h * mult, h)
                 if k in acc:
