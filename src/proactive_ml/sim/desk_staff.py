@@ -10,12 +10,18 @@ directly: the desk records, audits and refuses exactly as it would for a person 
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from starlette.testclient import TestClient
+
+with (
+    warnings.catch_warnings()
+):  # Starlette nags about its httpx backend (a UserWarning); the client works the same
+    warnings.filterwarnings("ignore", message=".*httpx.*")
+    from starlette.testclient import TestClient
 
 from proactive_ml.desk.accounts import create_person, generate_password
 from proactive_ml.sim.employees import TEAM, Employee, StaffConfig, choose_outcome
