@@ -84,6 +84,7 @@ def closed_loop(
             ingest_flow(str(landing), next_morning().isoformat(), overrides)
         with clock("train"):
             train_flow(["churn", "need"], next_morning().isoformat(), overrides, DEMO_TRAINING)
+        desk.ready()  # the simulated people are desk people before the first outreach assigns tasks
         bar, task = _progress(progress, days - warmup_days)
         try:
             for i in range(days - warmup_days):

@@ -10,6 +10,7 @@ directly: the desk records, audits and refuses exactly as it would for a person 
 from __future__ import annotations
 
 import re
+import threading
 import warnings
 from collections.abc import Callable
 from datetime import datetime
@@ -105,14 +106,21 @@ class DeskStaff:
         self.browsers = [DeskBrowser(app, e) for e in staff]
         self.seed, self.config, self.capacity = seed, config or StaffConfig(), capacity
 
-    def work_day(self, choose: Callable[[Employee, str], dict[str, str]] | None = None) -> pd.DataFrame:
-        """Every person works the open tasks on their queue (up to ``capacity`` each); the tasks they closed.
+    def work_day(
+        self,
+        choose: Callable[[Employee, str], dict[str, str]] | None = None,
+        people: set[str] | None = None,
+    ) -> pd.DataFrame:
+        """Every person (or those in ``people``) works the open tasks on their queue (up to ``capacity`` each).
 
-        Returns task_id, person, outcome of each task the desk closed.
+        Returns task_id, person, outcome of each task the desk closed. ``people`` spares a login to those with
+        nothing to do (a person opens the desk when they have work).
         """
         pick = choose or (lambda e, t: choose_outcome(e, t, self.seed, self.config))
         done: list[tuple[str, str, str]] = []
         for b in self.browsers:
+            if people is not None and b.person.username not in people:
+                continue
             for task_id in b.queue()[: self.capacity]:
                 form = pick(b.person, task_id)
                 if b.record(task_id, form):
@@ -135,9 +143,11 @@ def closed_tasks(wh: Warehouse, task_ids: list[str]) -> pd.DataFrame:
 class DemoDesk:
     """The desk inside the closed-loop demo: its people, their day's work, and the work's effect on the world.
 
-    On enter: the simulated people become desk people (and log in once each, over HTTP). :meth:`work` after each
-    day's outreach: everybody works their queue at the simulated time, and what the desk recorded is applied to
-    the world. On exit: a lead account for whoever runs the demo is created (:attr:`login`, shown once).
+    On enter: the simulated people start becoming desk people, in a thread of its own (hashing two dozen
+    passwords takes seconds, the warm-up is long); :meth:`ready` waits for them (call it before the first outreach,
+    which assigns tasks among them). :meth:`work` after each day's outreach: each person with open tasks logs in
+    (once) and works their queue at the simulated time, and what the desk recorded is applied to the world. On
+    exit: a lead account for whoever runs the demo is created (:attr:`login`, shown once).
     """
 
     def __init__(self, settings: Any, world: Any, n_people: int, config: StaffConfig | None = None) -> None:
@@ -154,10 +164,25 @@ class DemoDesk:
         from proactive_ml.desk.app import create_app
 
         self.wh = Warehouse.connect(self.settings.resolved_warehouse_url)
-        register_staff(self.wh, self.staff, self.now)
+        self._joining = threading.Thread(target=self._register, name="desk-staff", daemon=True)
+        self._joining.start()
         app = create_app(self.wh, self.settings, clock=lambda: self.now)
         self.people = DeskStaff(app, self.staff, self.world.config.seed, self.config)
         return self
+
+    def _register(self) -> None:
+        try:
+            with Warehouse.connect(self.settings.resolved_warehouse_url) as wh:
+                register_staff(wh, self.staff, self.now)
+        except BaseException as exc:  # handed to ready(), in the demo's own thread
+            self._failed: BaseException | None = exc
+
+    def ready(self) -> None:
+        """Wait until every simulated person is a desk person (raises what registering them raised)."""
+        self._joining.join()
+        failed = self.__dict__.get("_failed")
+        if failed is not None:
+            raise failed
 
     def work(self, as_of: datetime) -> int:
         """Everybody works their queue at ``as_of``; the world feels what the desk recorded. Tasks closed."""
@@ -166,13 +191,16 @@ class DemoDesk:
         self.now = as_of + pd.Timedelta(hours=1)
         if not self.staff:
             return 0
-        done = self.people.work_day()
+        self.ready()
+        waiting = self.wh.query("SELECT DISTINCT assignee FROM cs_tasks WHERE state = 'open'")["assignee"]
+        done = self.people.work_day(people=set(waiting.dropna().astype(str)))
         effects = work_effects(closed_tasks(self.wh, done["task_id"].tolist()), self.staff, self.config)
         self.world.apply_work(effects, self.world.day, self.config.effect_days)
         self.worked += len(done)
         return len(done)
 
     def __exit__(self, *exc: object) -> None:
+        self._joining.join()
         try:
             if exc[0] is None:
                 self.login = register_demo_lead(self.wh, self.now)
