@@ -165,21 +165,25 @@ class LoginLimiter:
         self._failures: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        q = self._failures.setdefault(key, deque())
+    def _recent(self, key: str, now: float) -> int:
+        """Failures of ``key`` still in the window (a key with none left is forgotten: memory stays bounded)."""
+        q = self._failures.get(key)
         while q and q[0] <= now - self.window:
             q.popleft()
-        return q
+        if q is not None and not q:
+            del self._failures[key]
+        return len(q or ())
 
     def blocked(self, keys: Iterable[str]) -> bool:
         """True when any key has used up its failures in the window."""
         now = self.clock()
         with self._lock:
-            return any(len(self._recent(k, now)) >= self.max_failures for k in keys)
+            return any(self._recent(k, now) >= self.max_failures for k in keys)
 
     def failed(self, keys: Iterable[str]) -> None:
         """Count one failed attempt against each key."""
         now = self.clock()
         with self._lock:
             for k in keys:
-                self._recent(k, now).append(now)
+                self._recent(k, now)
+                self._failures.setdefault(k, deque()).append(now)

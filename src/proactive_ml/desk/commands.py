@@ -65,6 +65,7 @@ def _list_users(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from proactive_ml.desk.accounts import list_people
     from proactive_ml.desk.app import create_app
     from proactive_ml.outreach.playbooks import load_playbooks
     from proactive_ml.settings import get_settings
@@ -74,6 +75,10 @@ def _serve(args: argparse.Namespace) -> int:
     config = load_playbooks(args.playbooks)
     with open_warehouse(s.resolved_warehouse_url) as wh:
         app = create_app(wh, s, playbooks=config)
+        if not list_people(wh):
+            print(
+                "nobody can log in yet: add a person with `proactive-ml desk add-user USERNAME --name ... --role ...`"
+            )
         print(f"the desk is at http://{args.host}:{args.port}/login (Ctrl+C stops it)")
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
@@ -81,16 +86,20 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _flags(args: argparse.Namespace) -> int:
     from proactive_ml.desk.flags import flag_rates, write_review_labels
+    from proactive_ml.outreach.playbooks import load_playbooks
+    from proactive_ml.outreach.quality import paused_playbooks
     from proactive_ml.settings import get_settings
     from proactive_ml.warehouse import open_warehouse
 
     with open_warehouse(get_settings().resolved_warehouse_url) as wh:
         rates = flag_rates(wh)
         n = write_review_labels(wh, args.out) if args.out else None
-    print(f"{'playbook':<28} {'worked':>7} {'flagged':>8} {'wrong rate':>11}")
+    paused = paused_playbooks(rates, load_playbooks(args.playbooks))
+    print(f"{'playbook':<28} {'worked':>7} {'flagged':>8} {'wrong rate':>11}  outreach")
     for r in rates.itertuples():
         rate = "" if r.wrong_rate != r.wrong_rate else f"{100 * r.wrong_rate:.1f}%"
-        print(f"{r.playbook:<28} {r.worked:>7} {r.flagged:>8} {rate:>11}")
+        state = "paused" if r.playbook in paused else "running"
+        print(f"{r.playbook:<28} {r.worked:>7} {r.flagged:>8} {rate:>11}  {state}")
     if n is not None:
         print(f"{n} review labels (one per worked task, suggestion_wrong 1/0) written to {args.out}")
     return 0
@@ -126,4 +135,5 @@ def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
 
     f = dsub.add_parser("flags", help="wrong-suggestion rate per playbook; --out writes review labels")
     f.add_argument("--out", type=output_file, default=None, help="CSV of review labels for the next training")
+    f.add_argument("--playbooks", default=None, help="playbooks YAML (default: models/playbooks.yaml)")
     f.set_defaults(func=_flags)

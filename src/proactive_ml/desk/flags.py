@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from proactive_ml.outreach.quality import wrong_rates
 from proactive_ml.warehouse import Warehouse
 
 _WORKED = "(t.state <> 'open' OR f.task_id IS NOT NULL)"
@@ -34,16 +35,8 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def flag_rates(wh: Warehouse) -> pd.DataFrame:
-    """Per playbook: ``worked``, ``flagged`` and ``wrong_rate`` (flagged / worked; NaN when none worked)."""
-    df = wh.query(
-        f"""SELECT t.playbook, count(*) AS worked, count(f.task_id) AS flagged
-            FROM cs_tasks t LEFT JOIN desk_flags f ON f.task_id = t.task_id
-            WHERE {_WORKED} GROUP BY t.playbook ORDER BY t.playbook"""
-    )
-    df["worked"] = df["worked"].astype(int)
-    df["flagged"] = df["flagged"].astype(int)
-    df["wrong_rate"] = df["flagged"] / df["worked"].where(df["worked"] > 0)
-    return df
+    """Per playbook: ``worked``, ``flagged`` and ``wrong_rate`` (see :func:`proactive_ml.outreach.quality.wrong_rates`)."""
+    return wrong_rates(wh)
 
 
 def recent_flags(wh: Warehouse, cond: str, params: dict[str, object], limit: int = 100) -> pd.DataFrame:

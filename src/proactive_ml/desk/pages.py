@@ -24,6 +24,7 @@ from proactive_ml.desk.flags import flag_rates, recent_flags
 from proactive_ml.desk.tasks import OUTCOMES, DeskError, Forbidden, Outcome
 from proactive_ml.desk.views import choice_field, date_field, number_field, text_field
 from proactive_ml.outreach.authority import Authority
+from proactive_ml.outreach.quality import MIN_WORKED, paused_playbooks
 
 PREFILL_KEYS = ("outcome", "offer", "offer_value", "offer_accepted", "notes")  # a refused form keeps these
 
@@ -81,6 +82,7 @@ def render_task(
         offers=offers,
         outcomes=OUTCOMES,
         approvals=tasks.task_approvals(desk.wh, task_id).to_dict("records"),
+        history=tasks.history(desk.wh, task_id).to_dict("records"),
         flag=None if flag.empty else flag.iloc[0].to_dict(),
         colleagues=_colleagues(desk, person),
         error=error,
@@ -173,11 +175,12 @@ async def approvals_page(request: Request, desk: Desk, person: Person, form: For
     pending = tasks.approvals(desk.wh, person, "pending")
     decided = tasks.approvals(desk.wh, person, None)
     decided = decided[decided["state"] != "pending"].head(50)
+    reasons = tasks.request_reasons(desk.wh, sorted(set(pending["task_id"].astype(str))))
     return desk.render(
         request,
         "approvals.html.j2",
         person,
-        pending=pending.to_dict("records"),
+        pending=pending.assign(reason=pending["approval_id"].map(reasons).fillna("")).to_dict("records"),
         decided=decided.to_dict("records"),
         may_decide=person.role in ("lead", "admin"),
     )
@@ -197,11 +200,15 @@ async def flags_page(request: Request, desk: Desk, person: Person, form: FormDat
     if person.role == "agent":
         raise Forbidden("the flags page is for leads and the data team")
     cond, params = tasks.visible_sql(person)
+    rates = flag_rates(desk.wh)
     return desk.render(
         request,
         "flags.html.j2",
         person,
-        rates=flag_rates(desk.wh).to_dict("records"),
+        rates=rates.to_dict("records"),
+        limits={p.name: p.pause_above for p in desk.playbooks.playbooks},
+        paused=paused_playbooks(rates, desk.playbooks),
+        min_worked=MIN_WORKED,
         flags=recent_flags(desk.wh, cond, params).to_dict("records"),
     )
 

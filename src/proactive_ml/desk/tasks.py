@@ -236,13 +236,36 @@ def request_approval(
 def approvals(wh: Warehouse, person: Person, state: str | None = "pending") -> pd.DataFrame:
     """Approvals of the tasks ``person`` may see (``state=None``: all), newest first."""
     cond, params = visible_sql(person)
-    where = f"{cond} AND a.state = :state" if state else cond
+    where = cond
+    if state:
+        where, params = f"{cond} AND a.state = :state", {**params, "state": state}
     return wh.query(
         f"""SELECT a.approval_id, a.task_id, a.requested_by, a.offer, a.offer_value, a.state, a.decided_by,
                    a.requested_at, a.decided_at, t.playbook, t.assignee
             FROM desk_approvals a JOIN cs_tasks t ON t.task_id = a.task_id
             WHERE {where} ORDER BY a.requested_at DESC LIMIT 500""",
-        {**params, "state": state},
+        params,
+    )
+
+
+def request_reasons(wh: Warehouse, task_ids: list[str]) -> dict[str, str]:
+    """Why each approval was asked for (approval id -> reason), read from the audit trail of these tasks."""
+    if not task_ids:
+        return {}
+    params = {f"t{i}": t for i, t in enumerate(task_ids)}
+    marks = ", ".join(f":{k}" for k in params)
+    df = wh.query(
+        f"SELECT detail FROM desk_audit WHERE action = 'approval_requested' AND task_id IN ({marks})", params
+    )
+    details = [json.loads(d) for d in df["detail"]]
+    return {str(d.get("approval_id")): str(d.get("reason") or "") for d in details}
+
+
+def history(wh: Warehouse, task_id: str) -> pd.DataFrame:
+    """The audit trail of one task (the caller has checked the task is visible), oldest first."""
+    return wh.query(
+        "SELECT created_at, actor, action FROM desk_audit WHERE task_id = :t ORDER BY created_at, audit_id",
+        {"t": task_id},
     )
 
 

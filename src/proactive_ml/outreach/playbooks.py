@@ -101,9 +101,10 @@ class Playbook:
     sendgrid_template_id: str | None = None
     blocks: tuple[str, ...] = ()
     variants: tuple[Variant, ...] = ()
-    authority: Authority = (
-        Authority()
-    )  # what a person may offer alone, per role (cs_task playbooks; the desk)
+    # what a person may offer alone, per role (cs_task playbooks; the desk)
+    authority: Authority = Authority()
+    # paused by outreach while the desk's wrong-suggestion rate is above this (cs_task playbooks; None: never)
+    pause_above: float | None = None
 
     def variant(self, name: str | None) -> Variant:
         """The variant called ``name`` (the first one when unknown or None)."""
@@ -239,6 +240,7 @@ def parse_playbooks(doc: dict[str, Any]) -> PlaybookConfig:
                 blocks=_blocks(raw, name),
                 variants=_variants(raw, name) if action == "email" else (),
                 authority=_authority(raw, name, action),
+                pause_above=_pause_above(raw, name, action),
             )
         )
     names = [p.name for p in out]
@@ -261,6 +263,20 @@ def _authority(raw: dict[str, Any], name: str, action: str) -> Authority:
         return parse_authority(raw.get("authority"), name)
     except AuthorityError as exc:
         raise PlaybookError(str(exc)) from None
+
+
+def _pause_above(raw: dict[str, Any], name: str, action: str) -> float | None:
+    """The wrong-suggestion rate above which outreach pauses the playbook (a share in (0, 1]; None: never)."""
+    value = raw.get("pause_above")
+    if value is None:
+        return None
+    if action != "cs_task":
+        raise PlaybookError(
+            f"{name}: pause_above applies to cs_task playbooks only (flags come from the desk)"
+        )
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise PlaybookError(f"{name}: pause_above must be a share in (0, 1], e.g. 0.5, got {value!r}")
+    return float(value)
 
 
 def _default_subject(raw: dict[str, Any]) -> str | None:

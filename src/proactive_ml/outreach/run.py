@@ -17,6 +17,7 @@ from proactive_ml.outreach import ledger
 from proactive_ml.outreach.dispatch import deliver_pending
 from proactive_ml.outreach.inputs import desk_people, load_candidates
 from proactive_ml.outreach.playbooks import PlaybookConfig, load_playbooks
+from proactive_ml.outreach.quality import without_paused
 from proactive_ml.outreach.selection import plan_outreach, policy_params
 from proactive_ml.settings import Settings
 from proactive_ml.warehouse import Warehouse
@@ -61,12 +62,15 @@ def run_outreach(
     by suppression, consent or cancellation), frequency_capped, reconciled_* (rows an earlier, killed or timed-out
     sender left 'sending', resolved against the server before anything is sent: accepted there, or released and
     sent now; reconciled_dead_sender counts those whose sender is known dead), still_sending, over_day_budget (planned but left out: the day's
-    budget was already used by an earlier run of the same day), dead_lettered, failed, tasks, plus per-step counts.
+    budget was already used by an earlier run of the same day), dead_lettered, failed, tasks, paused_playbooks (left
+    out: the desk's wrong-suggestion rate is above their ``pause_above``), plus per-step counts.
     ``sender`` defaults to the one the settings choose (:func:`proactive_ml.delivery.sender_from_settings`).
     """
     config = config or load_playbooks()
     t = as_of_datetime(as_of)
+    config, paused = without_paused(wh, config)  # the desk's "suggestion was wrong" flags (pause_above)
     summary = decide_and_record(wh, settings, t, uplift, config, now=deliver_kwargs.get("clock", _utcnow)())
+    summary["paused_playbooks"] = paused
     summary.update(export_day_tasks(wh, settings, t.date(), tasks_csv))
     sent: dict[str, int] = {}
     if deliver:
