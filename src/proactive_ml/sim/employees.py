@@ -1,7 +1,8 @@
 """The simulated company's customer-success people: a hidden skill each, and how they work a task.
 
-A few dozen people (default 24): the world's account owners (:data:`~proactive_ml.sim.world.text.CS_OWNERS`) and
-generated names, two of them leads, all in one team. Each has a hidden ``skill`` ~ N(0, 1). Working a task:
+A few dozen people (default 24): some of the world's account owners (:data:`~proactive_ml.sim.world.text.CS_OWNERS`;
+the accounts of the others, who are not at the desk, go to a person drawn at random) and generated names, two of
+them leads, all in one team. Each has a hidden ``skill`` ~ N(0, 1). Working a task:
 
 * the person reaches the customer with probability ``sigmoid(reach_base + reach_per_skill x skill)``;
 * a reached customer's churn hazard is multiplied by ``exp(-(base_effect + skill_effect x skill))`` for
@@ -46,6 +47,7 @@ class StaffConfig:
     """How many people and how much their work changes a customer's hazard."""
 
     n_people: int = 24
+    n_owners: int = 4  # of the world's account owners; the others' accounts go to a person drawn at random
     n_leads: int = 2
     base_effect: float = 0.35  # log-hazard reduction of an average person's reached call
     skill_effect: float = 0.45  # ... plus this per standard deviation of skill
@@ -81,10 +83,10 @@ def make_staff(seed: int, config: StaffConfig | None = None) -> list[Employee]:
     """The company's people: owners first, then generated names; skills and passwords from their own generator."""
     cfg = config or StaffConfig()
     rng = np.random.default_rng([seed, STREAM])
-    names = list(text.CS_OWNERS[: cfg.n_people])
+    names = list(text.CS_OWNERS[: min(cfg.n_owners, cfg.n_people)])
     while len(names) < cfg.n_people:
         name = f"{rng.choice(text.FIRST_NAMES)} {rng.choice(text.LAST_NAMES)}"
-        if name not in names and name not in text.SUPPORT_AGENTS:
+        if name not in names and name not in text.SUPPORT_AGENTS and name not in text.CS_OWNERS:
             names.append(name)
     skills = rng.normal(0.0, 1.0, cfg.n_people)
     secret = rng.integers(0, 2**63, cfg.n_people)
