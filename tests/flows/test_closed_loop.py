@@ -48,6 +48,9 @@ def test_closed_loop_runs_every_stage_and_prints_existing_paths(
             "SELECT role FROM desk_people WHERE username = :u", {"u": h["desk_login"]["username"]}
         ) == ("lead")
     assert "proactive-ml desk serve" in h["desk"]
+    page = Path(h["report"]).read_text()
+    assert "Recognition: saves credited against the randomized holdout" in page
+    assert "Success stories" in page
     assert len(h["desk_login"]["password"]) >= 16
     versions = [p for p in (root / "mlartifacts").rglob("MLmodel")]
     assert len(versions) == 4
