@@ -43,11 +43,16 @@ def closed_loop(
     data_dir: str | None = None,
     fresh: bool = True,
     progress: bool = True,
+    employees: int = 24,
 ) -> dict[str, Any]:
-    """Run ``days`` simulated days of the whole system for real; returns where to look and the headline figures."""
+    """Run ``days`` simulated days of the whole system for real; returns where to look and the headline figures.
+
+    ``employees`` simulated customer-success people work their desk queues over HTTP after each day's outreach.
+    """
     from proactive_ml.settings import get_settings
     from proactive_ml.sim.answers import answer_world
     from proactive_ml.sim.demo import LocalServices, write_backfill
+    from proactive_ml.sim.desk_staff import DemoDesk
     from proactive_ml.sim.world import World, WorldConfig
     from proactive_ml.validation.gx_run import deferred_data_docs
     from proactive_ml.warehouse import Warehouse
@@ -68,6 +73,7 @@ def closed_loop(
         overrides = {"data_dir": str(root), **services.overrides}
         s = get_settings(**overrides)
         migrate_warehouse(s)
+        desk = services.enter(DemoDesk(s, world, employees))
 
         def next_morning() -> datetime:
             return datetime.combine(world.today + timedelta(days=1), datetime.min.time())
@@ -78,6 +84,7 @@ def closed_loop(
             ingest_flow(str(landing), next_morning().isoformat(), overrides)
         with clock("train"):
             train_flow(["churn", "need"], next_morning().isoformat(), overrides, DEMO_TRAINING)
+        desk.ready()  # the simulated people are desk people before the first outreach assigns tasks
         bar, task = _progress(progress, days - warmup_days)
         try:
             for i in range(days - warmup_days):
@@ -96,6 +103,8 @@ def closed_loop(
                     answer_world(world, s, services.receiver_url, as_of, wh)
                 with clock("responses"):
                     responses_flow(as_of.isoformat(), overrides)
+                with clock("desk"):
+                    desk.work(as_of)
                 if bar:
                     bar.update(task, advance=1, description=f"{world.today} · sent {summary.get('sent', 0)}")
         finally:
@@ -104,7 +113,8 @@ def closed_loop(
         end = next_morning()
         with clock("report"):
             report = report_flow(end.isoformat(), overrides)
-    headline = _headline(s, root, report, world, end, time.perf_counter() - t0)
+    headline = _desk_headline(root, desk)
+    headline.update(_headline(s, root, report, world, end, time.perf_counter() - t0))
     headline["stage_seconds"] = {k: round(v, 1) for k, v in clock.totals.items()}
     return headline
 
@@ -183,6 +193,17 @@ def _headline(
     return out
 
 
+def _desk_headline(root: Path, desk: Any) -> dict[str, Any]:
+    """How to open the desk on the demo's warehouse, its one-time lead login, and the simulated people's work."""
+    user, password = desk.login or ("", "")
+    return {
+        "desk": f"PROACTIVE_DATA_DIR={root} proactive-ml desk serve",
+        "desk_login": {"username": user, "password": password},
+        "desk_people": len(desk.staff),
+        "desk_tasks_worked": desk.worked,
+    }
+
+
 def _data_docs_index(s: Settings) -> Path:
     found = sorted(Path(s.data_docs_dir).rglob("index.html")) if Path(s.data_docs_dir).exists() else []
     return found[0] if found else Path(s.data_docs_dir)
@@ -203,6 +224,15 @@ def _print_headline(h: dict[str, Any]) -> None:
         "reason, a score, an empty list or a placeholder greeting"
     )
     c.print(f"[bold]Report[/]        {h['report']}")
+    login = h.get("desk_login") or {}
+    c.print(
+        f"[bold]Desk[/]          {h['desk']}  ({h['desk_people']} simulated people closed "
+        f"{h['desk_tasks_worked']} tasks)"
+    )
+    c.print(
+        f"  one-time login: [bold]{login.get('username')}[/] / [bold]{login.get('password')}[/] (a lead; shown once, "
+        "not stored anywhere but as its hash)"
+    )
     c.print(
         "[bold]Prefect UI[/]    make prefect-server, then open http://127.0.0.1:4200 (every flow run of the demo, "
         "with its INFO logs)"
@@ -242,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup-days", type=int, default=52)
     p.add_argument("--targeting", choices=["risk", "uplift"], default="risk")
     p.add_argument("--data-dir", default=None)
+    p.add_argument("--employees", type=int, default=24, help="simulated customer-success people at the desk")
     p.add_argument("--summary-json", default=None, help="also write the figures as JSON to this file")
     a = p.parse_args(argv)
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # the demo prints its own progress and summary
@@ -253,10 +284,15 @@ def main(argv: list[str] | None = None) -> int:
         warmup_days=a.warmup_days,
         targeting=a.targeting,
         data_dir=a.data_dir,
+        employees=a.employees,
     )
     _print_headline(h)
     if a.summary_json:
-        Path(a.summary_json).write_text(json.dumps(h, indent=2, default=str))
+        kept = {
+            **h,
+            "desk_login": {"username": h["desk_login"]["username"]},
+        }  # the password is shown once only
+        Path(a.summary_json).write_text(json.dumps(kept, indent=2, default=str))
     return 0
 
 

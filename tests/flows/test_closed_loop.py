@@ -13,9 +13,15 @@ def test_closed_loop_runs_every_stage_and_prints_existing_paths(
 ) -> None:
     root = tmp_path / "demo"
     h = closed_loop(
-        customers=800, days=59, warmup_days=52, retrain_every=4, data_dir=str(root), progress=False
+        customers=800,
+        days=59,
+        warmup_days=52,
+        retrain_every=4,
+        data_dir=str(root),
+        progress=False,
+        employees=4,
     )
-    assert set(h["stage_seconds"]) == {"world", "ingest", "train", "outreach", "responses", "report"}
+    assert set(h["stage_seconds"]) == {"world", "ingest", "train", "outreach", "responses", "desk", "report"}
     for key in ("data_docs", "outbox", "report"):
         assert Path(h[key]).exists(), key
     assert Path(h["data_docs"]).name == "index.html"
@@ -31,5 +37,20 @@ def test_closed_loop_runs_every_stage_and_prints_existing_paths(
         assert arms == {"treatment", "holdout"}
         assert wh.scalar("SELECT count(*) FROM send_ledger WHERE state = 'accepted'") == h["emails_sent"]
         assert wh.row_count("email_events") > 0  # the world answered through the signed receiver
+        # the simulated people worked their tasks through the desk: closed, audited, and the world felt it
+        closed = wh.query("SELECT assignee, closed_by, outcome FROM cs_tasks WHERE state = 'done'")
+        assert len(closed) == h["desk_tasks_worked"] > 0
+        assert (closed["assignee"] == closed["closed_by"]).all()
+        assert wh.scalar("SELECT count(*) FROM desk_audit WHERE action = 'outcome'") == len(closed)
+        tasks = wh.query("SELECT arm, assignee FROM decisions WHERE action = 'cs_task'")
+        assert tasks["assignee"].notna().all()  # decided before the draw, for both arms
+        assert wh.scalar(
+            "SELECT role FROM desk_people WHERE username = :u", {"u": h["desk_login"]["username"]}
+        ) == ("lead")
+    assert "proactive-ml desk serve" in h["desk"]
+    page = Path(h["report"]).read_text()
+    assert "Recognition: saves credited against the randomized holdout" in page
+    assert "Success stories" in page
+    assert len(h["desk_login"]["password"]) >= 16
     versions = [p for p in (root / "mlartifacts").rglob("MLmodel")]
     assert len(versions) == 4

@@ -102,3 +102,25 @@ def test_cli_list_export_reingest(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as refused:  # argparse refuses a missing file before anything runs
         main(["quarantine", "reingest", str(tmp_path / "nope.csv")])
     assert refused.value.code == 2
+
+
+def test_export_neutralises_formulas_and_reingest_restores_them(wh, settings, tmp_path):
+    """A comment that is a spreadsheet formula leaves quoted and comes back as it was written."""
+    wh.insert_frame("customers", pd.DataFrame({"customer_id": CUSTOMERS}), ["customer_id"])
+    raw = clean_feedback(5, CUSTOMERS, DAY)
+    link = '=HYPERLINK("http://evil.example","Click")'
+    raw.loc[1, ["survey_type", "score", "comment"]] = ["NPS", "12", link]
+    lenient = Settings(data_dir=settings.data_dir, quarantine_max_share=1.0, _env_file=None)  # type: ignore[call-arg]
+    res = validate_batch(wh, "feedback", raw, "landing/feedback/2026-03-01.csv", DAY, lenient)
+    with wh.transaction():
+        write_quarantine(wh, res.quarantined)
+    out = tmp_path / "q.csv"
+    assert export_quarantine(wh, out) == 1
+    assert "'" + link.replace('"', '""') in out.read_text()  # quoted: a spreadsheet shows it as text
+    fixed = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert fixed["comment"][0] == "'" + link
+    fixed.loc[0, "score"] = "9"  # the person fixes the score and leaves the comment alone
+    fixed.to_csv(out, index=False)
+    assert reingest_quarantine(wh, settings, out, DAY)["loaded"] == 1
+    got = wh.query("SELECT comment FROM feedback WHERE feedback_id = :f", {"f": raw.loc[1, "feedback_id"]})
+    assert got["comment"][0] == link

@@ -10,11 +10,11 @@ A flag is a person's judgement on one task (one customer, one playbook, one day)
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pandas as pd
 
+from proactive_ml.csvsafe import write_csv
 from proactive_ml.outreach.quality import wrong_rates
 from proactive_ml.warehouse import Warehouse
 
@@ -31,7 +31,6 @@ LABEL_COLUMNS = [
     "flag_reason",
     "flagged_at",
 ]
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def flag_rates(wh: Warehouse) -> pd.DataFrame:
@@ -61,16 +60,8 @@ def review_labels(wh: Warehouse) -> pd.DataFrame:
     return df[LABEL_COLUMNS]
 
 
-def _cell(value: object) -> object:
-    """A text cell a spreadsheet would read as a formula gets a leading apostrophe; numbers stay numbers."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
-
 def write_review_labels(wh: Warehouse, path: Path | str) -> int:
     """Write :func:`review_labels` to a CSV (formula-like text neutralised); returns the row count."""
     df = review_labels(wh)
-    safe = df.astype(object).map(_cell)
-    safe.to_csv(path, index=False, quoting=csv.QUOTE_MINIMAL)
+    write_csv(df, path)
     return len(df)

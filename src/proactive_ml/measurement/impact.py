@@ -22,6 +22,7 @@ import pandas as pd
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from proactive_ml.csvsafe import neutralise_frame
 from proactive_ml.features import outcomes
 from proactive_ml.measurement.adjusted import adjust
 from proactive_ml.measurement.intervals import Z95, bootstrap_ci, diff_ci, wald_interval
@@ -239,9 +240,9 @@ def log_impact_run(
         params=[Param("as_of", as_of.isoformat()), Param("ci", "95% Newcombe score (0/1 outcomes)")],
         tags=[RunTag("playbooks", ",".join(sorted(set(table["playbook"]))))],
     )
-    client.log_text(run.info.run_id, table.to_csv(index=False), "impact.csv")
+    client.log_text(run.info.run_id, neutralise_frame(table).to_csv(index=False), "impact.csv")
     if variants is not None and len(variants):
-        client.log_text(run.info.run_id, variants.to_csv(index=False), "variants.csv")
+        client.log_text(run.info.run_id, neutralise_frame(variants).to_csv(index=False), "variants.csv")
     for name, fig in (figures or {}).items():
         client.log_figure(run.info.run_id, fig, f"plots/{name}.png")
     client.set_terminated(run.info.run_id)

@@ -4,7 +4,9 @@ Sections: customers kept by the outreach (incremental, with interval), week by w
 regression-adjusted estimate beside the plain one (charts from :mod:`~.charts`, shared with MLflow); the playbook
 leaderboard;
 response (open/click/reply/unsubscribe) and CSAT rates; customer-success tasks and their outcomes; themes in
-negative comments, replies and ticket subjects (a TF-IDF + NMF topic model, with churn per theme). Aggregates only: no emails, names or ids.
+negative comments, replies and ticket subjects (a TF-IDF + NMF topic model, with churn per theme); the recognition
+board (people credited against their own holdout) and success stories (:mod:`~.recognition`). Aggregates and
+masked quotes only: no customer emails, names or ids.
 
 :func:`themes` and :func:`render_html` are pure; :func:`write_report` reads the warehouse and writes the file.
 """
@@ -28,6 +30,7 @@ from proactive_ml.measurement.headline import (
 )
 from proactive_ml.measurement.impact import _load as load_impact_inputs
 from proactive_ml.measurement.impact import impact_table, outcomes_frame
+from proactive_ml.measurement.recognition import recognition_html
 from proactive_ml.measurement.themes import fit_themes, theme_churn, theme_trend
 from proactive_ml.measurement.variants import variant_inputs, variant_table, with_variants
 from proactive_ml.responses.processing import response_rates
@@ -165,8 +168,11 @@ def render_html(
     plots: dict[str, str] | None = None,
     weeks_so_far: dict[str, float] | None = None,
     variants: pd.DataFrame | None = None,
+    recognition: str = "",
 ) -> str:
     """The report page (pure: frames in, HTML out; every value escaped).
+
+    ``recognition``: the board and stories section, already rendered and masked (:mod:`~.recognition`).
 
     ``weeks_so_far`` (per outcome, see :func:`weeks_observed`) lets the headline say how long to wait.
     """
@@ -180,7 +186,7 @@ def render_html(
     return f"""<!doctype html><html lang=en><head><meta charset=utf-8><title>Proactive outreach: success report</title>
 <style>{_CSS}</style></head><body>
 <h1>Proactive outreach: success report</h1><p>As of {html.escape(str(as_of))}. Treated vs randomized holdout
-(intent to treat). Aggregates only: no personal data.</p>
+(intent to treat). Aggregates and masked quotes only: no customer's personal data.</p>
 <h2>Customers kept</h2>{headline}{img("kept", "customers kept per playbook")}
 {_trend_caption(plots)}{img("trend", "difference in retention per week of decision")}
 {img("history", "customers kept as measured on each report date")}
@@ -195,6 +201,7 @@ interval), with its reply and unsubscribe rates. Opens are not a goal.</p>
 <h2>Responses and CSAT</h2>{img("rates", "response rates")}
 {_table(rates, {"sent": ".0f", "ratings": ".0f", "csat_mean": ".2f"})}
 <h2>Customer-success tasks</h2>{_table(tasks, {"tasks": ".0f", "retained_30d": ".1%"})}
+{recognition}
 <h2>What to fix: recurring themes</h2><p>Ranked by extra churn among customers who raised the theme
 (churn rate if raised minus otherwise, times customers) when known, else by size.</p>
 {"".join(f"<h3>{html.escape(k)}</h3>{_table(v, _THEME_FMT)}" for k, v in theme_tables.items())}
@@ -297,6 +304,7 @@ def write_report(wh: Any, settings: Settings, as_of: date | datetime) -> Path:
         plots,
         weeks_observed(frame),
         variants,
+        recognition_html(wh, day, _table),
     )
     out = Path(settings.reports_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,7 @@ CUSTOMER_COLUMNS = [
     "monthly_revenue",
     "marketing_consent",
     "cancelled_at",
+    "owner",
 ]
 
 
@@ -45,6 +46,11 @@ def latest_scores(wh: Warehouse, as_of: datetime, target: str = "churn") -> pd.D
 
 def _customers(wh: Warehouse) -> pd.DataFrame:
     return wh.query(f"SELECT {', '.join(CUSTOMER_COLUMNS)} FROM customers")
+
+
+def desk_people(wh: Warehouse) -> pd.DataFrame:
+    """The desk's people (username, display_name, role, active): whom CS tasks can be assigned to."""
+    return wh.query("SELECT username, display_name, role, active FROM desk_people ORDER BY username")
 
 
 def _usage(wh: Warehouse, as_of: datetime) -> pd.DataFrame:

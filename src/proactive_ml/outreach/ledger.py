@@ -23,6 +23,7 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from proactive_ml.csvsafe import write_csv
 from proactive_ml.outreach.claims import PG_SESSION_SQL, new_token, owner_gone
 from proactive_ml.warehouse import Warehouse
 
@@ -468,5 +469,5 @@ def export_tasks(wh: Warehouse, path: str, as_of: date | None = None) -> int:
         sql += " AND t.as_of = :d"
         params["d"] = as_of
     df = wh.query(sql + " ORDER BY t.as_of, t.priority, t.expected_value DESC", params)
-    df.to_csv(path, index=False)
+    write_csv(df, path)
     return len(df)

@@ -121,6 +121,53 @@ def assign_variants(
     return pd.Series(out, index=send_keys.index, dtype=object)
 
 
+WORKER_ROLES = ("agent", "lead")  # the roles that work customer-success tasks (admins do not)
+
+
+def eligible_workers(people: pd.DataFrame | None) -> pd.DataFrame:
+    """The people who may be assigned a task: active, role agent or lead; sorted by username (reruns agree)."""
+    cols = ["username", "display_name"]
+    if people is None or people.empty:
+        return pd.DataFrame(columns=cols)
+    active = people["active"].map(lambda a: a is True or str(a).lower() in ("true", "1"))
+    ok = people[active.to_numpy() & people["role"].astype(str).isin(WORKER_ROLES).to_numpy()]
+    return ok[cols].astype(str).sort_values("username", kind="mergesort").reset_index(drop=True)
+
+
+def assign_workers(frame: pd.DataFrame, people: pd.DataFrame | None, salt: str) -> pd.Series:
+    """Who would work each CS-task decision (a username), decided before the holdout draw, for both arms.
+
+    The account's ``owner`` when it names an eligible person (their display name or username, case and spaces
+    ignored); else a person drawn by salted hash of the customer id among the eligible (:func:`eligible_workers`),
+    so a rerun draws the same person and the draw is independent of the holdout's. Each person's held-out
+    customers are then a fair comparison for the customers they worked. Email decisions, and every decision
+    when nobody is eligible, get None.
+    """
+    out = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    workers = eligible_workers(people)
+    if workers.empty or frame.empty:
+        return out
+    key = {
+        _name_key(v): u
+        for u, d in zip(workers["username"], workers["display_name"], strict=True)
+        for v in (d, u)
+    }
+    key.update({_name_key(u): u for u in workers["username"]})  # a username wins over another's display name
+    owner = frame["owner"] if "owner" in frame.columns else pd.Series(None, index=frame.index, dtype=object)
+    owned = owner.map(lambda o: key.get(_name_key(o)) if isinstance(o, str) else None)
+    pick = np.floor(unit_hash(frame["customer_id"], salt + "|assignee") * len(workers)).astype(int)
+    drawn = pd.Series(workers["username"].to_numpy()[pick], index=frame.index, dtype=object)
+    chosen = owned.where(owned.notna(), drawn)
+    tasks = frame["action"].astype(str) == "cs_task"
+    out[tasks] = chosen[tasks]
+    return out
+
+
+def _name_key(name: object) -> str:
+    """A name compared loosely: lower case, single spaces."""
+    return " ".join(str(name).split()).lower()
+
+
 def normalised_email(emails: pd.Series) -> pd.Series:
     """Addresses compared as one person: trimmed and lower-cased ('' when missing)."""
     return emails.fillna("").astype(str).str.strip().str.lower()

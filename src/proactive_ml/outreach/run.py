@@ -15,7 +15,7 @@ import pandas as pd
 from proactive_ml.delivery import EmailSender
 from proactive_ml.outreach import ledger
 from proactive_ml.outreach.dispatch import deliver_pending
-from proactive_ml.outreach.inputs import load_candidates
+from proactive_ml.outreach.inputs import desk_people, load_candidates
 from proactive_ml.outreach.playbooks import PlaybookConfig, load_playbooks
 from proactive_ml.outreach.quality import without_paused
 from proactive_ml.outreach.selection import plan_outreach, policy_params
@@ -105,6 +105,7 @@ def decide_and_record(
         suppressed_customers=set(supp["customer_id"].dropna().astype(str)),
         recent_contacts=recent,
         uplift=uplift,
+        people=desk_people(wh),
     )
     written = ledger.record_decisions(
         wh,

@@ -23,6 +23,7 @@ from proactive_ml.outreach.playbooks import PlaybookConfig, match_playbooks
 from proactive_ml.outreach.policy import (
     assign_holdout,
     assign_variants,
+    assign_workers,
     contact_block_reason,
     frequency_capped,
     normalised_email,
@@ -45,6 +46,7 @@ DECISION_COLUMNS = [
     "reasons",
     "send_at",
     "variant",
+    "assignee",
 ]
 
 
@@ -136,11 +138,14 @@ def plan_outreach(
     suppressed_customers: set[str] | None = None,
     recent_contacts: pd.DataFrame | None = None,
     uplift: pd.Series | None = None,
+    people: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """The day's decisions (one per selected customer, treatment or holdout) and counts per step.
 
     ``frame``: one row per scored customer with customer_id, email, marketing_consent, cancelled_at, timezone,
-    monthly_revenue (and optionally monthly_spend), plan, score, reasons (list of codes) and the signal columns.
+    monthly_revenue (and optionally monthly_spend), plan, score, reasons (list of codes) and the signal columns
+    (and optionally the account's ``owner``). ``people``: the desk's people (username, display_name, role, active)
+    among whom CS tasks are assigned (:func:`~proactive_ml.outreach.policy.assign_workers`).
     """
     counts: dict[str, int] = {"scored": len(frame)}
     matched = match_playbooks(frame, config)
@@ -161,6 +166,7 @@ def plan_outreach(
     valued = expected_value(allowed, config, uplift)
     chosen = apply_budget(valued, config, params.daily_budget)
     counts["below_threshold_or_budget"] = len(valued) - len(chosen)
+    chosen["assignee"] = assign_workers(chosen, people, params.holdout_salt)  # before the draw: both arms
     chosen = assign_holdout(
         chosen, params.holdout_salt, params.global_holdout_share, params.playbook_holdout_share
     )

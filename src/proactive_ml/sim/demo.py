@@ -44,6 +44,10 @@ class LocalServices:
         self.public_key = public_key
         return self
 
+    def enter(self, context: Any) -> Any:
+        """Enter ``context`` now and leave it with the services (before them: it may use them)."""
+        return self._stack.enter_context(context)
+
     @property
     def overrides(self) -> dict[str, Any]:
         """Settings that point the stages at these local services."""

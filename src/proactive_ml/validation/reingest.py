@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from proactive_ml.contract import DATASETS, SQL_TYPES, Dataset
+from proactive_ml.csvsafe import restore_frame, write_csv
 from proactive_ml.errors import UserError
 from proactive_ml.settings import Settings
 from proactive_ml.validation import store
@@ -41,7 +42,7 @@ def export_quarantine(wh: Warehouse, path: Path, dataset: str | None = None) -> 
     data = pd.DataFrame.from_records(records, columns=fields) if records else pd.DataFrame(columns=fields)
     out = pd.concat([q[META_COLUMNS].reset_index(drop=True), data.reset_index(drop=True)], axis=1)
     path.parent.mkdir(parents=True, exist_ok=True)
-    out.to_csv(path, index=False)
+    write_csv(out, path)
     return len(out)
 
 
@@ -157,7 +158,7 @@ def reingest_quarantine(
     Raises:
         UserError: The file is not a quarantine export.
     """
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    df = restore_frame(pd.read_csv(path, dtype=str, keep_default_na=False))
     missing = [c for c in ("dataset", "source_file", "source_line") if c not in df.columns]
     if missing:
         raise UserError(f"{path}: not a quarantine export (missing columns {', '.join(missing)})")

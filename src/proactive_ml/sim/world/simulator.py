@@ -15,7 +15,9 @@ The latent story, per customer:
 * churn is a daily **hazard** of the latent state (low engagement, decline, open tickets, slow support, detractor
   scores, plan, tenure), calibrated to ``WorldConfig.monthly_churn`` on the initial base;
 * a proactive email multiplies the hazard for ``effect_days`` by a per-customer factor that depends on the type
-  (persuadables much lower, sleeping dogs higher). :meth:`World.truth` exposes it.
+  (persuadables much lower, sleeping dogs higher). :meth:`World.truth` exposes it;
+* a customer-success person's work on an account multiplies its hazard for a while by a factor that depends on
+  the person's hidden skill (:mod:`.work`, :meth:`World.apply_work`).
 """
 
 from __future__ import annotations
@@ -48,14 +50,14 @@ from proactive_ml.sim.world.state import (
     format_customer_ids,
     parse_customer_ids,
 )
-from proactive_ml.sim.world.truth import Truth
+from proactive_ml.sim.world.work import Work
 
 
-class World(Truth):
+class World(Work):
     """A seeded simulated customer base that advances one day per :meth:`step`.
 
     The concerns live in their own modules: state (:mod:`.state`), daily dynamics (:mod:`.dynamics`), the day's
-    datasets (:mod:`.activity`), the ground truth (:mod:`.truth`); this class adds the day loop, email answers,
+    datasets (:mod:`.activity`), the ground truth (:mod:`.truth`), people's work (:mod:`.work`); this class adds the day loop, email answers,
     landing files and persistence.
     """
 
@@ -114,6 +116,10 @@ class World(Truth):
         logh = self._log_hazard_terms(d)
         treated = c["treat_until"][:n] >= d
         logh[treated] += np.log(c["email_mult"][:n][treated])
+        worked = (
+            c["work_until"][:n] >= d
+        )  # a person's work on the account (no random draw: the stream is kept)
+        logh[worked] += np.log(c["work_mult"][:n][worked])
         p = 1.0 - np.exp(-self.h0 * np.exp(logh))
         churn = active & (rng.random(n) < p)
         churn_idx = np.flatnonzero(churn)
@@ -169,6 +175,9 @@ class World(Truth):
             world = pickle.load(fh)  # noqa: S301
         if not isinstance(world, cls):
             raise TypeError(f"{path} does not hold a World")
+        if "work_until" not in world.c:  # saved before people's work existed: nobody has worked any account
+            world.c["work_until"] = np.full(world.n, -(10**6), dtype=np.int32)
+            world.c["work_mult"] = np.ones(world.n, dtype=np.float32)
         return world
 
     def summary(self) -> dict[str, Any]:

@@ -130,6 +130,8 @@ class WorldState:
         "treat_until": np.int32,
         "email_mult": np.float32,
         "emails": np.int16,
+        "work_until": np.int32,  # a customer-success person's work changes the hazard until this day
+        "work_mult": np.float32,  # ... by this factor (see :mod:`proactive_ml.sim.world.work`)
     }
     _TICKET_FIELDS: dict[str, Any] = {
         "id": np.int64,
@@ -199,6 +201,8 @@ class WorldState:
         base = np.log(np.array(cfg.effect_multipliers, dtype=np.float64))[rtype]
         c["email_mult"][sl] = np.exp(base * rng.uniform(0.6, 1.4, k))
         c["emails"][sl] = 0
+        c["work_until"][sl] = -(10**6)
+        c["work_mult"][sl] = 1.0
         self._ids_cache = None
         return np.arange(sl.start, sl.stop)
 

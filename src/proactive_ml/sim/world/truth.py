@@ -63,7 +63,7 @@ class Truth(Dynamics, Activity):
         """
         n, cfg = self.n, self.config
         treat_until = self.c["treat_until"][:n]
-        key = (self.day, n, hash(treat_until.tobytes()))
+        key = (self.day, n, hash(treat_until.tobytes()), hash(self.c["work_until"][:n].tobytes()))
         cache = self.__dict__.setdefault("_forecast_cache", {})
         if key in cache and horizon_days in cache[key]:
             return cache[key][horizon_days]
@@ -71,6 +71,7 @@ class Truth(Dynamics, Activity):
         length = max(checkpoints)
         replicates = max(2, min(8, 4_000_000 // max(n, 1)))
         mult = self.c["email_mult"][:n].astype(np.float64)
+        work_until, work_mult = self.c["work_until"][:n], self.c["work_mult"][:n].astype(np.float64)
         with_email_until = np.maximum(treat_until, self.day + cfg.effect_days)
         alive = np.flatnonzero(self.c["cancel_us"][:n] < 0)
         gone = self.c["cancel_us"][:n] >= 0
@@ -87,6 +88,9 @@ class Truth(Dynamics, Activity):
                 d = shadow.day
                 shadow._evolve_latent(shadow.rng)
                 h = shadow.h0 * np.exp(shadow._log_hazard_terms(d))
+                h = np.where(
+                    work_until >= d, h * work_mult, h
+                )  # a person's work on the account, as it will hold
                 h_no += np.where(treat_until >= d, h * mult, h)
                 h_em += np.where(with_email_until >= d, h * mult, h)
                 if k in acc:
