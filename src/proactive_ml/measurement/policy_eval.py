@@ -13,7 +13,8 @@ The estimator (doubly robust, pure, over one row per logged email decision with 
   the doubly robust score of each decision is ``mu1 - mu0 + T (Y - mu1) / (1 - h) - (1 - T) (Y - mu0) / h``, whose
   mean over any set of customers chosen by their features estimates the customers kept per email there;
 - a policy at the same budget takes, each day, the customers with the highest policy score until their weights
-  ``1 / q`` fill the day's budget (the number of email decisions logged that day); random takes the whole pool;
+  ``1 / q`` fill the day's budget (the email decisions the targeting policy itself made that day, exploration
+  aside); random takes the same number at random from everyone eligible;
 - its value = weighted mean of the doubly robust scores of what it takes: **customers kept per email**.
 
 Intervals: a Poisson bootstrap of the decisions (each draw reweights every row by Poisson(1) and re-selects), paired
@@ -29,6 +30,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 POLICIES = ("risk", "uplift", "random")
+EXPLORE = "explore"
 N_BOOT = 400
 
 
@@ -97,8 +99,9 @@ def _values(
     mult = np.vstack([np.ones(len(frame)), boot])  # (1 + draws, rows)
     kept = {p: np.zeros(len(mult)) for p in POLICIES}
     mass = {p: np.zeros(len(mult)) for p in POLICIES}
+    own = (frame["policy"] != EXPLORE).to_numpy()
     for _, day in frame.groupby("day", sort=True).indices.items():
-        budget = float(len(day))
+        budget = float(own[day].sum())  # the emails the targeting policy itself chose that day
         ww = mult[:, day] * w[day]
         for policy, col in scores.items():
             order = day[np.lexsort((frame["tiebreak"].to_numpy()[day], -frame[col].to_numpy(float)[day]))]
@@ -124,9 +127,20 @@ def compare_policies(
     """Risk, uplift and random targeting at the logged budget, valued on logged email decisions.
 
     ``frame``: one row per email decision whose outcome is known, with columns day, customer_id, treated (0/1),
-    y (retained at the horizon, 0/1), p_treat, policy, the features of the outcome model and the two policy scores.
+    y (retained at the horizon, 0/1), p_treat, policy ('explore' for the random draw), the features of the outcome
+    model and the two policy scores.
     """
-    missing = {"day", "customer_id", "treated", "y", "p_treat", *features, risk_col, uplift_col} - set(frame)
+    missing = {
+        "day",
+        "customer_id",
+        "treated",
+        "y",
+        "p_treat",
+        "policy",
+        *features,
+        risk_col,
+        uplift_col,
+    } - set(frame)
     if missing:
         raise ValueError(f"logged decisions lack columns: {', '.join(sorted(missing))}")
     f = frame[frame["p_treat"].notna() & (frame["p_treat"] > 0)].reset_index(drop=True)
@@ -139,7 +153,7 @@ def compare_policies(
         p: PolicyValue(float(v[p][0]), *map(float, np.percentile(v[p][1:], [2.5, 97.5]))) for p in POLICIES
     }
     d = v["uplift"] - v["risk"]
-    explored = int((f["policy"] == "explore").sum()) if "policy" in f else 0
+    explored = int((f["policy"] == EXPLORE).sum())
     return PolicyComparison(out, float(d[0]), float(np.percentile(d[1:], 5.0)), len(f), explored)
 
 

@@ -26,10 +26,11 @@ class LogConfig:
     holdout: float = 0.145  # 5% global + 10% of the rest per playbook: the house defaults
     score_noise: float = 0.6
     uplift_noise: float = 0.6
+    effect_slope: float = 0.05  # how much the effect of an email grows with persuadability
 
 
 def simulate_log(cfg: LogConfig, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
-    """(logged email decisions with outcomes, every candidate with its true effect, emails per day)."""
+    """(logged email decisions with outcomes, every candidate with its true effect, policy emails per day)."""
     rng = np.random.default_rng(seed)
     frames = []
     for day in range(cfg.days):
@@ -37,7 +38,7 @@ def simulate_log(cfg: LogConfig, seed: int) -> tuple[pd.DataFrame, pd.DataFrame,
         risk = rng.normal(size=n)
         persuade = 0.4 * risk + rng.normal(size=n)
         p0 = 1.0 / (1.0 + np.exp(-(1.6 - 1.0 * risk)))  # retained without an email
-        p1 = np.clip(p0 + np.clip(0.03 + 0.05 * persuade, -0.04, 0.15), 0.0, 1.0)
+        p1 = np.clip(p0 + np.clip(0.03 + cfg.effect_slope * persuade, -0.04, 3 * cfg.effect_slope), 0.0, 1.0)
         frames.append(
             pd.DataFrame(
                 {
@@ -53,7 +54,9 @@ def simulate_log(cfg: LogConfig, seed: int) -> tuple[pd.DataFrame, pd.DataFrame,
         )
     candidates = pd.concat(frames, ignore_index=True)
     logged = _log(candidates, cfg, rng)
-    budgets = logged.groupby("day").size().reindex(range(cfg.days), fill_value=0)
+    # the targeting policy's own emails: the budget every policy gets
+    own = logged[logged["policy"] != "explore"]
+    budgets = own.groupby("day").size().reindex(range(cfg.days), fill_value=0)
     return logged, candidates, budgets
 
 
