@@ -28,7 +28,6 @@ from proactive_ml.measurement.headline import (
 )
 from proactive_ml.measurement.impact import _load as load_impact_inputs
 from proactive_ml.measurement.impact import impact_table, outcomes_frame
-from proactive_ml.measurement.policy_check import latest_check, policy_section
 from proactive_ml.measurement.themes import fit_themes, theme_churn
 from proactive_ml.measurement.variants import variant_inputs, variant_table, with_variants
 from proactive_ml.responses.processing import response_rates
@@ -288,6 +287,8 @@ def write_report(wh: Any, settings: Settings, as_of: date | datetime) -> Path:
         weeks_observed(frame),
         variants,
     )
+    from proactive_ml.measurement.policy_check import latest_check, policy_section
+
     lead = "<h2>Playbook leaderboard</h2>"  # the policy check's section goes just before the leaderboard
     page = page.replace(lead, policy_section(latest_check(wh)) + lead, 1)
     out = Path(settings.reports_dir)
