@@ -209,7 +209,12 @@ def _check_figures(check: dict[str, Any] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k in keys:
         v = check.get(k)
-        out[k] = v if isinstance(v, str) or v is None else (None if v != v else round(float(v), 4))
+        if v is None or isinstance(v, str):
+            out[k] = v
+        elif v != v:  # NaN: not estimated
+            out[k] = None
+        else:
+            out[k] = int(v) if k.startswith("n_") else round(float(v), 4)
     return out
 
 
