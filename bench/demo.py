@@ -3,7 +3,8 @@
 Runs ``python -m flows.closed_loop --demo`` in a fresh temporary data folder as a child process (so the wall time
 includes interpreter start, imports and Prefect's local server start, as a user sees it) and reads the flow's
 own figures from its JSON summary. Goal (issue 7): under 5 minutes on the 2-core machine.
-The last line is JSON: ``demo_seconds``, ``<stage>_seconds`` per stage, emails, measured and true effects.
+The last line is JSON: ``demo_seconds``, ``<stage>_seconds`` per stage, emails, measured and true effects, whether
+the interval excludes zero and covers the truth (and the summary's words), and the policy check's targeting.
 """
 
 from __future__ import annotations
@@ -55,11 +56,25 @@ def main() -> int:
         "measured_effect_30d": round(h.get("measured_effect_30d", float("nan")), 4),
         "measured_ci": [round(x, 4) for x in h.get("measured_ci", (float("nan"), float("nan")))],
         "true_effect_30d": round(h["true_effect_30d"], 4),
+        **_verdict(h),
         "cpus": os.cpu_count(),
         "load_avg_1m": round(os.getloadavg()[0], 2),
     }
     print(json.dumps(out))
     return 0
+
+
+def _verdict(h: dict) -> dict:  # type: ignore[type-arg]
+    """Does the measured interval exclude zero and cover the truth; which targeting the policy check chose."""
+    lo, hi = h.get("measured_ci", (float("nan"), float("nan")))
+    truth = h["true_effect_30d"]
+    return {
+        "ci_excludes_zero": bool(lo > 0 or hi < 0),
+        "ci_covers_truth": bool(lo <= truth <= hi),
+        "effect_in_words": h.get("effect_in_words", ""),
+        "targeting": h.get("targeting"),
+        "policy_check": h.get("policy_check"),
+    }
 
 
 if __name__ == "__main__":

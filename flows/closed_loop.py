@@ -23,7 +23,7 @@ from prefect import flow
 from flows.common import migrate_warehouse, no_subflow_heartbeats
 from flows.ingest import ingest_flow
 from flows.outreach import outreach_flow
-from flows.report import report_flow
+from flows.report import check_targeting, report_flow
 from flows.responses import responses_flow
 from flows.train import train_flow
 from proactive_ml.settings import Settings
@@ -39,7 +39,7 @@ def closed_loop(
     warmup_days: int = 52,
     retrain_every: int = 7,
     seed: int = 42,
-    targeting: str = "risk",
+    targeting: str = "uplift",
     data_dir: str | None = None,
     fresh: bool = True,
     progress: bool = True,
@@ -96,6 +96,10 @@ def closed_loop(
                 if i and i % retrain_every == 0:
                     with clock("train"):
                         train_flow(["churn", "need"], morning.isoformat(), overrides, DEMO_TRAINING)
+                    with clock(
+                        "policy"
+                    ):  # may the next outreach target by uplift? (the latest check decides)
+                        check_targeting(morning.isoformat(), overrides)
                 as_of = morning + timedelta(hours=14)
                 with clock("outreach"):
                     summary = outreach_flow(as_of.isoformat(), targeting, overrides)
@@ -158,6 +162,7 @@ def _headline(
 ) -> dict[str, Any]:
     """Where to look, and the measured incremental retention next to the world's truth."""
     from proactive_ml.measurement.impact import measure_impact
+    from proactive_ml.measurement.policy_check import latest_check
     from proactive_ml.outreach.vocabulary import check_outbox
     from proactive_ml.sim.demo import true_effect
     from proactive_ml.warehouse import Warehouse
@@ -166,6 +171,7 @@ def _headline(
         impact = measure_impact(wh, end.date(), s, log_to_mlflow=False)
         sent = int(wh.scalar("SELECT count(*) FROM send_ledger WHERE state = 'accepted'") or 0)
         decisions = wh.query("SELECT send_key, customer_id, as_of, arm FROM decisions WHERE action = 'email'")
+        check = latest_check(wh)
     overall = impact[(impact["playbook"] == "ALL") & (impact["outcome"] == "retained_30d")]
     true_ate, n_true = true_effect(world, decisions, end.date() - timedelta(days=30))
     out: dict[str, Any] = {
@@ -190,6 +196,9 @@ def _headline(
             n_treated=int(r["n_treated"]),
             n_holdout=int(r["n_holdout"]),
         )
+        out["effect_in_words"] = effect_in_words(out["measured_ci"], true_ate, out["n_holdout"])
+    out["targeting"] = check["targeting"] if check else "risk"
+    out["policy_check"] = _check_figures(check)
     return out
 
 
@@ -202,6 +211,50 @@ def _desk_headline(root: Path, desk: Any) -> dict[str, Any]:
         "desk_people": len(desk.staff),
         "desk_tasks_worked": desk.worked,
     }
+
+
+def _check_figures(check: dict[str, Any] | None) -> dict[str, Any]:
+    """The latest policy check's verdict and customers kept per email under each policy (JSON-ready)."""
+    if not check:
+        return {"reason": "no policy check has run"}
+    keys = (
+        "reason",
+        "n_logged",
+        "n_explored",
+        "diff",
+        "diff_lower95",
+        "risk_value",
+        "uplift_value",
+        "random_value",
+    )
+    out: dict[str, Any] = {}
+    for k in keys:
+        v = check.get(k)
+        if v is None or isinstance(v, str):
+            out[k] = v
+        elif v != v:  # NaN: not estimated
+            out[k] = None
+        else:
+            out[k] = int(v) if k.startswith("n_") else round(float(v), 4)
+    return out
+
+
+def effect_in_words(ci: tuple[float, float], truth: float, n_holdout: int) -> str:
+    """Whether the measured 95% interval excludes zero and whether it covers the world's true effect, in words."""
+    lo, hi = ci
+    if lo <= 0.0 <= hi:
+        zero = (
+            f"The interval includes 0: {n_holdout} held-out customers are too few to tell the effect from chance "
+            "yet; it narrows as decisions age and the holdout grows"
+        )
+    else:
+        zero = (
+            f"The interval excludes 0: the outreach {'kept' if lo > 0 else 'lost'} customers, beyond chance"
+        )
+    if truth != truth:  # NaN: no treated customer old enough
+        return zero + "; the world's true effect is not known yet."
+    covers = "covers" if lo <= truth <= hi else "does not cover"
+    return f"{zero}; it {covers} the world's true effect ({truth:+.3f})."
 
 
 def _data_docs_index(s: Settings) -> Path:
@@ -245,15 +298,11 @@ def _print_headline(h: dict[str, Any]) -> None:
             f"(95% CI {lo:+.3f} … {hi:+.3f}; {h['n_treated']} treated vs {h['n_holdout']} held out) "
             f"→ customers kept {h['customers_kept']:.1f} ({klo:.1f} … {khi:.1f})"
         )
-        if lo <= 0.0 <= hi:
-            c.print(
-                f"  [dim]The interval includes 0: {h['n_holdout']} held-out customers are too few to tell the "
-                "effect from chance yet; it narrows as decisions age and the holdout grows.[/]"
-            )
-        elif lo <= h["true_effect_30d"] <= hi:
-            c.print("  [dim]The interval excludes 0 and covers the world's true effect.[/]")
+        c.print(f"  [dim]{h['effect_in_words']}[/]")
     else:
         c.print("[bold]Incremental 30-day retention[/] not measurable yet: no decision is 30 days old")
+    pc = h.get("policy_check") or {}
+    c.print(f"[bold]Targeting[/]     by {h.get('targeting', 'risk')}: {pc.get('reason', '')}")
     c.print(
         "[bold]Seconds by stage[/]  " + ", ".join(f"{k} {v}" for k, v in h.get("stage_seconds", {}).items())
     )
@@ -270,7 +319,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--customers", type=int, default=5000)
     p.add_argument("--days", type=int, default=90)
     p.add_argument("--warmup-days", type=int, default=52)
-    p.add_argument("--targeting", choices=["risk", "uplift"], default="risk")
+    p.add_argument(
+        "--targeting",
+        choices=["risk", "uplift"],
+        default="uplift",
+        help="uplift: by uplift once an uplift model exists and the policy check clears it; risk: always by risk",
+    )
     p.add_argument("--data-dir", default=None)
     p.add_argument("--employees", type=int, default=24, help="simulated customer-success people at the desk")
     p.add_argument("--summary-json", default=None, help="also write the figures as JSON to this file")

@@ -3,7 +3,7 @@
 Scoring is the one path of ``proactive_ml.modeling.scoring`` (the CLI's too), with its partitions of customers
 (stable hash of the id) mapped as tasks; the task runner is a setting (``PROACTIVE_TASK_RUNNER=thread|dask``), so
 the same flow runs on one machine or on a Dask cluster. Uplift targeting loads the registered uplift model's
-``@champion`` (trained by the train flow); without one it targets by risk.
+``@champion`` (trained by the train flow) once the latest policy check clears it; otherwise it targets by risk.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from prefect import flow, get_run_logger, task, unmapped
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.common import is_transient, load_settings, migrate_warehouse, resolve_as_of, run_name
+from proactive_ml.measurement.policy_check import uplift_cleared
 from proactive_ml.modeling.scoring import MapPartitions, score_partition, score_targets
 from proactive_ml.modeling.uplift_training import load_uplift_champion, score_uplift
 from proactive_ml.outreach.run import run_outreach
@@ -84,7 +85,11 @@ def score_flow(
 
 @task(name="uplift-targeting", retries=2, retry_delay_seconds=3, retry_condition_fn=is_transient)
 def uplift_scores(as_of: datetime, overrides: dict[str, Any] | None) -> pd.Series | None:
-    """Incremental value per customer from the registered uplift model's ``@champion``; None without one."""
+    """Incremental value per customer from the uplift ``@champion``; None without one or without the policy check.
+
+    Outreach targets by uplift only when the latest policy check (a doubly robust off-policy estimate on the logged
+    decisions) found that uplift targeting keeps more customers per email than risk targeting, bound above zero.
+    """
     s = load_settings(overrides)
     champion = load_uplift_champion(s)
     if champion is None:
@@ -93,8 +98,14 @@ def uplift_scores(as_of: datetime, overrides: dict[str, Any] | None) -> pd.Serie
         )
         return None
     model, version = champion
-    get_run_logger().info("uplift model: version %s (@champion)", version)
     with Warehouse.connect(s.resolved_warehouse_url) as wh:
+        cleared, reason = uplift_cleared(wh)  # the latest policy check (measurement.policy_check)
+        if not cleared:
+            get_run_logger().info(
+                "uplift model: version %s, but the policy check says %s; targeting by risk", version, reason
+            )
+            return None
+        get_run_logger().info("uplift model: version %s (@champion), cleared by the policy check", version)
         return score_uplift(wh, model, as_of)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flows.closed_loop import closed_loop
+from flows.closed_loop import closed_loop, effect_in_words
 from proactive_ml.warehouse import Warehouse
 
 
@@ -21,7 +21,8 @@ def test_closed_loop_runs_every_stage_and_prints_existing_paths(
         progress=False,
         employees=4,
     )
-    assert set(h["stage_seconds"]) == {"world", "ingest", "train", "outreach", "responses", "desk", "report"}
+    stages = {"world", "ingest", "train", "policy", "outreach", "responses", "desk", "report"}
+    assert set(h["stage_seconds"]) == stages
     for key in ("data_docs", "outbox", "report"):
         assert Path(h[key]).exists(), key
     assert Path(h["data_docs"]).name == "index.html"
@@ -52,5 +53,30 @@ def test_closed_loop_runs_every_stage_and_prints_existing_paths(
     assert "Recognition: saves credited against the randomized holdout" in page
     assert "Success stories" in page
     assert len(h["desk_login"]["password"]) >= 16
+    with Warehouse.connect(f"duckdb:///{root / 'warehouse.duckdb'}") as wh:
+        # every decision says which policy made it and how likely its treatment was
+        logged = wh.query("SELECT policy, p_treat FROM decisions WHERE action = 'email'")
+        assert "risk" in set(logged["policy"])
+        assert set(logged["policy"]) <= {
+            "risk",
+            "explore",
+        }  # explore when some eligible customer was not chosen
+        assert logged["p_treat"].between(0, 1).all()
+        # the policy check ran on day 4 and after impact at the end: no uplift model yet, so risk
+        checks = wh.query("SELECT targeting, reason FROM policy_checks")
+        assert len(checks) == 2
+        assert set(checks["targeting"]) == {"risk"}
+    assert h["targeting"] == "risk"
+    assert h["policy_check"]["reason"] == checks["reason"].iloc[-1]
     versions = [p for p in (root / "mlartifacts").rglob("MLmodel")]
     assert len(versions) == 4
+
+
+def test_the_summary_says_whether_the_interval_excludes_zero_and_covers_the_truth() -> None:
+    assert effect_in_words((0.01, 0.05), 0.03, 400).startswith("The interval excludes 0: the outreach kept")
+    assert "it covers the world's true effect (+0.030)" in effect_in_words((0.01, 0.05), 0.03, 400)
+    assert "does not cover" in effect_in_words((0.01, 0.05), 0.08, 400)
+    unclear = effect_in_words((-0.02, 0.05), 0.03, 120)
+    assert "includes 0: 120 held-out customers are too few" in unclear
+    assert "it covers" in unclear
+    assert "not known yet" in effect_in_words((-0.02, 0.05), float("nan"), 120)

@@ -135,10 +135,13 @@ def test_uplift_swaps_risk_for_incremental_value(duck: Warehouse, settings: Sett
     duck.execute("DELETE FROM send_ledger")
     duck.execute("DELETE FROM cs_tasks")
     up = run_outreach(duck, settings, date(2026, 11, 24), uplift=uplift, deliver=False)
-    dec = duck.query("SELECT customer_id, uplift FROM decisions")
+    dec = duck.query("SELECT customer_id, uplift, policy FROM decisions")
     assert base["decided"] > up["decided"] > 0
-    assert set(dec["customer_id"]) <= set(ids[:10])
-    assert (dec["uplift"] == 0.3).all()
+    chosen = dec[dec["policy"] != "explore"]  # the rest is the day's random exploration share
+    assert set(chosen["policy"]) == {"uplift"}
+    assert (dec["policy"] == "explore").sum() == up["explored"] > 0
+    assert set(chosen["customer_id"]) <= set(ids[:10])
+    assert (chosen["uplift"] == 0.3).all()
 
 
 def register_tiny_champion(s: Settings) -> None:

@@ -33,6 +33,7 @@ PRODUCT_TABLES = {
     "desk_audit",
     "desk_flags",
     "desk_approvals",
+    "policy_checks",
 }
 
 

@@ -306,6 +306,10 @@ def write_report(wh: Any, settings: Settings, as_of: date | datetime) -> Path:
         variants,
         recognition_html(wh, day, _table),
     )
+    from proactive_ml.measurement.policy_check import latest_check, policy_section
+
+    lead = "<h2>Playbook leaderboard</h2>"  # the policy check's section goes just before the leaderboard
+    page = page.replace(lead, policy_section(latest_check(wh)) + lead, 1)
     out = Path(settings.reports_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "report.html"

@@ -126,6 +126,7 @@ class SelectionConfig:
     min_expected_value: float = 0.0
     max_tasks_per_day: int = 50
     default_customer_value: float = 0.0  # monthly value when neither revenue nor spend is known
+    exploration_share: float = 0.0  # share of the day's email budget drawn at random (outreach.exploration)
 
 
 @dataclass(frozen=True)
@@ -252,6 +253,9 @@ def parse_playbooks(doc: dict[str, Any]) -> PlaybookConfig:
             "content `blocks` instead (see the comment atop models/playbooks.yaml)"
         )
     sel = SelectionConfig(**(doc.get("selection") or {}))
+    share = sel.exploration_share
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= share < 1.0:
+        raise PlaybookError(f"selection.exploration_share must be a number in [0, 1), got {share!r}")
     return PlaybookConfig(tuple(sorted(out, key=lambda p: (p.priority, p.name))), sel)
 
 

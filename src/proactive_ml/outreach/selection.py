@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from proactive_ml.identity import send_key
+from proactive_ml.outreach import exploration
 from proactive_ml.outreach.playbooks import PlaybookConfig, match_playbooks
 from proactive_ml.outreach.policy import (
     assign_holdout,
@@ -47,6 +48,8 @@ DECISION_COLUMNS = [
     "send_at",
     "variant",
     "assignee",
+    "policy",
+    "p_treat",
 ]
 
 
@@ -164,11 +167,24 @@ def plan_outreach(
     counts["merged_same_address"] = int(merged.sum())
     allowed = allowed[~merged.to_numpy()]
     valued = expected_value(allowed, config, uplift)
-    chosen = apply_budget(valued, config, params.daily_budget)
+    slots = exploration.exploration_slots(config, params.daily_budget)
+    chosen = apply_budget(valued, config, params.daily_budget - slots)
+    chosen = exploration.add_exploration(
+        valued,
+        chosen,
+        slots,
+        salt=params.holdout_salt,
+        as_of=as_of,
+        policy="uplift" if uplift is not None else "risk",
+    )
+    counts["explored"] = int((chosen["policy"] == exploration.EXPLORE).sum())
     counts["below_threshold_or_budget"] = len(valued) - len(chosen)
     chosen["assignee"] = assign_workers(chosen, people, params.holdout_salt)  # before the draw: both arms
     chosen = assign_holdout(
         chosen, params.holdout_salt, params.global_holdout_share, params.playbook_holdout_share
+    )
+    chosen["p_treat"] = exploration.treat_probability(
+        chosen, params.global_holdout_share, params.playbook_holdout_share
     )
     window = as_of.date()
     chosen["as_of"] = window

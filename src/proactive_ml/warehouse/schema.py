@@ -312,8 +312,33 @@ DESK_TABLES = {
 )""",
 }
 
+# the verdict of each policy check (measurement.policy_check): customers kept per email under each targeting policy
+POLICY_TABLES = {
+    "policy_checks": """CREATE TABLE IF NOT EXISTS policy_checks (
+  as_of DATE NOT NULL PRIMARY KEY,
+  checked_at TIMESTAMP NOT NULL,
+  targeting TEXT NOT NULL,
+  switch_to_uplift BOOLEAN NOT NULL,
+  reason TEXT NOT NULL,
+  n_logged BIGINT,
+  n_explored BIGINT,
+  risk_value DOUBLE PRECISION,
+  risk_low DOUBLE PRECISION,
+  risk_high DOUBLE PRECISION,
+  uplift_value DOUBLE PRECISION,
+  uplift_low DOUBLE PRECISION,
+  uplift_high DOUBLE PRECISION,
+  random_value DOUBLE PRECISION,
+  random_low DOUBLE PRECISION,
+  random_high DOUBLE PRECISION,
+  diff DOUBLE PRECISION,
+  diff_lower95 DOUBLE PRECISION,
+  uplift_model_version TEXT
+)""",
+}
+
 #: Every table of the product, in creation order: name -> DDL.
-TABLES: dict[str, str] = {**V1_TABLES, **SOURCE_TABLES, **DESK_TABLES}
+TABLES: dict[str, str] = {**V1_TABLES, **SOURCE_TABLES, **DESK_TABLES, **POLICY_TABLES}
 
 VERSION_TABLE_DDL = """CREATE TABLE IF NOT EXISTS schema_version (
   version INTEGER PRIMARY KEY,
@@ -350,6 +375,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "the desk: who works each decision, the probability of treatment, task outcomes, people, flags, approvals, audit",
         tuple(f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {c} {sql}" for t, c, sql in DESK_COLUMNS)
         + tuple(DESK_TABLES.values()),
+    ),
+    Migration(
+        5,
+        "the policy check: off-policy estimates of risk, uplift and random targeting, and which one outreach uses",
+        tuple(POLICY_TABLES.values()),
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
