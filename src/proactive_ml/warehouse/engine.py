@@ -22,10 +22,13 @@ from urllib.parse import urlparse
 import duckdb
 import pandas as pd
 import psycopg
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from proactive_ml.contract import SQL_TYPES
 from proactive_ml.errors import UserError
 
+COPY_SLICE_ROWS = 250_000  # rows rendered as CSV per write during a PostgreSQL COPY (bounded memory)
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
@@ -220,6 +223,40 @@ class Warehouse:
             finally:
                 self._run(f"DROP TABLE IF EXISTS {name}")
 
+    @contextmanager
+    def arrow_source(self, table: pa.Table, name: str) -> Iterator[str]:
+        """Make an Arrow table readable by SQL as ``name`` for the duration of the block (joins a transaction).
+
+        DuckDB scans the Arrow buffers in place (no copy); PostgreSQL gets a temporary table filled by one
+        ``COPY ... FROM STDIN`` fed by Arrow's C++ CSV writer in slices, so no Python work is done per row.
+        """
+        with self._lock:
+            if self.backend == "duckdb":
+                self._conn.register(name, table)
+                try:
+                    yield name
+                finally:
+                    self._conn.unregister(name)
+                return
+            self._run(f"DROP TABLE IF EXISTS {name}")
+            cols = ", ".join(f"{f.name} {_pg_arrow_type(f.type)}" for f in table.schema)
+            self._run(f"CREATE TEMP TABLE {name} ({cols})")
+            try:
+                self._copy_arrow(name, table)
+                yield name
+            finally:
+                self._run(f"DROP TABLE IF EXISTS {name}")
+
+    def _copy_arrow(self, name: str, table: pa.Table, slice_rows: int = COPY_SLICE_ROWS) -> None:
+        """One COPY of ``table`` into ``name`` (PostgreSQL): CSV slices written as they are rendered."""
+        options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+        col_sql = ", ".join(table.column_names)
+        with self._conn.cursor().copy(f"COPY {name} ({col_sql}) FROM STDIN WITH (FORMAT csv)") as copy:
+            for start in range(0, table.num_rows, slice_rows):
+                buf = pa.BufferOutputStream()
+                pacsv.write_csv(table.slice(start, slice_rows), buf, options)
+                copy.write(memoryview(buf.getvalue()))
+
     # ------------------------------------------------------------------ introspection
     def table_exists(self, table: str) -> bool:
         """True if a table of that name exists in the default schema (for the schema's migrations and tests)."""
@@ -232,6 +269,20 @@ class Warehouse:
     def row_count(self, table: str) -> int:
         """Rows in ``table``."""
         return int(self.scalar(f"SELECT count(*) FROM {table}"))
+
+
+_PG_ARROW_TYPES = (
+    (pa.types.is_boolean, "BOOLEAN"),
+    (pa.types.is_integer, "BIGINT"),
+    (pa.types.is_floating, "DOUBLE PRECISION"),
+    (pa.types.is_timestamp, "TIMESTAMP"),
+    (pa.types.is_date, "DATE"),
+)
+
+
+def _pg_arrow_type(arrow_type: pa.DataType) -> str:
+    """The PostgreSQL column type a staged Arrow column is copied into (text for anything else)."""
+    return next((sql for test, sql in _PG_ARROW_TYPES if test(arrow_type)), "TEXT")
 
 
 def _pg_type(series: pd.Series) -> str:
