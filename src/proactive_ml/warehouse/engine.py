@@ -10,6 +10,7 @@ statement commits on its own.
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 import threading
@@ -171,6 +172,32 @@ class Warehouse:
             rows = cur.fetchall()
             cols = [d.name for d in cur.description] if cur.description else []
             return pd.DataFrame.from_records(rows, columns=cols)
+
+    def text_column(self, sql: str) -> pa.Array:
+        """The first column of a query's rows as Arrow text, fetched without a Python object per row.
+
+        DuckDB hands its result over as Arrow; PostgreSQL streams it with ``COPY (query) TO STDOUT`` as CSV,
+        parsed by Arrow's C++ reader (a million ids in a fraction of a second instead of seconds).
+        """
+        with self._lock:
+            if self.backend == "duckdb":
+                col = self._conn.execute(sql).to_arrow_table().column(0)
+                return col.combine_chunks().cast(pa.string())
+            buf = io.BytesIO()
+            with self._conn.cursor().copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER)") as copy:
+                for block in copy:
+                    buf.write(block)
+            data = buf.getvalue()
+            header = next(csv.reader([data.split(b"\n", 1)[0].decode()]), [])
+            if not header:
+                return pa.array([], pa.string())
+            options = pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in header},
+                strings_can_be_null=True,  # an unquoted empty field is NULL; a quoted one ("") is empty text
+                quoted_strings_can_be_null=False,
+            )
+            table = pacsv.read_csv(pa.BufferReader(data), convert_options=options)
+            return table.column(0).combine_chunks()
 
     def scalar(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
         """The first column of the first row, or None."""
