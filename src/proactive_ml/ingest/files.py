@@ -188,8 +188,11 @@ def _write_valid(wh: Warehouse, ds: Dataset, valid: pd.DataFrame) -> int:
 
 
 def _time_span(ds: Dataset, valid: pd.DataFrame) -> tuple[str, dict[str, Any]]:
-    """When the natural key holds the time column, stored rows outside the batch's time span cannot match:
-    bounding the look-up by it lets DuckDB skip whole row groups of a large table (a backfill's history)."""
+    """A bound on the key look-up: the batch's time span, when the natural key holds the time column.
+
+    Stored rows outside the span cannot match, and the bound lets DuckDB skip whole row groups of a large table
+    (a backfill's history).
+    """
     t = ds.time_column
     if t not in ds.key or ds.column(t).type != "timestamp":
         return "", {}
