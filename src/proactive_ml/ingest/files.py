@@ -177,7 +177,7 @@ def _write_valid(wh: Warehouse, ds: Dataset, valid: pd.DataFrame) -> int:
             wh.execute(f"DELETE FROM {ds.name} t WHERE EXISTS (SELECT 1 FROM {staged} s WHERE {key_match})")
         col_sql = ", ".join(cols)
         sel = ", ".join(f"CAST(s.{c.name} AS {SQL_TYPES[c.type]})" for c in ds.columns)
-        extra, params = "", {}
+        extra, params = "", dict[str, Any]()
         if not ds.upsert:
             span, params = _time_span(ds, valid)
             extra = f" WHERE NOT EXISTS (SELECT 1 FROM {ds.name} t WHERE {key_match}{span})"
