@@ -181,7 +181,7 @@ class Warehouse:
         """
         with self._lock:
             if self.backend == "duckdb":
-                col = self._conn.execute(sql).to_arrow_table().column(0)
+                col = self._conn.sql(sql).to_arrow_table().column(0)
                 return col.combine_chunks().cast(pa.string())
             buf = io.BytesIO()
             with self._conn.cursor().copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER)") as copy:
@@ -196,7 +196,8 @@ class Warehouse:
                 strings_can_be_null=True,  # an unquoted empty field is NULL; a quoted one ("") is empty text
                 quoted_strings_can_be_null=False,
             )
-            table = pacsv.read_csv(pa.BufferReader(data), convert_options=options)
+            parse = pacsv.ParseOptions(ignore_empty_lines=False)  # a one-column NULL row is an empty line
+            table = pacsv.read_csv(pa.BufferReader(data), parse_options=parse, convert_options=options)
             return table.column(0).combine_chunks()
 
     def scalar(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
@@ -268,14 +269,15 @@ class Warehouse:
             self._run(f"DROP TABLE IF EXISTS {name}")
             cols = ", ".join(f"{f.name} {_pg_arrow_type(f.type)}" for f in table.schema)
             self._run(f"CREATE TEMP TABLE {name} ({cols})")
-            try:
-                self._copy_arrow(name, table)
-                yield name
-            finally:
-                self._run(f"DROP TABLE IF EXISTS {name}")
+            self._copy_arrow(name, table)
+            yield name
+            # not on failure: the failed transaction's rollback removes the table (a statement in it would only
+            # raise "transaction aborted" over the real error); outside one, the next use drops it first
+            self._run(f"DROP TABLE IF EXISTS {name}")
 
-    def _copy_arrow(self, name: str, table: pa.Table, slice_rows: int = COPY_SLICE_ROWS) -> None:
+    def _copy_arrow(self, name: str, table: pa.Table) -> None:
         """One COPY of ``table`` into ``name`` (PostgreSQL): CSV slices written as they are rendered."""
+        slice_rows = COPY_SLICE_ROWS
         options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
         col_sql = ", ".join(table.column_names)
         with self._conn.cursor().copy(f"COPY {name} ({col_sql}) FROM STDIN WITH (FORMAT csv)") as copy:
