@@ -30,9 +30,67 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).parent))
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from proactive_ml.contract import FEATURES
+from proactive_ml.sim.world.landing import write_dataset_file
 
 END = datetime(2026, 3, 31)  # the large file's last day; ingested the next morning
+
+
+# ---------------------------------------------------------------------------------------------- files
+PLANS = ("free", "starter", "pro", "enterprise")
+
+
+def customer_ids(n: int) -> pa.Array:
+    """``c0000000`` ... : ids of ``n`` customers."""
+    return pc.binary_join_element_wise(
+        pa.scalar("c"), pc.utf8_lpad(pc.cast(pa.array(np.arange(n)), pa.string()), 7, "0"), ""
+    )
+
+
+def write_customers(path: Path, n: int, seed: int = 1) -> Path:
+    """``n`` customers signed up before the usage window (no PII: ids and plans only)."""
+    rng = np.random.default_rng(seed)
+    signup = np.datetime64("2025-01-01") + rng.integers(0, 300, n).astype("timedelta64[D]")
+    tbl = pa.table(
+        {
+            "customer_id": customer_ids(n),
+            "plan": pa.array(np.array(PLANS)[rng.integers(0, len(PLANS), n)]),
+            "signup_date": pa.array(signup.astype("datetime64[D]")),
+            "monthly_revenue": pa.array(rng.gamma(2.0, 40.0, n).round(2)),
+            "marketing_consent": pa.array(rng.random(n) < 0.7),
+        }
+    )
+    return write_dataset_file("customers", tbl, path, "parquet")
+
+
+def usage_table(n_rows: int, n_customers: int, end: datetime, days: int, seed: int) -> pa.Table:
+    """``n_rows`` usage events over the ``days`` before ``end`` (whole seconds, like the world's export)."""
+    rng = np.random.default_rng(seed)
+    span = days * 86_400
+    start = np.datetime64(end - timedelta(days=days), "s")
+    ts = start + np.sort(rng.integers(0, span, n_rows)).astype("timedelta64[s]")
+    ids = customer_ids(n_customers)
+    return pa.table(
+        {
+            "customer_id": ids.take(pa.array(rng.integers(0, n_customers, n_rows))),
+            "ts": pa.array(ts.astype("datetime64[us]")),
+            "feature": pa.array(np.array(FEATURES)[rng.integers(0, len(FEATURES), n_rows)]),
+            "quantity": pa.array(rng.integers(1, 20, n_rows)),
+        }
+    )
+
+
+def write_usage(
+    path: Path, n_rows: int, n_customers: int, end: datetime, days: int = 90, seed: int = 2
+) -> Path:
+    """One usage backfill file of ``n_rows`` rows (Parquet, zstd)."""
+    return write_dataset_file(
+        "usage_events", usage_table(n_rows, n_customers, end, days, seed), path, "parquet"
+    )
 
 
 def peak_rss_gb() -> float:
@@ -80,13 +138,9 @@ def with_pg_database(base_url: str, run: Any) -> dict[str, Any]:
 
 def large_file(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     """Figures for the one large file on DuckDB (and PostgreSQL unless ``--no-pg``)."""
-    import ingest_gen
-
     t0 = time.perf_counter()
-    customers = ingest_gen.write_customers(
-        root / "c" / "customers" / f"customers-{END.date()}.parquet", args.customers
-    )
-    usage = ingest_gen.write_usage(
+    customers = write_customers(root / "c" / "customers" / f"customers-{END.date()}.parquet", args.customers)
+    usage = write_usage(
         root / "u" / "usage_events" / f"backfill-{END.date()}.parquet", args.rows, args.customers, END
     )
     out: dict[str, Any] = {"rows": args.rows, "generate_seconds": round(time.perf_counter() - t0, 1)}
