@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime
 
 import numpy as np
@@ -301,3 +302,23 @@ def test_property_never_contacts_suppressed_or_unconsented(
     assert d["customer_id"].is_unique
     assert (d["action"] == "email").sum() <= budget
     assert counts["decided"] == counts["treated"] + counts["held_out"] == len(d)
+
+
+def _unit_hash_reference(values: list[object], salt: str) -> list[float]:
+    """The definition, value by value: first 8 bytes of sha256(f"{salt}|{value}"), big-endian, over 2**64."""
+    out = []
+    for v in values:
+        d = hashlib.sha256(f"{salt}|{v}".encode()).digest()
+        out.append(int.from_bytes(d[:8], "big") / 2.0**64)
+    return out
+
+
+def test_vectorised_unit_hash_equals_the_definition_on_random_ids() -> None:
+    rng = np.random.default_rng(11)
+    ids = [f"{rng.choice(['c', 'acct-', 'Ü'])}{rng.integers(0, 10**12)}" for _ in range(5_000)] + ["", "a|b"]
+    for values in (pd.Series(ids), pd.Series(ids, dtype=object), pd.Series(ids).iloc[7:1500]):
+        got = unit_hash(values, "seed-42|global")
+        assert got.tolist() == _unit_hash_reference(list(values), "seed-42|global")
+    mixed = pd.Series([3, None, "x", 2.5], dtype=object)  # not all text: value by value, as str() writes them
+    assert unit_hash(mixed, "s").tolist() == _unit_hash_reference(["3", "None", "x", "2.5"], "s")
+    assert unit_hash(pd.Series([], dtype=object), "s").tolist() == []

@@ -20,9 +20,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from proactive_ml.contract import Dataset
 from proactive_ml.errors import IngestError
+from proactive_ml.ingest.arrow_text import text_frame
 from proactive_ml.ingest.structure import (
     MAX_FIELD_CHARS,
     MAX_JSON_DEPTH,
@@ -112,17 +115,26 @@ def read_raw(path: Path, ds: Dataset, data: bytes | None = None) -> pd.DataFrame
     if kind == "csv":
         return apply_defaults(ds, _read_csv(path, ds, data))
     if kind == "parquet":
-        try:
-            df = pd.read_parquet(io.BytesIO(data))
-        except Exception as exc:
-            raise IngestError(str(path), f"not a readable Parquet file: {exc}") from exc
-        _check_header(path, ds, list(df.columns))
-        lines = pd.RangeIndex(1, len(df) + 1)
-    else:
-        df, lines = _read_jsonl(path, ds, data)
+        return _read_parquet(path, ds, data)
+    df, lines = _read_jsonl(path, ds, data)
     out = _as_text(df.reindex(columns=ds.column_names))
     check_field_sizes(path, out, list(lines))
     out["_line"] = list(lines)
+    out["_decode_error"] = False
+    return apply_defaults(ds, out)
+
+
+def _read_parquet(path: Path, ds: Dataset, data: bytes) -> pd.DataFrame:
+    """A Parquet file as Arrow-backed text columns (:mod:`.arrow_text`: no Python work per value)."""
+    try:
+        table = pq.read_table(pa.BufferReader(data))
+    except Exception as exc:
+        raise IngestError(str(path), f"not a readable Parquet file: {exc}") from exc
+    _check_header(path, ds, list(table.column_names))
+    out = text_frame(table, ds.column_names)
+    lines = np.arange(1, table.num_rows + 1, dtype=np.int64)
+    check_field_sizes(path, out, lines)
+    out["_line"] = lines
     out["_decode_error"] = False
     return apply_defaults(ds, out)
 
@@ -133,7 +145,13 @@ def apply_defaults(ds: Dataset, frame: pd.DataFrame) -> pd.DataFrame:
         if c.name not in frame.columns:
             frame[c.name] = None
         if c.default is not None:
-            col = frame[c.name].astype(object)
+            col = frame[c.name]
+            if isinstance(col.dtype, pd.StringDtype):  # Arrow-backed text: stays Arrow-backed
+                missing = col.isna().to_numpy() | (col.str.len() == 0).fillna(True).to_numpy()
+                if missing.any():
+                    frame[c.name] = col.mask(missing, c.default)
+                continue
+            col = col.astype(object)
             frame[c.name] = col.where(col.notna() & (col != ""), c.default)
     return frame
 

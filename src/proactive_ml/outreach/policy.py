@@ -17,8 +17,10 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from proactive_ml.identity import email_hash
 
@@ -73,13 +75,44 @@ def frequency_capped(
 
 
 def unit_hash(values: pd.Series, salt: str) -> np.ndarray:
-    """A uniform number in [0, 1) per value from a salted SHA-256 (stable across runs and machines)."""
+    """A uniform number in [0, 1) per value from a salted SHA-256 (stable across runs and machines).
 
-    def h(v: str) -> float:
-        d = hashlib.sha256(f"{salt}|{v}".encode()).digest()
-        return int.from_bytes(d[:8], "big") / 2.0**64
+    The first 8 bytes of ``sha256(f"{salt}|{value}")``, big-endian, over 2**64. Text without missing values is
+    hashed by DuckDB's SHA-256 in one vectorised pass (a million customers in a fraction of a second); anything
+    else value by value, with the same digest.
+    """
+    if len(values) and pd.api.types.is_string_dtype(values) and not values.isna().any():
+        return _unit_hash_vectorised(pa.array(values, type=pa.string(), from_pandas=True), salt)
+    return np.fromiter((_unit_hash_one(str(v), salt) for v in values), dtype=float, count=len(values))
 
-    return np.fromiter((h(str(v)) for v in values), dtype=float, count=len(values))
+
+def _unit_hash_one(value: str, salt: str) -> float:
+    d = hashlib.sha256(f"{salt}|{value}".encode()).digest()
+    return int.from_bytes(d[:8], "big") / 2.0**64
+
+
+def _unit_hash_vectorised(texts: pa.Array | pa.ChunkedArray, salt: str) -> np.ndarray:
+    """:func:`unit_hash` of Arrow text: SHA-256 hex digests from DuckDB, their first 16 hex digits decoded here."""
+    con = duckdb.connect()
+    try:
+        con.register("hash_input", pa.table({"v": texts}))
+        sql = "SELECT substr(sha256($p || v), 1, 16) AS h FROM hash_input"
+        digits = con.sql(sql, params={"p": f"{salt}|"}).to_arrow_table().column("h").combine_chunks()
+    finally:
+        con.close()
+    digits = digits.cast(pa.string())
+    offsets = np.frombuffer(
+        digits.buffers()[1], dtype=np.int32, count=len(digits) + 1, offset=4 * digits.offset
+    )
+    if not np.array_equal(np.diff(offsets), np.full(len(digits), 16)):  # not packed back to back: copy them
+        digits = pa.array(digits.to_pylist(), type=pa.string())
+        offsets = np.arange(len(digits) + 1, dtype=np.int32) * 16
+    raw = np.frombuffer(digits.buffers()[2], dtype=np.uint8, count=16 * len(digits), offset=int(offsets[0]))
+    nibbles = np.where(raw >= ord("a"), raw - ord("a") + 10, raw - ord("0")).astype(np.uint64).reshape(-1, 16)
+    number = np.zeros(len(digits), dtype=np.uint64)
+    for i in range(16):
+        number = (number << np.uint64(4)) | nibbles[:, i]
+    return number.astype(np.float64) / 2.0**64
 
 
 def assign_holdout(

@@ -25,8 +25,10 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from proactive_ml.contract import DATASETS, Dataset
 from proactive_ml.errors import UserError
@@ -34,6 +36,7 @@ from proactive_ml.settings import Settings
 from proactive_ml.validation import store
 from proactive_ml.validation.gates import GateResult, as_of_end, evaluate_gates, logical_date
 from proactive_ml.validation.gx_run import GxOutcome, run_suite
+from proactive_ml.validation.rules import known_mask, to_text
 from proactive_ml.validation.suites import load_suite
 from proactive_ml.validation.validator import GX_MAX_ROWS, GX_SAMPLE_ROWS, BatchValidator
 from proactive_ml.warehouse import Warehouse
@@ -115,12 +118,11 @@ def known_ids(
     out: dict[str, pa.Array] = {}
     for col, ref in dataset.foreign_keys.items():
         table, ref_col = ref.split(".")
-        ids: list[Any] = wh.query(
-            f"SELECT DISTINCT {ref_col} AS id FROM {table} WHERE {ref_col} IS NOT NULL"
-        )["id"].tolist()
+        ids = wh.text_column(f"SELECT DISTINCT {ref_col} AS id FROM {table} WHERE {ref_col} IS NOT NULL")
         if extra and col in extra:
-            ids = list(set(ids) | {str(x) for x in extra[col]})
-        out[col] = pa.array(ids, type=pa.string())
+            more = pa.array(sorted({str(x) for x in extra[col]}), type=pa.string())
+            ids = pc.unique(pa.concat_arrays([ids, more]))
+        out[col] = ids
     return out
 
 
@@ -259,21 +261,25 @@ def validate_stream(
     record: bool = True,
     suites_dir: Path | None = None,
     gx_max_rows: int = GX_MAX_ROWS,
+    batch: pd.DataFrame | None = None,
 ) -> BatchResult:
     """Validate a batch given as chunks of raw string rows; see the module docstring for the flow.
 
     Valid and quarantined rows of each chunk go to ``on_chunk`` (when given; else they are collected in the
     result). The other arguments are those of :func:`validate_batch`, plus ``expected_rows`` (the batch's size
-    if known, to sample for GX from the first chunk) and ``gx_max_rows``.
+    if known, to sample for GX from the first chunk), ``gx_max_rows`` and ``batch`` (the whole raw frame the
+    chunks are consecutive slices of, when at hand: its foreign keys are then looked up once, not per chunk).
     """
     ds = resolve_dataset(dataset)
     suite = load_suite(ds.name, suites_dir)
+    known = known_ids(wh, ds, extra_known)
     validator = BatchValidator(
         ds,
         suite,
         source_file=source_file,
         as_of=as_of,
-        known=known_ids(wh, ds, extra_known),
+        known=known,
+        known_rows=_known_rows(ds, batch, known) if batch is not None else None,
         expected_rows=expected_rows,
         gx_max_rows=gx_max_rows,
         seed=settings.seed,
@@ -380,4 +386,12 @@ def validate_batch(
         extra_known=extra_known,
         record=record,
         suites_dir=suites_dir,
+        batch=raw,
     )
+
+
+def _known_rows(ds: Dataset, raw: pd.DataFrame, known: Mapping[str, pa.Array]) -> dict[str, np.ndarray]:
+    """For each foreign key the file holds: a bool per row, True where the referenced row is known."""
+    return {
+        col: known_mask(to_text(raw[col]), known.get(col)) for col in ds.foreign_keys if col in raw.columns
+    }

@@ -172,12 +172,22 @@ def to_pandas_typed(arr: pa.Array, type_: str) -> pd.api.extensions.ExtensionArr
     return pd.array(arr, dtype="str")
 
 
+def known_mask(text: pa.Array, ids: pa.Array | None) -> np.ndarray:
+    """True where a foreign-key value is one of ``ids`` (one hash table of ``ids``, probed by every value)."""
+    return _np_bool(pc.is_in(text, value_set=ids if ids is not None else pa.array([], pa.string())))
+
+
 def parse_chunk(
-    dataset: Dataset, raw: pd.DataFrame, known: Mapping[str, pa.Array] | None = None
+    dataset: Dataset,
+    raw: pd.DataFrame,
+    known: Mapping[str, pa.Array] | None = None,
+    known_rows: Mapping[str, np.ndarray] | None = None,
 ) -> ParsedChunk:
     """Build the validation frame of one raw chunk (index reset to 0..n-1).
 
-    ``known``: for each foreign-key column, the Arrow array of referenced ids (warehouse + same batch).
+    ``known``: for each foreign-key column, the Arrow array of referenced ids (warehouse + same batch);
+    ``known_rows``: the answer already looked up for this chunk's rows (a bool per row), when the whole batch
+    was checked at once (one hash table of the referenced ids per batch instead of one per chunk).
     """
     n = len(raw)
     cols: dict[str, Any] = {}
@@ -209,13 +219,12 @@ def parse_chunk(
         flags = pa.nulls(n, pa.string())
     frame["_unparseable"] = pd.array(flags, dtype="str")
     for col in dataset.foreign_keys:
-        ids = known.get(col) if known else None
         text = texts[col]
-        enc = pc.dictionary_encode(text)  # look each distinct id up once
-        known_dict = pc.is_in(enc.dictionary, value_set=ids if ids is not None else pa.array([], pa.string()))
-        inset = known_dict.take(enc.indices)
-        flag = pd.arrays.BooleanArray(_np_bool(inset), _np_bool(pc.is_null(text)))
-        frame[f"_known_{col}"] = flag
+        if known_rows is not None and col in known_rows:  # looked up once for the whole batch
+            inset = known_rows[col]
+        else:
+            inset = known_mask(text, known.get(col) if known else None)
+        frame[f"_known_{col}"] = pd.arrays.BooleanArray(inset, _np_bool(pc.is_null(text)))
     return ParsedChunk(frame=frame, raw=texts, unparseable=unparseable)
 
 

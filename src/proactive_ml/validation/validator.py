@@ -41,6 +41,7 @@ class BatchValidator:
         source_file: str,
         as_of: datetime | date,
         known: Mapping[str, pa.Array] | None = None,
+        known_rows: Mapping[str, np.ndarray] | None = None,
         expected_rows: int | None = None,
         gx_max_rows: int = GX_MAX_ROWS,
         seed: int = 0,
@@ -49,6 +50,7 @@ class BatchValidator:
         self.as_of = as_of
         self.params = row_params(suite, as_of)
         self.known = dict(known or {})
+        self.known_rows = dict(known_rows or {})  # foreign keys looked up for the whole batch at once
         self.keys = KeyTracker(dataset.key)
         self.rules = [r for r in suite.row_rules if r.meta.get("rule") != "unique"]
         self.unique_rule = next((r for r in suite.row_rules if r.meta.get("rule") == "unique"), None)
@@ -82,7 +84,9 @@ class BatchValidator:
         n = len(raw)
         if not self.stats["raw_columns"]:
             self.stats["raw_columns"] = [str(c) for c in raw.columns]
-        parsed = parse_chunk(self.dataset, raw, self.known)
+        done = self.stats["rows"]  # rows of the batch before this chunk
+        rows = {c: m[done : done + n] for c, m in self.known_rows.items()} or None
+        parsed = parse_chunk(self.dataset, raw, self.known, rows)
         frame = parsed.frame
         fails: list[tuple[Rule, np.ndarray]] = []
         for rule in self.rules:
