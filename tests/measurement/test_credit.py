@@ -147,6 +147,13 @@ def test_board_and_stories_read_the_warehouse(wh: Warehouse):
         "'done', :t, 'ann', 'reached_stay', 'Fixed their SSO', :t, 'ann')",
         {"t": datetime(2026, 3, 2)},
     )
+    per_playbook = credit_board(wh, AS_OF, by="playbook")
+    assert per_playbook.loc[0, ["person", "worked", "held_out", "tasks_closed"]].tolist() == [
+        "high_value_cs_task",
+        2,
+        1,
+        1,
+    ]
     board = credit_board(wh, AS_OF)
     assert board.loc[0, ["person", "display_name", "worked", "held_out", "tasks_closed"]].tolist() == [
         "ann",

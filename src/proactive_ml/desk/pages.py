@@ -219,13 +219,17 @@ async def guidelines_page(request: Request, desk: Desk, person: Person, form: Fo
 
 
 async def board_page(request: Request, desk: Desk, person: Person, form: FormData | None) -> Response:
-    """GET /board: saves credited against the randomized holdout, per person, and the success stories."""
+    """GET /board: saves credited against the randomized holdout, per person and per playbook, and the stories."""
     from proactive_ml.measurement.credit import credit_board, success_stories
 
     board = credit_board(desk.wh, desk.today())
+    per_playbook = credit_board(desk.wh, desk.today(), by="playbook")
+    playbooks = per_playbook.astype(object).where(pd.notna(per_playbook), None).to_dict("records")
     stories = success_stories(desk.wh, desk.today())
     rows = board.astype(object).where(pd.notna(board), None).to_dict("records")
-    return desk.render(request, "board.html.j2", person, board=rows, stories=stories, today=desk.today())
+    return desk.render(
+        request, "board.html.j2", person, board=rows, playbooks=playbooks, stories=stories, today=desk.today()
+    )
 
 
 ROUTES: list[tuple[str, str, Callable[..., Any]]] = [

@@ -78,15 +78,17 @@ def credit_table(
     people: pd.DataFrame | None = None,
     tasks_closed: pd.Series | None = None,
     horizon_days: int = HORIZON_DAYS,
+    by: str = "assignee",
 ) -> pd.DataFrame:
-    """The board: one row per person with worked and held-out customers, ranked on credited saves.
+    """The board: one row per person (or per ``by`` column, e.g. playbook) with worked and held-out customers.
 
-    ``rows``: decisions (send_key, as_of, customer_id, arm, assignee) with each customer's ``cancelled_at``.
-    ``people``: username, display_name (optional). ``tasks_closed``: closed tasks per username (activity, shown).
+    Ranked on credited saves. ``rows``: decisions (send_key, as_of, customer_id, arm, assignee, and the ``by``
+    column) with each customer's ``cancelled_at``. ``people``: username, display_name (optional).
+    ``tasks_closed``: closed tasks per group key (activity, shown). The group key is in column ``person``.
     """
     d = _person_rows(rows, horizon_days, as_of)
     out = []
-    for person, g in d.groupby("assignee", sort=True):
+    for person, g in d.groupby(by, sort=True):
         a = g.loc[g["arm"] == outcomes.TREATMENT, "retained"].to_numpy(float)
         b = g.loc[g["arm"] == outcomes.HOLDOUT, "retained"].to_numpy(float)
         eff, lo, hi = newcombe_interval(a.sum(), len(a), b.sum(), len(b))
@@ -149,7 +151,7 @@ def stories_table(
 
 
 # ------------------------------------------------------------------ the edge
-_DECISIONS_SQL = """SELECT d.send_key, d.as_of, d.customer_id, d.arm, d.assignee, c.cancelled_at
+_DECISIONS_SQL = """SELECT d.send_key, d.as_of, d.customer_id, d.playbook, d.arm, d.assignee, c.cancelled_at
 FROM decisions d LEFT JOIN customers c ON c.customer_id = d.customer_id
 WHERE d.action = 'cs_task' AND d.assignee IS NOT NULL AND d.as_of <= CAST(:as_of AS DATE)"""
 _TASKS_SQL = """SELECT t.task_id, t.customer_id, t.playbook, t.assignee, p.display_name, t.outcome, t.notes,
@@ -157,13 +159,17 @@ _TASKS_SQL = """SELECT t.task_id, t.customer_id, t.playbook, t.assignee, p.displ
 FROM cs_tasks t LEFT JOIN desk_people p ON p.username = t.assignee"""
 
 
-def credit_board(wh: Any, as_of: date | datetime, horizon_days: int = HORIZON_DAYS) -> pd.DataFrame:
-    """The recognition board from the warehouse (see :func:`credit_table`)."""
+def credit_board(
+    wh: Any, as_of: date | datetime, horizon_days: int = HORIZON_DAYS, by: str = "person"
+) -> pd.DataFrame:
+    """The recognition board from the warehouse (see :func:`credit_table`), per ``person`` or per ``playbook``."""
     day = pd.Timestamp(as_of).date().isoformat()
     rows = wh.query(_DECISIONS_SQL, {"as_of": day})
     people = wh.query("SELECT username, display_name FROM desk_people")
     tasks = wh.query(_TASKS_SQL)
     done = tasks[tasks["state"] == "done"]
+    if by == "playbook":
+        return credit_table(rows, as_of, None, done.groupby("playbook").size(), horizon_days, by="playbook")
     closed = done.groupby(done["closed_by"].fillna(done["assignee"])).size()
     return credit_table(rows, as_of, people, closed, horizon_days)
 
