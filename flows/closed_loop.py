@@ -50,12 +50,10 @@ def closed_loop(
     ``employees`` simulated customer-success people work their desk queues over HTTP after each day's outreach.
     """
     from proactive_ml.settings import get_settings
-    from proactive_ml.sim.answers import answer_world
     from proactive_ml.sim.demo import LocalServices, write_backfill
     from proactive_ml.sim.desk_staff import DemoDesk
     from proactive_ml.sim.world import World, WorldConfig
     from proactive_ml.validation.gx_run import deferred_data_docs
-    from proactive_ml.warehouse import Warehouse
 
     if warmup_days >= days:
         raise ValueError(f"warmup_days ({warmup_days}) must be less than days ({days})")
@@ -86,29 +84,10 @@ def closed_loop(
             train_flow(["churn", "need"], next_morning().isoformat(), overrides, DEMO_TRAINING)
         desk.ready()  # the simulated people are desk people before the first outreach assigns tasks
         bar, task = _progress(progress, days - warmup_days)
+        loop = _Loop(world, landing, overrides, services.receiver_url, desk, clock, targeting)
         try:
             for i in range(days - warmup_days):
-                with clock("world"):
-                    world.write_landing(world.step(), landing)
-                morning = next_morning()
-                with clock("ingest"):
-                    ingest_flow(str(landing), morning.isoformat(), overrides)
-                if i and i % retrain_every == 0:
-                    with clock("train"):
-                        train_flow(["churn", "need"], morning.isoformat(), overrides, DEMO_TRAINING)
-                    with clock(
-                        "policy"
-                    ):  # may the next outreach target by uplift? (the latest check decides)
-                        check_targeting(morning.isoformat(), overrides)
-                as_of = morning + timedelta(hours=14)
-                with clock("outreach"):
-                    summary = outreach_flow(as_of.isoformat(), targeting, overrides)
-                with clock("world"), Warehouse.connect(s.resolved_warehouse_url) as wh:
-                    answer_world(world, s, services.receiver_url, as_of, wh)
-                with clock("responses"):
-                    responses_flow(as_of.isoformat(), overrides)
-                with clock("desk"):
-                    desk.work(as_of)
+                summary = loop.day(retrain=bool(i) and i % retrain_every == 0)
                 if bar:
                     bar.update(task, advance=1, description=f"{world.today} · sent {summary.get('sent', 0)}")
         finally:
@@ -121,6 +100,52 @@ def closed_loop(
     headline.update(_headline(s, root, report, world, end, time.perf_counter() - t0))
     headline["stage_seconds"] = {k: round(v, 1) for k, v in clock.totals.items()}
     return headline
+
+
+class _Loop:
+    """One simulated day of the closed loop, stage by stage, each stage timed on ``clock``."""
+
+    def __init__(
+        self,
+        world: Any,
+        landing: Path,
+        overrides: dict[str, Any],
+        receiver_url: str,
+        desk: Any,
+        clock: StageClock,
+        targeting: str,
+    ) -> None:
+        self.world, self.landing, self.overrides, self.receiver_url = world, landing, overrides, receiver_url
+        self.desk, self.clock, self.targeting = desk, clock, targeting
+
+    def day(self, retrain: bool) -> dict[str, Any]:
+        """The world's day lands; ingest, (retrain and policy check), outreach, answers, responses, the desk."""
+        from proactive_ml.settings import get_settings
+        from proactive_ml.sim.answers import answer_world
+        from proactive_ml.warehouse import Warehouse
+
+        clock, world, overrides = self.clock, self.world, self.overrides
+        with clock("world"):
+            world.write_landing(world.step(), self.landing)
+        morning = datetime.combine(world.today + timedelta(days=1), datetime.min.time())
+        with clock("ingest"):
+            ingest_flow(str(self.landing), morning.isoformat(), overrides)
+        if retrain:
+            with clock("train"):
+                train_flow(["churn", "need"], morning.isoformat(), overrides, DEMO_TRAINING)
+            with clock("policy"):  # may the next outreach target by uplift? (the latest check decides)
+                check_targeting(morning.isoformat(), overrides)
+        as_of = morning + timedelta(hours=14)
+        with clock("outreach"):
+            summary = outreach_flow(as_of.isoformat(), self.targeting, overrides)
+        s = get_settings(**overrides)
+        with clock("world"), Warehouse.connect(s.resolved_warehouse_url) as wh:
+            answer_world(world, s, self.receiver_url, as_of, wh)
+        with clock("responses"):
+            responses_flow(as_of.isoformat(), overrides)
+        with clock("desk"):
+            self.desk.work(as_of)
+        return dict(summary)
 
 
 class StageClock:
