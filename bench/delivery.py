@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from proactive_ml.identity import send_key
-from proactive_ml.outreach import ledger
+from proactive_ml.outreach import decisions
 from proactive_ml.outreach.dispatch import deliver_pending
 from proactive_ml.settings import Settings
 from proactive_ml.warehouse import Warehouse, open_warehouse
@@ -112,7 +112,7 @@ def plan(wh: Warehouse, n: int, prefix: str) -> float:
         }
     )
     d["send_key"] = [send_key(c, p, AS_OF) for c, p in zip(d["customer_id"], d["playbook"], strict=True)]
-    ledger.record_decisions(wh, d, now=NOW, cap_days=14)
+    decisions.record_decisions(wh, d, now=NOW, cap_days=14)
     return time.perf_counter() - t0
 
 

