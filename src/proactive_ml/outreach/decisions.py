@@ -125,10 +125,8 @@ def record_decisions(
 
     Returns:
         Counts of inserted rows: ``{"decisions", "ledger", "tasks"}``, plus ``over_day_budget`` (new decisions
-        left out because the day's budget was already used) when a budget is given.
-
-    Raises:
-        ValueError: The decisions are of more than one day.
+        left out because the day's budget was already used) when a budget is given. ValueError when the
+        decisions are of more than one day.
     """
     if decisions.empty:
         return {"decisions": 0, "ledger": 0, "tasks": 0}
@@ -138,12 +136,11 @@ def record_decisions(
         raise ValueError("record_decisions takes the decisions of one day")
     # the cap is symmetric: a contact less than cap_days before *or after* (an out-of-order or backfill run)
     p = {"now": now, "since": as_of - timedelta(days=cap_days), "until": as_of + timedelta(days=cap_days)}
-    over = 0
+    over, budgets = 0, {"email": daily_budget, "cs_task": max_tasks}
     with wh.transaction():
         if wh.backend == "postgres":
             wh.execute(f"SELECT pg_advisory_xact_lock({ADVISORY_LOCK_KEY})")
         if daily_budget is not None or max_tasks is not None:
-            budgets = {"email": daily_budget, "cs_task": max_tasks}
             kept = _within_day_budget(wh, staged, as_of, p, budgets)
             over, staged = len(staged) - len(kept), kept
         with wh.staged(staged, "outreach_staged") as t:
@@ -151,9 +148,7 @@ def record_decisions(
             n_led = wh.execute(_INSERT_LEDGER.format(staged=t), {"now": now})
             n_task = wh.execute(_INSERT_TASKS.format(staged=t), {"now": now})
     out = {"decisions": max(n_dec, 0), "ledger": max(n_led, 0), "tasks": max(n_task, 0)}
-    if daily_budget is not None or max_tasks is not None:
-        out["over_day_budget"] = over
-    return out
+    return out | ({"over_day_budget": over} if daily_budget is not None or max_tasks is not None else {})
 
 
 def _within_day_budget(

@@ -12,8 +12,7 @@ Failure handling (per request):
   whenever the outcome is ambiguous, the rows are reconciled with the server (``sender.lookup``) so nothing is
   sent twice; without an authoritative lookup (real SendGrid), an ambiguous request is never re-sent blindly: its
   rows stay 'sending' until events (processed/delivered carry send_key) resolve them;
-- 400 -> split the batch to isolate the culprit, which goes to ``dead_letters`` with SendGrid's reason;
-- 413 -> split the batch in halves.
+- 400 -> split the batch to isolate the culprit (to ``dead_letters``, with SendGrid's reason); 413 -> halves.
 """
 
 from __future__ import annotations

@@ -295,8 +295,25 @@ def validate_stream(
     _note_gx_and_time(
         stats, outcome, sampled=validator.sampled, row_seconds=row_seconds, gx_seconds=gx_seconds
     )
-    result = BatchResult(
-        dataset=ds.name,
+    result = _result(ds.name, source_file, stats, (valid, quarantined), failures, outcome, skipped)
+    if record:
+        record_result(wh, result, kind, as_of)
+    return result
+
+
+def _result(
+    dataset: str,
+    source_file: str,
+    stats: dict[str, Any],
+    rows: tuple[pd.DataFrame | None, pd.DataFrame | None],
+    failures: list[GateResult],
+    outcome: GxOutcome,
+    skipped: list[str],
+) -> BatchResult:
+    """The batch's result: its rows (valid, quarantined; None when streamed to ``on_chunk``), gates and GX."""
+    valid, quarantined = rows
+    return BatchResult(
+        dataset=dataset,
         source_file=source_file,
         rows=stats["rows"],
         valid=valid,
@@ -308,9 +325,6 @@ def validate_stream(
         skipped_gates=skipped,
         gx_rows=outcome.rows_validated,
     )
-    if record:
-        record_result(wh, result, kind, as_of)
-    return result
 
 
 def _check_gx(

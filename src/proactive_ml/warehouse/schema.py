@@ -255,8 +255,7 @@ LATER_COLUMNS = (
     ("tickets", "assignee", "TEXT"),
 )
 
-# Migration 4: the person who would work a decision (chosen before the holdout draw, kept for both arms), the
-# probability of treatment under the policy that made the decision, and the life of a CS task on the desk.
+# Migration 4: who would work each decision (drawn before the holdout), p(treatment), a CS task's life on the desk.
 DESK_COLUMNS = (
     ("decisions", "assignee", "TEXT"),
     ("decisions", "p_treat", "DOUBLE PRECISION"),
