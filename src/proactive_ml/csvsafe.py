@@ -12,6 +12,7 @@ added it (a text that itself starts with ``'=`` is written ``''=`` and comes bac
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -50,24 +51,24 @@ def restore_text(value: object) -> object:
     return value[1:] if quotes and rest.startswith(DANGEROUS_STARTS) else value
 
 
-def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``frame`` whose text cells are neutralised (object and string columns only; numbers untouched)."""
+def _map_text(frame: pd.DataFrame, fn: Callable[[object], object]) -> pd.DataFrame:
+    """A copy of ``frame`` with ``fn`` applied to every text cell (object and string columns; numbers untouched)."""
     out = frame.copy()
     for col in out.columns:
         s = out[col]
         if pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s):
-            out[col] = s.map(neutralise_text, na_action="ignore")
+            out[col] = s.map(fn, na_action="ignore")
     return out
+
+
+def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` whose text cells are neutralised (numbers untouched)."""
+    return _map_text(frame, neutralise_text)
 
 
 def restore_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``frame`` (read as text) with :func:`restore_text` applied to every text cell."""
-    out = frame.copy()
-    for col in out.columns:
-        s = out[col]
-        if pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s):
-            out[col] = s.map(restore_text, na_action="ignore")
-    return out
+    return _map_text(frame, restore_text)
 
 
 def write_csv(frame: pd.DataFrame, path: str | Path) -> None:

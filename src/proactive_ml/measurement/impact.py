@@ -193,6 +193,21 @@ def _variant_metrics(variants: pd.DataFrame | None, ts: int) -> list[Metric]:
     return out
 
 
+def experiment_id(client: MlflowClient, settings: Settings) -> str:
+    """The id of the ``proactive-impact`` experiment (impact and policy-check runs), created on first use."""
+    exp = client.get_experiment_by_name(EXPERIMENT)
+    if exp is not None:
+        return str(exp.experiment_id)
+    try:
+        return str(
+            client.create_experiment(
+                EXPERIMENT, artifact_location=settings.resolved_artifact_root + "/" + EXPERIMENT
+            )
+        )
+    except Exception:  # created concurrently by another run
+        return str(client.get_experiment_by_name(EXPERIMENT).experiment_id)  # type: ignore[union-attr]
+
+
 def log_impact_run(
     table: pd.DataFrame,
     settings: Settings,
@@ -205,16 +220,7 @@ def log_impact_run(
     ``figures`` (name -> matplotlib figure, :func:`~.charts.make_figures`) go to ``plots/<name>.png``.
     """
     client = MlflowClient(tracking_uri=settings.resolved_mlflow_uri)
-    exp = client.get_experiment_by_name(EXPERIMENT)
-    if exp is None:
-        try:
-            exp_id = client.create_experiment(
-                EXPERIMENT, artifact_location=settings.resolved_artifact_root + "/" + EXPERIMENT
-            )
-        except Exception:  # created concurrently by another run
-            exp_id = client.get_experiment_by_name(EXPERIMENT).experiment_id  # type: ignore[union-attr]
-    else:
-        exp_id = exp.experiment_id
+    exp_id = experiment_id(client, settings)
     run = client.create_run(
         exp_id,
         run_name=f"impact-{as_of.isoformat()}",

@@ -28,7 +28,6 @@ from proactive_ml.settings import Settings
 HORIZON_DAYS = 30
 FEATURES = ["risk_score", "uplift_score"]
 MIN_EXPLORED = 20  # fewer randomly drawn decisions with outcomes than this: too little support to judge
-EXPERIMENT = "proactive-impact"
 LOGGED_SQL = """SELECT d.send_key, d.as_of, d.customer_id, d.arm, d.score, d.p_treat, d.policy, c.cancelled_at
 FROM decisions d LEFT JOIN customers c ON c.customer_id = d.customer_id
 WHERE d.action = 'email' AND d.arm IN ('treatment', 'holdout') AND d.p_treat IS NOT NULL"""
@@ -172,17 +171,10 @@ def log_policy_run(settings: Settings, day: date, verdict: Verdict) -> str:
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.tracking import MlflowClient
 
+    from proactive_ml.measurement.impact import experiment_id
+
     client = MlflowClient(tracking_uri=settings.resolved_mlflow_uri)
-    exp = client.get_experiment_by_name(EXPERIMENT)
-    if exp is None:
-        try:
-            exp_id = client.create_experiment(
-                EXPERIMENT, artifact_location=settings.resolved_artifact_root + "/" + EXPERIMENT
-            )
-        except Exception:  # created concurrently by another run
-            exp_id = client.get_experiment_by_name(EXPERIMENT).experiment_id  # type: ignore[union-attr]
-    else:
-        exp_id = exp.experiment_id
+    exp_id = experiment_id(client, settings)
     tags = {"kind": "evaluation", "stage": "policy-check", "as_of": day.isoformat()}
     tags |= {"targeting": verdict.targeting, "switch_to_uplift": str(verdict.switch_to_uplift).lower()}
     run = client.create_run(exp_id, run_name=f"policy-check-{day.isoformat()}", tags=tags)
