@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -53,9 +54,27 @@ def test_learner_recovers_a_known_uplift_better_than_random(spec: UpliftLearner)
 
 
 SPLINES = UpliftLearner("t_splines", "t_learner", "logistic", numeric="splines")
+SPLINES_CV = UpliftLearner("t_splines_cv", "t_learner", "logistic_cv", numeric="splines")
+DR_CV = UpliftLearner("dr_cv", "dr_learner", "logistic_cv", numeric="splines")
 
 
-@pytest.mark.parametrize("spec", [DR, SPLINES], ids=lambda s: s.name)
+@pytest.mark.parametrize("spec", [SPLINES_CV, DR_CV], ids=lambda s: s.name)
+def test_cv_base_chooses_its_strength_on_each_fits_rows(spec: UpliftLearner) -> None:
+    X, t, y, true = known_uplift()
+    tr, te = slice(0, 2500), slice(2500, None)
+    one_value = replace(spec, params={"Cs": [1e4]}, effect_params={"alphas": [1e-4]})  # no choice left
+    with threadpool_limits(limits=1):
+        model = fit_learner(spec, X[tr], t[tr], y[tr])
+        fixed = fit_learner(one_value, X[tr], t[tr], y[tr])
+    u = model.predict_uplift(X[te])
+    assert np.corrcoef(u, true[te])[0, 1] > 0.5
+    for pipeline in model.models_.values():  # each fitted model carries the strength its inner CV chose
+        est = pipeline.named_steps["clf"]
+        assert (getattr(est, "C_", None) if spec.method == "t_learner" else est.alpha_) is not None
+    assert not np.allclose(u, fixed.predict_uplift(X[te]))
+
+
+@pytest.mark.parametrize("spec", [DR, SPLINES, SPLINES_CV], ids=lambda s: s.name)
 def test_learner_survives_the_registry_serialisation(spec: UpliftLearner) -> None:
     X, t, y, _ = known_uplift(n=1500)
     with threadpool_limits(limits=1):
@@ -109,6 +128,7 @@ def test_declared_learners_and_the_small_data_fallback() -> None:
         ("learners: [{name: a, method: magic}]", r"uplift.learners\[0\]: needs a name, a method in"),
         ("learners: [{name: a, method: t_learner, depth: 3}]", r"unknown key\(s\) \['depth'\]"),
         ("learners: [{name: a, method: t_learner, numeric: cubes}]", r"numeric in \('scale'"),
+        ("learners: [{name: a, method: t_learner, base: forest}]", r"base in \('logistic'"),
         ("colour: red", r"uplift: unknown key\(s\) \['colour'\]"),
     ],
 )

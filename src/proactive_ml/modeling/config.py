@@ -96,6 +96,7 @@ class UpliftConfig:
 
 UPLIFT_METHODS = ("class_transformation", "t_learner", "dr_learner", "x_learner")
 UPLIFT_NUMERIC = ("scale", "log1p", "splines")
+UPLIFT_BASES = ("logistic", "logistic_cv", "hgb")  # logistic_cv: its strength chosen by inner CV per fit
 
 
 def uplift_config(raw: dict[str, Any], path: str | Path) -> UpliftConfig:
@@ -109,10 +110,11 @@ def uplift_config(raw: dict[str, Any], path: str | Path) -> UpliftConfig:
             or "name" not in item
             or item.get("method") not in UPLIFT_METHODS
             or item.get("numeric", "scale") not in UPLIFT_NUMERIC
+            or item.get("base", "logistic") not in UPLIFT_BASES
         ):
             raise UserError(
                 f"{path}: uplift.learners[{i}]: needs a name, a method in {UPLIFT_METHODS} "
-                f"and (optional) numeric in {UPLIFT_NUMERIC}"
+                f"and (optional) base in {UPLIFT_BASES}, numeric in {UPLIFT_NUMERIC}"
                 + (f"; unknown key(s) {sorted(unknown)}" if unknown else "")
             )
         learners.append(UpliftLearner(**item))

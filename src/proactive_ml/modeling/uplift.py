@@ -14,7 +14,9 @@ one the product trains is declared in ``models/candidates.yaml``; see :mod:`proa
 * ``x_learner``: outcome models per arm impute each row's effect (treated: ``y - mu0``; holdout: ``mu1 - y``), one
   regressor per arm learns it, blended by ``e`` (Kuenzel et al. 2019).
 
-Base learners: regularised logistic regression (default; ridge for the effect regressors) or HistGradientBoosting,
+Base learners: regularised logistic regression (default; ridge for the effect regressors), the same with its strength
+chosen by inner cross-validation on the training rows (``logistic_cv``: LogisticRegressionCV / RidgeCV) or
+HistGradientBoosting,
 behind one preprocessing pipeline (impute + scale numbers, one-hot categories); ``params`` / ``effect_params``
 override the base's hyperparameters (declared per learner in ``models/candidates.yaml``). Evaluation: :func:`uplift_at_k` (scikit-uplift's definition) and the
 normalised Qini coefficient (:func:`qini_auc`). The same code runs on the Hillstrom data (``bench/hillstrom.py``).
@@ -33,15 +35,15 @@ import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, Ridge, RidgeCV
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, SplineTransformer, StandardScaler
 
 from proactive_ml.features import outcomes
-from proactive_ml.modeling.config import UPLIFT_METHODS, UPLIFT_NUMERIC
+from proactive_ml.modeling.config import UPLIFT_BASES, UPLIFT_METHODS, UPLIFT_NUMERIC
 
 METHODS = UPLIFT_METHODS
-BASES = ("logistic", "hgb")
+BASES = UPLIFT_BASES
 NUMERIC = UPLIFT_NUMERIC
 
 
@@ -94,6 +96,11 @@ def _base(base: str, random_state: int, C: float, params: dict[str, Any] | None 
     """The outcome classifier: the base's defaults, then the declared ``params``."""
     if base == "logistic":
         return LogisticRegression(**({"C": C, "max_iter": 2000} | dict(params or {})))
+    if base == "logistic_cv":  # the strength chosen by inner 3-fold CV (log loss) on each fit's own rows
+        defaults = {"Cs": 10, "cv": 3, "scoring": "neg_log_loss", "max_iter": 2000}
+        return LogisticRegressionCV(
+            **(defaults | dict(params or {}) | {"l1_ratios": (0.0,), "use_legacy_attributes": False})
+        )
     if base == "hgb":
         defaults = {"max_iter": 150, "learning_rate": 0.05, "max_leaf_nodes": 8, "min_samples_leaf": 100}
         return HistGradientBoostingClassifier(
@@ -106,6 +113,10 @@ def _effect_regressor(base: str, random_state: int, params: dict[str, Any] | Non
     """The regressor of effects (DR pseudo-outcomes, X-learner imputed effects): ridge or regularised boosting."""
     if base == "logistic":
         return Ridge(**({"alpha": 1.0} | dict(params or {})))
+    if base == "logistic_cv":  # ridge whose alpha is chosen by efficient leave-one-out CV
+        return RidgeCV(
+            **({"alpha_per_target": False, "alphas": tuple(np.logspace(-3, 3, 13))} | dict(params or {}))
+        )
     if base == "hgb":
         defaults = {"max_iter": 100, "learning_rate": 0.05, "max_leaf_nodes": 8, "min_samples_leaf": 300}
         return HistGradientBoostingRegressor(
