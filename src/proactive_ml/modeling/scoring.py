@@ -26,6 +26,7 @@ import pandas as pd
 from proactive_ml.errors import UserError
 from proactive_ml.features.point_in_time import as_timestamp, build_features
 from proactive_ml.modeling import registry
+from proactive_ml.modeling.contributions import probabilities
 from proactive_ml.modeling.reasons import Explainer, top_reasons
 from proactive_ml.settings import Settings
 from proactive_ml.warehouse import Warehouse
@@ -92,11 +93,10 @@ def load_model_version(settings: Settings, target: str, version: str) -> tuple[A
 # ---------------------------------------------------------------------------------------------- pure scoring
 def score_frame(model: Any, explainer: dict[str, Any] | None, X: pd.DataFrame) -> pd.DataFrame:
     """Probabilities and top-3 reasons for feature rows ``X`` (pure: no storage, no MLflow)."""
-    cols = list(getattr(model, "feature_names_in_", X.columns))
-    p = model.predict_proba(X[cols])[:, 1] if len(X) else np.array([], dtype=float)
-    out = pd.DataFrame({"score": p.astype(float)}, index=X.index)
+    p, transformed = probabilities(model, X)
+    out = pd.DataFrame({"score": p}, index=X.index)
     if explainer:
-        reasons = top_reasons(model, Explainer.from_dict(explainer), X, p)
+        reasons = top_reasons(model, Explainer.from_dict(explainer), X, p, transformed=transformed)
     else:
         reasons = pd.DataFrame({f"reason_{i}": [None] * len(X) for i in (1, 2, 3)}, index=X.index)
     return out.join(reasons)
