@@ -247,9 +247,12 @@ def top_reasons(
     pos = X.index.get_indexer(feats.index)
     for r, col in enumerate(feats.columns):
         texts = np.full(len(feats), None, dtype=object)
-        for name in pd.unique(feats[col].dropna()):
+        codes, names = pd.factorize(feats[col])  # customers grouped by feature name once (-1: no reason)
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+        for j, name in enumerate(names):
             spec = _spec_of(str(name), explainer, specs)
-            sel = np.flatnonzero((feats[col] == name).to_numpy())
+            sel = order[bounds[j] : bounds[j + 1]]
             vals = Xr[spec.name].to_numpy()[sel]
             texts[sel] = _format(spec, vals, None if nps_days is None else nps_days[sel])
         if r == 0:
