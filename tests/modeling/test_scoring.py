@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from datetime import datetime
@@ -53,6 +54,13 @@ def test_partitions_are_stable_disjoint_and_complete() -> None:
     parts = split_partitions(frame, 4)
     assert sum(len(p) for p in parts) == 1000
     assert pd.concat(parts).sort_index().equals(frame.sort_index())
+
+
+def test_partition_is_the_documented_hash_of_the_id() -> None:
+    ids = pd.Index(["C00001", "", "é-ü", "a" * 70, "c00999999", "42"])
+    want = [int(hashlib.blake2b(i.encode(), digest_size=4).hexdigest(), 16) % 7 for i in ids]
+    assert partition_of(ids, 7).tolist() == want  # the same parts as ever: same batches, same floating point
+    assert partition_of(pd.Index([], dtype=object), 4).tolist() == []
 
 
 def test_assembled_scores_are_table_rows_sorted_by_customer(settings: Settings) -> None:

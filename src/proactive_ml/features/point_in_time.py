@@ -373,6 +373,8 @@ def feature_kinds(X: pd.DataFrame) -> tuple[list[str], list[str]]:
 def _event_frame(wh: Any, params: dict[str, Any]) -> pd.DataFrame:
     """The feature query over the event tables (every table exists after migrate; empty ones give NaN)."""
     df = run_query(wh, features_sql(tuple(_JOINS)), params).set_index("customer_id")
+    # plain object ids from the start: every later alignment on an Arrow-backed index would convert it again
+    df.index = df.index.astype(object)
     for col in _EVENT_COLUMNS:
         if col not in df.columns:
             df[col] = np.nan

@@ -14,8 +14,10 @@ e.g. ``b1 (x - r) + b2 (log1p x - log1p r)`` with log1p companions; for boosting
 the exact effect of that one feature with the others held at the customer's values. Why not the former ridge
 surrogate: it explained a *fit* of the log-odds, which on real data disagreed with the model (reasons went to the
 lowest-scored customers). Why not SHAP: a large dependency whose exact tree explainer does not cover calibrated
-pipelines or the ensemble; the ablation above is exact for any of them at the cost of one batch prediction per
-feature, vectorised in chunks, and only for customers who need reasons.
+pipelines or the ensemble; the ablation above is exact for any of them, and computed only for customers who need
+reasons, the cheapest way the model allows (``contributions.py``): for the logistic pipeline one matrix product
+(the additive form above), for other pipelines with column-wise preprocessing one prediction of the final estimator
+per feature on the rows scoring already transformed, else one batch prediction per feature.
 
 Who gets reasons: customers whose score is at least ``explain_from`` (the score of the top
 :data:`EXPLAIN_SHARE` of training rows), a per-customer rule, so the result does not depend on partitioning. A
@@ -35,10 +37,10 @@ import numpy as np
 import pandas as pd
 
 from proactive_ml.features.point_in_time import FeatureSpec, load_feature_specs
+from proactive_ml.modeling.contributions import feature_contributions
 
 EXPLAIN_SHARE = 0.2  # customers scored like the top 20% of training rows get reasons (2x the top decile)
 OVERALL_PROFILE = "overall profile resembles customers who left"
-CHUNK_ROWS = 60_000  # rows per batch prediction (customers x features): bounded memory
 K = 3
 
 
@@ -66,11 +68,6 @@ class Explainer:
         ref |= {c: next(iter(d.get("cat_coef", {}).get(c) or {"": 0}), None) for c in categorical}
         kinds = {c: "numeric" for c in numeric} | {c: "categorical" for c in categorical}
         return cls(numeric + categorical, kinds, ref, 0.0)
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype=float), 1e-12, 1 - 1e-12)
-    return np.log(p / (1 - p))
 
 
 def _is_numeric(col: pd.Series, kind: str | None) -> bool:
@@ -106,31 +103,13 @@ def fit_explainer(
     return Explainer(list(X.columns), kinds, reference, explain_from, {k: v for k, v in texts.items() if v})
 
 
-def _model_columns(model: Any, X: pd.DataFrame) -> list[str]:
-    return list(getattr(model, "feature_names_in_", X.columns))
+def contributions(model: Any, explainer: Explainer, X: pd.DataFrame, transformed: Any = None) -> pd.DataFrame:
+    """Per customer and feature: log-odds(x) - log-odds(x with the feature at its reference) of ``model``.
 
-
-def contributions(model: Any, explainer: Explainer, X: pd.DataFrame) -> pd.DataFrame:
-    """Per customer and feature: log-odds(x) - log-odds(x with the feature at its reference) of ``model``."""
-    cols = _model_columns(model, X)
-    feats = [f for f in explainer.features if f in cols]
-    out = np.zeros((len(X), len(feats)))
-    if not feats or X.empty:
-        return pd.DataFrame(out, index=X.index, columns=feats)
-    Xm = X[cols]
-    step = max(1, CHUNK_ROWS // (len(feats) + 1))
-    for start in range(0, len(Xm), step):
-        chunk = Xm.iloc[start : start + step]
-        blocks = [chunk]
-        for f in feats:
-            probe = chunk.copy()
-            ref = explainer.reference.get(f)
-            probe[f] = np.nan if ref is None else ref
-            blocks.append(probe)
-        logits = _logit(model.predict_proba(pd.concat(blocks, ignore_index=True))[:, 1])
-        logits = logits.reshape(len(feats) + 1, len(chunk))
-        out[start : start + len(chunk)] = (logits[0] - logits[1:]).T
-    return pd.DataFrame(out, index=X.index, columns=feats)
+    Computed the cheapest exact way the model allows (:mod:`proactive_ml.modeling.contributions`);
+    ``transformed``: the model's preprocessed ``X`` when the caller already has it.
+    """
+    return feature_contributions(model, explainer.features, explainer.reference, X, transformed)
 
 
 def _spec_of(name: str, explainer: Explainer, specs: Mapping[str, FeatureSpec]) -> FeatureSpec:
@@ -227,17 +206,17 @@ def _ranked(
 
 
 def top_reason_features(
-    model: Any, explainer: Explainer, X: pd.DataFrame, scores: np.ndarray, k: int = K
+    model: Any, explainer: Explainer, X: pd.DataFrame, scores: np.ndarray, k: int = K, transformed: Any = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(features, contributions): per explained customer, the features behind its ``k`` reasons, strongest first.
 
     ``features`` has columns ``reason_1..k`` holding feature names (None when fewer true reasons), one row per
     customer with a score of at least ``explainer.explain_from``; ``contributions`` are theirs (see
-    :func:`contributions`).
+    :func:`contributions`). ``transformed``: the model's preprocessed ``X``, when the caller has it.
     """
     rows = np.asarray(scores, dtype=float) >= explainer.explain_from
     Xr = X[rows]
-    contrib = contributions(model, explainer, Xr)
+    contrib = contributions(model, explainer, Xr, None if transformed is None else transformed[rows])
     ranked, _ = _ranked(explainer, contrib, Xr)
     kk = min(k, ranked.shape[1])
     names = np.array(list(contrib.columns) + [None], dtype=object)
@@ -249,16 +228,17 @@ def top_reason_features(
 
 
 def top_reasons(
-    model: Any, explainer: Explainer, X: pd.DataFrame, scores: np.ndarray, k: int = K
+    model: Any, explainer: Explainer, X: pd.DataFrame, scores: np.ndarray, k: int = K, transformed: Any = None
 ) -> pd.DataFrame:
     """The ``k`` strongest true reasons per customer in words (columns ``reason_1..k``; None when fewer).
 
     ``scores``: the model's probabilities for ``X``. Only customers with a score of at least
     ``explainer.explain_from`` are explained; each of them gets at least one reason (:data:`OVERALL_PROFILE` when no
-    feature gives a true, positive one).
+    feature gives a true, positive one). ``transformed``: the model's preprocessed ``X`` (see
+    :func:`~proactive_ml.modeling.contributions.probabilities`), which saves transforming the rows again.
     """
     out = _empty(X.index, k)
-    feats, _ = top_reason_features(model, explainer, X, scores, k)
+    feats, _ = top_reason_features(model, explainer, X, scores, k, transformed)
     if feats.empty:
         return out
     specs = {s.name: s for s in load_feature_specs()}
@@ -267,9 +247,12 @@ def top_reasons(
     pos = X.index.get_indexer(feats.index)
     for r, col in enumerate(feats.columns):
         texts = np.full(len(feats), None, dtype=object)
-        for name in pd.unique(feats[col].dropna()):
+        codes, names = pd.factorize(feats[col])  # customers grouped by feature name once (-1: no reason)
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+        for j, name in enumerate(names):
             spec = _spec_of(str(name), explainer, specs)
-            sel = np.flatnonzero((feats[col] == name).to_numpy())
+            sel = order[bounds[j] : bounds[j + 1]]
             vals = Xr[spec.name].to_numpy()[sel]
             texts[sel] = _format(spec, vals, None if nps_days is None else nps_days[sel])
         if r == 0:
