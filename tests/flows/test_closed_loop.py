@@ -17,6 +17,8 @@ def test_closed_loop_runs_every_stage_and_prints_existing_paths(
         days=59,
         warmup_days=52,
         retrain_every=4,
+        outreach_every=1,
+        holdout_share=None,
         data_dir=str(root),
         progress=False,
         employees=4,
@@ -31,7 +33,7 @@ def test_closed_loop_runs_every_stage_and_prints_existing_paths(
     assert (root / "mlflow.db").exists()
     assert str(root / "mlflow.db") in h["mlflow_ui"]
     with Warehouse.connect(f"duckdb:///{root / 'warehouse.duckdb'}") as wh:
-        # two trainings (warm-up and day 4) per target, each registered; seven days of scores and decisions
+        # two trainings (warm-up and day 57) per target, each registered; seven days of scores and decisions
         assert wh.scalar("SELECT count(DISTINCT cutoff) FROM scores WHERE target = 'churn'") == 7
         assert wh.scalar("SELECT count(DISTINCT cutoff) FROM scores WHERE target = 'need'") == 7
         arms = set(wh.query("SELECT DISTINCT arm FROM decisions")["arm"])

@@ -150,3 +150,21 @@ def test_world_fills_locale_owner_ticket_subject_and_assignee() -> None:
     for row in tickets.itertuples():
         assert row.subject in TICKET_SUBJECTS[row.category]
         assert row.assignee in SUPPORT_AGENTS
+
+
+def test_write_export_lands_several_days_as_one_file_per_dataset(tmp_path: Path) -> None:
+    from proactive_ml.sim.demo import write_export
+
+    daily, export = World(WorldConfig(n_customers=300, seed=4)), World(WorldConfig(n_customers=300, seed=4))
+    days = [daily.step() for _ in range(3)]
+    paths = write_export(export, 3, tmp_path)
+    assert export.today == daily.today
+    assert {p.name for p in paths} == {f"{daily.today.isoformat()}.csv"}  # named by the export's last day
+    landed = {p.parent.name: pd.read_csv(p) for p in paths}
+    for name, ds in DATASETS.items():
+        rows = pd.concat([d[name] for d in days], ignore_index=True)
+        if ds.upsert:  # one row per key, the latest: customers and tickets are re-emitted when they change
+            rows = rows.drop_duplicates(list(ds.key), keep="last")
+        assert len(landed.get(name, [])) == len(rows), name
+        if len(rows):
+            assert landed[name][ds.key[0]].astype(str).tolist() == rows[ds.key[0]].astype(str).tolist()

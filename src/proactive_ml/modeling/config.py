@@ -33,6 +33,7 @@ class TrainingConfig:
     min_history_days: int = 30
     exclude_treated: bool = True
     selection_metric: str = "pr_auc"
+    max_train_rows: int | None = None  # a uniform seeded sample of the training rows above this size
 
 
 @dataclass(frozen=True)

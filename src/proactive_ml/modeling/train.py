@@ -31,6 +31,7 @@ from proactive_ml.modeling.config import (
     resolve_members,
 )
 from proactive_ml.modeling.datasets import (
+    CUTOFF,
     build_dataset,
     data_start,
     snapshot_dataset,
@@ -75,6 +76,10 @@ def training_frames(
     holdout = build_dataset(wh, [holdout_cut], target, cfg.horizon_days, cfg.exclude_treated, **kw)
     if holdout.empty or train.empty:
         raise UserError(f"no active customers to train on as of {as_of}")
+    n_rows = len(train)
+    if cfg.max_train_rows is not None and n_rows > cfg.max_train_rows:
+        # uniform, not stratified: class shares (and so calibrated probabilities) stay those of the population
+        train = train.sample(n=cfg.max_train_rows, random_state=0).sort_values(CUTOFF, kind="stable")
     meta = {
         "target": target,
         "as_of": str(as_of),
@@ -85,6 +90,7 @@ def training_frames(
         "n_excluded_treated": train.attrs.get("n_excluded_treated", 0)
         + holdout.attrs.get("n_excluded_treated", 0),
         "selection_metric": cfg.selection_metric,
+        "n_train_rows_available": n_rows,
     }
     return train, holdout, meta
 

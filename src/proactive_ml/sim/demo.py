@@ -62,7 +62,24 @@ class LocalServices:
 
 
 def write_backfill(world: World, days: int, landing_dir: Path) -> list[Path]:
-    """Simulate ``days`` days and write them as one Parquet file per dataset (a company's initial export).
+    """Simulate ``days`` days and write them as one Parquet file per dataset (a company's initial export)."""
+    paths = []
+    for name, df in simulate_export(world, days).items():
+        path = Path(landing_dir) / name / f"backfill-{world.today.isoformat()}.parquet"
+        paths.append(write_dataset_file(name, df, path, "parquet"))
+    return paths
+
+
+def write_export(world: World, days: int, landing_dir: Path) -> list[Path]:
+    """Simulate ``days`` days and land them as one CSV file per dataset, named by the last day.
+
+    An export of what changed since the last run, as a company's scheduled export job writes it.
+    """
+    return world.write_landing(simulate_export(world, days), landing_dir)
+
+
+def simulate_export(world: World, days: int) -> dict[str, pd.DataFrame]:
+    """The next ``days`` simulated days, one frame per dataset (empty ones left out).
 
     Customers and tickets keep their latest row (they are re-emitted when they change).
     """
@@ -71,16 +88,15 @@ def write_backfill(world: World, days: int, landing_dir: Path) -> list[Path]:
         for name, frame in world.step().items():
             if len(frame):
                 frames[name].append(frame)
-    paths = []
+    out = {}
     for name, parts in frames.items():
         if not parts:
             continue
         df = pd.concat(parts, ignore_index=True)
         if DATASETS[name].upsert:
             df = df.drop_duplicates(list(DATASETS[name].key), keep="last")
-        path = Path(landing_dir) / name / f"backfill-{world.today.isoformat()}.parquet"
-        paths.append(write_dataset_file(name, df, path, "parquet"))
-    return paths
+        out[name] = df
+    return out
 
 
 def true_effect(

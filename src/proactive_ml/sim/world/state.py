@@ -24,7 +24,7 @@ from proactive_ml.sim.world.config import (
 )
 
 DAY_US = 86_400 * 1_000_000
-SEND_HORIZONS = (30, 60, 90)  # horizons (days) whose true effect is kept for every send
+SEND_HORIZONS = (30, 60)  # horizons (days) whose true effect is kept for every send (30: impact, 60: uplift)
 SEC_US = 1_000_000
 EPOCH = date(1970, 1, 1)
 
