@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from proactive_ml.outreach.keys import attach, last_positions, positions, repeats
 from proactive_ml.outreach.signals import build_signals
 from proactive_ml.warehouse import Warehouse
 
@@ -148,11 +149,25 @@ def combine(
     s["reasons"] = reason_lists(s[list(REASON_COLUMNS)])
     c = customers.copy()
     c["customer_id"] = c["customer_id"].astype(str)
-    c = c.drop_duplicates("customer_id", keep="last")
-    out = s[["customer_id", "score", "reasons"]].merge(c, on="customer_id", how="inner")
     n = need if need is not None else pd.DataFrame(columns=["customer_id", "score"])
     n = n[["customer_id", "score"]].rename(columns={"score": "need_score"}).astype({"customer_id": str})
-    out = out.merge(n.astype({"need_score": float}), on="customer_id", how="left")
+    n = n.astype({"need_score": float})
+    left = s[["customer_id", "score", "reasons"]]
+    names = [*left.columns, *c.columns.drop("customer_id"), "need_score", *signals.columns]
+    if (
+        len(set(names)) < len(names) or repeats(n["customer_id"]) or repeats(signals.index)
+    ):  # a merge's suffixes or extra rows
+        return _merged(left, c, n, signals)
+    at = last_positions(left["customer_id"], c["customer_id"])  # the last row of a repeated customer
+    out = attach(left[at >= 0], c.drop(columns="customer_id"), at[at >= 0])
+    out = attach(out, n.drop(columns="customer_id"), positions(out["customer_id"], n["customer_id"]))
+    return attach(out, signals, positions(out["customer_id"], signals.index))
+
+
+def _merged(left: pd.DataFrame, c: pd.DataFrame, n: pd.DataFrame, signals: pd.DataFrame) -> pd.DataFrame:
+    """:func:`combine` by pandas merges (column name clashes, repeated need scores or signal rows)."""
+    out = left.merge(c.drop_duplicates("customer_id", keep="last"), on="customer_id", how="inner")
+    out = out.merge(n, on="customer_id", how="left")
     return out.merge(signals, left_on="customer_id", right_index=True, how="left")
 
 
@@ -171,4 +186,6 @@ def load_candidates(wh: Warehouse, as_of: datetime) -> pd.DataFrame:
     )
     out = combine(scores, customers, signals, latest_scores(wh, as_of, "need"))
     spend = _spend(wh, as_of).astype({"customer_id": str, "monthly_spend": float})
-    return out.merge(spend, on="customer_id", how="left")
+    if repeats(spend["customer_id"]) or "monthly_spend" in out.columns:
+        return out.merge(spend, on="customer_id", how="left")
+    return attach(out, spend[["monthly_spend"]], positions(out["customer_id"], spend["customer_id"]))

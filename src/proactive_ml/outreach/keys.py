@@ -48,3 +48,27 @@ def positions(values: pd.Series | pd.Index, keys: pd.Series | pd.Index) -> np.nd
     first = np.flatnonzero(~key_index.duplicated(keep="first"))
     found = key_index[first].get_indexer(pd.Index(values))
     return np.where(found >= 0, first[np.maximum(found, 0)], -1)
+
+
+def last_positions(values: pd.Series | pd.Index, keys: pd.Series | pd.Index) -> np.ndarray:
+    """For each value, the position of its last occurrence in ``keys``; -1 where absent or missing."""
+    found = positions(values, keys[::-1])
+    return np.where(found >= 0, len(keys) - 1 - found, -1)
+
+
+def repeats(values: pd.Series | pd.Index) -> bool:
+    """True when some id occurs twice (missing ids count as one id, as in a merge)."""
+    text = _text(values)
+    if text is None:
+        return bool(pd.Index(values).has_duplicates)
+    return bool(pc.count_distinct(text, mode="all").as_py() < len(text))
+
+
+def attach(left: pd.DataFrame, right: pd.DataFrame, at: np.ndarray) -> pd.DataFrame:
+    """``left`` (renumbered) with the columns of ``right``'s rows at positions ``at``; -1 gives missing values.
+
+    What ``left.merge(right, how="left")`` gives when each left row matches at most one right row (missing values
+    filled and columns widened the same way, by reindexing).
+    """
+    taken = right.reset_index(drop=True).reindex(at).reset_index(drop=True)
+    return pd.concat([left.reset_index(drop=True), taken], axis=1)
