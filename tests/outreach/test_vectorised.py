@@ -12,7 +12,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from proactive_ml.outreach.exploration import add_exploration
 from proactive_ml.outreach.inputs import combine, reason_lists
+from proactive_ml.outreach.policy import _consented, contact_block_reason, unit_hash
 from proactive_ml.outreach.signals import build_signals, days_to_anniversary
 
 
@@ -231,3 +233,47 @@ def test_combine_without_need_scores_or_signal_rows() -> None:
     got = combine(w["scores"], w["customers"], signals, none)
     pd.testing.assert_frame_equal(got, _reference_combine(w["scores"], w["customers"], signals, none))
     assert got["tenure_days"].isna().any()  # customers without a signal row keep NaN, as a left merge does
+
+
+def _reference_draw(pool: pd.DataFrame, slots: int, salt: str) -> list[str]:
+    """The former draw: every pool row ordered by (salted hash, id), the first ``slots`` taken."""
+    ids = pool["customer_id"].astype(str)
+    u = unit_hash(ids, salt)
+    return ids.to_numpy()[np.lexsort((ids.to_numpy(), u))][:slots].tolist()
+
+
+@pytest.mark.parametrize("slots", [1, 7, 50, 299, 300, 400])
+def test_exploration_draws_what_sorting_every_row_draws(slots: int) -> None:
+    rng = np.random.default_rng(slots)
+    valued = pd.DataFrame(
+        {"customer_id": [f"e{i}" for i in rng.permutation(300)], "action": "email", "expected_value": 1.0}
+    )
+    chosen = valued.iloc[:0]
+    got = add_exploration(valued, chosen, slots, salt="s", as_of=AS_OF, policy="risk")
+    want = _reference_draw(valued, slots, f"s|explore|{AS_OF.date().isoformat()}")
+    assert got["customer_id"].tolist() == want
+
+
+@pytest.mark.parametrize(
+    "consent",
+    [
+        pd.Series([True, False, True, False]),
+        pd.Series([True, None, False, True], dtype="boolean"),
+        pd.Series([True, None, False, True], dtype=pd.ArrowDtype(pa.bool_())),
+        pd.Series([1, "true", "TRUE", None], dtype=object),
+        pd.Series([np.nan, 0.0, 1.0, 2.0]),
+        pd.Series(["yes", "True", "", None], dtype=object),
+    ],
+    ids=["bool", "nullable", "arrow", "mixed", "numbers", "texts"],
+)
+def test_consent_reads_as_the_row_by_row_rule(consent: pd.Series) -> None:
+    f = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d"],
+            "email": ["a@x.org", "b@x.org", "c@x.org", "d@x.org"],
+            "marketing_consent": consent,
+            "cancelled_at": pd.NaT,
+        }
+    )
+    want = ["" if _consented(v) else "no_consent" for v in consent]
+    assert contact_block_reason(f, set(), set(), AS_OF).tolist() == want
