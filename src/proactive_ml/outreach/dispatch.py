@@ -34,7 +34,7 @@ from proactive_ml.delivery import DeliveryError, EmailSender, Lookup, Reply, sen
 from proactive_ml.delivery.sendgrid import RetryPolicy, backoff_delay, rate_limit_delay
 from proactive_ml.identity import email_hash
 from proactive_ml.outreach import ledger
-from proactive_ml.outreach.facts import feature_popularity, load_facts
+from proactive_ml.outreach.facts import DayFacts
 from proactive_ml.outreach.playbooks import Playbook, PlaybookConfig, load_playbooks
 from proactive_ml.outreach.templates import (
     Recipient,
@@ -161,7 +161,7 @@ class Dispatcher:
     ) -> None:
         self.wh, self.settings, self.config, self.sender = wh, settings, config, sender
         self.as_of = as_of or clock()
-        self.popularity = feature_popularity(wh, self.as_of)
+        self.facts = DayFacts(wh, self.as_of)  # read once per run, for every customer due
         self.retry, self.sleep, self.rng, self.clock, self.template_dir = (
             retry,
             sleep,
@@ -210,7 +210,7 @@ class Dispatcher:
         """Suppression, consent and cancellation checked again at send time; unsafe content refused."""
         hashes, customers = self.suppressed
         out = Screened([], [], {})
-        facts = load_facts(self.wh, rows["customer_id"].astype(str).tolist(), self.as_of, self.popularity)
+        facts = self.facts.of(rows["customer_id"].astype(str).tolist())
         cancelled_at = pd.to_datetime(rows["cancelled_at"], errors="coerce")
         cancelled = (cancelled_at.notna() & (cancelled_at <= pd.Timestamp(now))).tolist()
         cols = [

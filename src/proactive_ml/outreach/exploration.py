@@ -51,8 +51,11 @@ def add_exploration(
     if slots <= 0 or pool.empty:
         return picked.reset_index(drop=True)
     day = pd.Timestamp(as_of).date().isoformat()
-    u = unit_hash(pool["customer_id"].astype(str), f"{salt}|explore|{day}")
-    order = np.lexsort((pool["customer_id"].astype(str).to_numpy(), u))
+    ids = pool["customer_id"].astype(str)
+    u = unit_hash(ids, f"{salt}|explore|{day}")
+    # only rows up to the slots-th smallest hash (ties included) can be drawn: order those by (hash, id)
+    near = np.flatnonzero(u <= np.partition(u, slots - 1)[slots - 1]) if slots < len(u) else np.arange(len(u))
+    order = near[np.lexsort((ids.iloc[near].to_numpy(), u[near]))]
     drawn = pool.iloc[order[:slots]].assign(policy=EXPLORE, p_select=min(1.0, slots / len(pool)))
     return pd.concat([picked, drawn], ignore_index=True)
 

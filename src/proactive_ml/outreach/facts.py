@@ -12,6 +12,7 @@ customer's locale. A missing fact is ``None`` and the block that needs it is lef
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -161,3 +162,41 @@ def load_facts(
     customers = customers.drop_duplicates("customer_id", keep="last")
     pop = popularity if popularity is not None else feature_popularity(wh, as_of)
     return build_facts(customers, tickets, usage, pop, as_of)
+
+
+class DayFacts:
+    """The facts of one send run, read once for every customer due rather than once per claimed batch.
+
+    Each read scans the usage history (a year of events), so reading per batch multiplied that scan by the number
+    of batches. The first call reads the facts of every customer with a planned row due at ``as_of`` (and of the
+    ids asked for); an id not read yet (a row planned meanwhile) is read when asked for. Facts depend on the
+    customer and ``as_of`` only, so they are the same whichever batch reads them. Safe for the sender threads.
+    """
+
+    def __init__(self, wh: Warehouse, as_of: datetime) -> None:
+        self.wh, self.as_of = wh, as_of
+        self.known: dict[str, Facts] = {}
+        self.read: set[str] = set()
+        self.popularity: list[str] | None = None
+        self.lock = threading.Lock()
+
+    def of(self, customer_ids: list[str]) -> dict[str, Facts]:
+        """Facts per customer id (ids without a customer row are left out, as :func:`load_facts` does)."""
+        with self.lock:
+            missing = {str(c) for c in customer_ids} - self.read
+            if missing:
+                if self.popularity is None:
+                    self.popularity = feature_popularity(self.wh, self.as_of)
+                    missing |= set(_due_customers(self.wh, self.as_of))
+                self.known.update(load_facts(self.wh, sorted(missing), self.as_of, self.popularity))
+                self.read |= missing
+            return {str(c): self.known[str(c)] for c in customer_ids if str(c) in self.known}
+
+
+def _due_customers(wh: Warehouse, as_of: datetime) -> list[str]:
+    """Customers with a planned ledger row due at ``as_of`` (the rows a send run claims)."""
+    due = wh.query(
+        "SELECT DISTINCT customer_id FROM send_ledger WHERE state = 'planned' AND (send_at IS NULL OR send_at <= :t)",
+        {"t": as_of},
+    )
+    return [str(c) for c in due["customer_id"]]

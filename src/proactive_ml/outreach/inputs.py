@@ -5,10 +5,15 @@ Reads only data from before ``as_of`` and hands data frames to the pure modules 
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
+import numpy as np
 import pandas as pd
 
+from proactive_ml.outreach.keys import attach, last_positions, positions, repeats
 from proactive_ml.outreach.signals import build_signals
 from proactive_ml.warehouse import Warehouse
 
@@ -16,6 +21,7 @@ MAX_SCORE_AGE_DAYS = 31  # an older score is not a reason to write to anybody
 VALUE_WINDOW_DAYS = (
     180  # trailing spend window for customer value (a customer lapsing for weeks keeps a value)
 )
+REASON_COLUMNS = ("reason_1", "reason_2", "reason_3")
 CUSTOMER_COLUMNS = [
     "customer_id",
     "email",
@@ -87,6 +93,49 @@ def _spend(wh: Warehouse, as_of: datetime) -> pd.DataFrame:
     )
 
 
+def reason_lists(reasons: pd.DataFrame) -> pd.Series:
+    """Per row, the list of its reason codes: the texts of the reason columns, in order, empty and missing left out.
+
+    Text columns are coded by their distinct values, the rows grouped by which of their reasons are present (at
+    most 2**3 groups) and each group's lists made in one NumPy pass with the cyclic garbage collector paused: a
+    million small lists built row by row, with collections running over them, cost seconds.
+    """
+    cols = [reasons[c] for c in reasons.columns]
+    if not all(pd.api.types.is_string_dtype(c) or c.isna().all() for c in cols):
+        rows = reasons.itertuples(index=False, name=None)
+        return pd.Series([[r for r in rs if isinstance(r, str) and r] for rs in rows], index=reasons.index)
+    coded = [_codes_and_texts(c) for c in cols]
+    present = np.column_stack([(texts != "")[codes] for codes, texts in coded])
+    values = np.column_stack([texts[codes] for codes, texts in coded])
+    shape = present.astype(np.int64) @ (1 << np.arange(len(cols), dtype=np.int64))
+    out = np.empty(len(reasons), dtype=object)
+    with _collector_paused():
+        for code in np.unique(shape):
+            at = np.flatnonzero(shape == code)
+            keep = np.flatnonzero((code >> np.arange(len(cols))) & 1)
+            out[at] = np.fromiter(values[np.ix_(at, keep)].tolist(), dtype=np.object_, count=len(at))
+    return pd.Series(out, index=reasons.index, dtype=object)
+
+
+def _codes_and_texts(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes into the column's distinct texts, missing as the last code (text ''): no Python text per row."""
+    codes, distinct = pd.factorize(column, use_na_sentinel=True)
+    texts = np.append(np.asarray(distinct, dtype=object), "")
+    return np.where(codes < 0, len(texts) - 1, codes), texts
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector (lists of texts hold no cycles); re-enable it as it was."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def combine(
     scores: pd.DataFrame, customers: pd.DataFrame, signals: pd.DataFrame, need: pd.DataFrame | None = None
 ) -> pd.DataFrame:
@@ -97,17 +146,28 @@ def combine(
     """
     s = scores.copy()
     s["customer_id"] = s["customer_id"].astype(str)
-    s["reasons"] = [
-        [r for r in rs if isinstance(r, str) and r]
-        for rs in s[["reason_1", "reason_2", "reason_3"]].itertuples(index=False, name=None)
-    ]
+    s["reasons"] = reason_lists(s[list(REASON_COLUMNS)])
     c = customers.copy()
     c["customer_id"] = c["customer_id"].astype(str)
-    c = c.drop_duplicates("customer_id", keep="last")
-    out = s[["customer_id", "score", "reasons"]].merge(c, on="customer_id", how="inner")
     n = need if need is not None else pd.DataFrame(columns=["customer_id", "score"])
     n = n[["customer_id", "score"]].rename(columns={"score": "need_score"}).astype({"customer_id": str})
-    out = out.merge(n.astype({"need_score": float}), on="customer_id", how="left")
+    n = n.astype({"need_score": float})
+    left = s[["customer_id", "score", "reasons"]]
+    names = [*left.columns, *c.columns.drop("customer_id"), "need_score", *signals.columns]
+    if (
+        len(set(names)) < len(names) or repeats(n["customer_id"]) or repeats(signals.index)
+    ):  # a merge's suffixes or extra rows
+        return _merged(left, c, n, signals)
+    at = last_positions(left["customer_id"], c["customer_id"])  # the last row of a repeated customer
+    out = attach(left[at >= 0], c.drop(columns="customer_id"), at[at >= 0])
+    out = attach(out, n.drop(columns="customer_id"), positions(out["customer_id"], n["customer_id"]))
+    return attach(out, signals, positions(out["customer_id"], signals.index))
+
+
+def _merged(left: pd.DataFrame, c: pd.DataFrame, n: pd.DataFrame, signals: pd.DataFrame) -> pd.DataFrame:
+    """:func:`combine` by pandas merges (column name clashes, repeated need scores or signal rows)."""
+    out = left.merge(c.drop_duplicates("customer_id", keep="last"), on="customer_id", how="inner")
+    out = out.merge(n, on="customer_id", how="left")
     return out.merge(signals, left_on="customer_id", right_index=True, how="left")
 
 
@@ -126,4 +186,6 @@ def load_candidates(wh: Warehouse, as_of: datetime) -> pd.DataFrame:
     )
     out = combine(scores, customers, signals, latest_scores(wh, as_of, "need"))
     spend = _spend(wh, as_of).astype({"customer_id": str, "monthly_spend": float})
-    return out.merge(spend, on="customer_id", how="left")
+    if repeats(spend["customer_id"]) or "monthly_spend" in out.columns:
+        return out.merge(spend, on="customer_id", how="left")
+    return attach(out, spend[["monthly_spend"]], positions(out["customer_id"], spend["customer_id"]))

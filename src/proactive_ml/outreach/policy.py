@@ -39,7 +39,11 @@ def contact_block_reason(
 
     ``customers`` needs customer_id, email, marketing_consent, cancelled_at.
     """
-    consent = customers["marketing_consent"].map(_consented)
+    given = customers["marketing_consent"]
+    if pd.api.types.is_bool_dtype(given.dtype):  # True or False per row, or missing (no)
+        consent = given.fillna(False).to_numpy(dtype=bool)
+    else:
+        consent = given.map(_consented).to_numpy(dtype=bool)
     emails = customers["email"].fillna("").astype(str)
     hashes = emails.map(lambda e: email_hash(e) if e else "")
     supp = hashes.isin(suppressed_hashes) | customers["customer_id"].astype(str).isin(suppressed_customers)

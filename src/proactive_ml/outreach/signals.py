@@ -12,78 +12,122 @@ from datetime import date, datetime
 import numpy as np
 import pandas as pd
 
+from proactive_ml.outreach.keys import shared_codes
+
 
 def days_to_anniversary(signup: pd.Series, as_of: date) -> pd.Series:
-    """Days until the next yearly anniversary of the signup date (annual renewal), 0..365."""
-    s = pd.to_datetime(signup, errors="coerce")
-    ref = pd.Timestamp(as_of)
-    out = []
-    for d in s:
-        if pd.isna(d):
-            out.append(np.nan)
-            continue
+    """Days until the next yearly anniversary of the signup date (annual renewal), 0..365.
+
+    A 29 February signup renews on 28 February in a year without one. Computed once per distinct signup day (a
+    few thousand at most), so a million customers cost no more than their distinct days.
+    """
+    days = pd.to_datetime(signup, errors="coerce")
+    codes, distinct = pd.factorize(pd.DatetimeIndex(days).normalize())
+    ref = pd.Timestamp(as_of).normalize()
+    per_day = np.array([_anniversary_days(d, ref) for d in distinct] + [np.nan], dtype=float)
+    return pd.Series(per_day[codes], index=signup.index, dtype=float)  # code -1 (no date) takes the NaN
+
+
+def _anniversary_days(day: pd.Timestamp, ref: pd.Timestamp) -> float:
+    """Days from ``ref`` to the next anniversary of ``day`` (both midnight), 0..365."""
+    try:
+        nxt = day.replace(year=ref.year)
+    except ValueError:  # 29 February
+        nxt = day.replace(year=ref.year, day=28)
+    if nxt < ref:
         try:
-            nxt = d.replace(year=ref.year)
-        except ValueError:  # 29 February
-            nxt = d.replace(year=ref.year, day=28)
-        if nxt.normalize() < ref.normalize():
-            try:
-                nxt = nxt.replace(year=ref.year + 1)
-            except ValueError:
-                nxt = nxt.replace(year=ref.year + 1, day=28)
-        out.append(float((nxt.normalize() - ref.normalize()).days))
-    return pd.Series(out, index=signup.index, dtype=float)
+            nxt = nxt.replace(year=ref.year + 1)
+        except ValueError:
+            nxt = nxt.replace(year=ref.year + 1, day=28)
+    return float((nxt - ref).days)
 
 
-def _usage_signals(out: pd.DataFrame, usage: pd.DataFrame) -> None:
+class _ByCustomer:
+    """Per-customer values from source rows (usage, tickets, survey answers), put on the rows of the customer index.
+
+    All ids are coded in one Arrow hashing pass (:func:`~proactive_ml.outreach.keys.shared_codes`); the rest is
+    NumPy over integer codes, with what ``reindex`` and ``groupby`` gave: NaN (or 0 for counts) where a customer
+    has no source row.
+    """
+
+    def __init__(self, idx: pd.Index, *sources: pd.Series | pd.Index) -> None:
+        rows, *self.sources = shared_codes(idx, *sources)
+        self.size = int(max((c.max(initial=-1) for c in (rows, *self.sources)), default=-1)) + 1
+        self.rows = rows
+
+    def _on_rows(self, per_code: np.ndarray) -> np.ndarray:
+        return np.append(per_code, np.nan)[self.rows]  # code -1 (a missing id) takes the trailing NaN
+
+    def value(self, source: int, values: pd.Series) -> np.ndarray:
+        """The value of each customer's one row in ``source`` (NaN without one)."""
+        codes, found = self.sources[source], self.sources[source] >= 0
+        if np.bincount(codes[found], minlength=1).max() > 1:
+            raise ValueError("cannot reindex on an axis with duplicate labels")  # reindex's words
+        per_code = np.full(self.size, np.nan)
+        per_code[codes[found]] = pd.to_numeric(values, errors="coerce").to_numpy(
+            dtype=float, na_value=np.nan
+        )[found]
+        return self._on_rows(per_code)
+
+    def count(self, source: int, where: np.ndarray | None = None) -> np.ndarray:
+        """How many rows of ``source`` (those ``where`` is True) each customer has."""
+        codes = self.sources[source]
+        keep = codes >= 0 if where is None else (codes >= 0) & where
+        return self._on_rows(np.bincount(codes[keep], minlength=self.size).astype(float))
+
+    def largest(self, source: int, values: np.ndarray) -> np.ndarray:
+        """The largest non-missing value among each customer's rows of ``source`` (NaN when none)."""
+        codes, found = self.sources[source], self.sources[source] >= 0
+        per_code = np.full(self.size, np.nan)
+        np.fmax.at(per_code, codes[found], values[found])
+        return self._on_rows(per_code)
+
+
+def _usage_signals(out: pd.DataFrame, usage: pd.DataFrame, by: _ByCustomer) -> None:
     """usage_14d, usage_prev_14d (0 when missing) and usage_trend (their ratio; 1 without earlier usage)."""
-    idx = out.index
-    u = (
-        usage.set_index("customer_id")
-        if len(usage)
-        else pd.DataFrame(columns=["usage_14d", "usage_prev_14d"])
-    )
-    out["usage_14d"] = pd.to_numeric(u["usage_14d"], errors="coerce").reindex(idx).fillna(0.0).astype(float)
-    out["usage_prev_14d"] = (
-        pd.to_numeric(u["usage_prev_14d"], errors="coerce").reindex(idx).fillna(0.0).astype(float)
-    )
+    for col in ("usage_14d", "usage_prev_14d"):
+        out[col] = np.nan_to_num(by.value(0, usage[col]), nan=0.0) if len(usage) else 0.0
     prev = out["usage_prev_14d"]
     out["usage_trend"] = np.where(prev > 0, out["usage_14d"] / prev.where(prev > 0, 1.0), 1.0)
 
 
-def _ticket_signals(out: pd.DataFrame, open_tickets: pd.DataFrame, ref: pd.Timestamp) -> None:
+def _ticket_rows(open_tickets: pd.DataFrame, ref: pd.Timestamp) -> pd.DataFrame:
+    """The open tickets with text customer ids and their age in days at ``ref``."""
+    t = open_tickets.assign(customer_id=open_tickets["customer_id"].astype(str))
+    return t.assign(age=(ref - pd.to_datetime(t["opened_at"])).dt.total_seconds() / 86400.0)
+
+
+def _ticket_signals(out: pd.DataFrame, tickets: pd.DataFrame, by: _ByCustomer) -> None:
     """open_tickets, oldest_open_ticket_days and urgent_open_tickets (high or urgent priority)."""
-    idx = out.index
-    if not len(open_tickets):
+    if not len(tickets):
         out["open_tickets"] = 0.0
         out["oldest_open_ticket_days"] = np.nan
         out["urgent_open_tickets"] = 0.0
         return
-    t = open_tickets.copy()
-    t["customer_id"] = t["customer_id"].astype(str)
-    t["age"] = (ref - pd.to_datetime(t["opened_at"])).dt.total_seconds() / 86400.0
-    g = t.groupby("customer_id")
-    out["open_tickets"] = g.size().reindex(idx).fillna(0).astype(float)
-    out["oldest_open_ticket_days"] = g["age"].max().reindex(idx)
-    urgent = t[t["priority"].isin(["high", "urgent"])].groupby("customer_id").size()
-    out["urgent_open_tickets"] = urgent.reindex(idx).fillna(0).astype(float)
+    out["open_tickets"] = np.nan_to_num(by.count(1), nan=0.0)
+    out["oldest_open_ticket_days"] = by.largest(1, tickets["age"].to_numpy(dtype=float, na_value=np.nan))
+    urgent = tickets["priority"].isin(["high", "urgent"]).to_numpy(dtype=bool)
+    out["urgent_open_tickets"] = np.nan_to_num(by.count(1, urgent), nan=0.0)
 
 
-def _survey_signals(out: pd.DataFrame, feedback: pd.DataFrame, ref: pd.Timestamp) -> None:
+def _last_answers(feedback: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """The latest answer per customer to survey ``kind`` (score, ts), indexed by text customer id."""
+    f = feedback[feedback["survey_type"] == kind] if len(feedback) else feedback
+    if not len(f):
+        return pd.DataFrame({"score": [], "ts": pd.to_datetime([])}, index=pd.Index([], dtype=str))
+    f = f.assign(customer_id=f["customer_id"].astype(str), ts=pd.to_datetime(f["ts"]))
+    return f.sort_values("ts").groupby("customer_id").tail(1).set_index("customer_id")
+
+
+def _survey_signals(
+    out: pd.DataFrame, nps: pd.DataFrame, csat: pd.DataFrame, ref: pd.Timestamp, by: _ByCustomer
+) -> None:
     """last_nps, days_since_nps and last_csat: the latest answer of each survey before as_of."""
-    idx = out.index
-    for kind, col in (("NPS", "last_nps"), ("CSAT", "last_csat")):
-        f = feedback[feedback["survey_type"] == kind] if len(feedback) else feedback
-        if len(f):
-            f = f.assign(customer_id=f["customer_id"].astype(str), ts=pd.to_datetime(f["ts"]))
-            last = f.sort_values("ts").groupby("customer_id").tail(1).set_index("customer_id")
-            out[col] = pd.to_numeric(last["score"]).reindex(idx).astype(float)
-            if kind == "NPS":
-                out["days_since_nps"] = ((ref - last["ts"]).dt.total_seconds() / 86400.0).reindex(idx)
-        else:
-            out[col] = np.nan
-            if kind == "NPS":
-                out["days_since_nps"] = np.nan
+    out["last_nps"] = by.value(2, nps["score"]) if len(nps) else np.nan
+    out["days_since_nps"] = (
+        by.value(2, (ref - nps["ts"]).dt.total_seconds() / 86400.0) if len(nps) else np.nan
+    )
+    out["last_csat"] = by.value(3, csat["score"]) if len(csat) else np.nan
 
 
 def build_signals(
@@ -113,7 +157,11 @@ def build_signals(
     out["days_to_renewal"] = days_to_anniversary(
         customers["signup_date"].set_axis(idx), ref.date()
     ).to_numpy()
-    _usage_signals(out, usage)
-    _ticket_signals(out, open_tickets, ref)
-    _survey_signals(out, feedback, ref)
+    tickets = _ticket_rows(open_tickets, ref) if len(open_tickets) else open_tickets.assign(customer_id=[])
+    nps, csat = _last_answers(feedback, "NPS"), _last_answers(feedback, "CSAT")
+    usage_ids = usage["customer_id"] if len(usage) else pd.Series([], dtype=str)
+    by = _ByCustomer(idx, usage_ids, tickets["customer_id"], nps.index, csat.index)
+    _usage_signals(out, usage, by)
+    _ticket_signals(out, tickets, by)
+    _survey_signals(out, nps, csat, ref, by)
     return out
