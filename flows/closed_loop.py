@@ -124,6 +124,7 @@ def closed_loop(
     headline = _desk_headline(root, desk)
     headline.update(_headline(s, root, report, world, end, time.perf_counter() - t0))
     headline["stage_seconds"] = {k: round(v, 1) for k, v in clock.totals.items()}
+    headline.update(customers=customers, days=days)
     return headline
 
 
