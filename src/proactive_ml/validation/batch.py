@@ -49,6 +49,7 @@ __all__ = [
     "BatchValidator",
     "format_gate_failures",
     "known_ids",
+    "known_rows",
     "record_result",
     "resolve_dataset",
     "validate_batch",
@@ -272,14 +273,16 @@ def validate_stream(
     """
     ds = resolve_dataset(dataset)
     suite = load_suite(ds.name, suites_dir)
-    known = known_ids(wh, ds, extra_known)
+    # the whole batch at hand: only its own ids are looked up; else every referenced id, probed per chunk
+    rows = known_rows(wh, ds, batch, extra_known) if batch is not None else None
+    known = known_ids(wh, ds, extra_known) if rows is None else {}
     validator = BatchValidator(
         ds,
         suite,
         source_file=source_file,
         as_of=as_of,
         known=known,
-        known_rows=_known_rows(ds, batch, known) if batch is not None else None,
+        known_rows=rows,
         expected_rows=expected_rows,
         gx_max_rows=gx_max_rows,
         seed=settings.seed,
@@ -404,8 +407,31 @@ def validate_batch(
     )
 
 
-def _known_rows(ds: Dataset, raw: pd.DataFrame, known: Mapping[str, pa.Array]) -> dict[str, np.ndarray]:
-    """For each foreign key the file holds: a bool per row, True where the referenced row is known."""
-    return {
-        col: known_mask(to_text(raw[col]), known.get(col)) for col in ds.foreign_keys if col in raw.columns
-    }
+def known_rows(
+    wh: Warehouse, ds: Dataset, raw: pd.DataFrame, extra: Mapping[str, Iterable[str]] | None = None
+) -> dict[str, np.ndarray]:
+    """For each foreign key the file holds: a bool per row, True where the referenced row is known.
+
+    Only the batch's distinct values are looked up, by one semi-join in the warehouse (plus ``extra`` ids from the
+    same load): the referenced table (a million customers) is never copied out per file.
+    """
+    out: dict[str, np.ndarray] = {}
+    for col, ref in ds.foreign_keys.items():
+        if col not in raw.columns:
+            continue
+        text = to_text(raw[col])
+        found = referenced_ids(wh, ref, pc.unique(text.drop_null()))
+        if extra and col in extra:
+            more = pa.array(sorted({str(x) for x in extra[col]}), type=pa.string())
+            found = pa.concat_arrays([found, more])
+        out[col] = known_mask(text, found)
+    return out
+
+
+def referenced_ids(wh: Warehouse, ref: str, values: pa.Array) -> pa.Array:
+    """The ``values`` that ``ref`` (``table.column``) holds, looked up by one semi-join in the warehouse."""
+    if not len(values):
+        return pa.array([], pa.string())
+    table, ref_col = ref.split(".")
+    with wh.arrow_source(pa.table({"id": values.cast(pa.string())}), "fk_values") as staged:
+        return wh.text_column(f"SELECT s.id FROM {staged} s WHERE s.id IN (SELECT {ref_col} FROM {table})")
