@@ -166,7 +166,7 @@ def _validate_rows(
 
 
 def _evaluate_gates(
-    wh: Warehouse,
+    history: list[dict[str, Any]],
     validator: BatchValidator,
     stats: dict[str, Any],
     settings: Settings,
@@ -177,7 +177,6 @@ def _evaluate_gates(
     """The batch gates against the accepted history; with ``gates=False`` every gate is skipped."""
     if not gates:
         return [], {}, [r.name for r in validator.suite.batch_rules]
-    history = store.accepted_history(wh, validator.dataset.name)
     return evaluate_gates(
         validator.suite,
         stats,
@@ -287,10 +286,12 @@ def validate_stream(
         gx_max_rows=gx_max_rows,
         seed=settings.seed,
     )
+    # read before the rows: an ``on_chunk`` writer may hold the warehouse from the first chunk on
+    history = store.accepted_history(wh, ds.name) if gates else []
     valid, quarantined, row_seconds = _validate_rows(validator, chunks, on_chunk)
     stats = validator.final_stats()
     failures, params, skipped = _evaluate_gates(
-        wh, validator, stats, settings, gates=gates, skip_gates=skip_gates
+        history, validator, stats, settings, gates=gates, skip_gates=skip_gates
     )
     params.update(validator.params)
     outcome, gx_seconds = _run_gx(settings, validator, params, skipped)
@@ -379,6 +380,7 @@ def validate_batch(
     extra_known: Mapping[str, Iterable[str]] | None = None,
     record: bool = True,
     suites_dir: Path | None = None,
+    on_chunk: Callable[[pd.DataFrame, pd.DataFrame], None] | None = None,
 ) -> BatchResult:
     """Validate one landing file's all-string frame (with ``_line`` and ``_decode_error``).
 
@@ -388,6 +390,8 @@ def validate_batch(
     :func:`write_quarantine` in its transaction, or raises ``GateFailure(format_gate_failures(result))``).
     ``gates=False`` (re-ingest of fixed quarantine rows) evaluates row rules only; ``skip_gates`` names gate
     kinds (``"freshness"``, ...) left out for this batch, e.g. an older history file loaded beside a newer one.
+    With ``on_chunk`` each chunk's valid and quarantined rows go there as soon as they are known (see
+    :func:`validate_stream`).
     """
     return validate_stream(
         wh,
@@ -404,6 +408,7 @@ def validate_batch(
         record=record,
         suites_dir=suites_dir,
         batch=raw,
+        on_chunk=on_chunk,
     )
 
 
