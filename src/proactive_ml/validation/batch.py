@@ -57,6 +57,9 @@ __all__ = [
 ]
 
 CHUNK_ROWS = 500_000
+FETCH_ALL_ROWS = (
+    2_000_000  # above this many rows a batch's foreign keys are probed against every referenced id
+)
 
 
 @dataclass
@@ -418,8 +421,12 @@ def known_rows(
     """For each foreign key the file holds: a bool per row, True where the referenced row is known.
 
     Only the batch's distinct values are looked up, by one semi-join in the warehouse (plus ``extra`` ids from the
-    same load): the referenced table (a million customers) is never copied out per file.
+    same load): the referenced table (a million customers) is never copied out per file. A batch of more than
+    ``FETCH_ALL_ROWS`` rows holds about every id anyway: the referenced ids are then fetched once and probed.
     """
+    if len(raw) > FETCH_ALL_ROWS:
+        known = known_ids(wh, ds, extra)
+        return {c: known_mask(to_text(raw[c]), known.get(c)) for c in ds.foreign_keys if c in raw.columns}
     out: dict[str, np.ndarray] = {}
     for col, ref in ds.foreign_keys.items():
         if col not in raw.columns:
