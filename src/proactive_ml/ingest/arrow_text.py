@@ -39,8 +39,7 @@ def column_text(arr: pa.Array) -> pa.Array:
         return arr.cast(pa.string())
     if pa.types.is_timestamp(t):
         naive = arr.cast(pa.timestamp(t.unit)) if t.tz is not None else arr  # the UTC instant, as stored
-        seconds = pc.floor_temporal(naive, unit="second").cast(pa.timestamp("s"))
-        return pc.replace_substring(seconds.cast(pa.string()), " ", "T", max_replacements=1)
+        return _timestamp_text(naive)
     if pa.types.is_date(t) or pa.types.is_integer(t):
         return arr.cast(pa.string())
     if pa.types.is_boolean(t):
@@ -50,6 +49,24 @@ def column_text(arr: pa.Array) -> pa.Array:
         missing = pc.is_nan(values).fill_null(False)  # not-a-number is a missing value, as pandas reads it
         return _float_text(pc.if_else(missing, pa.scalar(None, pa.float64()), values))
     return _python_text(arr)
+
+
+_YEAR_10000 = 253_402_300_800  # seconds from 1970 to 10000-01-01: four-digit years before it
+
+
+def _timestamp_text(naive: pa.Array) -> pa.Array:
+    """Timestamps as ``YYYY-MM-DDTHH:MM:SS``, floored to the second.
+
+    From 1970 to 9999 (every landing file) truncating to seconds is flooring and the space is the 11th
+    character, so one unchecked cast and one slice replacement do it; other times take the general kernels.
+    """
+    seconds = naive.cast(pa.timestamp("s"), safe=False)  # truncates toward zero: flooring from 1970 on
+    lo = pc.min(naive.cast(pa.int64())).as_py()
+    hi = pc.max(seconds.cast(pa.int64())).as_py()
+    if lo is None or (lo >= 0 and hi < _YEAR_10000):
+        return pc.utf8_replace_slice(seconds.cast(pa.string()), 10, 11, "T")
+    seconds = pc.floor_temporal(naive, unit="second").cast(pa.timestamp("s"))
+    return pc.replace_substring(seconds.cast(pa.string()), " ", "T", max_replacements=1)
 
 
 def _float_text(arr: pa.Array) -> pa.Array:

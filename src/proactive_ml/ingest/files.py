@@ -24,14 +24,17 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from rich.progress import Progress
 
 from proactive_ml.contract import DATASETS, INGEST_ORDER, SQL_TYPES, Dataset
 from proactive_ml.errors import GateFailure, IngestError, UserError
 from proactive_ml.ingest.entries import check_entries, walk
 from proactive_ml.ingest.landing import MAX_LINE_BYTES, SUFFIXES, read_bytes, read_raw
+from proactive_ml.ingest.writer import BatchWriter
 from proactive_ml.settings import Settings
 from proactive_ml.validation import format_gate_failures, record_result, validate_batch, write_quarantine
+from proactive_ml.validation.batch import CHUNK_ROWS
 from proactive_ml.validation.gx_run import deferred_data_docs
 from proactive_ml.validation.reasons import ENCODING_REASON
 from proactive_ml.warehouse.engine import Warehouse
@@ -47,6 +50,9 @@ __all__ = [
 ]
 
 
+STREAM_ROWS = (
+    CHUNK_ROWS  # rows per validated chunk; a larger file is written chunk by chunk as it is validated
+)
 NUL_REASON = "row contains a NUL byte, which no database text column can hold"
 
 
@@ -246,37 +252,62 @@ def ingest_frame(
     failed gate records the failed run, raises :class:`GateFailure` and writes nothing else. A row holding a
     NUL byte is quarantined (PostgreSQL text cannot hold one), naming its line and column. A ``history`` file
     (an older file of a backfill that brings newer ones of the same dataset) is not held to the freshness gate.
+    A file of more than ``STREAM_ROWS`` rows is written while it is validated (:mod:`.writer`: the same single
+    transaction, on a writer thread, committed only after the gates and GX passed, else rolled back).
     """
     nul_columns = _flag_nul_bytes(raw)
     skip = ("freshness",) if history else ()
-    result = validate_batch(wh, ds, raw, str(path), as_of, settings, record=False, skip_gates=skip)
-    _name_decode_columns(result.quarantined, {**(raw.attrs.get("decode_columns") or {}), **nul_columns})
-    _say_nul(result.quarantined, nul_columns)
-    if result.gate_failures:
-        record_result(wh, result, "ingest", as_of)  # the refusal is on record; nothing else is written
-        raise GateFailure(format_gate_failures(result) + _quarantine_examples(path, result.quarantined))
-    n_quarantined = int(result.quarantined["source_line"].nunique()) if len(result.quarantined) else 0
-    with wh.transaction():  # rows, quarantine, log and the run's success: all of them or none
-        inserted = _write_valid(wh, ds, result.valid)
-        if n_quarantined:
-            write_quarantine(wh, result.quarantined)
-        if after_write is not None:
-            after_write(wh, result.valid)
-        wh.execute(
-            "INSERT INTO ingest_log (file_sha256, dataset, path, rows, valid_rows, quarantined_rows, ingested_at) "
-            "VALUES (:h, :d, :p, :r, :v, :q, :t)",
-            {
-                "h": digest,
-                "d": ds.name,
-                "p": str(path),
-                "r": len(raw),
-                "v": len(result.valid),
-                "q": n_quarantined,
-                "t": as_of,
-            },
-        )
-        record_result(wh, result, "ingest", as_of)
+    # a batch of several chunks is written while it is validated (one transaction, committed only at the end)
+    stream = after_write is None and len(raw) > STREAM_ROWS and not getattr(wh, "_in_tx", 0)
+    parts: list[pd.DataFrame] = []
+    with BatchWriter(wh, lambda w, rows: _write_valid(w, ds, rows)) as writer:
+
+        def on_chunk(valid: pd.DataFrame, quarantined: pd.DataFrame) -> None:
+            writer.put(valid)
+            if len(quarantined):
+                parts.append(quarantined)
+
+        result = validate_batch(
+            wh, ds, raw, str(path), as_of, settings, chunk_rows=STREAM_ROWS, record=False,
+            skip_gates=skip, on_chunk=on_chunk if stream else None,
+        )  # fmt: skip
+        if stream:
+            result.quarantined = pd.concat(parts, ignore_index=True) if parts else result.quarantined
+        _name_decode_columns(result.quarantined, {**(raw.attrs.get("decode_columns") or {}), **nul_columns})
+        _say_nul(result.quarantined, nul_columns)
+        if result.gate_failures:
+            writer.abort()  # chunks written so far are rolled back
+            record_result(wh, result, "ingest", as_of)  # the refusal is on record; nothing else is written
+            raise GateFailure(format_gate_failures(result) + _quarantine_examples(path, result.quarantined))
+        n_quarantined = int(result.quarantined["source_line"].nunique()) if len(result.quarantined) else 0
+
+        def last(w: Warehouse) -> None:  # quarantine, log and the run's success: in the rows' transaction
+            if n_quarantined:
+                write_quarantine(w, result.quarantined)
+            if after_write is not None:
+                after_write(w, result.valid)
+            _log_file(w, ds, path, digest, (len(raw), int(result.stats["valid"]), n_quarantined), as_of)
+            record_result(w, result, "ingest", as_of)
+
+        if stream:
+            inserted = writer.commit(last)
+        else:
+            with wh.transaction():  # rows, quarantine, log and the run's success: all of them or none
+                inserted = _write_valid(wh, ds, result.valid)
+                last(wh)
     return FileResult(path, ds.name, "loaded", len(raw), inserted, n_quarantined)
+
+
+def _log_file(
+    wh: Warehouse, ds: Dataset, path: Path, digest: str, counts: tuple[int, int, int], as_of: datetime
+) -> None:
+    """The file's row in ``ingest_log`` (its hash makes a re-run skip it)."""
+    rows, valid, quarantined = counts
+    wh.execute(
+        "INSERT INTO ingest_log (file_sha256, dataset, path, rows, valid_rows, quarantined_rows, ingested_at) "
+        "VALUES (:h, :d, :p, :r, :v, :q, :t)",
+        {"h": digest, "d": ds.name, "p": str(path), "r": rows, "v": valid, "q": quarantined, "t": as_of},
+    )
 
 
 def _flag_nul_bytes(raw: pd.DataFrame) -> dict[int, str]:
@@ -289,6 +320,11 @@ def _flag_nul_bytes(raw: pd.DataFrame) -> dict[int, str]:
         s = raw[c]
         if not (pd.api.types.is_string_dtype(s) or s.dtype == object):
             continue
+        if (
+            hasattr(s.array, "__arrow_array__")
+            and not pc.any(pc.match_substring(pa.array(s.array), "\x00")).as_py()
+        ):
+            continue  # Arrow-backed text without a NUL: checked in place, no copy
         try:
             has = s.str.contains("\x00", regex=False, na=False).astype(bool)
         except AttributeError:  # no text in the column at all

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from proactive_ml.errors import IngestError
 
@@ -81,6 +83,10 @@ def check_field_sizes(path: Path, frame: pd.DataFrame, lines: Sequence[int] | np
         s = frame[c]
         if str(c).startswith("_") or not (pd.api.types.is_string_dtype(s) or s.dtype == object):
             continue
+        if _bytes_within(
+            s, MAX_FIELD_CHARS
+        ):  # no value has that many bytes, so none has that many characters
+            continue
         try:
             sizes = s.str.len().fillna(0).to_numpy()  # non-text values (JSON numbers) count as 0
         except AttributeError:  # no text in the column at all
@@ -93,6 +99,14 @@ def check_field_sizes(path: Path, frame: pd.DataFrame, lines: Sequence[int] | np
                 int(lines[i]),
                 str(c),
             )
+
+
+def _bytes_within(s: pd.Series, limit: int) -> bool:
+    """True when ``s`` is Arrow-backed text whose longest value has at most ``limit`` bytes (no copy made)."""
+    if not hasattr(s.array, "__arrow_array__"):
+        return False
+    longest = pc.max(pc.binary_length(pa.array(s.array))).as_py()
+    return longest is None or int(longest) <= limit
 
 
 def valid_utf8(data: bytes, chunk: int = 1 << 20) -> bool:

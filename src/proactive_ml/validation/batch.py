@@ -49,6 +49,7 @@ __all__ = [
     "BatchValidator",
     "format_gate_failures",
     "known_ids",
+    "known_rows",
     "record_result",
     "resolve_dataset",
     "validate_batch",
@@ -56,6 +57,9 @@ __all__ = [
 ]
 
 CHUNK_ROWS = 500_000
+FETCH_ALL_ROWS = (
+    2_000_000  # above this many rows a batch's foreign keys are probed against every referenced id
+)
 
 
 @dataclass
@@ -165,7 +169,7 @@ def _validate_rows(
 
 
 def _evaluate_gates(
-    wh: Warehouse,
+    history: list[dict[str, Any]],
     validator: BatchValidator,
     stats: dict[str, Any],
     settings: Settings,
@@ -176,7 +180,6 @@ def _evaluate_gates(
     """The batch gates against the accepted history; with ``gates=False`` every gate is skipped."""
     if not gates:
         return [], {}, [r.name for r in validator.suite.batch_rules]
-    history = store.accepted_history(wh, validator.dataset.name)
     return evaluate_gates(
         validator.suite,
         stats,
@@ -272,22 +275,26 @@ def validate_stream(
     """
     ds = resolve_dataset(dataset)
     suite = load_suite(ds.name, suites_dir)
-    known = known_ids(wh, ds, extra_known)
+    # the whole batch at hand: only its own ids are looked up; else every referenced id, probed per chunk
+    rows = known_rows(wh, ds, batch, extra_known) if batch is not None else None
+    known = known_ids(wh, ds, extra_known) if rows is None else {}
     validator = BatchValidator(
         ds,
         suite,
         source_file=source_file,
         as_of=as_of,
         known=known,
-        known_rows=_known_rows(ds, batch, known) if batch is not None else None,
+        known_rows=rows,
         expected_rows=expected_rows,
         gx_max_rows=gx_max_rows,
         seed=settings.seed,
     )
+    # read before the rows: an ``on_chunk`` writer may hold the warehouse from the first chunk on
+    history = store.accepted_history(wh, ds.name) if gates else []
     valid, quarantined, row_seconds = _validate_rows(validator, chunks, on_chunk)
     stats = validator.final_stats()
     failures, params, skipped = _evaluate_gates(
-        wh, validator, stats, settings, gates=gates, skip_gates=skip_gates
+        history, validator, stats, settings, gates=gates, skip_gates=skip_gates
     )
     params.update(validator.params)
     outcome, gx_seconds = _run_gx(settings, validator, params, skipped)
@@ -376,6 +383,7 @@ def validate_batch(
     extra_known: Mapping[str, Iterable[str]] | None = None,
     record: bool = True,
     suites_dir: Path | None = None,
+    on_chunk: Callable[[pd.DataFrame, pd.DataFrame], None] | None = None,
 ) -> BatchResult:
     """Validate one landing file's all-string frame (with ``_line`` and ``_decode_error``).
 
@@ -385,6 +393,8 @@ def validate_batch(
     :func:`write_quarantine` in its transaction, or raises ``GateFailure(format_gate_failures(result))``).
     ``gates=False`` (re-ingest of fixed quarantine rows) evaluates row rules only; ``skip_gates`` names gate
     kinds (``"freshness"``, ...) left out for this batch, e.g. an older history file loaded beside a newer one.
+    With ``on_chunk`` each chunk's valid and quarantined rows go there as soon as they are known (see
+    :func:`validate_stream`).
     """
     return validate_stream(
         wh,
@@ -401,11 +411,39 @@ def validate_batch(
         record=record,
         suites_dir=suites_dir,
         batch=raw,
+        on_chunk=on_chunk,
     )
 
 
-def _known_rows(ds: Dataset, raw: pd.DataFrame, known: Mapping[str, pa.Array]) -> dict[str, np.ndarray]:
-    """For each foreign key the file holds: a bool per row, True where the referenced row is known."""
-    return {
-        col: known_mask(to_text(raw[col]), known.get(col)) for col in ds.foreign_keys if col in raw.columns
-    }
+def known_rows(
+    wh: Warehouse, ds: Dataset, raw: pd.DataFrame, extra: Mapping[str, Iterable[str]] | None = None
+) -> dict[str, np.ndarray]:
+    """For each foreign key the file holds: a bool per row, True where the referenced row is known.
+
+    Only the batch's distinct values are looked up, by one semi-join in the warehouse (plus ``extra`` ids from the
+    same load): the referenced table (a million customers) is never copied out per file. A batch of more than
+    ``FETCH_ALL_ROWS`` rows holds about every id anyway: the referenced ids are then fetched once and probed.
+    """
+    if len(raw) > FETCH_ALL_ROWS:
+        known = known_ids(wh, ds, extra)
+        return {c: known_mask(to_text(raw[c]), known.get(c)) for c in ds.foreign_keys if c in raw.columns}
+    out: dict[str, np.ndarray] = {}
+    for col, ref in ds.foreign_keys.items():
+        if col not in raw.columns:
+            continue
+        text = to_text(raw[col])
+        found = referenced_ids(wh, ref, pc.unique(text.drop_null()))
+        if extra and col in extra:
+            more = pa.array(sorted({str(x) for x in extra[col]}), type=pa.string())
+            found = pa.concat_arrays([found, more])
+        out[col] = known_mask(text, found)
+    return out
+
+
+def referenced_ids(wh: Warehouse, ref: str, values: pa.Array) -> pa.Array:
+    """The ``values`` that ``ref`` (``table.column``) holds, looked up by one semi-join in the warehouse."""
+    if not len(values):
+        return pa.array([], pa.string())
+    table, ref_col = ref.split(".")
+    with wh.arrow_source(pa.table({"id": values.cast(pa.string())}), "fk_values") as staged:
+        return wh.text_column(f"SELECT s.id FROM {staged} s WHERE s.id IN (SELECT {ref_col} FROM {table})")

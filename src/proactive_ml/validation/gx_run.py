@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ import great_expectations as gx
 import pandas as pd
 from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context.types.base import ProgressBarsConfig
+from great_expectations.exceptions.resource_freshness import ResourceFreshnessAggregateError
 
 from proactive_ml.settings import Settings
 from proactive_ml.validation.docs_offline import make_offline
@@ -152,10 +153,11 @@ def gx_suite(suite_json: dict[str, Any]) -> Any:
 def _runtime_suite(
     suite: Suite, params: dict[str, Any], skip: set[str]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The suite as run, and the GX suite parameters it still reads.
+    """The suite as run, and the GX suite parameters it reads.
 
-    History-dependent gates without history are left out; JSON-safe parameters are written inline (Data Docs then
-    show the concrete bounds); date/time parameters stay GX suite parameters.
+    History-dependent gates without history (and ``skip``) are left out. Every parameter stays a GX suite
+    parameter, filled in at run time (each result, and so its Data Docs page, shows the concrete bounds): the suite
+    as run is then the same file after file, so it is registered once, not per batch.
     """
     data = copy.deepcopy(suite.data)
     runtime: dict[str, Any] = {}
@@ -163,17 +165,11 @@ def _runtime_suite(
     for exp, rule in zip(data["expectations"], suite.rules, strict=True):
         if rule.name in skip:
             continue
-        ok = True
-        for k, v in list(exp["kwargs"].items()):
-            if isinstance(v, dict) and "$PARAMETER" in v:
-                p = v["$PARAMETER"]
-                if p not in params:
-                    ok = False
-                elif isinstance(params[p], (datetime, date, pd.Timestamp)):
-                    runtime[p] = params[p]
-                else:
-                    exp["kwargs"][k] = params[p]
-        if ok:
+        wanted = [
+            v["$PARAMETER"] for v in exp["kwargs"].values() if isinstance(v, dict) and "$PARAMETER" in v
+        ]
+        if all(p in params for p in wanted):
+            runtime.update({p: params[p] for p in wanted})
             kept.append(exp)
     data["expectations"] = kept
     return data, runtime
@@ -192,10 +188,26 @@ def _observed(result: Any) -> Any:
     return None
 
 
-def _validation_definition(ctx: Any, suite: Suite, data: dict[str, Any]) -> Any:
-    """The suite as run, registered in the context with a whole-dataframe batch of the pandas data source."""
+# (context folder, suite) -> (its context, the suite as registered as JSON, its validation definition)
+_DEFINITIONS: dict[tuple[str, str], tuple[Any, str, Any]] = {}
+
+
+def _validation_definition(ctx: Any, suite: Suite, data: dict[str, Any], *, fresh: bool = False) -> Any:
+    """The suite as run, registered in the context with a whole-dataframe batch of the pandas data source.
+
+    Registering costs more than validating a small batch (GX compares and stores the suite, rewrites its project
+    config), so a definition is reused while the suite as run is unchanged; ``fresh`` registers it again.
+    """
+    key = (str(ctx.root_directory), suite.name)
+    text = json.dumps(data, sort_keys=True, default=str)
+    cached = _DEFINITIONS.get(key)
+    if cached is not None and cached[0] is ctx and cached[1] == text and not fresh:
+        return cached[2]
     gsuite = ctx.suites.add_or_update(gx_suite(data))
-    ds = ctx.data_sources.add_or_update_pandas("proactive_ml")
+    try:  # kept, not replaced: replacing it would drop the other suites' assets (and their definitions)
+        ds = ctx.data_sources.get("proactive_ml")
+    except (KeyError, LookupError, ValueError):
+        ds = ctx.data_sources.add_pandas("proactive_ml")
     try:
         asset = ds.get_asset(suite.name)
     except LookupError:
@@ -204,9 +216,11 @@ def _validation_definition(ctx: Any, suite: Suite, data: dict[str, Any]) -> Any:
         bd = asset.get_batch_definition("batch")
     except (KeyError, LookupError):
         bd = asset.add_batch_definition_whole_dataframe("batch")
-    return ctx.validation_definitions.add_or_update(
+    vd = ctx.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=suite.name, data=bd, suite=gsuite)
     )
+    _DEFINITIONS[key] = (ctx, text, vd)
+    return vd
 
 
 def _expectation_outcomes(validation_result: Any, suite: Suite) -> list[ExpectationOutcome]:
@@ -266,20 +280,36 @@ def run_suite(
     with _LOCK:
         ctx = get_context(settings)
         data, runtime = _runtime_suite(suite, params, skip or set())
-        vd = _validation_definition(ctx, suite, data)
         run_id = RunIdentifier(run_name=run_name, run_time=run_time)
-        vr = vd.run(
-            batch_parameters={"dataframe": frame},
-            expectation_parameters=runtime or None,
-            result_format="SUMMARY",
-            run_id=run_id,
-        )  # stored in the validation results store
+        vr = _run_definition(ctx, suite, data, frame, runtime, run_id)
         _mask_pii(ctx, vr, suite.name, run_id)
         outcome = GxOutcome(success=bool(vr.success), rows_validated=len(frame))
         outcome.results = _expectation_outcomes(vr, suite)
         outcome.docs_path = _publish_docs(ctx, suite.name, run_id, settings.data_docs_dir)
         outcome.index_path = settings.data_docs_dir / "index.html"
         return outcome
+
+
+def _run_definition(
+    ctx: Any, suite: Suite, data: dict[str, Any], frame: pd.DataFrame, runtime: dict[str, Any], run_id: Any
+) -> Any:
+    """Run the suite on ``frame``; the result is stored in the validation results store.
+
+    A definition another process changed meanwhile (GX finds it stale) is registered again and run once more.
+    """
+    for fresh in (False, True):
+        vd = _validation_definition(ctx, suite, data, fresh=fresh)
+        try:
+            return vd.run(
+                batch_parameters={"dataframe": frame},
+                expectation_parameters=runtime or None,
+                result_format="SUMMARY",
+                run_id=run_id,
+            )
+        except ResourceFreshnessAggregateError:
+            if fresh:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _mask_pii(ctx: Any, vr: Any, suite_name: str, run_id: Any) -> None:
