@@ -222,37 +222,44 @@ def post_replies(url: str, inbound_secret: str, forms: Sequence[dict[str, str]],
     return ok
 
 
-def post_one_click(url: str, tokens: Sequence[str], client: Any = None) -> int:
-    """RFC 8058 one-click unsubscribe POSTs; returns how many were accepted."""
+def post_one_click(url: str, tokens: Sequence[str], client: Any = None, concurrency: int = 4) -> int:
+    """RFC 8058 one-click unsubscribe POSTs (``concurrency`` at a time); returns how many were accepted."""
+
+    def click(c: Any, tok: str) -> bool:
+        r = c.post(
+            f"{url}/u/{tok}",
+            content=b"List-Unsubscribe=One-Click",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        return bool(r.status_code < 300)
+
+    return _each(client, click, tokens, concurrency)
+
+
+def get_ratings(
+    url: str, tokens_scores: Sequence[tuple[str, int]], client: Any = None, concurrency: int = 4
+) -> int:
+    """Rating link clicks (``concurrency`` at a time, as people click independently); how many were accepted."""
+
+    def rate(c: Any, item: tuple[str, int]) -> bool:
+        tok, score = item
+        return bool(c.get(f"{url}/r/{tok}/{int(score)}").status_code < 300)
+
+    return _each(client, rate, tokens_scores, concurrency)
+
+
+def _each(client: Any, request: Any, items: Sequence[Any], concurrency: int) -> int:
+    """Run ``request(client, item)`` for every item on a pool of ``concurrency`` threads; count the True ones."""
+    if not items:
+        return 0
     own = client is None
     client = client or httpx.Client(timeout=30)
-    ok = 0
     try:
-        for tok in tokens:
-            r = client.post(
-                f"{url}/u/{tok}",
-                content=b"List-Unsubscribe=One-Click",
-                headers={"Content-Type": "application/x-www-form-urlencoded"},
-            )
-            ok += r.status_code < 300
+        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+            return sum(pool.map(lambda item: request(client, item), items))
     finally:
         if own:
             client.close()
-    return ok
-
-
-def get_ratings(url: str, tokens_scores: Sequence[tuple[str, int]], client: Any = None) -> int:
-    """Rating link clicks; returns how many were accepted."""
-    own = client is None
-    client = client or httpx.Client(timeout=30)
-    ok = 0
-    try:
-        for tok, score in tokens_scores:
-            ok += client.get(f"{url}/r/{tok}/{int(score)}").status_code < 300
-    finally:
-        if own:
-            client.close()
-    return ok
 
 
 def deliver_answers(
