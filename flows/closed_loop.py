@@ -30,11 +30,11 @@ from proactive_ml.settings import Settings
 
 # A 120-day world has little history: train on cutoffs with two weeks of history and no purge gap, on a sample of
 # 20,000 rows (80,000 available at 20,000 customers: the models barely change, the training time halves). The
-# last retraining (day 118) is the first with randomized outcomes 60 days old: the uplift model and the policy check.
+# last retraining (day 116) is the first with randomized outcomes 60 days old: the uplift model and the policy check.
 DEMO_TRAINING = {"min_history_days": 14, "purge_gap": False, "n_train_cutoffs": 4, "max_train_rows": 20_000}
 # The demo's size: big enough, with a 25 % global holdout, that the measured effect's interval can exclude zero (the
 # world's true effect is about +0.03 retained per treated customer; decisions need 30 days to mature).
-DEMO = {"customers": 20_000, "days": 120, "warmup_days": 52, "outreach_every": 3, "retrain_every": 30}
+DEMO = {"customers": 20_000, "days": 120, "warmup_days": 52, "outreach_every": 4, "retrain_every": 30}
 # The global holdout (customers held out of every playbook) rather than a bigger per-playbook one: a customer held
 # out of one playbook may be emailed by another within 30 days (15 % were, with a 30 % playbook holdout), which
 # dilutes the measured effect; the global holdout's customers never are.
