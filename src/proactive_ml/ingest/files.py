@@ -34,7 +34,7 @@ from proactive_ml.ingest.landing import MAX_LINE_BYTES, SUFFIXES, read_bytes, re
 from proactive_ml.ingest.writer import BatchWriter
 from proactive_ml.settings import Settings
 from proactive_ml.validation import format_gate_failures, record_result, validate_batch, write_quarantine
-from proactive_ml.validation.batch import CHUNK_ROWS
+from proactive_ml.validation.batch import CHUNK_ROWS, BatchResult
 from proactive_ml.validation.gx_run import deferred_data_docs
 from proactive_ml.validation.reasons import ENCODING_REASON
 from proactive_ml.warehouse.engine import Warehouse
@@ -275,10 +275,7 @@ def ingest_frame(
             result.quarantined = pd.concat(parts, ignore_index=True) if parts else result.quarantined
         _name_decode_columns(result.quarantined, {**(raw.attrs.get("decode_columns") or {}), **nul_columns})
         _say_nul(result.quarantined, nul_columns)
-        if result.gate_failures:
-            writer.abort()  # chunks written so far are rolled back
-            record_result(wh, result, "ingest", as_of)  # the refusal is on record; nothing else is written
-            raise GateFailure(format_gate_failures(result) + _quarantine_examples(path, result.quarantined))
+        _refuse_failed_gates(wh, writer, result, path, as_of)
         n_quarantined = int(result.quarantined["source_line"].nunique()) if len(result.quarantined) else 0
 
         def last(w: Warehouse) -> None:  # quarantine, log and the run's success: in the rows' transaction
@@ -296,6 +293,16 @@ def ingest_frame(
                 inserted = _write_valid(wh, ds, result.valid)
                 last(wh)
     return FileResult(path, ds.name, "loaded", len(raw), inserted, n_quarantined)
+
+
+def _refuse_failed_gates(
+    wh: Warehouse, writer: BatchWriter, result: BatchResult, path: Path, as_of: datetime
+) -> None:
+    """A failed gate: roll back the chunks written so far, put the refusal on record, raise GateFailure."""
+    if result.gate_failures:
+        writer.abort()
+        record_result(wh, result, "ingest", as_of)  # the refusal is on record; nothing else is written
+        raise GateFailure(format_gate_failures(result) + _quarantine_examples(path, result.quarantined))
 
 
 def _log_file(
