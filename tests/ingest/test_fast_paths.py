@@ -84,14 +84,17 @@ def test_parquet_text_is_what_python_str_gave(tmp_path: Path) -> None:
     assert fast["_line"].tolist() == list(range(1, n + 1))
 
 
+def _tolerant_landing(settings: Settings, tmp_path: Path) -> tuple[Settings, Path]:
+    """Settings that keep 4 defects in 40 rows out instead of refusing the file; a landing with 4 customers."""
+    land = tmp_path / "land"
+    _customers(land, ["c0", "c1", "c2", "c3"])
+    return settings.model_copy(update={"quarantine_max_share": 0.2}), land
+
+
 def test_parquet_rows_and_quarantine_on_both_backends(
     wh: Warehouse, tmp_path: Path, settings: Settings
 ) -> None:
-    settings = settings.model_copy(
-        update={"quarantine_max_share": 0.2}
-    )  # 4 defects in 40 rows: kept out, not refused
-    land = tmp_path / "land"
-    _customers(land, ["c0", "c1", "c2", "c3"])
+    settings, land = _tolerant_landing(settings, tmp_path)
     frame = _usage_file(land / "usage_events" / "2026-01-02.parquet")
     summary = ingest_path(wh, land, settings, AS_OF)
     assert summary.quarantined == 4
@@ -117,11 +120,7 @@ def test_a_copy_failing_midway_writes_nothing(
     pg_url: str, tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """PostgreSQL: slices already sent to COPY are rolled back with the rest of the file's transaction."""
-    settings = settings.model_copy(
-        update={"quarantine_max_share": 0.2}
-    )  # 4 defects in 40 rows: kept out, not refused
-    land = tmp_path / "land"
-    _customers(land, ["c0", "c1", "c2", "c3"])
+    settings, land = _tolerant_landing(settings, tmp_path)
     _usage_file(land / "usage_events" / "2026-01-02.parquet")
     real, calls = engine.pacsv.write_csv, []
 

@@ -255,8 +255,7 @@ def ingest_frame(
     A file of more than ``STREAM_ROWS`` rows is written while it is validated (:mod:`.writer`: the same single
     transaction, on a writer thread, committed only after the gates and GX passed, else rolled back).
     """
-    nul_columns = _flag_nul_bytes(raw)
-    skip = ("freshness",) if history else ()
+    nul_columns, skip = _flag_nul_bytes(raw), ("freshness",) if history else ()
     # a batch of several chunks is written while it is validated (one transaction, committed only at the end)
     stream = after_write is None and len(raw) > STREAM_ROWS and not getattr(wh, "_in_tx", 0)
     parts: list[pd.DataFrame] = []
