@@ -10,6 +10,8 @@ its published SHA-256 first. One thread per process (``n_jobs=1``). Last line: J
 
 ``--selection-only``: score the declared learners on the choice seeds 0-29 only and print their means and the
 choice; no report split (30-59) is fitted or scored. For developing learners without looking at the report seeds.
+It also prints each learner's CPU seconds and its paired per-seed difference to the best (mean and standard error);
+``--only a,b`` scores just those declared learners.
 """
 
 from __future__ import annotations
@@ -82,21 +84,45 @@ def seed42(X: pd.DataFrame, t: np.ndarray, y: np.ndarray, learner: str) -> dict[
     return {"seed42_uplift_at_30": score, "seed42_qini_auc": qini_auc(y[valid], u, t[valid]), "random": rand}
 
 
-def selection_only() -> dict[str, object]:
-    """Every declared learner's mean and SD of uplift@30% on the choice seeds 0-29, and the choice; nothing else."""
+def _paired_vs_best(scores: dict[str, dict[str, list[float]]], best: str) -> dict[str, list[float]]:
+    """Per learner: mean and standard error of its per-seed uplift@30% minus the chosen learner's (same splits)."""
+    ref = np.asarray(scores[best]["uplift_at_k"])
+    out = {}
+    for name, s in scores.items():
+        d = np.asarray(s["uplift_at_k"]) - ref
+        out[name] = [round(float(d.mean()), 4), round(float(d.std(ddof=1) / np.sqrt(len(d))), 4)]
+    return out
+
+
+def selection_only(only: list[str] | None = None) -> dict[str, object]:
+    """Every declared learner's mean and SD of uplift@30% on the choice seeds 0-29, and the choice; nothing else.
+
+    ``only``: score just these declared learners. Each learner is scored on its own (the same splits), so its
+    CPU seconds can be reported; ``paired_diff_vs_chosen`` = [mean, SE] of its per-seed difference to the choice.
+    """
     t0 = time.perf_counter()
     X, t, y = load()
     cfg = load_model_config().uplift
+    learners = [cfg.spec(name) for name in only] if only else list(cfg.learners)
+    scores: dict[str, dict[str, list[float]]] = {}
+    cpu: dict[str, float] = {}
     with threadpool_limits(limits=1):
-        scores = split_scores(X, t, y, cfg.learners, CHOICE_SEEDS)
+        for spec in learners:
+            c0 = time.process_time()
+            scores |= split_scores(X, t, y, [spec], CHOICE_SEEDS)
+            cpu[spec.name] = round(time.process_time() - c0, 1)
+    chosen = choose_learner(scores)
     out: dict[str, object] = {
         "choice_means_seeds_0_29": {k: round(float(np.mean(v["uplift_at_k"])), 4) for k, v in scores.items()},
         "choice_sd_seeds_0_29": {
             k: round(float(np.std(v["uplift_at_k"], ddof=1)), 4) for k, v in scores.items()
         },
-        "chosen_learner": choose_learner(scores),
+        "paired_diff_vs_chosen": _paired_vs_best(scores, chosen),
+        "cpu_seconds": cpu,
+        "chosen_learner": chosen,
         "report_seeds": "none (selection only)",
         "seconds": round(time.perf_counter() - t0, 1),
+        "loadavg_1min": round(os.getloadavg()[0], 2),
     }
     print(json.dumps(out))
     return out
@@ -137,7 +163,11 @@ def main() -> dict[str, object]:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--selection-only", action="store_true", help="score on the choice seeds 0-29 only")
-    if ap.parse_args().selection_only:
-        selection_only()
+    ap.add_argument("--only", help="with --selection-only: comma-separated declared learner names to score")
+    args = ap.parse_args()
+    if args.only and not args.selection_only:
+        ap.error("--only needs --selection-only (the full run chooses among all declared learners)")
+    if args.selection_only:
+        selection_only(args.only.split(",") if args.only else None)
     else:
         main()
