@@ -174,3 +174,18 @@ def test_foreign_keys_looked_up_once_per_batch_equal_per_chunk(duck: Warehouse, 
     assert whole.quarantined["source_line"].tolist() == per_chunk.quarantined["source_line"].tolist()
     assert whole.quarantined["reason"].tolist() == per_chunk.quarantined["reason"].tolist()
     assert len(whole.valid) == len(per_chunk.valid) > 0
+
+
+@pytest.mark.parametrize(
+    "values",
+    [["a", "b", None], ["a\x00", "b"], [None, None], [], ["x" * 100, "\x00"], ["é\x00é", "ü"]],
+)
+def test_has_nul_matches_the_per_value_check(values: list[str | None]) -> None:
+    """The buffer scan for NUL bytes answers as the per-value substring match did (also on slices)."""
+    import pyarrow.compute as pc
+
+    from proactive_ml.ingest.arrow_text import has_nul
+
+    arr = pa.array(values, type=pa.string())
+    for a in (arr, arr.slice(1), pa.chunked_array([arr, arr]), arr.cast(pa.large_string())):
+        assert has_nul(a) is bool(pc.any(pc.match_substring(a, "\x00")).as_py())

@@ -89,3 +89,22 @@ def _float_text(arr: pa.Array) -> pa.Array:
 def _python_text(arr: pa.Array) -> pa.Array:
     """Types Arrow does not cast to text (decimals, lists, binary ...): ``str()`` of each value."""
     return pa.array([None if v is None else str(v) for v in arr.to_pylist()], type=pa.string())
+
+
+def has_nul(arr: pa.Array | pa.ChunkedArray) -> bool:
+    """True if any text value holds a NUL byte.
+
+    A string array's value bytes are scanned at memory speed: no NUL anywhere in the buffer means none in any
+    value; a buffer that does hold one (or another type) is checked value by value, as before.
+    """
+    chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+    for chunk in chunks:
+        if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
+            return bool(pc.any(pc.match_substring(arr, "\x00")).as_py())
+        data = chunk.buffers()[2]
+        if data is None or not data.size:
+            continue
+        values = np.frombuffer(data, dtype=np.uint8)
+        if np.count_nonzero(values) < len(values) and pc.any(pc.match_substring(chunk, "\x00")).as_py():
+            return True
+    return False

@@ -24,11 +24,11 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 from rich.progress import Progress
 
 from proactive_ml.contract import DATASETS, INGEST_ORDER, SQL_TYPES, Dataset
 from proactive_ml.errors import GateFailure, IngestError, UserError
+from proactive_ml.ingest.arrow_text import has_nul
 from proactive_ml.ingest.entries import check_entries, walk
 from proactive_ml.ingest.landing import MAX_LINE_BYTES, SUFFIXES, read_bytes, read_raw
 from proactive_ml.ingest.writer import BatchWriter
@@ -326,10 +326,7 @@ def _flag_nul_bytes(raw: pd.DataFrame) -> dict[int, str]:
         s = raw[c]
         if not (pd.api.types.is_string_dtype(s) or s.dtype == object):
             continue
-        if (
-            hasattr(s.array, "__arrow_array__")
-            and not pc.any(pc.match_substring(pa.array(s.array), "\x00")).as_py()
-        ):
+        if hasattr(s.array, "__arrow_array__") and not has_nul(pa.array(s.array)):
             continue  # Arrow-backed text without a NUL: checked in place, no copy
         try:
             has = s.str.contains("\x00", regex=False, na=False).astype(bool)

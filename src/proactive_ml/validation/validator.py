@@ -51,7 +51,7 @@ class BatchValidator:
         self.params = row_params(suite, as_of)
         self.known = dict(known or {})
         self.known_rows = dict(known_rows or {})  # foreign keys looked up for the whole batch at once
-        self.keys = KeyTracker(dataset.key)
+        self.keys = KeyTracker(dataset.key, expected_rows)
         self.rules = [r for r in suite.row_rules if r.meta.get("rule") != "unique"]
         self.unique_rule = next((r for r in suite.row_rules if r.meta.get("rule") == "unique"), None)
         self.gx_max_rows = gx_max_rows
