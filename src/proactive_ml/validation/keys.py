@@ -20,6 +20,7 @@ from pandas._libs import hashtable
 
 _DUCK: list[Any] = []
 _DUCK_LOCK = threading.Lock()
+PRESIZE_ROWS = 16_000_000  # the key table is sized up front for at most this many rows (~0.5 GB), then grows
 
 
 def _duck() -> Any:
@@ -52,10 +53,9 @@ class KeyTracker:
     def __init__(self, key: tuple[str, ...], expected_rows: int | None = None) -> None:
         self.key = key
         self._con: Any = None
-        # sized for the whole batch up front: no rehashing of millions of keys while it grows
-        self._table = (
-            hashtable.UInt64HashTable(expected_rows) if expected_rows else hashtable.UInt64HashTable()
-        )
+        # sized for the batch up front (up to PRESIZE_ROWS): no rehashing of millions of keys while it grows
+        hint = min(expected_rows or 0, PRESIZE_ROWS)
+        self._table = hashtable.UInt64HashTable(hint) if hint else hashtable.UInt64HashTable()
         self._seen = 0
 
     def _hash(self, frame: pd.DataFrame) -> np.ndarray:
