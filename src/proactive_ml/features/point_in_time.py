@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import yaml
 
 from proactive_ml.contract import FEATURES
@@ -109,10 +110,18 @@ WHERE (signup_date IS NULL OR signup_date < :cutoff_date) AND (cancelled_at IS N
 """
 
 # Usage in one scan with cheap aggregates only (COUNT DISTINCT per customer is the slow part at 50M rows): the
-# days with activity become bits of two BIGINT masks (day k before the cutoff, k = 1..90), the features used in the
-# last 30 days bits of a third; pandas counts the bits. k is the whole-day distance from the event's date.
+# days with activity become bits of two BIGINT masks (day k before the cutoff, k = 1..90: k <= 62 in days_lo, the
+# other 28 days in the lowest bits of days_hi), the features used in the last 30 days the bits above them in days_hi
+# (one bit per contract feature, one more for any other); pandas counts the bits. k is the whole-day distance from
+# the event's date. Every aggregate state costs time for each of the 50M rows, hence two masks rather than three.
+_HI_DAYS = 28  # days 63..90 take the lowest bits of days_hi
+_OTHER_FEATURE = len(FEATURES)  # the bit shared by every feature outside the contract's list
+# the feature's place in the contract's list (0-based), else _OTHER_FEATURE: one list lookup per row instead of
+# a CASE of ten text comparisons (array_position is 1-based and NULL when absent, on DuckDB and PostgreSQL alike)
 _FEATURE_BIT = (
-    "CASE feature " + " ".join(f"WHEN '{f}' THEN {i}" for i, f in enumerate(FEATURES)) + " ELSE 62 END"
+    "COALESCE(array_position(ARRAY["
+    + ", ".join(f"'{f}'" for f in FEATURES)
+    + f"], feature) - 1, {_OTHER_FEATURE})"
 )
 USAGE_SQL = f"""
 SELECT customer_id,
@@ -122,9 +131,9 @@ SELECT customer_id,
   CAST(SUM(CASE WHEN ts >= :c60 AND ts < :c30 THEN quantity ELSE 0 END) AS DOUBLE PRECISION) AS usage_prev_30d,
   CAST(SUM(CASE WHEN ts >= :c90 THEN quantity ELSE 0 END) AS DOUBLE PRECISION) AS usage_90d,
   BIT_OR(CASE WHEN k <= 62 THEN CAST(1 AS BIGINT) << (k - 1) ELSE CAST(0 AS BIGINT) END) AS days_lo,
-  BIT_OR(CASE WHEN k > 62 AND k <= 90 THEN CAST(1 AS BIGINT) << (k - 63) ELSE CAST(0 AS BIGINT) END) AS days_hi,
-  BIT_OR(CASE WHEN ts >= :c30 THEN CAST(1 AS BIGINT) << ({_FEATURE_BIT}) ELSE CAST(0 AS BIGINT) END)
-    AS features_30d,
+  BIT_OR((CASE WHEN k > 62 AND k <= 90 THEN CAST(1 AS BIGINT) << (k - 63) ELSE CAST(0 AS BIGINT) END)
+    | (CASE WHEN ts >= :c30 THEN CAST(1 AS BIGINT) << ({_HI_DAYS} + {_FEATURE_BIT}) ELSE CAST(0 AS BIGINT) END))
+    AS days_hi,
   MAX(ts) AS last_activity_ts
 FROM (
   SELECT customer_id, ts, quantity, feature, CAST(:cutoff_date AS DATE) - CAST(ts AS DATE) AS k
@@ -135,10 +144,10 @@ GROUP BY customer_id
 """
 
 
-def _popcount(masks: pd.Series, keep_bits: int = 63) -> pd.Series:
-    """Number of set bits of each mask's lowest ``keep_bits`` bits (0 where missing)."""
+def _popcount(masks: pd.Series, keep_bits: int = 63, skip_bits: int = 0) -> pd.Series:
+    """Number of set bits of each mask's bits ``skip_bits`` .. ``skip_bits + keep_bits - 1`` (0 where missing)."""
     m = pd.to_numeric(masks, errors="coerce").fillna(0).astype("int64").to_numpy()
-    m = m & np.int64((1 << keep_bits) - 1)
+    m = (m >> np.int64(skip_bits)) & np.int64((1 << keep_bits) - 1)
     return pd.Series(np.bitwise_count(m).astype("float64"), index=masks.index)
 
 
@@ -186,7 +195,7 @@ _JOINS = {
         USAGE_SQL,
         "u",
         "u.usage_7d, u.usage_prev_7d, u.usage_30d, u.usage_prev_30d, u.usage_90d, u.days_lo, u.days_hi, "
-        "u.features_30d, u.last_activity_ts",
+        "u.last_activity_ts",
     ),
     "feedback": (
         FEEDBACK_SQL,
@@ -291,8 +300,8 @@ def _complete_aggregates(df: pd.DataFrame) -> None:
     """Active days and breadth from the query's day and feature bit masks; missing counts become 0."""
     df["active_days_7d"] = _popcount(df["days_lo"], 7)
     df["active_days_30d"] = _popcount(df["days_lo"], 30)
-    df["active_days_90d"] = _popcount(df["days_lo"], 62) + _popcount(df["days_hi"], 28)
-    df["breadth_30d"] = _popcount(df["features_30d"], 63)
+    df["active_days_90d"] = _popcount(df["days_lo"], 62) + _popcount(df["days_hi"], _HI_DAYS)
+    df["breadth_30d"] = _popcount(df["days_hi"], _OTHER_FEATURE + 1, skip_bits=_HI_DAYS)
     for col in _ZERO_WHEN_MISSING:
         df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64").fillna(0.0)
 
@@ -370,11 +379,44 @@ def feature_kinds(X: pd.DataFrame) -> tuple[list[str], list[str]]:
     return numeric, categorical
 
 
+def _arrow_column(col: pa.ChunkedArray) -> Any:
+    """One column of the Arrow result as the values pandas' own conversion gives this module.
+
+    Text as Python strings (missing: NaN), whole numbers as nullable Int64, dates and timestamps as
+    ``datetime64[us]``, floats as float64 (missing: NaN).
+    """
+    t = col.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        values = col.to_numpy(zero_copy_only=False)
+        return np.where(pd.isna(values), np.nan, values).astype(object)
+    if pa.types.is_integer(t):
+        values = col.fill_null(0).to_numpy()  # exact: NumPy would make a column with nulls float
+        return pd.arrays.IntegerArray(values, col.is_null().to_numpy(zero_copy_only=False))
+    if pa.types.is_date(t) or pa.types.is_timestamp(t):
+        return col.cast(pa.timestamp("us")).to_numpy(zero_copy_only=False)
+    return col.to_numpy(zero_copy_only=False)
+
+
+def _query_frame(wh: Any, sql: str, params: dict[str, Any]) -> pd.DataFrame:
+    """The rows of ``sql`` indexed by ``customer_id`` (plain object ids).
+
+    DuckDB's result is read as Arrow and turned into NumPy columns directly: pandas' own conversion makes
+    Arrow-backed text that every later step converts again (a few seconds at a million customers).
+    """
+    if wh.backend != "duckdb":
+        df = run_query(wh, sql, params).set_index("customer_id")
+        df.index = df.index.astype(object)
+        return df
+    table = wh.query_arrow(sql, used_params(sql, params))
+    ids = table.column("customer_id").to_numpy(zero_copy_only=False)
+    columns = {name: _arrow_column(table.column(name)) for name in table.column_names if name != "customer_id"}
+    return pd.DataFrame(columns, index=pd.Index(ids, dtype=object, name="customer_id"))
+
+
 def _event_frame(wh: Any, params: dict[str, Any]) -> pd.DataFrame:
     """The feature query over the event tables (every table exists after migrate; empty ones give NaN)."""
-    df = run_query(wh, features_sql(tuple(_JOINS)), params).set_index("customer_id")
     # plain object ids from the start: every later alignment on an Arrow-backed index would convert it again
-    df.index = df.index.astype(object)
+    df = _query_frame(wh, features_sql(tuple(_JOINS)), params)
     for col in _EVENT_COLUMNS:
         if col not in df.columns:
             df[col] = np.nan
