@@ -22,7 +22,6 @@ Optional datasets (feedback, tickets, usage events) that are absent leave their 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
@@ -31,10 +30,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import yaml
 
 from proactive_ml.contract import FEATURES
+from proactive_ml.features.frames import query_frame, run_query
 from proactive_ml.features.outcomes import DETRACTOR_SQL
 from proactive_ml.ingest.sources import customer_attributes
 from proactive_ml.settings import PROJECT_ROOT
@@ -249,16 +248,6 @@ GROUP BY customer_id
 """
 
 
-def used_params(sql: str, params: dict[str, Any]) -> dict[str, Any]:
-    """Only the parameters that ``sql`` names (DuckDB refuses extra ones)."""
-    return {k: v for k, v in params.items() if re.search(rf":{k}\b", sql)}
-
-
-def run_query(wh: Any, sql: str, params: dict[str, Any]) -> pd.DataFrame:
-    """Run ``sql`` with the subset of ``params`` it uses."""
-    return wh.query(sql, used_params(sql, params))
-
-
 def _days_before(cutoff: datetime, ts: pd.Series) -> pd.Series:
     """Days (fractional) from each timestamp to the cutoff; NaN where the timestamp is missing."""
     t = pd.to_datetime(ts)
@@ -379,44 +368,9 @@ def feature_kinds(X: pd.DataFrame) -> tuple[list[str], list[str]]:
     return numeric, categorical
 
 
-def _arrow_column(col: pa.ChunkedArray) -> Any:
-    """One column of the Arrow result as the values pandas' own conversion gives this module.
-
-    Text as Python strings (missing: NaN), whole numbers as nullable Int64, dates and timestamps as
-    ``datetime64[us]``, floats as float64 (missing: NaN).
-    """
-    t = col.type
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        values = col.to_numpy(zero_copy_only=False)
-        return np.where(pd.isna(values), np.nan, values).astype(object)
-    if pa.types.is_integer(t):
-        values = col.fill_null(0).to_numpy()  # exact: NumPy would make a column with nulls float
-        return pd.arrays.IntegerArray(values, col.is_null().to_numpy(zero_copy_only=False))
-    if pa.types.is_date(t) or pa.types.is_timestamp(t):
-        return col.cast(pa.timestamp("us")).to_numpy(zero_copy_only=False)
-    return col.to_numpy(zero_copy_only=False)
-
-
-def _query_frame(wh: Any, sql: str, params: dict[str, Any]) -> pd.DataFrame:
-    """The rows of ``sql`` indexed by ``customer_id`` (plain object ids).
-
-    DuckDB's result is read as Arrow and turned into NumPy columns directly: pandas' own conversion makes
-    Arrow-backed text that every later step converts again (a few seconds at a million customers).
-    """
-    if wh.backend != "duckdb":
-        df = run_query(wh, sql, params).set_index("customer_id")
-        df.index = df.index.astype(object)
-        return df
-    table = wh.query_arrow(sql, used_params(sql, params))
-    ids = table.column("customer_id").to_numpy(zero_copy_only=False)
-    columns = {name: _arrow_column(table.column(name)) for name in table.column_names if name != "customer_id"}
-    return pd.DataFrame(columns, index=pd.Index(ids, dtype=object, name="customer_id"))
-
-
 def _event_frame(wh: Any, params: dict[str, Any]) -> pd.DataFrame:
     """The feature query over the event tables (every table exists after migrate; empty ones give NaN)."""
-    # plain object ids from the start: every later alignment on an Arrow-backed index would convert it again
-    df = _query_frame(wh, features_sql(tuple(_JOINS)), params)
+    df = query_frame(wh, features_sql(tuple(_JOINS)), params)
     for col in _EVENT_COLUMNS:
         if col not in df.columns:
             df[col] = np.nan

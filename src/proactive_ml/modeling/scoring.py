@@ -138,7 +138,9 @@ def assemble_scores(
     The ids are sorted as one array with a stable sort (the parts arrive as sorted runs, which it merges in one
     pass) and the rows concatenated without their index (pandas would re-infer the type of a million ids).
     """
-    ids = np.concatenate([np.asarray(p.index, dtype=object) for p in parts]) if parts else np.array([], object)
+    ids = (
+        np.concatenate([np.asarray(p.index, dtype=object) for p in parts]) if parts else np.array([], object)
+    )
     order = np.argsort(ids, kind="stable")
     scored = pd.concat(parts, ignore_index=True).take(order).reset_index(drop=True)
     scored.insert(0, "customer_id", pd.Index(ids[order]).astype(str))
