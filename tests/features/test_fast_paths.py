@@ -77,7 +77,9 @@ def test_two_usage_masks_count_what_the_three_masks_counted(wh) -> None:
     np.testing.assert_array_equal(X["breadth_30d"].to_numpy(), _bits(old["features_30d"], 63))
 
 
-def test_arrow_reading_gives_the_features_of_the_pandas_reading(duck, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_arrow_reading_gives_the_features_of_the_pandas_reading(
+    duck, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _world(duck)
     arrow = build_features(duck, CUTOFF)
     monkeypatch.setattr(point_in_time, "query_frame", frames.pandas_frame)
