@@ -1,4 +1,4 @@
-"""The faster feature query and its Arrow reading give exactly what the former query and pandas reading gave."""
+"""The two-mask usage query counts exactly what the former three-mask query counted."""
 
 from __future__ import annotations
 
@@ -6,11 +6,9 @@ from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from proactive_ml.contract import DATASETS, FEATURES
-from proactive_ml.features import frames, point_in_time
-from proactive_ml.features.point_in_time import build_features, window_params
+from proactive_ml.features.point_in_time import build_features, run_query, window_params
 from proactive_ml.sim.small_company import at, load_raw_tables, make_raw_tables
 
 CUTOFF = date(2026, 4, 20)
@@ -64,7 +62,7 @@ def _world(wh) -> None:
 def test_two_usage_masks_count_what_the_three_masks_counted(wh) -> None:
     _world(wh)
     X = build_features(wh, CUTOFF)
-    old = frames.run_query(wh, OLD_USAGE_MASKS_SQL, window_params(CUTOFF)).set_index("customer_id")
+    old = run_query(wh, OLD_USAGE_MASKS_SQL, window_params(CUTOFF)).set_index("customer_id")
     old.index = old.index.astype(object)
     old = old.reindex(X.index)
     assert (X["breadth_30d"] > 0).sum() > 20  # the test has power
@@ -75,16 +73,3 @@ def test_two_usage_masks_count_what_the_three_masks_counted(wh) -> None:
         X["active_days_90d"].to_numpy(), _bits(old["days_lo"], 62) + _bits(old["days_hi"], 28)
     )
     np.testing.assert_array_equal(X["breadth_30d"].to_numpy(), _bits(old["features_30d"], 63))
-
-
-def test_arrow_reading_gives_the_features_of_the_pandas_reading(
-    duck, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _world(duck)
-    arrow = build_features(duck, CUTOFF)
-    monkeypatch.setattr(point_in_time, "query_frame", frames.pandas_frame)
-    plain = build_features(duck, CUTOFF)
-    pd.testing.assert_frame_equal(arrow, plain, check_exact=True)
-    assert arrow["plan"].isna().sum() == 1  # a missing text value is NaN both ways
-    assert arrow["last_nps"].isna().any()
-    assert arrow["days_since_last_nps"].notna().any()

@@ -22,6 +22,7 @@ Optional datasets (feedback, tickets, usage events) that are absent leave their 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
@@ -33,7 +34,6 @@ import pandas as pd
 import yaml
 
 from proactive_ml.contract import FEATURES
-from proactive_ml.features.frames import query_frame, run_query
 from proactive_ml.features.outcomes import DETRACTOR_SQL
 from proactive_ml.ingest.sources import customer_attributes
 from proactive_ml.settings import PROJECT_ROOT
@@ -248,6 +248,16 @@ GROUP BY customer_id
 """
 
 
+def used_params(sql: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Only the parameters that ``sql`` names (DuckDB refuses extra ones)."""
+    return {k: v for k, v in params.items() if re.search(rf":{k}\b", sql)}
+
+
+def run_query(wh: Any, sql: str, params: dict[str, Any]) -> pd.DataFrame:
+    """Run ``sql`` with the subset of ``params`` it uses."""
+    return wh.query(sql, used_params(sql, params))
+
+
 def _days_before(cutoff: datetime, ts: pd.Series) -> pd.Series:
     """Days (fractional) from each timestamp to the cutoff; NaN where the timestamp is missing."""
     t = pd.to_datetime(ts)
@@ -370,7 +380,9 @@ def feature_kinds(X: pd.DataFrame) -> tuple[list[str], list[str]]:
 
 def _event_frame(wh: Any, params: dict[str, Any]) -> pd.DataFrame:
     """The feature query over the event tables (every table exists after migrate; empty ones give NaN)."""
-    df = query_frame(wh, features_sql(tuple(_JOINS)), params)
+    df = run_query(wh, features_sql(tuple(_JOINS)), params).set_index("customer_id")
+    # plain object ids from the start: every later alignment on an Arrow-backed index would convert it again
+    df.index = df.index.astype(object)
     for col in _EVENT_COLUMNS:
         if col not in df.columns:
             df[col] = np.nan

@@ -200,18 +200,6 @@ class Warehouse:
             table = pacsv.read_csv(pa.BufferReader(data), parse_options=parse, convert_options=options)
             return table.column(0).combine_chunks()
 
-    def query_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
-        """Run a query and return an Arrow table (DuckDB hands its result over as Arrow, without pandas objects).
-
-        DuckDB: through its relational API, which streams the result into Arrow (an executed statement's result
-        would be copied once more). PostgreSQL: the rows of :meth:`query`, converted.
-        """
-        with self._lock:
-            if self.backend == "duckdb":
-                backend_sql = _to_backend_sql(sql, self.backend)
-                return self._conn.sql(backend_sql, params=dict(params) if params else None).to_arrow_table()
-            return pa.Table.from_pandas(self.query(sql, params), preserve_index=False)
-
     def scalar(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
         """The first column of the first row, or None."""
         with self._lock:
