@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -13,7 +13,13 @@ import pandas as pd
 import pytest
 
 from proactive_ml.modeling import registry, scoring
-from proactive_ml.modeling.scoring import SCORE_COLUMNS, assemble_scores, partition_of, split_partitions
+from proactive_ml.modeling.scoring import (
+    SCORE_COLUMNS,
+    assemble_scores,
+    partition_of,
+    split_partitions,
+    write_scores,
+)
 from proactive_ml.settings import Settings
 
 
@@ -81,3 +87,70 @@ def test_assembled_scores_are_table_rows_sorted_by_customer(settings: Settings) 
     assert set(out["model_name"]) == {"proactive-churn"}
     assert set(out["model_version"]) == {"3"}
     assert set(out["cutoff"]) == {at.date()}
+
+
+def test_partition_of_ids_that_are_not_text_hashes_their_text() -> None:
+    ids = pd.Index([7, 42, 1001])
+    want = [int(hashlib.blake2b(str(i).encode(), digest_size=4).hexdigest(), 16) % 5 for i in ids]
+    assert partition_of(ids, 5).tolist() == want
+
+
+def _former_assemble(
+    parts: list[pd.DataFrame], settings: Settings, version: str, at: datetime
+) -> pd.DataFrame:
+    """assemble_scores as it was before one stable sort of the ids replaced ``concat().sort_index()``."""
+    scored = pd.concat(parts).sort_index()
+    scored.insert(0, "customer_id", scored.index.astype(str))
+    scored = scored.reset_index(drop=True)
+    scored["cutoff"] = at.date()
+    scored["target"] = "churn"
+    scored["model_name"] = registry.model_name(settings, "churn")
+    scored["model_version"] = version
+    scored["scored_at"] = at
+    return scored[SCORE_COLUMNS]
+
+
+def test_assembly_equals_the_former_concat_and_sort(settings: Settings) -> None:
+    rng = np.random.default_rng(3)
+    ids = pd.Index([f"C{i:05d}" for i in rng.permutation(2000)] + ["é-ü", "Zed", ""], dtype=object)
+    reasons = np.array(["usage down 60% over 30 days", None, "NPS 3 last week"], dtype=object)
+    frame = pd.DataFrame(
+        {
+            "score": rng.random(len(ids)),
+            "reason_1": reasons[rng.integers(0, 3, len(ids))],
+            "reason_2": reasons[rng.integers(0, 3, len(ids))],
+            "reason_3": np.full(len(ids), None, dtype=object),
+        },
+        index=ids,
+    )
+    parts = split_partitions(frame.sort_index(), 4)
+    at = datetime(2026, 7, 1, 14)
+    got = assemble_scores(parts, settings, "churn", "3", at, scored_at=at)
+    pd.testing.assert_frame_equal(got, _former_assemble(parts, settings, "3", at), check_exact=True)
+
+
+def test_scores_written_as_arrow_read_back_as_the_former_insert(wh) -> None:  # type: ignore[no-untyped-def]
+    """write_scores (one Arrow table) stores exactly what inserting the frame stored, text and NULLs included."""
+    at = datetime(2026, 7, 1, 6)
+    rows = pd.DataFrame(
+        {
+            "customer_id": ["c1", "c2", "é-ü"],
+            "cutoff": date(2026, 7, 1),
+            "target": "churn",
+            "score": [0.25, 0.5, 1e-13],
+            "model_name": "proactive-churn",
+            "model_version": "4",
+            "reason_1": ["usage down 60% over 30 days", None, 'quote " and, comma'],
+            "reason_2": [None, None, "NPS 3 last week"],
+            "reason_3": [None, None, None],
+            "scored_at": at,
+        }
+    )[SCORE_COLUMNS]
+    assert write_scores(wh, rows, date(2026, 7, 1), "churn") == 3
+    former = rows.assign(cutoff=date(2026, 7, 2))
+    wh.insert_frame("scores", former, SCORE_COLUMNS)
+    read = wh.query("SELECT * FROM scores ORDER BY cutoff, customer_id")
+    new, old = read.iloc[:3].reset_index(drop=True), read.iloc[3:].reset_index(drop=True)
+    pd.testing.assert_frame_equal(new.drop(columns="cutoff"), old.drop(columns="cutoff"), check_exact=True)
+    assert write_scores(wh, rows.iloc[:0], date(2026, 7, 1), "churn") == 0  # an empty day clears the day
+    assert wh.scalar("SELECT count(*) FROM scores WHERE cutoff = :c", {"c": date(2026, 7, 1)}) == 0
