@@ -25,6 +25,8 @@ RECAP_DAYS = 90  # usage recap and feature popularity window
 TRIED_DAYS = 365  # a feature used within this window counts as tried (bounds the scan of usage history)
 NOT_A_FEATURE = frozenset({"login"})  # events that are no feature to recommend or recap
 MAX_FACT_CHARS = 120
+MAX_FEATURE_BITS = 62  # features counted as bits of one BIGINT per customer (feature_popularity); more: plain count
+_RECAP_WINDOW = "ts < :t AND ts >= :since"
 
 
 @dataclass(frozen=True)
@@ -124,9 +126,41 @@ def build_facts(
 
 
 def feature_popularity(wh: Warehouse, as_of: datetime) -> list[str]:
-    """Features by the number of customers who used them in the last RECAP_DAYS, most used first."""
+    """Features by the number of customers who used them in the last RECAP_DAYS, most used first (ties by name).
+
+    Counting distinct customers per feature hashes every (feature, customer) pair of the window (tens of millions
+    of rows). Instead each customer's features are gathered as bits of one integer (one group per customer), and
+    each feature's customers are the groups with its bit set: the same counts at a fraction of the cost. With more
+    features than bits, or a feature without a name, the plain count (:func:`_popularity_by_distinct`).
+    """
+    p = {"t": as_of, "since": as_of - timedelta(days=RECAP_DAYS)}
+    names = wh.query(f"SELECT DISTINCT feature FROM usage_events WHERE {_RECAP_WINDOW}", p)["feature"]
+    if len(names) > MAX_FEATURE_BITS or names.isna().any():
+        return _popularity_by_distinct(wh, as_of)
+    features = [str(f) for f in names]
+    named = {f"f{i}": f for i, f in enumerate(features)}
+    bits = " ".join(f"WHEN :f{i} THEN CAST({1 << i} AS BIGINT)" for i in range(len(features)))
+    counts = ", ".join(f"sum((b >> {i}) & 1) AS n{i}" for i in range(len(features)))
+    row = wh.query(
+        f"""SELECT {counts or "0 AS none"} FROM (
+                SELECT bit_or(CASE feature {bits or "WHEN NULL THEN 0"} END) AS b FROM usage_events
+                WHERE {_RECAP_WINDOW} AND customer_id IS NOT NULL GROUP BY customer_id) per""",
+        {**p, **named},
+    )
+    values = ", ".join(f"(:f{i}, :n{i})" for i in range(len(features)))
+    if not values:
+        return []
+    n = {f"n{i}": int(row[f"n{i}"].iloc[0] or 0) for i in range(len(features))}
+    ordered = wh.query(
+        f"SELECT feature FROM (VALUES {values}) AS v(feature, n) ORDER BY n DESC, feature", {**named, **n}
+    )
+    return [str(f) for f in ordered["feature"]]
+
+
+def _popularity_by_distinct(wh: Warehouse, as_of: datetime) -> list[str]:
+    """:func:`feature_popularity` by counting distinct customers per feature (any number of features)."""
     df = wh.query(
-        """SELECT feature, count(DISTINCT customer_id) AS n FROM usage_events WHERE ts < :t AND ts >= :since
+        f"""SELECT feature, count(DISTINCT customer_id) AS n FROM usage_events WHERE {_RECAP_WINDOW}
            GROUP BY feature ORDER BY n DESC, feature""",
         {"t": as_of, "since": as_of - timedelta(days=RECAP_DAYS)},
     )
