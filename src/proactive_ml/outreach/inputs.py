@@ -161,7 +161,9 @@ def combine(
     at = last_positions(left["customer_id"], c["customer_id"])  # the last row of a repeated customer
     out = attach(left[at >= 0], c.drop(columns="customer_id"), at[at >= 0])
     out = attach(out, n.drop(columns="customer_id"), positions(out["customer_id"], n["customer_id"]))
-    if same_ids(signals.index, c["customer_id"]):  # signals on the customers' rows (none repeated): same places
+    if same_ids(
+        signals.index, c["customer_id"]
+    ):  # signals on the customers' rows (none repeated): same places
         return attach(out, signals, at[at >= 0])
     return attach(out, signals, positions(out["customer_id"], signals.index))
 
