@@ -25,6 +25,10 @@ RECAP_DAYS = 90  # usage recap and feature popularity window
 TRIED_DAYS = 365  # a feature used within this window counts as tried (bounds the scan of usage history)
 NOT_A_FEATURE = frozenset({"login"})  # events that are no feature to recommend or recap
 MAX_FACT_CHARS = 120
+MAX_FEATURE_BITS = (
+    62  # features counted as bits of one BIGINT per customer (feature_popularity); more: plain count
+)
+_RECAP_WINDOW = "ts < :t AND ts >= :since"
 
 
 @dataclass(frozen=True)
@@ -124,9 +128,68 @@ def build_facts(
 
 
 def feature_popularity(wh: Warehouse, as_of: datetime) -> list[str]:
-    """Features by the number of customers who used them in the last RECAP_DAYS, most used first."""
+    """Features by the number of customers who used them in the last RECAP_DAYS, most used first (ties by name).
+
+    Counting distinct customers per feature hashes every (feature, customer) pair of the window (tens of millions
+    of rows). Instead each customer's features are gathered as bits of one integer (one group per customer), and
+    each feature's customers are the groups with its bit set: the same counts at a fraction of the cost. With more
+    features than bits, or a feature without a name, the plain count (:func:`_popularity_by_distinct`).
+    """
+    p = {"t": as_of, "since": as_of - timedelta(days=RECAP_DAYS)}
+    bits = _feature_bits(wh, p)
+    if bits is None:
+        return _popularity_by_distinct(wh, as_of)
+    features, bit, row_bit = bits
+    if not features:
+        return []
+    counts = ", ".join(f"sum((b >> {k}) & 1) AS n{i}" for i, k in enumerate(bit))
+    named = {f"f{i}": f for i, f in enumerate(features)}
+    row = wh.query(
+        f"""SELECT {counts} FROM (SELECT bit_or({row_bit}) AS b FROM usage_events
+                WHERE {_RECAP_WINDOW} AND customer_id IS NOT NULL GROUP BY customer_id) per""",
+        {**p, **(named if ":f0" in row_bit else {})},  # the names when the CASE compares them
+    )
+    n = {f"n{i}": int(row[f"n{i}"].iloc[0] or 0) for i in range(len(features))}
+    values = ", ".join(f"(:f{i}, :n{i})" for i in range(len(features)))
+    ordered = wh.query(  # the order by the database's own collation, as the plain count's ORDER BY
+        f"SELECT feature FROM (VALUES {values}) AS v(feature, n) ORDER BY n DESC, feature", {**named, **n}
+    )
+    return [str(f) for f in ordered["feature"]]
+
+
+def _feature_bits(
+    wh: Warehouse, p: dict[str, datetime], *, hashed: bool | None = None
+) -> tuple[list[str], list[int], str] | None:
+    """The window's features, the bit of each, and the SQL of a usage row's bit (``None``: bits do not fit).
+
+    On DuckDB a feature's bit is its ``hash`` modulo the first number that gives every feature its own bit (a
+    hash per row is cheaper than comparing the name with every feature); otherwise, and when no modulus fits, bit
+    ``i`` for the ``i``-th feature, by a ``CASE`` over the names (given as parameters ``:f0``, ``:f1`` ...).
+    ``hashed`` chooses (default: by hash on DuckDB).
+    """
+    by_hash = wh.backend == "duckdb" if hashed is None else hashed
+    hash_column = ", hash(feature) AS h" if by_hash else ""
+    names = wh.query(
+        f"SELECT feature{hash_column} FROM (SELECT DISTINCT feature FROM usage_events WHERE {_RECAP_WINDOW}) f",
+        p,
+    )
+    if len(names) > MAX_FEATURE_BITS or names["feature"].isna().any():
+        return None
+    features = [str(f) for f in names["feature"]]
+    if by_hash:
+        hashes = [int(h) for h in names["h"]]
+        for modulus in range(len(features), MAX_FEATURE_BITS + 1):
+            bit = [h % modulus for h in hashes]
+            if len(set(bit)) == len(bit):
+                return features, bit, f"CAST(1 AS BIGINT) << CAST(hash(feature) % {modulus} AS INTEGER)"
+    case = " ".join(f"WHEN :f{i} THEN CAST({1 << i} AS BIGINT)" for i in range(len(features)))
+    return features, list(range(len(features))), f"CASE feature {case} END"
+
+
+def _popularity_by_distinct(wh: Warehouse, as_of: datetime) -> list[str]:
+    """:func:`feature_popularity` by counting distinct customers per feature (any number of features)."""
     df = wh.query(
-        """SELECT feature, count(DISTINCT customer_id) AS n FROM usage_events WHERE ts < :t AND ts >= :since
+        f"""SELECT feature, count(DISTINCT customer_id) AS n FROM usage_events WHERE {_RECAP_WINDOW}
            GROUP BY feature ORDER BY n DESC, feature""",
         {"t": as_of, "since": as_of - timedelta(days=RECAP_DAYS)},
     )

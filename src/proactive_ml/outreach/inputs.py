@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from proactive_ml.outreach.keys import attach, last_positions, positions, repeats
+from proactive_ml.outreach.keys import attach, last_positions, positions, repeats, same_ids
 from proactive_ml.outreach.signals import build_signals
 from proactive_ml.warehouse import Warehouse
 
@@ -40,7 +40,7 @@ CUSTOMER_COLUMNS = [
 def latest_scores(wh: Warehouse, as_of: datetime, target: str = "churn") -> pd.DataFrame:
     """Per customer, the newest score of ``target`` with cutoff <= as_of (at most MAX_SCORE_AGE_DAYS old)."""
     d = as_of.date()
-    return wh.query(
+    return wh.frame(
         """SELECT s.customer_id, s.score, s.reason_1, s.reason_2, s.reason_3, s.cutoff FROM scores s
            JOIN (SELECT customer_id, max(cutoff) AS cutoff FROM scores
                  WHERE target = :t AND cutoff <= :d AND cutoff > :oldest GROUP BY customer_id) m
@@ -51,7 +51,7 @@ def latest_scores(wh: Warehouse, as_of: datetime, target: str = "churn") -> pd.D
 
 
 def _customers(wh: Warehouse) -> pd.DataFrame:
-    return wh.query(f"SELECT {', '.join(CUSTOMER_COLUMNS)} FROM customers")
+    return wh.frame(f"SELECT {', '.join(CUSTOMER_COLUMNS)} FROM customers")
 
 
 def desk_people(wh: Warehouse) -> pd.DataFrame:
@@ -60,7 +60,7 @@ def desk_people(wh: Warehouse) -> pd.DataFrame:
 
 
 def _usage(wh: Warehouse, as_of: datetime) -> pd.DataFrame:
-    return wh.query(
+    return wh.frame(
         """SELECT customer_id,
                   sum(CASE WHEN ts >= :d14 THEN quantity ELSE 0 END) AS usage_14d,
                   sum(CASE WHEN ts < :d14 THEN quantity ELSE 0 END) AS usage_prev_14d
@@ -70,7 +70,7 @@ def _usage(wh: Warehouse, as_of: datetime) -> pd.DataFrame:
 
 
 def _open_tickets(wh: Warehouse, as_of: datetime) -> pd.DataFrame:
-    return wh.query(
+    return wh.frame(
         """SELECT customer_id, opened_at, priority FROM tickets
            WHERE opened_at < :t AND ((closed_at IS NULL AND status IN ('open', 'pending')) OR closed_at >= :t)""",
         {"t": as_of},
@@ -78,7 +78,7 @@ def _open_tickets(wh: Warehouse, as_of: datetime) -> pd.DataFrame:
 
 
 def _feedback(wh: Warehouse, as_of: datetime) -> pd.DataFrame:
-    return wh.query(
+    return wh.frame(
         "SELECT customer_id, survey_type, ts, score FROM feedback WHERE ts < :t AND ts >= :since",
         {"t": as_of, "since": as_of - timedelta(days=90)},
     )
@@ -86,7 +86,7 @@ def _feedback(wh: Warehouse, as_of: datetime) -> pd.DataFrame:
 
 def _spend(wh: Warehouse, as_of: datetime) -> pd.DataFrame:
     """Average monthly spend from usage event values over VALUE_WINDOW_DAYS (no rows when events carry none)."""
-    return wh.query(
+    return wh.frame(
         """SELECT customer_id, sum(value) * 30.0 / :days AS monthly_spend FROM usage_events
            WHERE value IS NOT NULL AND ts >= :since AND ts < :t GROUP BY customer_id""",
         {"t": as_of, "since": as_of - timedelta(days=VALUE_WINDOW_DAYS), "days": VALUE_WINDOW_DAYS},
@@ -161,6 +161,10 @@ def combine(
     at = last_positions(left["customer_id"], c["customer_id"])  # the last row of a repeated customer
     out = attach(left[at >= 0], c.drop(columns="customer_id"), at[at >= 0])
     out = attach(out, n.drop(columns="customer_id"), positions(out["customer_id"], n["customer_id"]))
+    if same_ids(
+        signals.index, c["customer_id"]
+    ):  # signals on the customers' rows (none repeated): same places
+        return attach(out, signals, at[at >= 0])
     return attach(out, signals, positions(out["customer_id"], signals.index))
 
 

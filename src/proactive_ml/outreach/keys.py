@@ -61,7 +61,13 @@ def repeats(values: pd.Series | pd.Index) -> bool:
     text = _text(values)
     if text is None:
         return bool(pd.Index(values).has_duplicates)
-    return bool(pc.count_distinct(text, mode="all").as_py() < len(text))
+    return bool(len(pc.unique(text)) < len(text))  # a missing id is one value of unique's, as in a merge
+
+
+def same_ids(a: pd.Series | pd.Index, b: pd.Series | pd.Index) -> bool:
+    """True when both hold the same text ids in the same order (compared where they lie, no hashing)."""
+    x, y = _text(a), _text(b)
+    return x is not None and y is not None and x.equals(y)
 
 
 def attach(left: pd.DataFrame, right: pd.DataFrame, at: np.ndarray) -> pd.DataFrame:

@@ -365,7 +365,6 @@ def match_playbooks(frame: pd.DataFrame, config: PlaybookConfig) -> pd.DataFrame
         chosen[m] = pb.name
     out = frame.loc[chosen.notna()].copy()
     out["playbook"] = chosen[chosen.notna()].astype(str)
-    by_name = {p.name: p for p in config.playbooks}
-    out["action"] = out["playbook"].map(lambda n: by_name[n].action)
-    out["priority"] = out["playbook"].map(lambda n: by_name[n].priority).astype(int)
+    out["action"] = out["playbook"].map({p.name: p.action for p in config.playbooks})
+    out["priority"] = out["playbook"].map({p.name: p.priority for p in config.playbooks}).astype(int)
     return out.reset_index(drop=True)

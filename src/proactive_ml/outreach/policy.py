@@ -45,8 +45,12 @@ def contact_block_reason(
     else:
         consent = given.map(_consented).to_numpy(dtype=bool)
     emails = customers["email"].fillna("").astype(str)
-    hashes = emails.map(lambda e: email_hash(e) if e else "")
-    supp = hashes.isin(suppressed_hashes) | customers["customer_id"].astype(str).isin(suppressed_customers)
+    if suppressed_hashes:  # no suppressed address, no address to hash (a SHA-256 per row)
+        hashes = emails.map(lambda e: email_hash(e) if e else "")
+        supp = hashes.isin(suppressed_hashes)
+    else:
+        supp = pd.Series(False, index=customers.index)
+    supp |= customers["customer_id"].astype(str).isin(suppressed_customers)
     cancelled_at = pd.to_datetime(customers.get("cancelled_at"), errors="coerce")
     cancelled = (
         cancelled_at.notna() & (cancelled_at <= pd.Timestamp(as_of)) if cancelled_at is not None else False

@@ -87,8 +87,9 @@ def _usage_signals(out: pd.DataFrame, usage: pd.DataFrame, by: _ByCustomer) -> N
     """usage_14d, usage_prev_14d (0 when missing) and usage_trend (their ratio; 1 without earlier usage)."""
     for col in ("usage_14d", "usage_prev_14d"):
         out[col] = np.nan_to_num(by.value(0, usage[col]), nan=0.0) if len(usage) else 0.0
-    prev = out["usage_prev_14d"]
-    out["usage_trend"] = np.where(prev > 0, out["usage_14d"] / prev.where(prev > 0, 1.0), 1.0)
+    # as NumPy arrays: NumPy asking a Series (indexed by a million ids) for its attributes hashes the index
+    prev, recent = out["usage_prev_14d"].to_numpy(dtype=float), out["usage_14d"].to_numpy(dtype=float)
+    out["usage_trend"] = np.where(prev > 0, recent / np.where(prev > 0, prev, 1.0), 1.0)
 
 
 def _ticket_rows(open_tickets: pd.DataFrame, ref: pd.Timestamp) -> pd.DataFrame:
@@ -115,8 +116,10 @@ def _last_answers(feedback: pd.DataFrame, kind: str) -> pd.DataFrame:
     f = feedback[feedback["survey_type"] == kind] if len(feedback) else feedback
     if not len(f):
         return pd.DataFrame({"score": [], "ts": pd.to_datetime([])}, index=pd.Index([], dtype=str))
-    f = f.assign(customer_id=f["customer_id"].astype(str), ts=pd.to_datetime(f["ts"]))
-    return f.sort_values("ts").groupby("customer_id").tail(1).set_index("customer_id")
+    f = f.assign(customer_id=f["customer_id"].astype(str), ts=pd.to_datetime(f["ts"])).sort_values("ts")
+    ids = f["customer_id"]
+    # a group's last row in time order, as groupby("customer_id").tail(1) keeps it (without sorting the ids)
+    return f[ids.notna().to_numpy() & ~ids.duplicated(keep="last").to_numpy()].set_index("customer_id")
 
 
 def _survey_signals(

@@ -181,6 +181,20 @@ class Warehouse:
             cols = [d.name for d in cur.description] if cur.description else []
             return pd.DataFrame.from_records(rows, columns=cols)
 
+    def frame(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """:meth:`query`'s data frame (same columns, types and values), fetched from DuckDB as Arrow.
+
+        ``query`` makes a Python object per text value and pandas then packs them back into Arrow strings: seconds
+        for a million rows. Here the rows come over as Arrow and each column gets the type ``query`` gives it
+        (:func:`_frame_from_arrow`). PostgreSQL goes through :meth:`query`.
+        """
+        if self.backend != "duckdb":
+            return self.query(sql, params)
+        with self._lock:
+            rel = self._conn.sql(_to_backend_sql(sql, self.backend), params=dict(params) if params else None)
+            table = rel.to_arrow_table()
+        return _frame_from_arrow(table)
+
     def text_column(self, sql: str) -> pa.Array:
         """The first column of a query's rows as Arrow text, fetched without a Python object per row.
 
@@ -333,3 +347,29 @@ def _pg_type(series: pd.Series) -> str:
     if kind == "M":
         return "TIMESTAMP"
     return "TEXT"
+
+
+def _frame_from_arrow(table: pa.Table) -> pd.DataFrame:
+    """The data frame DuckDB's ``df()`` gives for a result, from its Arrow form (see :meth:`Warehouse.frame`).
+
+    What ``df()`` does per type: DATE as datetime64[us]; HUGEINT (an integer sum) as float64; integers and
+    booleans with a missing value as pandas' nullable Int64 and boolean; text with no value at all (an empty
+    result, or only NULLs) as objects (None); other text as pandas' string type.
+    """
+    return pd.DataFrame({name: _column_from_arrow(table.column(name)) for name in table.column_names})
+
+
+def _column_from_arrow(col: pa.ChunkedArray) -> Any:
+    """One column of :func:`_frame_from_arrow`."""
+    kind, missing = col.type, col.null_count
+    if pa.types.is_date(kind):
+        return col.cast(pa.timestamp("us")).to_pandas()
+    if pa.types.is_decimal(kind):
+        return col.cast(pa.float64()).to_pandas()
+    if (pa.types.is_string(kind) or pa.types.is_large_string(kind)) and missing == len(col):
+        return pd.Series([None] * len(col), dtype=object)
+    if pa.types.is_integer(kind) and missing:
+        return pd.array(col.to_pylist(), dtype="Int64")
+    if pa.types.is_boolean(kind) and missing:
+        return pd.array(col.to_pylist(), dtype="boolean")
+    return col.to_pandas()
