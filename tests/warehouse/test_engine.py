@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
@@ -73,16 +71,3 @@ def test_unknown_url_is_a_clear_error() -> None:
 def test_unreachable_postgres_is_a_clear_error() -> None:
     with pytest.raises(WarehouseError, match="cannot connect to PostgreSQL"):
         Warehouse.connect("postgresql://postgres@127.0.0.1:1/none?connect_timeout=2")
-
-
-def test_duckdb_loads_short_ids_without_dict_fsst(tmp_path: Path) -> None:
-    """The insert-heavy warehouse skips DuckDB's costly dictionary + FSST string compression (see engine.py)."""
-    with Warehouse.connect(f"duckdb:///{tmp_path / 'w.duckdb'}") as w:
-        w.execute("CREATE TABLE ids (customer_id VARCHAR)")
-        w.execute(
-            "INSERT INTO ids SELECT 'c' || lpad(CAST(i % 1000 AS VARCHAR), 7, '0') FROM range(300000) t(i)"
-        )
-        w.execute("CHECKPOINT")
-        methods = set(w.query("SELECT DISTINCT compression FROM pragma_storage_info('ids')")["compression"])
-    assert "DICT_FSST" not in {m.upper() for m in methods}
-    assert methods, "storage info lists the column's segments"
