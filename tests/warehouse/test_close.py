@@ -54,10 +54,10 @@ def test_the_key_hashing_connection_is_closed_at_exit() -> None:
     """The validation's in-memory DuckDB (a module global) is closed by an atexit hook, before module teardown."""
     code = (
         "import atexit, duckdb\n"
-        "from proactive_ml.validation import rules\n"
-        "con = rules._duck(); con.execute('SELECT 1')\n"
+        "from proactive_ml.validation import keys\n"
+        "con = keys.duck_connection(); con.execute('SELECT 1')\n"
         "atexit._run_exitfuncs()\n"
-        "assert rules._DUCK == [], rules._DUCK\n"
+        "assert keys._DUCK == [], keys._DUCK\n"
         "try:\n    con.execute('SELECT 1')\nexcept duckdb.ConnectionException:\n    print('closed')\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

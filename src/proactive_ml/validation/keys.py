@@ -23,7 +23,7 @@ _DUCK_LOCK = threading.Lock()
 PRESIZE_ROWS = 16_000_000  # the key table is sized up front for at most this many rows (~0.5 GB), then grows
 
 
-def _duck() -> Any:
+def duck_connection() -> Any:
     """One in-memory DuckDB per process for key hashing (each tracker takes its own cursor)."""
     with _DUCK_LOCK:
         if not _DUCK:
@@ -69,7 +69,7 @@ class KeyTracker:
         tb = pa.table(cols)  # noqa: F841 - read by DuckDB's replacement scan
         expr = ", ".join(f"k{i}" for i in range(len(self.key)))
         if self._con is None:
-            self._con = _duck().cursor()
+            self._con = duck_connection().cursor()
         out = self._con.sql(f"SELECT hash({expr}) AS h FROM tb").to_arrow_table().column(0)
         return np.asarray(out.to_numpy(), dtype=np.uint64)
 

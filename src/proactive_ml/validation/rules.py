@@ -19,10 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from proactive_ml.contract import Dataset
-from proactive_ml.validation.keys import _DUCK, KeyTracker, _duck
+from proactive_ml.validation.keys import duck_connection
 from proactive_ml.validation.suites import Rule
-
-__all__ = ["_DUCK", "KeyTracker", "ParsedChunk", "_duck", "known_mask", "parse_chunk", "rule_mask"]
 
 _INT_RE = r"^[+-]?\d{1,18}(\.0*)?$"
 _FLOAT_RE = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,3})?$"
@@ -184,7 +182,7 @@ def known_mask(text: pa.Array, ids: pa.Array | None) -> np.ndarray:
         return known_mask_arrow(text, ids)
     fk_values = pa.table({"v": text.cast(pa.string())})  # noqa: F841 - read by DuckDB's replacement scan
     fk_refs = pa.table({"id": ids.cast(pa.string())})  # noqa: F841 - read by DuckDB's replacement scan
-    con = _duck().cursor()
+    con = duck_connection().cursor()
     try:  # a projection of one scan keeps the rows' order (DuckDB preserves insertion order by default)
         out = con.sql("SELECT v IN (SELECT id FROM fk_refs) AS m FROM fk_values").to_arrow_table().column(0)
     finally:
@@ -287,7 +285,7 @@ def _compare(values: pd.Series, bound: Any, op: str) -> np.ndarray:
 def rule_mask(rule: Rule, frame: pd.DataFrame, params: Mapping[str, Any]) -> np.ndarray:
     """Rows of ``frame`` that fail ``rule`` (GX semantics: nulls pass every rule except not-null).
 
-    The uniqueness rule is not handled here (see :class:`KeyTracker`: first occurrence kept).
+    The uniqueness rule is not handled here (see :class:`~proactive_ml.validation.keys.KeyTracker`: first occurrence kept).
     """
     kw = {
         k: (params[v["$PARAMETER"]] if isinstance(v, dict) and "$PARAMETER" in v else v)

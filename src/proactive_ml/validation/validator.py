@@ -20,8 +20,9 @@ import pyarrow as pa
 from proactive_ml.contract import Dataset
 from proactive_ml.validation import store
 from proactive_ml.validation.gates import as_of_end, row_params
+from proactive_ml.validation.keys import KeyTracker
 from proactive_ml.validation.reasons import failure_reasons
-from proactive_ml.validation.rules import KeyTracker, ParsedChunk, condition_mask, parse_chunk, rule_mask
+from proactive_ml.validation.rules import ParsedChunk, condition_mask, parse_chunk, rule_mask
 from proactive_ml.validation.suites import Rule, Suite
 
 GX_MAX_ROWS = 100_000  # GX validates the whole batch up to this size ...
