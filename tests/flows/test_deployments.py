@@ -6,10 +6,8 @@ import importlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -34,12 +32,6 @@ def test_every_entrypoint_is_a_flow() -> None:
         assert isinstance(getattr(module, func), Flow), dep["entrypoint"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _get(url: str) -> object:
     with urllib.request.urlopen(url, timeout=5) as r:  # noqa: S310 - loopback only
         return json.loads(r.read())
@@ -54,43 +46,22 @@ def _post(url: str, body: dict) -> object:
 
 
 @pytest.fixture(scope="module")
-def prefect_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    home = tmp_path_factory.mktemp("prefect-home")
-    port = _free_port()
-    api = f"http://127.0.0.1:{port}/api"
+def prefect_server(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The session's Prefect test server, for the CLI too: one server start less per suite.
+
+    It is ephemeral, so no scheduler runs in it: only the runs a test asks for. Other flow tests' runs live in
+    it as well, so a test looks up its runs by deployment.
+    """
+    from prefect.settings import PREFECT_API_URL
+
+    api = PREFECT_API_URL.value()
     env = {
         **os.environ,
-        "PREFECT_HOME": str(home),
+        "PREFECT_HOME": str(tmp_path_factory.mktemp("prefect-home")),
         "PREFECT_API_URL": api,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_SERVER_UI_ENABLED": "false",
-        "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",  # only the runs a test asks for
-        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
     }
-    log = open(home / "server.log", "w")  # noqa: SIM115 - closed in teardown
-    proc = subprocess.Popen(
-        [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.time() + 90
-        while True:
-            try:
-                _get(f"{api}/health")
-                break
-            except Exception:
-                if time.time() > deadline or proc.poll() is not None:
-                    raise RuntimeError(
-                        "Prefect server did not start:\n" + (home / "server.log").read_text()
-                    ) from None
-                time.sleep(0.5)
-        yield api, env
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+    return api, env
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +130,9 @@ def test_a_deployment_runs_through_a_process_worker(deployed, tmp_path: Path) ->
         timeout=400,
     )
     assert worker.returncode == 0, worker.stdout + worker.stderr
-    (run,) = _post(f"{api}/flow_runs/filter", {})  # type: ignore[misc]
+    deployment = _get(f"{api}/deployments/name/{name}")
+    runs = {"flow_runs": {"deployment_id": {"any_": [deployment["id"]]}}}  # type: ignore[index]
+    (run,) = _post(f"{api}/flow_runs/filter", runs)  # type: ignore[misc]
     assert run["state_type"] == "COMPLETED", run["state"]
     assert run["name"] == "ingest-2026-01-02"  # named by its as-of date
     with Warehouse.connect(f"duckdb:///{data / 'warehouse.duckdb'}") as wh:
