@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -205,3 +206,15 @@ def test_promote_by_hand_then_rollback(trained: dict[str, Any]) -> None:
         registry.rollback(s, "churn")
     with pytest.raises(UserError):
         registry.promote(s, "churn", "99")
+
+
+def test_model_logging_leaves_the_process_environment_alone(settings: Settings) -> None:
+    """Two targets train on parallel threads: MLflow's env-var tracker must not patch ``os.environ`` for both."""
+    from mlflow.utils.model_utils import env_var_tracker
+
+    registry.connect(settings)
+    before = os._Environ.__getitem__
+    with env_var_tracker() as names:
+        assert os._Environ.__getitem__ is before  # no process-wide patch while a model is logged
+        assert os.environ.get("PATH")
+    assert names == set()

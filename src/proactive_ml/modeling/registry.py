@@ -65,6 +65,10 @@ def connect(settings: Settings) -> MlflowClient:
     """Point MLflow at the configured tracking/registry store and return a client."""
     # A progress bar per tiny artifact download (a model, an explainer) only clutters logs; still overridable.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # MLflow records which environment variables a model's logging reads by patching ``os.environ``'s class for
+    # the whole process; two targets trained on parallel threads then share one patch, and logging fails with
+    # "Set changed size during iteration". The names it records are not needed here: always off.
+    os.environ["MLFLOW_RECORD_ENV_VARS_IN_MODEL_LOGGING"] = "false"
     # Serving requirements are always given explicitly (see tracking): pip's absence from a uv environment is then
     # not worth a warning on every training.
     logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)
