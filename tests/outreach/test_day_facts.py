@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from proactive_ml.identity import send_key
-from proactive_ml.outreach.facts import DayFacts, feature_popularity, load_facts
+from proactive_ml.outreach.facts import DayFacts, load_facts
 from proactive_ml.sim.content_world import content_world
 from proactive_ml.sim.small_company import at, end_date, load_raw_tables
 from proactive_ml.warehouse import Warehouse
@@ -47,32 +47,3 @@ def test_day_facts_reads_every_due_customer_at_once_and_equals_load_facts(tmp_pa
         assert not set(ids[20:25]) & day.read  # not due yet: not read
         assert day.of(ids[18:28]) == load_facts(wh, ids[18:28], AS_OF)  # read when asked for
         assert day.of(["nobody"]) == {}  # no customer row, no facts (as load_facts)
-
-
-def test_prefetched_popularity_equals_the_count_when_asked(tmp_path: Path) -> None:
-    """The popularity counted ahead on a second connection is the one counted on first use; facts the same."""
-    tables = content_world(n_customers=30)
-    with Warehouse.connect(f"duckdb:///{tmp_path}/w.duckdb") as wh:
-        load_raw_tables(wh, tables)
-        ids = tables["customers"]["customer_id"].astype(str).tolist()
-        ahead = DayFacts(wh, AS_OF).prefetch_popularity()
-        assert ahead._popularity_ahead is not None  # started on DuckDB
-        plain = DayFacts(wh, AS_OF)
-        assert ahead.of(ids) == plain.of(ids)
-        assert ahead.popularity == plain.popularity == feature_popularity(wh, AS_OF)
-        assert ahead.popularity  # the small world's usage names features
-        sibling = wh.sibling()
-        assert sibling is not None
-        sibling.close()
-        assert wh.scalar("SELECT count(*) FROM customers") == len(
-            ids
-        )  # closing a sibling leaves this one open
-
-
-def test_prefetch_needs_a_second_connection_only_on_duckdb(wh: Warehouse) -> None:
-    """PostgreSQL has no sibling connection: the popularity is then counted when first asked."""
-    day = DayFacts(wh, AS_OF).prefetch_popularity()
-    assert (day._popularity_ahead is not None) == (wh.backend == "duckdb")
-    assert day.of([]) == {}  # nothing asked: the count ahead is not waited for here
-    day.settle()  # a run waits for it before it returns
-    assert day._popularity_ahead is None or day._popularity_ahead.done()

@@ -158,13 +158,17 @@ class Dispatcher:
         clock: Callable[[], datetime],
         template_dir: Path | str | None,
         as_of: datetime | None = None,
-        facts: DayFacts | None = None,
     ) -> None:
         self.wh, self.settings, self.config, self.sender = wh, settings, config, sender
         self.as_of = as_of or clock()
-        self.facts = facts or DayFacts(wh, self.as_of)  # read once per run, for every customer due
-        self.retry, self.sleep, self.rng = retry, sleep, rng
-        self.clock, self.template_dir = clock, template_dir
+        self.facts = DayFacts(wh, self.as_of)  # read once per run, for every customer due
+        self.retry, self.sleep, self.rng, self.clock, self.template_dir = (
+            retry,
+            sleep,
+            rng,
+            clock,
+            template_dir,
+        )
         self.lock = threading.Lock()
         self.counts = dict.fromkeys(
             ("sent", "requests", "dead_lettered", "failed", "released", "unknown", "rate_limited", "retries"),
@@ -409,7 +413,6 @@ def deliver_pending(
     stale_after: timedelta = timedelta(minutes=10),
     clock: Callable[[], datetime] | None = None,
     template_dir: Path | str | None = None,
-    facts: DayFacts | None = None,
 ) -> dict[str, int]:
     """Reconcile rows stuck in 'sending', then send every planned row due at ``now`` (default: the clock).
 
@@ -438,7 +441,6 @@ def deliver_pending(
         clock=clock,
         template_dir=template_dir,
         as_of=now,
-        facts=facts,  # the run's facts as of ``now`` (:meth:`DayFacts.prefetch_popularity` may have started)
     )
     for name in ledger.due_playbooks(wh, now):
         send_playbook(dispatcher, config.get(name), now=now, batch_size=batch_size, workers=workers)

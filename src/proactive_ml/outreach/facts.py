@@ -13,7 +13,6 @@ customer's locale. A missing fact is ``None`` and the block that needs it is lef
 from __future__ import annotations
 
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -243,28 +242,6 @@ class DayFacts:
         self.read: set[str] = set()
         self.popularity: list[str] | None = None
         self.lock = threading.Lock()
-        self._popularity_ahead: Future[list[str]] | None = None
-
-    def prefetch_popularity(self) -> DayFacts:
-        """Start counting :func:`feature_popularity` now, on a second DuckDB connection in a background thread.
-
-        The count scans 90 days of usage events; started before the day's decisions, the scan overlaps them
-        instead of following them. The same list as counting when first asked; a no-op on PostgreSQL.
-        """
-        sibling = self.wh.sibling()
-        if sibling is not None:
-            pool = ThreadPoolExecutor(1, thread_name_prefix="popularity")
-            self._popularity_ahead = pool.submit(_popularity_then_close, sibling, self.as_of)
-            pool.shutdown(wait=False)  # the thread ends with its one task
-        return self
-
-    def settle(self) -> None:
-        """Wait for a count started ahead to end (its connection closes with it; an error is raised by :meth:`of`).
-
-        A run waits before it returns, so the warehouse is never closed while the second connection still reads.
-        """
-        if self._popularity_ahead is not None:
-            wait([self._popularity_ahead])
 
     def of(self, customer_ids: list[str]) -> dict[str, Facts]:
         """Facts per customer id (ids without a customer row are left out, as :func:`load_facts` does)."""
@@ -272,8 +249,7 @@ class DayFacts:
             missing = {str(c) for c in customer_ids} - self.read
             if missing:
                 if self.popularity is None:
-                    ahead = self._popularity_ahead
-                    self.popularity = ahead.result() if ahead else feature_popularity(self.wh, self.as_of)
+                    self.popularity = feature_popularity(self.wh, self.as_of)
                     missing |= set(_due_customers(self.wh, self.as_of))
                 self.known.update(load_facts(self.wh, sorted(missing), self.as_of, self.popularity))
                 self.read |= missing
@@ -287,11 +263,3 @@ def _due_customers(wh: Warehouse, as_of: datetime) -> list[str]:
         {"t": as_of},
     )
     return [str(c) for c in due["customer_id"]]
-
-
-def _popularity_then_close(wh: Warehouse, as_of: datetime) -> list[str]:
-    """:func:`feature_popularity` on a connection of its own, closed afterwards."""
-    try:
-        return feature_popularity(wh, as_of)
-    finally:
-        wh.close()

@@ -15,7 +15,6 @@ import pandas as pd
 from proactive_ml.delivery import EmailSender
 from proactive_ml.outreach.decisions import recent_contacts, record_decisions
 from proactive_ml.outreach.dispatch import deliver_pending
-from proactive_ml.outreach.facts import DayFacts
 from proactive_ml.outreach.inputs import desk_people, load_candidates
 from proactive_ml.outreach.playbooks import PlaybookConfig, load_playbooks
 from proactive_ml.outreach.quality import without_paused
@@ -71,21 +70,12 @@ def run_outreach(
     config = config or load_playbooks()
     t = as_of_datetime(as_of)
     config, paused = without_paused(wh, config)  # the desk's "suggestion was wrong" flags (pause_above)
-    facts = DayFacts(wh, t).prefetch_popularity() if deliver else None  # the usage scan beside the decisions
-    try:
-        summary = decide_and_record(
-            wh, settings, t, uplift, config, now=deliver_kwargs.get("clock", _utcnow)()
-        )
-        summary["paused_playbooks"] = paused
-        summary.update(export_day_tasks(wh, settings, t.date(), tasks_csv))
-        sent: dict[str, int] = {}
-        if facts is not None:
-            sent = deliver_pending(
-                wh, settings, now=t, config=config, sender=sender, facts=facts, **deliver_kwargs
-            )
-    finally:
-        if facts is not None:
-            facts.settle()
+    summary = decide_and_record(wh, settings, t, uplift, config, now=deliver_kwargs.get("clock", _utcnow)())
+    summary["paused_playbooks"] = paused
+    summary.update(export_day_tasks(wh, settings, t.date(), tasks_csv))
+    sent: dict[str, int] = {}
+    if deliver:
+        sent = deliver_pending(wh, settings, now=t, config=config, sender=sender, **deliver_kwargs)
     summary.update({k: sent.get(k, 0) for k in DELIVERY_KEYS})
     summary["deferred"] = int(
         wh.scalar("SELECT count(*) FROM send_ledger WHERE state = 'planned' AND send_at > :t", {"t": t}) or 0

@@ -105,16 +105,6 @@ class Warehouse:
             conn, self._conn = self._conn, _CLOSED
             conn.close()
 
-    def sibling(self) -> Warehouse | None:
-        """A second connection to the same DuckDB database, for a read that runs beside this one's statements.
-
-        DuckDB runs the two connections' queries at the same time (each sees committed data). ``None`` on
-        PostgreSQL, where a caller simply reads on this connection. The caller closes the sibling.
-        """
-        if self.backend != "duckdb":
-            return None
-        return Warehouse(self.url, self._conn.cursor(), "duckdb")
-
     def __enter__(self) -> Warehouse:
         return self
 
