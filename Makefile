@@ -15,6 +15,9 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 # Coverage floor of `make test` (percent of lines and branches of src/proactive_ml, subprocesses included).
 COV_FLOOR ?= 85
+# Test processes of `make test` (pytest-xdist; every flow test runs on one of them, which alone starts the Prefect
+# test server). 0 runs the suite in this process, one test after another.
+TEST_WORKERS ?= 2
 
 .PHONY: help env demo test check lint typecheck imports test-slow bench mlflow-ui serve clean
 .PHONY: prefect-server prefect-deploy prefect-worker prefect-run prefect-stop
@@ -48,7 +51,7 @@ imports: $(STAMP) ## import contracts between packages (import-linter; layers in
 check: lint typecheck imports ## ruff check, ruff format --check, mypy and lint-imports
 
 test: check ## check, then the test suite with the coverage floor (what CI runs)
-	$(BIN)/pytest -m "not slow" -q --cov --cov-fail-under=$(COV_FLOOR)
+	$(BIN)/pytest -m "not slow" -q -n $(TEST_WORKERS) --dist loadgroup --cov --cov-fail-under=$(COV_FLOOR)
 
 test-slow: $(STAMP) ## the slow checks (100x crash test, long soaks)
 	$(BIN)/pytest -m slow -q

@@ -50,14 +50,13 @@ def _pg_schema_url(schema: str) -> str:
 
 
 @pytest.fixture
-def pg_url(request: pytest.FixtureRequest, pg_problem: str | None) -> Iterator[str]:
+def pg_url(pg_problem: str | None) -> Iterator[str]:
     """A URL to an empty PostgreSQL schema, dropped afterwards."""
     if pg_problem:
         if REQUIRE_PG:
             pytest.fail(
                 f"PostgreSQL is required (PROACTIVE_REQUIRE_POSTGRES=1) but unreachable: {pg_problem}"
             )
-        _PG_NOT_RUN.append(request.node.nodeid)
         pytest.skip(f"PostgreSQL NOT RUN: unreachable at {PG_URL}")
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = Warehouse.connect(PG_URL)
@@ -101,6 +100,12 @@ def duck(tmp_path: Path) -> Iterator[Warehouse]:
     w.close()
 
 
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Note the PostgreSQL tests skipped for want of a server (in the main process, with or without ``-n``)."""
+    if report.skipped and "PostgreSQL NOT RUN" in str(report.longrepr) and report.nodeid not in _PG_NOT_RUN:
+        _PG_NOT_RUN.append(report.nodeid)
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: ignore[no-untyped-def]
     if _PG_NOT_RUN:
         terminalreporter.section("POSTGRESQL TESTS NOT RUN", sep="!", red=True, bold=True)
@@ -108,3 +113,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: igno
             f"{len(_PG_NOT_RUN)} PostgreSQL tests did not run: no server at {PG_URL}. "
             "Start PostgreSQL or set PROACTIVE_TEST_PG_URL; CI sets PROACTIVE_REQUIRE_POSTGRES=1 to fail instead."
         )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With ``-n`` (pytest-xdist), every flow test runs on one worker: only it starts the Prefect test server."""
+    flows = Path(__file__).parent / "flows"
+    for item in items:
+        if item.path.is_relative_to(flows):
+            item.add_marker(pytest.mark.xdist_group("prefect"))
