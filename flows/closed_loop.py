@@ -20,7 +20,7 @@ from typing import Any
 
 from prefect import flow
 
-from flows.common import migrate_warehouse, no_subflow_heartbeats
+from flows.common import migrate_warehouse, no_subflow_heartbeats, quiet_temporary_server_shutdown
 from flows.ingest import ingest_flow
 from flows.outreach import outreach_flow
 from flows.report import check_targeting, report_flow
@@ -411,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # the demo prints its own progress and summary
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # the local server must not phone home
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    quiet_temporary_server_shutdown()  # no traceback after the summary when Prefect's temporary server stops
     h = closed_loop(
         customers=a.customers,
         days=a.days,

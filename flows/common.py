@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from proactive_ml.errors import UserError
 from proactive_ml.settings import Settings, get_settings
@@ -79,3 +85,26 @@ def require_customers(settings: Settings, flow: str) -> None:
         f"first, or point the run at the right data folder (PROACTIVE_DATA_DIR, now {settings.data_dir}; a "
         "deployment sets it in its job variables: see prefect.yaml)"
     )
+
+
+def quiet_temporary_server_shutdown() -> Path | None:
+    """Give Prefect's temporary server a logging config that keeps its shutdown quiet; the config's path.
+
+    When the server Prefect starts for a run without ``PREFECT_API_URL`` stops, it may log a cancelled connection
+    reset as an ERROR with a traceback (``sqlalchemy.pool``, PrefectHQ/prefect#16504): harmless, and the last
+    thing the demo would print. The config is Prefect's own ``logging.yml`` with one logger added (the SQLAlchemy
+    pool logs only what is critical), read when the server starts; a ``PREFECT_LOGGING_SETTINGS_PATH`` already
+    set is kept (``None``).
+    """
+    if os.environ.get("PREFECT_LOGGING_SETTINGS_PATH"):
+        return None
+    import prefect.logging
+
+    config = yaml.safe_load(Path(prefect.logging.__file__).with_name("logging.yml").read_text())
+    config["loggers"]["sqlalchemy.pool"] = {"level": "CRITICAL"}
+    fd, name = tempfile.mkstemp(prefix="proactive-prefect-logging-", suffix=".yml")
+    with os.fdopen(fd, "w") as f:
+        yaml.safe_dump(config, f, sort_keys=False)
+    atexit.register(Path(name).unlink, missing_ok=True)
+    os.environ["PREFECT_LOGGING_SETTINGS_PATH"] = name
+    return Path(name)
