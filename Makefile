@@ -13,7 +13,8 @@ unexport PYTHONDONTWRITEBYTECODE
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 180
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
-# Coverage floor of `make test` (percent of lines and branches of src/proactive_ml, subprocesses included).
+# Coverage floor of `make test` (percent of lines and branches of src/proactive_ml; subprocesses are not measured,
+# see [tool.coverage.run] in pyproject.toml).
 COV_FLOOR ?= 85
 # Test processes of `make test` (pytest-xdist; every flow test runs on one of them, which alone starts the Prefect
 # test server). 0 runs the suite in this process, one test after another.
