@@ -7,8 +7,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from tests.modeling.samples import feature_frame
 
-from proactive_ml.features.point_in_time import categorical_features, feature_names, numeric_features
+from proactive_ml.features.point_in_time import categorical_features, numeric_features
 from proactive_ml.modeling.candidates import build_pipeline
 from proactive_ml.modeling.config import load_model_config
 from proactive_ml.modeling.reasons import (
@@ -23,21 +24,6 @@ from proactive_ml.modeling.reasons import (
 )
 
 
-def _frame(n: int = 400, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    X = pd.DataFrame({c: rng.normal(10, 3, n) for c in numeric_features()})
-    X["usage_change_30d"] = rng.uniform(-1, 1, n)
-    X["last_nps"] = np.where(rng.random(n) < 0.3, np.nan, rng.integers(0, 11, n))
-    X["days_since_last_nps"] = rng.uniform(0, 60, n)
-    X["tickets_open"] = rng.integers(0, 4, n).astype(float)
-    X["last_ticket_priority"] = rng.choice(["none", "low", "high"], n).astype(object)
-    X["plan"] = rng.choice(["free", "pro"], n).astype(object)
-    X = X[feature_names()]
-    logit = -2.5 * X["usage_change_30d"] + 0.8 * X["tickets_open"] - 0.2 * X["last_nps"].fillna(7) - 0.5
-    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
-    return X, y
-
-
 def _model(kind: str, X: pd.DataFrame, y: np.ndarray) -> Any:
     spec = next(dict(s) for s in load_model_config().candidates if s["kind"] == kind)
     if kind == "hist_gradient_boosting":  # a fast, small forest that still fits a few hundred rows
@@ -47,7 +33,7 @@ def _model(kind: str, X: pd.DataFrame, y: np.ndarray) -> Any:
 
 @pytest.fixture(scope="module", params=["logistic_regression", "hist_gradient_boosting", "soft_voting"])
 def fitted(request: pytest.FixtureRequest) -> tuple[Any, Explainer, pd.DataFrame]:
-    X, y = _frame(500)
+    X, y = feature_frame(500)
     if request.param == "soft_voting":
         spec = {"name": "soft_vote", "kind": "soft_voting", "members": list(load_model_config().candidates)}
         model = build_pipeline(spec, numeric_features(), categorical_features()).fit(X, y)
@@ -70,7 +56,7 @@ def _linear_contributions(model: Any, explainer: Explainer, X: pd.DataFrame) -> 
 
 
 def test_logistic_contributions_equal_the_models_additive_ones() -> None:
-    X, y = _frame(400)
+    X, y = feature_frame(400)
     model = _model("logistic_regression", X, y)
     expl = fit_explainer(X, model.predict_proba(X)[:, 1])
     mine = contributions(model, expl, X.head(60))
@@ -103,7 +89,7 @@ def test_every_reason_raises_risk_and_agrees_with_the_model(
 
 def test_top_decile_always_gets_a_reason(fitted: tuple[Any, Explainer, pd.DataFrame]) -> None:
     model, expl, X = fitted
-    X2, _ = _frame(300, seed=7)  # new customers, not the training rows
+    X2, _ = feature_frame(300, seed=7)  # new customers, not the training rows
     p = model.predict_proba(X2)[:, 1]
     frame = pd.DataFrame({"score": p}, index=X2.index).join(top_reasons(model, expl, X2, p))
     assert top_decile_reason_share(frame) == 1.0
@@ -115,7 +101,7 @@ def test_top_decile_always_gets_a_reason(fitted: tuple[Any, Explainer, pd.DataFr
 
 
 def test_reasons_are_readable_and_true() -> None:
-    X, y = _frame(600)
+    X, y = feature_frame(600)
     model = _model("logistic_regression", X, y)
     expl = fit_explainer(X, model.predict_proba(X)[:, 1])
     typical = {c: (X[c].median() if c in numeric_features() else X[c].mode()[0]) for c in X.columns}
@@ -135,7 +121,7 @@ def test_reasons_are_readable_and_true() -> None:
 
 
 def test_overall_profile_when_no_feature_raises_risk() -> None:
-    X, y = _frame(400)
+    X, y = feature_frame(400)
     model = _model("logistic_regression", X, y)
     expl = fit_explainer(X, model.predict_proba(X)[:, 1])
     typical = pd.DataFrame([expl.reference])[X.columns]  # the reference customer: every contribution is 0
@@ -144,7 +130,7 @@ def test_overall_profile_when_no_feature_raises_risk() -> None:
 
 
 def test_declared_attributes_get_their_reason_text() -> None:
-    X, y = _frame(400)
+    X, y = feature_frame(400)
     X["contract"] = np.where(y == 1, "monthly", "yearly").astype(object)
     spec = next(dict(s) for s in load_model_config().candidates if s["kind"] == "logistic_regression")
     model = build_pipeline(spec, numeric_features(), [*categorical_features(), "contract"]).fit(X, y)

@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import psycopg
 import pytest
+from tests.modeling.samples import feature_frame
 
 from proactive_ml.errors import UserError
-from proactive_ml.features.point_in_time import categorical_features, feature_names, numeric_features
+from proactive_ml.features.point_in_time import categorical_features, numeric_features
 from proactive_ml.modeling.candidates import build_pipeline, permutation_importance_series
 from proactive_ml.modeling.config import Gates, TrainingConfig, load_model_config, resolve_members
 from proactive_ml.modeling.datasets import snapshot_hash, training_cutoffs
@@ -67,28 +68,13 @@ def test_gate_needs_margin_and_floors() -> None:
     assert decide_promotion({"roc_auc": float("nan")}, None, g)[0] is False
 
 
-def _frame(n: int = 400, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    X = pd.DataFrame({c: rng.normal(10, 3, n) for c in numeric_features()})
-    X["usage_change_30d"] = rng.uniform(-1, 1, n)
-    X["last_nps"] = np.where(rng.random(n) < 0.3, np.nan, rng.integers(0, 11, n))
-    X["days_since_last_nps"] = rng.uniform(0, 60, n)
-    X["tickets_open"] = rng.integers(0, 4, n).astype(float)
-    X["last_ticket_priority"] = rng.choice(["none", "low", "high"], n).astype(object)
-    X["plan"] = rng.choice(["free", "pro"], n).astype(object)
-    X = X[feature_names()]
-    logit = -2.5 * X["usage_change_30d"] + 0.8 * X["tickets_open"] - 0.2 * X["last_nps"].fillna(7) - 0.5
-    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
-    return X, y
-
-
 def test_declared_candidates_build_fit_and_calibrate() -> None:
     cfg = load_model_config()
     kinds = {c["kind"] for c in cfg.candidates}
     assert {"logistic_regression", "hist_gradient_boosting"} <= kinds
     assert cfg.gates.min_improvement == 0.005
     assert cfg.gates.floors["roc_auc"] == 0.6
-    X, y = _frame()
+    X, y = feature_frame()
     from threadpoolctl import threadpool_limits
 
     def fast(spec: dict) -> dict:  # fewer boosting rounds: a fast test
@@ -113,7 +99,7 @@ def test_declared_candidates_build_fit_and_calibrate() -> None:
 
 
 def test_soft_vote_is_the_mean_of_its_members_calibrated_probabilities() -> None:
-    X, y = _frame()
+    X, y = feature_frame()
     members = [
         {"name": "a", "kind": "logistic_regression", "params": {"max_iter": 200}},
         {"name": "b", "kind": "dummy"},
@@ -136,7 +122,7 @@ def test_ensemble_members_must_name_declared_single_candidates() -> None:
 
 
 def test_snapshot_hash_is_stable_and_content_sensitive() -> None:
-    X, _ = _frame(50)
+    X, _ = feature_frame(50)
     assert snapshot_hash(X) == snapshot_hash(X.copy())
     Y = X.copy()
     Y.iloc[0, 0] += 1
