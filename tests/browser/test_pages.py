@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -82,4 +83,11 @@ def test_report_fits_1280_px_without_horizontal_overflow(
         ".filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1).length"
     )
     assert wide == 0
+    hidden = page.evaluate(  # a table wider than its box scrolls sideways: its right-hand columns unseen
+        "() => [...document.querySelectorAll('.wide')].filter(e => e.scrollWidth > e.clientWidth + 1).length"
+    )
+    assert hidden == 0
+    headers = page.evaluate("() => [...document.querySelectorAll('th')].map(e => e.innerText)")
+    assert "Extra churned" in headers  # the theme table's last column, the one that used to be cut off
+    assert not [h for h in headers if re.fullmatch(r"[a-z0-9]+(_[a-z0-9]+)+", h)], headers  # no code names
     assert page.offline_requests == []  # the report travels as one file: no network

@@ -6,7 +6,14 @@ import math
 
 import pandas as pd
 
-from proactive_ml.measurement.headline import display_impact, headline_text, weeks_needed
+from proactive_ml.measurement.headline import (
+    display_impact,
+    display_rates,
+    display_tasks,
+    display_variants,
+    headline_text,
+    weeks_needed,
+)
 
 ROW = {
     "playbook": "ALL",
@@ -48,3 +55,31 @@ def test_headline_of_a_win_and_human_table():
     assert table.iloc[0]["Rate, contacted"] == "82.0%"
     assert table.iloc[0]["95% interval (points)"] == "-6.0 to +10.0"
     assert "n_treated" not in table.columns
+
+
+def test_variant_rate_and_task_tables_read_as_words_and_percentages():
+    variants = pd.DataFrame(
+        [{**ROW, "playbook": "onboarding", "variant": "a", "sent": 180, "reply": 0.021, "unsubscribe": 0.004}]
+    )
+    v = display_variants(variants).iloc[0]
+    assert v["Outcome"] == "Still a customer after 90 days"
+    assert v["Difference, points (95% interval)"] == "+2.0 (-6.0 to +10.0)"
+    assert (v["Replied"], v["Unsubscribed"], v["Emails sent"]) == ("2.1%", "0.4%", "180")
+    rates = pd.DataFrame(
+        {"playbook": ["p"], "sent": [1098], "delivered": [0.847], "open": [0.318], "click": [0.0592],
+         "reply": [0.0209], "unsubscribe": [0.0082], "csat_mean": [3.25], "ratings": [102]}
+    )  # fmt: skip
+    r = display_rates(rates).iloc[0]
+    assert (r["Emails sent"], r["Delivered"], r["Clicked"], r["Average rating (1–5)"]) == (
+        "1,098",
+        "84.7%",
+        "5.9%",
+        "3.25",
+    )
+    tasks = pd.DataFrame({"playbook": ["p"], "state": ["done"], "tasks": [461], "retained_30d": [0.93]})
+    t = display_tasks(tasks).iloc[0]
+    assert (t["State"], t["Tasks"], t["Still a customer after 30 days"]) == ("Done", "461", "93.0%")
+    for table in (display_variants(variants), display_rates(rates), display_tasks(tasks)):
+        assert not [c for c in table.columns if "_" in c], table.columns
+    assert display_rates(pd.DataFrame()).empty
+    assert display_tasks(pd.DataFrame()).empty

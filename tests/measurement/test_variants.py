@@ -37,7 +37,10 @@ def test_each_variant_is_judged_against_the_holdout_with_intervals() -> None:
     impact = pd.DataFrame(columns=IMPACT_COLUMNS)
     html = render_html(date(2026, 12, 31), impact, empty, empty, empty, {}, variants=t)
     assert "Variants: judged on retention" in html
-    assert "<td>onboarding</td><td>a</td><td>retained_60d</td>" in html
+    row = "<td class=words>onboarding</td><td class=words>a</td><td class=words>Still a customer after 60 days</td>"
+    assert row in html  # in words, as the rest of the report
+    assert "retained_60d" not in html
+    assert "n_treated" not in html
 
 
 def test_variant_metrics_carry_reply_and_unsubscribe_rates(duck) -> None:

@@ -151,3 +151,73 @@ def display_leaderboard(lead: pd.DataFrame) -> pd.DataFrame:
             lambda v: "" if pd.isna(v) else f"{v * 100:+.1f}"
         )
     return out
+
+
+def _pct(v: object) -> str:
+    return "" if v is None or pd.isna(v) else f"{float(v):.1%}"  # type: ignore[arg-type]
+
+
+def _count(v: object) -> str:
+    return "" if v is None or pd.isna(v) else f"{int(v):,}"  # type: ignore[call-overload]
+
+
+def display_variants(variants: pd.DataFrame) -> pd.DataFrame:
+    """The variants table (:func:`~.variants.variant_table`) with human column names and rates in percent."""
+    if variants is None or variants.empty:
+        return pd.DataFrame()
+    return pd.DataFrame(
+        {
+            "Playbook": variants["playbook"],
+            "Variant": variants["variant"],
+            "Outcome": variants["outcome"].map(outcome_name),
+            "Contacted": variants["n_treated"].map(_count),
+            "Held out": variants["n_holdout"].map(_count),
+            "Rate, contacted": variants["rate_treated"].map(_pct),
+            "Rate, held out": variants["rate_holdout"].map(_pct),
+            "Difference, points (95% interval)": [
+                "" if pd.isna(d) else f"{d * 100:+.1f} ({a * 100:+.1f} to {b * 100:+.1f})"
+                for d, a, b in zip(variants["diff"], variants["ci_low"], variants["ci_high"], strict=True)
+            ],
+            "Emails sent": variants["sent"].map(_count),
+            "Replied": variants["reply"].map(_pct),
+            "Unsubscribed": variants["unsubscribe"].map(_pct),
+        }
+    )
+
+
+def display_rates(rates: pd.DataFrame) -> pd.DataFrame:
+    """Response rates per playbook (:func:`~proactive_ml.responses.processing.response_rates`), in words."""
+    if rates is None or rates.empty:
+        return pd.DataFrame()
+    out = pd.DataFrame({"Playbook": rates["playbook"]})
+    for col, name, fmt in (
+        ("sent", "Emails sent", _count),
+        ("delivered", "Delivered", _pct),
+        ("open", "Opened", _pct),
+        ("click", "Clicked", _pct),
+        ("reply", "Replied", _pct),
+        ("unsubscribe", "Unsubscribed", _pct),
+        ("csat_mean", "Average rating (1–5)", _mean),
+        ("ratings", "Ratings", _count),
+    ):
+        if col in rates.columns:  # the columns that were measured
+            out[name] = rates[col].map(fmt)
+    return out
+
+
+def _mean(v: object) -> str:
+    return "" if v is None or pd.isna(v) else f"{float(v):.2f}"  # type: ignore[arg-type]
+
+
+def display_tasks(tasks: pd.DataFrame) -> pd.DataFrame:
+    """Customer-success tasks per playbook and state, with the 30-day retention of their customers, in words."""
+    if tasks is None or tasks.empty:
+        return pd.DataFrame()
+    return pd.DataFrame(
+        {
+            "Playbook": tasks["playbook"],
+            "State": tasks["state"].map(lambda s: str(s).replace("_", " ").capitalize()),
+            "Tasks": tasks["tasks"].map(_count),
+            "Still a customer after 30 days": tasks["retained_30d"].map(_pct),
+        }
+    )

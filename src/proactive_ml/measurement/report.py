@@ -26,6 +26,9 @@ from proactive_ml.measurement.headline import (
     display_adjusted,
     display_impact,
     display_leaderboard,
+    display_rates,
+    display_tasks,
+    display_variants,
     headline_text,
 )
 from proactive_ml.measurement.impact import _load as load_impact_inputs
@@ -107,7 +110,7 @@ def _table(df: pd.DataFrame, fmt: dict[str, str] | None = None) -> str:
                 s = "" if pd.isna(v) else format(v, fmt.get(c, ".3g"))
             else:
                 s = "" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v)
-            cls = " class=text" if len(s) > 40 else ""  # prose (quotes, terms) reads left-aligned
+            cls = " class=text" if len(s) > 40 else " class=words" if _is_words(s) else ""  # words: left
             cells.append(f"<td{cls}>{html.escape(s)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return (
@@ -115,11 +118,18 @@ def _table(df: pd.DataFrame, fmt: dict[str, str] | None = None) -> str:
     )
 
 
+def _is_words(text: str) -> bool:
+    """Whether a cell holds words rather than a figure ("2,092", "+0.5 to +5.0", "92.0%"): words align left."""
+    return bool(text) and not (text[0].isdigit() or text[0] in "+-−.")
+
+
+# tables and charts may use the page's width (1280 px screens); running text keeps a readable line length
 _CSS = (
-    "body{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto;color:#222}"
+    "body{font-family:system-ui,sans-serif;max-width:75em;margin:2em auto;padding:0 1em;color:#222}"
+    "p,ul{max-width:60em}"
     "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .4em;"
     "text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}.big{font-size:1.25em}"
-    "img{max-width:100%}.wide{overflow-x:auto;max-width:100%}td.text{text-align:left;overflow-wrap:anywhere;min-width:12em}"
+    "img{max-width:100%}.wide{overflow-x:auto;max-width:100%}td.text{text-align:left;overflow-wrap:anywhere;min-width:12em}td.words{text-align:left}"
 )
 
 
@@ -197,10 +207,10 @@ for "needed help", lower is better.</p>
 {_table(display_leaderboard(lead))}
 <h2>Variants: judged on retention</h2><p>Each variant's contacted customers vs the playbook's holdout (95%
 interval), with its reply and unsubscribe rates. Opens are not a goal.</p>
-{_table(variants if variants is not None else pd.DataFrame(), _VARIANT_FMT)}
+{_table(display_variants(variants))}
 <h2>Responses and CSAT</h2>{img("rates", "response rates")}
-{_table(rates, {"sent": ".0f", "ratings": ".0f", "csat_mean": ".2f"})}
-<h2>Customer-success tasks</h2>{_table(tasks, {"tasks": ".0f", "retained_30d": ".1%"})}
+{_table(display_rates(rates))}
+<h2>Customer-success tasks</h2>{_table(display_tasks(tasks))}
 {recognition}
 <h2>What to fix: recurring themes</h2><p>Ranked by extra churn among customers who raised the theme
 (churn rate if raised minus otherwise, times customers) when known, else by size.</p>
@@ -228,17 +238,6 @@ def _trend_caption(plots: dict[str, str]) -> str:
         "a measured win on their own, grey ones cannot tell; a steady effect shows as points around the same "
         "level.</p>"
     )
-
-
-_VARIANT_FMT = {
-    "n_treated": ".0f",
-    "n_holdout": ".0f",
-    "sent": ".0f",
-    "rate_treated": ".1%",
-    "rate_holdout": ".1%",
-    "reply": ".1%",
-    "unsubscribe": ".1%",
-}
 
 
 _THEME_FMT = {
