@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from proactive_ml.measurement.themes import clean, fit_themes, redact, theme_churn, theme_trend
+from proactive_ml.measurement.themes import (
+    clean,
+    distinct_terms,
+    fit_themes,
+    redact,
+    theme_churn,
+    theme_trend,
+)
 
 BILLING = [
     "Billing error on my invoice again, charged twice",
@@ -60,6 +67,31 @@ def test_fit_themes_separates_two_topics_with_sizes_terms_and_quotes():
     none_table, none_assign = fit_themes(["", "@x", "the and"])
     assert none_table.empty
     assert (none_assign == -1).all()
+
+
+def test_terms_do_not_repeat_each_other():
+    ranked = ["confusing", "did help", "docs did", "did", "confusing docs", "docs", "invoice", "price"]
+    assert distinct_terms(ranked, 4) == ["confusing docs", "did help", "docs did", "invoice"]
+    assert distinct_terms(["a b", "b c", "a", "c"], 5) == ["a b", "b c"]
+
+
+def test_a_negation_stays_with_its_word_in_the_terms():
+    texts = [
+        "The docs did not help at all",
+        "setup docs did not help",
+        "support did not help me",
+        "your docs did not help, confusing",
+        "the export button does nothing",
+        "export button does nothing again",
+        "clicking export does nothing",
+        "export does nothing, button broken",
+    ]
+    table, _ = fit_themes(texts, 2, min_df=1)
+    terms = ", ".join(table["terms"]).split(", ")
+    assert "not help" in terms
+    assert "does nothing" in terms
+    assert "did help" not in terms
+    assert "not" not in terms
 
 
 def test_theme_churn_compares_customers_who_raised_a_theme_with_the_others():

@@ -3,11 +3,12 @@
 Texts (negative survey comments, replies to our emails, ticket subjects) are cleaned first: quoted replies and
 signatures cut, HTML entities and tags decoded, links, e-mail addresses, @handles, phone numbers and digits
 removed, words reduced to a crude stem so *delay / delayed / delays* count once. scikit-learn's
-``TfidfVectorizer`` (words and two-word phrases, English stop words, sublinear tf) and ``NMF`` then find the
-themes; every text goes to the theme that explains most of it (none when it has no known word).
+``TfidfVectorizer`` (words and two-word phrases, English stop words except negations, which are kept inside
+phrases so "did not help" never reads "did help", sublinear tf) and ``NMF`` then find the themes; every text
+goes to the theme that explains most of it (none when it has no known word).
 
-Each theme gets its top terms (shown in their most common written form), its size, two or three representative
-quotes with personal data masked, and, when customer ids and churn flags are given, the churn rate of customers
+Each theme gets its top terms (shown in their most common written form, none repeating a phrase shown), its
+size, two or three representative quotes with personal data masked, and, when customer ids and churn flags are given, the churn rate of customers
 who raised it vs those who did not, so "what to fix" can be ranked by what it costs. Time is linear in the
 number of texts (the vectorizer and each NMF iteration are linear in the non-zeros).
 
@@ -63,7 +64,13 @@ _EXTRA_STOP = {
     "dont",
     "cant",
 }
-STOP_WORDS = frozenset(ENGLISH_STOP_WORDS | _EXTRA_STOP)
+# kept in two-word phrases ("not help", "no reply"), never a term alone: a stop list that drops them turns
+# "the docs did not help" into "docs did help"
+NEGATIONS = frozenset(
+    {"not", "no", "never", "nothing", "cannot", "cant", "dont", "doesnt", "didnt", "isnt", "wont", "none"}
+)
+_OPENERS = NEGATIONS - {"nothing", "none"}
+STOP_WORDS = frozenset(ENGLISH_STOP_WORDS | _EXTRA_STOP) - NEGATIONS
 
 
 def _body(text: str) -> str:
@@ -92,6 +99,9 @@ def stem(word: str) -> str:
     return _SUFFIX.sub("", word)
 
 
+_STOP_TERMS = STOP_WORDS | {stem(w) for w in STOP_WORDS}
+
+
 def clean(text: str, forms: dict[str, Counter[str]] | None = None) -> str:
     """Lower-case stemmed words of a text without quoted replies, signatures, links, addresses, handles or digits.
 
@@ -103,7 +113,7 @@ def clean(text: str, forms: dict[str, Counter[str]] | None = None) -> str:
     for w in _NON_WORD.sub(" ", t.lower().replace("'", "")).split():
         if len(w) < 2 or w in STOP_WORDS:
             continue
-        s = stem(w)
+        s = w if w in NEGATIONS else stem(w)
         if forms is not None:
             forms[s][w] += 1
         words.append(s)
@@ -114,15 +124,45 @@ def _readable(term: str, forms: dict[str, Counter[str]]) -> str:
     return " ".join(forms[s].most_common(1)[0][0] if forms.get(s) else s for s in term.split())
 
 
+def distinct_terms(ranked: list[str], n: int) -> list[str]:
+    """Up to ``n`` terms of ``ranked`` (best first), none saying again what a shown phrase says.
+
+    A word inside a phrase already shown is skipped ("docs" after "confusing docs"); a phrase takes the place of
+    the first shown word it contains ("confusing" becomes "confusing docs").
+    """
+    chosen: list[str] = []
+    for term in ranked:
+        words = set(term.split())
+        if any(words <= set(c.split()) for c in chosen):
+            continue
+        covered = [i for i, c in enumerate(chosen) if set(c.split()) < words]
+        if covered:
+            chosen[covered[0]] = term
+            chosen = [c for i, c in enumerate(chosen) if i not in covered[1:]]
+        else:
+            chosen.append(term)
+        if len(chosen) >= n:
+            break
+    return chosen
+
+
 def _vectorizer(n_texts: int, min_df: int) -> TfidfVectorizer:
     return TfidfVectorizer(
-        stop_words=sorted(STOP_WORDS | {stem(w) for w in STOP_WORDS}),
+        analyzer=_terms,
         min_df=max(1, min(min_df, n_texts // 200)),
         max_df=0.5 if n_texts >= 50 else 1.0,
-        ngram_range=(1, 2),
         sublinear_tf=True,
-        token_pattern=r"(?u)\b[a-z]{2,}\b",  # noqa: S106 - a regex, not a password
     )
+
+
+def _terms(cleaned: str) -> list[str]:
+    """A cleaned text's words and two-word phrases: negations only in phrases ("not help", "does nothing").
+
+    A negation opens a phrase; only "nothing" or "none" may also close one.
+    """
+    words = [w for w in cleaned.split() if w not in _STOP_TERMS]
+    pairs = [f"{a} {b}" for a, b in zip(words, words[1:], strict=False) if b not in _OPENERS]
+    return [w for w in words if w not in NEGATIONS] + pairs
 
 
 def fit_themes(
@@ -130,7 +170,7 @@ def fit_themes(
     n_themes: int = N_THEMES,
     *,
     min_df: int = MIN_DF,
-    n_terms: int = 6,
+    n_terms: int = 5,
     n_quotes: int = 3,
     random_state: int = 0,
 ) -> tuple[pd.DataFrame, np.ndarray]:
@@ -163,7 +203,8 @@ def fit_themes(
         members = np.flatnonzero(assignment == j)
         if not len(members):
             continue
-        terms = [_readable(vocab[i], forms) for i in np.argsort(-nmf.components_[j])[:n_terms]]
+        ranked = [vocab[i] for i in np.argsort(-nmf.components_[j])[: 4 * n_terms]]
+        terms = [_readable(t, forms) for t in distinct_terms(ranked, n_terms)]
         quotes: list[str] = []
         for i in members[np.argsort(-W[members, j])]:
             q = redact(texts[i])
