@@ -33,7 +33,7 @@ ROW = {
 
 def test_headline_says_not_yet_distinguishable_and_how_many_weeks_more():
     text = headline_text(pd.Series(ROW), weeks_so_far=1.0)
-    assert text.startswith("Not yet distinguishable from no effect")
+    assert text.startswith("Not yet distinguishable from no effect after 90 days")
     assert "between 24 fewer and 40 more" in text
     assert "About 15 more weeks of holdout needed" in text  # (0.08 / 0.02)^2 - 1 = 15 x 1 week
     assert "82.0%" in text
@@ -49,6 +49,9 @@ def test_weeks_needed_follows_the_square_root_law():
 
 def test_headline_of_a_win_and_human_table():
     win = {**ROW, "ci_low": 0.01, "ci_high": 0.03, "kept_low": 4.0, "kept_high": 12.0}
+    assert headline_text(pd.Series(win)).startswith(
+        "After 90 days the outreach had kept about 8 more customers"
+    )
     assert "a measured win" in headline_text(pd.Series(win))
     table = display_impact(pd.DataFrame([ROW]))
     assert table.iloc[0]["Outcome"] == "Still a customer after 90 days"

@@ -57,12 +57,18 @@ def headline_text(row: pd.Series, weeks_so_far: float | None = None) -> str:
         f"{row['rate_treated']:.1%} of those contacted vs {row['rate_holdout']:.1%} of those held out."
     )
     if lo > 0:
-        lead = f"The outreach kept about {kept:.0f} more customers ({lo:.0f} to {hi:.0f}, 95% interval): a measured win."
+        lead = (
+            f"After {days} days the outreach had kept about {kept:.0f} more customers ({lo:.0f} to {hi:.0f}, "
+            "95% interval): a measured win."
+        )
     elif hi < 0:
-        lead = f"The outreach lost about {-kept:.0f} customers ({-hi:.0f} to {-lo:.0f}, 95% interval): investigate."
+        lead = (
+            f"After {days} days the outreach had lost about {-kept:.0f} customers ({-hi:.0f} to {-lo:.0f}, "
+            "95% interval): investigate."
+        )
     else:
         lead = (
-            f"Not yet distinguishable from no effect: somewhere between {-lo:.0f} fewer and {hi:.0f} more "
+            f"Not yet distinguishable from no effect after {days} days: somewhere between {-lo:.0f} fewer and {hi:.0f} more "
             f"customers kept (95% interval; best estimate {kept:+.0f})."
         )
         more = weeks_needed(row["diff"], row["ci_low"], row["ci_high"], weeks_so_far)
