@@ -11,6 +11,8 @@ the one to trust when the report is read every day.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import pandas as pd
 
@@ -159,12 +161,12 @@ def display_leaderboard(lead: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _pct(v: object) -> str:
-    return "" if v is None or pd.isna(v) else f"{float(v):.1%}"  # type: ignore[arg-type]
+def _shown(spec: str) -> Callable[[Any], str]:
+    """A cell formatter: ``format(value, spec)``, empty for a missing value."""
+    return lambda v: "" if v is None or pd.isna(v) else format(float(v), spec)
 
 
-def _count(v: object) -> str:
-    return "" if v is None or pd.isna(v) else f"{int(v):,}"  # type: ignore[call-overload]
+_pct, _count, _mean = _shown(".1%"), _shown(",.0f"), _shown(".2f")
 
 
 def display_variants(variants: pd.DataFrame) -> pd.DataFrame:
@@ -209,10 +211,6 @@ def display_rates(rates: pd.DataFrame) -> pd.DataFrame:
         if col in rates.columns:  # the columns that were measured
             out[name] = rates[col].map(fmt)
     return out
-
-
-def _mean(v: object) -> str:
-    return "" if v is None or pd.isna(v) else f"{float(v):.2f}"  # type: ignore[arg-type]
 
 
 def display_tasks(tasks: pd.DataFrame) -> pd.DataFrame:
