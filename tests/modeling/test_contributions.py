@@ -127,3 +127,23 @@ def test_soft_voting_takes_the_ablation() -> None:
     got = feature_contributions(model, expl.features, expl.reference, X.head(40))
     want = ablation(model, expl.reference, list(got.columns), X.head(40)[list(model.feature_names_in_)])
     np.testing.assert_array_equal(got.to_numpy(), want)
+
+
+@pytest.mark.parametrize("kind", ["logistic_regression", "hist_gradient_boosting"])
+def test_a_category_never_seen_in_training_still_gets_reasons(kind: str) -> None:
+    """A company without tickets: the ticket priority is missing on every row, so its reference is missing too.
+
+    Setting the reference row's category to a float NaN made scikit-learn's encoder raise a TypeError in scoring.
+    """
+    X, y = _frame(600)
+    X["last_ticket_priority"] = pd.Series(None, index=X.index, dtype=object)
+    model = _fit(_spec(kind), X, y)
+    expl = fit_explainer(X, model.predict_proba(X)[:, 1])
+    assert expl.reference["last_ticket_priority"] is None
+    new = _frame(200, seed=5)[0].assign(last_ticket_priority=None)
+    p, Xt = probabilities(model, new)
+    fast = feature_contributions(model, expl.features, expl.reference, new, Xt)
+    slow = ablation(model, expl.reference, list(fast.columns), new[list(model.feature_names_in_)])
+    np.testing.assert_allclose(fast.to_numpy(), slow, rtol=1e-7, atol=1e-9)
+    assert np.allclose(fast["last_ticket_priority"], 0, atol=1e-9)  # never a reason: it says nothing
+    assert len(top_reasons(model, expl, new, p, transformed=Xt)) == len(new)

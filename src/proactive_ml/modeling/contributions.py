@@ -178,10 +178,24 @@ def _with_reference(
     probes = []
     for f in feats:
         probe = frame.copy()
-        ref = reference.get(f)
-        probe[f] = np.nan if ref is None else ref
+        _set_reference(probe, f, reference.get(f))
         probes.append(probe)
     return probes
+
+
+def _set_reference(frame: pd.DataFrame, f: str, ref: Any) -> None:
+    """Put column ``f`` of ``frame`` at ``ref``; ``None`` is a missing value of the column's own kind.
+
+    A category stays a category: as a float NaN, scikit-learn's encoder takes the column for numbers and fails
+    against its text categories (a company without tickets has no ticket priority on any row, so its reference
+    is missing).
+    """
+    if ref is not None:
+        frame[f] = ref
+    elif pd.api.types.is_numeric_dtype(frame[f].dtype):
+        frame[f] = np.nan
+    else:
+        frame[f] = pd.Series(None, index=frame.index, dtype=object)
 
 
 def ablation(model: Any, reference: Mapping[str, Any], feats: list[str], Xm: pd.DataFrame) -> np.ndarray:
@@ -239,8 +253,7 @@ def _reference_row(Xm: pd.DataFrame, reference: Mapping[str, Any], feats: list[s
     """One row of ``Xm`` with every feature of ``feats`` at its reference (the others' columns are never used)."""
     row = Xm.iloc[:1].copy()
     for f in feats:
-        ref = reference.get(f)
-        row[f] = np.nan if ref is None else ref
+        _set_reference(row, f, reference.get(f))
     return row
 
 
