@@ -135,3 +135,7 @@ def test_cli_trains_the_snapshot_label(tmp_path, monkeypatch, capsys) -> None:
     assert (out["target"], out["label"], out["n_rows"], out["version"]) == ("churn", "snapshot", 300, "1")
     assert out["promoted"]
     assert 0.5 < out["cv5_roc_auc"] <= 1.0
+    assert (
+        main(["score", "--target", "churn", "--as-of", "2026-07-01"]) == 0
+    )  # a snapshot company is scored too
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["scored"] == 300
