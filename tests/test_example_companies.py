@@ -50,6 +50,14 @@ def test_retail_purchase_log_is_ingested_trained_scored_with_reasons_and_reached
     summary = _json(capsys)
     assert summary["decided"] > 0
 
+    monkeypatch.setenv("PROACTIVE_SENDGRID_HOST", "http://127.0.0.1:9")  # nothing listens there
+    assert main(["outreach", "--as-of", f"{AS_OF}T14:00:00"]) == 2
+    err = capsys.readouterr().err
+    assert "the mail server at http://127.0.0.1:9 cannot be reached" in err
+    assert "mail-sink" in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
     url = Settings(_env_file=None).resolved_warehouse_url  # type: ignore[call-arg]
     with Warehouse.connect(url) as wh:
         top = wh.query(
@@ -63,3 +71,4 @@ def test_retail_purchase_log_is_ingested_trained_scored_with_reasons_and_reached
                  AND (c.email IS NULL OR c.marketing_consent IS NOT TRUE)"""
         )
         assert unreachable == 0  # no email planned to a customer without an address or without consent
+        assert wh.scalar("SELECT count(*) FROM send_ledger WHERE state = 'accepted'") == 0

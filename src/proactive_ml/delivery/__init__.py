@@ -8,11 +8,19 @@ about outreach: this package sits below it.
 
 from __future__ import annotations
 
-from proactive_ml.delivery.sender import DeliveryError, EmailSender, Lookup, Reply
+from proactive_ml.delivery.sender import DeliveryError, EmailSender, Lookup, MailServerUnreachable, Reply
 from proactive_ml.delivery.sendgrid import SendGridSender, sink_lookup
 from proactive_ml.settings import Settings
 
-__all__ = ["DeliveryError", "EmailSender", "Lookup", "Reply", "SendGridSender", "sender_from_settings"]
+__all__ = [
+    "DeliveryError",
+    "EmailSender",
+    "Lookup",
+    "MailServerUnreachable",
+    "Reply",
+    "SendGridSender",
+    "sender_from_settings",
+]
 
 MIN_LOOKUP_TIMEOUT = 30.0
 

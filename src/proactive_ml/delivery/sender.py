@@ -11,11 +11,24 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from proactive_ml.errors import UserError
+
 Lookup = Callable[[list[str]], dict[str, str]]
 
 
-class DeliveryError(RuntimeError):
-    """A problem no retry can fix (bad API key, forbidden): stop and tell a person."""
+class DeliveryError(UserError, RuntimeError):
+    """A problem no retry can fix (bad API key, forbidden, no server): stop and tell a person, in one line."""
+
+
+class MailServerUnreachable(DeliveryError):
+    """The mail server did not answer at all (nothing listening, no route): nothing more can be sent this run."""
+
+    def __init__(self, host: str, reason: object) -> None:
+        super().__init__(
+            f"the mail server at {host} cannot be reached ({reason}): start the local sink with "
+            "`proactive-ml mail-sink`, or set PROACTIVE_SENDGRID_HOST. The day's decisions are recorded; emails "
+            "whose outcome is unknown stay 'sending' until a run reaches the server, so none is sent twice"
+        )
 
 
 @dataclass

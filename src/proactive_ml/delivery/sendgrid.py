@@ -19,7 +19,7 @@ from typing import Any
 import sendgrid
 from python_http_client.exceptions import HTTPError
 
-from proactive_ml.delivery.sender import Lookup, Reply
+from proactive_ml.delivery.sender import Lookup, MailServerUnreachable, Reply
 
 SINK_LOOKUP_BATCH = 5000
 
@@ -110,8 +110,15 @@ def sink_lookup(host: str, timeout: float = 30.0) -> Lookup:
                 headers={"Content-Type": "application/json"},
                 method="POST",
             )
-            with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - http(s) checked above
-                out.update(json.loads(resp.read())["accepted"])
+            try:
+                with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - http(s) checked above
+                    out.update(json.loads(resp.read())["accepted"])
+            except urllib.error.HTTPError:
+                raise  # the server answered: not a connection problem
+            except urllib.error.URLError as exc:
+                raise MailServerUnreachable(host, exc.reason) from exc
+            except (TimeoutError, ConnectionError) as exc:
+                raise MailServerUnreachable(host, exc) from exc
         return out
 
     return lookup
