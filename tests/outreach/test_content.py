@@ -267,3 +267,42 @@ def test_gallery_links_every_playbook_variant_and_language(world: dict[str, Any]
     assert "http" not in re.sub(r"https?://(127\.0\.0\.1|help\.example\.com)", "", page)  # offline
     ticket = next(lk for lk in links if lk.startswith("unresolved_ticket/a-en-"))
     assert "Your request" in (tmp_path / ticket).read_text()  # a customer with an open request was chosen
+
+
+def test_a_shops_buyers_get_no_renewal_and_no_feature_recap() -> None:
+    """A purchase log (no plan, no revenue, one kind of event) renews nothing and has no product features.
+
+    The retail example used to be told "Your subscription renews on ..." (a signup anniversary) and "Lately your
+    team has mostly used purchase".
+    """
+    from datetime import datetime
+
+    from proactive_ml.outreach.facts import build_facts
+    from proactive_ml.outreach.signals import build_signals
+
+    as_of = datetime(2026, 7, 1, 14)
+    people = pd.DataFrame(
+        {
+            "customer_id": ["shop1", "saas1"],
+            "signup_date": pd.to_datetime(["2024-07-20", "2024-07-20"]),
+            "cancelled_at": pd.NaT,
+            "plan": [None, "pro"],
+            "monthly_revenue": [None, None],
+        }
+    )
+    usage = pd.DataFrame({"customer_id": ["shop1", "saas1"], "feature": "purchase", "n_recent": [5, 5]})
+    no_tickets = pd.DataFrame(columns=["customer_id", "opened_at", "category"])
+    facts = build_facts(people, no_tickets, usage, ["purchase"], as_of)
+    assert facts["shop1"].renewal_date is None  # no plan, no revenue: nothing renews
+    assert facts["saas1"].renewal_date == date(2026, 7, 20)  # a plan: its yearly renewal
+    assert facts["shop1"].top_features == ()
+    assert facts["shop1"].next_feature is None
+    two = pd.concat([usage, usage.assign(feature="search", n_recent=1)])
+    assert build_facts(people, no_tickets, two, ["purchase", "search"], as_of)["saas1"].top_features == (
+        "purchase",
+        "search",
+    )
+    empty = pd.DataFrame(columns=["customer_id", "usage_14d", "usage_prev_14d"])
+    signals = build_signals(people, empty, no_tickets.assign(priority=[]), pd.DataFrame(), as_of)
+    assert pd.isna(signals.loc["shop1", "days_to_renewal"])
+    assert signals.loc["saas1", "days_to_renewal"] == 19

@@ -18,13 +18,16 @@ from datetime import date, datetime, timedelta
 
 import pandas as pd
 
-from proactive_ml.outreach.signals import days_to_anniversary
+from proactive_ml.outreach.signals import days_to_anniversary, renews
 from proactive_ml.warehouse import Warehouse
 
 RECAP_DAYS = 90  # usage recap and feature popularity window
 TRIED_DAYS = 365  # a feature used within this window counts as tried (bounds the scan of usage history)
 NOT_A_FEATURE = frozenset({"login"})  # events that are no feature to recommend or recap
 MAX_FACT_CHARS = 120
+MIN_FEATURES = (
+    2  # fewer distinct features (a purchase log: "purchase" only) and there is nothing to recap or try
+)
 MAX_FEATURE_BITS = (
     62  # features counted as bits of one BIGINT per customer (feature_popularity); more: plain count
 )
@@ -100,7 +103,8 @@ def build_facts(
     """Facts per customer id.
 
     Args:
-        customers: customer_id, signup_date, cancelled_at, and optionally owner, locale.
+        customers: customer_id, signup_date, cancelled_at, and optionally owner, locale, plan and monthly_revenue
+            (no renewal date for a customer with neither: see :func:`~.signals.renews`).
         open_tickets: customer_id, opened_at, category, and optionally subject, assignee (open at as_of).
         usage: customer_id, feature, n_recent (uses in the last RECAP_DAYS), one row per feature used in the last
             TRIED_DAYS.
@@ -109,10 +113,12 @@ def build_facts(
     """
     ref = pd.Timestamp(as_of)
     ids = customers["customer_id"].astype(str)
-    renew = days_to_anniversary(customers["signup_date"], ref.date())
+    renew = days_to_anniversary(customers["signup_date"], ref.date()).where(renews(customers))
     cancelled = pd.to_datetime(customers.get("cancelled_at"), errors="coerce")
     tickets = _oldest_tickets(open_tickets, ref)
-    features = _feature_facts(usage, [f for f in popularity if f not in NOT_A_FEATURE])
+    product = [f for f in popularity if f not in NOT_A_FEATURE]
+    # one kind of event (a shop's purchases) is no product to recap or to suggest a next step in
+    features = _feature_facts(usage, product) if len(product) >= MIN_FEATURES else {}
     out: dict[str, Facts] = {}
     for i, cid in enumerate(ids):
         days = renew.iloc[i]
@@ -206,7 +212,8 @@ def load_facts(
     p = {"t": as_of, "since": as_of - timedelta(days=RECAP_DAYS)}
     with wh.staged(ids, "facts_ids") as s:
         customers = wh.query(
-            f"""SELECT c.customer_id, c.signup_date, c.cancelled_at, c.owner, c.locale FROM customers c
+            f"""SELECT c.customer_id, c.signup_date, c.cancelled_at, c.owner, c.locale, c.plan, c.monthly_revenue
+                FROM customers c
                 JOIN {s} s ON s.customer_id = c.customer_id""",
         )
         tickets = wh.query(

@@ -42,6 +42,22 @@ def _anniversary_days(day: pd.Timestamp, ref: pd.Timestamp) -> float:
     return float((nxt - ref).days)
 
 
+def renews(customers: pd.DataFrame) -> np.ndarray:
+    """Which customers renew something: those with a plan or a monthly revenue on record (a subscription).
+
+    A shop's buyers (a purchase log without plans or revenue) renew nothing, so they get no renewal date and no
+    renewal email. A frame without either column says nothing about it: every customer counts as renewing.
+    """
+    has = [c for c in ("plan", "monthly_revenue") if c in customers.columns]
+    if not has:
+        return np.ones(len(customers), dtype=bool)
+    known = np.zeros(len(customers), dtype=bool)
+    for c in has:
+        col = customers[c]
+        known |= (col.notna() & (col.astype(str).str.strip() != "")).to_numpy(dtype=bool)
+    return known
+
+
 class _ByCustomer:
     """Per-customer values from source rows (usage, tickets, survey answers), put on the rows of the customer index.
 
@@ -143,7 +159,7 @@ def build_signals(
     """Signals per customer (indexed by customer_id).
 
     Args:
-        customers: customer_id, signup_date.
+        customers: customer_id, signup_date, and optionally plan and monthly_revenue (see :func:`renews`).
         usage: customer_id, usage_14d, usage_prev_14d.
         open_tickets: customer_id, opened_at, priority (tickets open at as_of).
         feedback: customer_id, survey_type, ts, score (answers before as_of).
@@ -157,9 +173,8 @@ def build_signals(
     out = pd.DataFrame(index=idx)
     signup = pd.to_datetime(customers["signup_date"], errors="coerce").to_numpy()
     out["tenure_days"] = (ref.normalize() - pd.DatetimeIndex(signup)).days.astype(float)
-    out["days_to_renewal"] = days_to_anniversary(
-        customers["signup_date"].set_axis(idx), ref.date()
-    ).to_numpy()
+    to_renewal = days_to_anniversary(customers["signup_date"].set_axis(idx), ref.date()).to_numpy()
+    out["days_to_renewal"] = np.where(renews(customers), to_renewal, np.nan)
     tickets = _ticket_rows(open_tickets, ref) if len(open_tickets) else open_tickets.assign(customer_id=[])
     nps, csat = _last_answers(feedback, "NPS"), _last_answers(feedback, "CSAT")
     usage_ids = usage["customer_id"] if len(usage) else pd.Series([], dtype=str)
