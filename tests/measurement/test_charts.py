@@ -9,7 +9,7 @@ from datetime import date
 import pandas as pd
 from PIL import Image
 
-from proactive_ml.measurement.charts import DPI, make_figures, png_data_url, weekly_table
+from proactive_ml.measurement.charts import DPI, make_figures, png_data_url, rates_figure, weekly_table
 from proactive_ml.measurement.impact import impact_table, outcomes_frame
 from proactive_ml.measurement.report import render_html
 from proactive_ml.sim.fixtures import synthetic_decisions
@@ -61,3 +61,10 @@ def test_figures_fit_the_page_and_use_plain_words():
     assert "Week by week" in page
     assert page.count("data:image/png;base64,") == 4
     assert DPI == 100
+
+
+def test_no_response_chart_before_any_response() -> None:
+    silent = pd.DataFrame({"playbook": ["a", "b"], "sent": [10, 3], "open": [0.0, 0.0], "click": [0.0, None]})
+    assert rates_figure(silent) is None  # an empty chart with a -0.04 .. 0.04 axis said nothing
+    heard = silent.assign(open=[0.2, 0.0])
+    assert rates_figure(heard) is not None

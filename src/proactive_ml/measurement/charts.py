@@ -121,12 +121,14 @@ def history_figure(history: pd.DataFrame) -> Figure | None:
 
 
 def rates_figure(rates: pd.DataFrame) -> Figure | None:
-    """Open, click, reply and unsubscribe rates per playbook, in % of sent emails."""
+    """Open, click, reply and unsubscribe rates per playbook, in % of sent emails (None before any response)."""
     cols = [c for c in ("open", "click", "reply", "unsubscribe") if c in rates.columns]
     if rates is None or rates.empty or not cols:
         return None
-    fig, ax = _figure(3.6)
     data = rates.set_index("playbook")[cols].astype(float) * 100
+    if not (data.fillna(0) > 0).any().any():
+        return None  # emails sent, nothing heard back yet: an empty chart says less than the table
+    fig, ax = _figure(3.6)
     width = 0.8 / len(cols)
     pos = np.arange(len(data))
     for i, c in enumerate(cols):
