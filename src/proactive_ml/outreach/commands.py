@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from proactive_ml.argtypes import existing_file, iso_date, iso_time, output_file
 
@@ -46,10 +46,12 @@ def _preview(args: argparse.Namespace) -> int:
     with open_resources(s) as res:
         wh = res.warehouse
         c = wh.query(
-            "SELECT customer_id, email, name FROM customers WHERE customer_id = :c", {"c": args.customer}
+            "SELECT customer_id, email, name, marketing_consent FROM customers WHERE customer_id = :c",
+            {"c": args.customer},
         )
         if c.empty:
             raise UserError(f"no customer {args.customer!r}")
+        _check_reachable(c.iloc[0])
         facts = load_facts(wh, [args.customer], t).get(str(args.customer))
     sk = send_key(str(c.iloc[0]["customer_id"]), pb.name, as_of)
     try:
@@ -60,6 +62,23 @@ def _preview(args: argparse.Namespace) -> int:
         raise UserError(f"this message would be refused and dead-lettered: {exc}") from exc
     _print_email(e, args.format)
     return 0
+
+
+def _check_reachable(customer: Any) -> None:
+    """Refuse, in words, to preview an email outreach would never send: no address, or no consent."""
+    import pandas as pd
+
+    from proactive_ml.errors import UserError
+
+    cid, email, consent = customer["customer_id"], customer["email"], customer["marketing_consent"]
+    if email is None or pd.isna(email) or not str(email).strip():
+        raise UserError(f"customer {cid!r} has no email address: outreach never emails them (staff tasks only)")
+    if consent is None or pd.isna(consent) or not bool(consent):
+        said = "unknown" if consent is None or pd.isna(consent) else "no"
+        raise UserError(
+            f"customer {cid!r} has not agreed to proactive email (marketing_consent: {said}): outreach never "
+            "emails them (staff tasks only)"
+        )
 
 
 def _gallery(args: argparse.Namespace, s: Settings, config: PlaybookConfig, t: datetime) -> int:
