@@ -72,7 +72,9 @@ def _check_reachable(customer: Any) -> None:
 
     cid, email, consent = customer["customer_id"], customer["email"], customer["marketing_consent"]
     if email is None or pd.isna(email) or not str(email).strip():
-        raise UserError(f"customer {cid!r} has no email address: outreach never emails them (staff tasks only)")
+        raise UserError(
+            f"customer {cid!r} has no email address: outreach never emails them (staff tasks only)"
+        )
     if consent is None or pd.isna(consent) or not bool(consent):
         said = "unknown" if consent is None or pd.isna(consent) else "no"
         raise UserError(
