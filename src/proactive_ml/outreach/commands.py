@@ -73,13 +73,13 @@ def _check_reachable(customer: Any) -> None:
     cid, email, consent = customer["customer_id"], customer["email"], customer["marketing_consent"]
     if email is None or pd.isna(email) or not str(email).strip():
         raise UserError(
-            f"customer {cid!r} has no email address: outreach never emails them (staff tasks only)"
+            f"customer {cid!r} has no email address: outreach never emails them; a staff task can still reach them"
         )
     if consent is None or pd.isna(consent) or not bool(consent):
         said = "unknown" if consent is None or pd.isna(consent) else "no"
         raise UserError(
             f"customer {cid!r} has not agreed to proactive email (marketing_consent: {said}): outreach never "
-            "emails them (staff tasks only)"
+            "emails them; a staff task can still reach them"
         )
 
 
