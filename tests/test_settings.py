@@ -178,3 +178,24 @@ def test_env_example_names_only_settings_and_tooling_variables(clean_env: Path) 
     (clean_env / ".env").write_text("\n".join(a for a in assignments if not a.startswith("PROACTIVE_ENV")))
     s = get_settings()  # every name is known, and every example value parses
     assert s.task_runner == "dask"
+
+
+def test_a_company_can_point_at_its_own_playbooks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import yaml
+
+    from proactive_ml.cli import main
+    from proactive_ml.settings import PROJECT_ROOT
+
+    spec = yaml.safe_load((PROJECT_ROOT / "models" / "playbooks.yaml").read_text(encoding="utf-8"))
+    spec["playbooks"][1]["name"] = "our_own_playbook"
+    ours = tmp_path / "ours.yaml"
+    ours.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    monkeypatch.setenv("PROACTIVE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("PROACTIVE_PLAYBOOKS_FILE", str(ours))
+    assert main(["preview", "our_own_playbook", "--customer", "C1"]) == 2
+    assert "no customer 'C1'" in capsys.readouterr().err  # the playbook was found in our file
+    monkeypatch.setenv("PROACTIVE_PLAYBOOKS_FILE", str(tmp_path / "missing.yaml"))
+    assert main(["preview", "our_own_playbook", "--customer", "C1"]) == 2
+    assert "PROACTIVE_PLAYBOOKS_FILE" in capsys.readouterr().err

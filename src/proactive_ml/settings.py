@@ -70,6 +70,11 @@ class Settings(BaseSettings):
         description="A sources.yaml mapping a company's files to the contract (empty: the landing-folder "
         "convention, one sub-folder per dataset).",
     )
+    playbooks_file: str = Field(
+        "",
+        description="A playbooks YAML: which customers get which action and what a person may offer (empty: "
+        "models/playbooks.yaml). A company whose data has no usage, tickets or surveys writes its own.",
+    )
     shared_data_dir: Path = Field(
         PROJECT_ROOT.parent / "shared" / "data",
         description="Public data sets used by bench/ and real-data checks.",

@@ -231,7 +231,7 @@ def create_app(
     desk = Desk(
         wh=wh,
         settings=settings,
-        playbooks=playbooks or load_playbooks(),
+        playbooks=playbooks or load_playbooks(settings.playbooks_file or None),
         clock=clock or (lambda: datetime.now(UTC).replace(tzinfo=None)),
         limiter=limiter or LoginLimiter(),
         templates=_templates(),

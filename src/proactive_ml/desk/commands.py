@@ -72,7 +72,7 @@ def _serve(args: argparse.Namespace) -> int:
     from proactive_ml.warehouse import open_warehouse
 
     s = get_settings()
-    config = load_playbooks(args.playbooks)
+    config = load_playbooks(args.playbooks or s.playbooks_file or None)
     with open_warehouse(s.resolved_warehouse_url) as wh:
         app = create_app(wh, s, playbooks=config)
         if not list_people(wh):
@@ -91,10 +91,11 @@ def _flags(args: argparse.Namespace) -> int:
     from proactive_ml.settings import get_settings
     from proactive_ml.warehouse import open_warehouse
 
-    with open_warehouse(get_settings().resolved_warehouse_url) as wh:
+    s = get_settings()
+    with open_warehouse(s.resolved_warehouse_url) as wh:
         rates = flag_rates(wh)
         n = write_review_labels(wh, args.out) if args.out else None
-    paused = paused_playbooks(rates, load_playbooks(args.playbooks))
+    paused = paused_playbooks(rates, load_playbooks(args.playbooks or s.playbooks_file or None))
     print(f"{'playbook':<28} {'worked':>7} {'flagged':>8} {'wrong rate':>11}  outreach")
     for r in rates.itertuples():
         rate = "" if r.wrong_rate != r.wrong_rate else f"{100 * r.wrong_rate:.1f}%"
@@ -130,10 +131,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
     s = dsub.add_parser("serve", help="serve the desk's web pages")
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     s.add_argument("--port", type=int, default=8030, help="port (default 8030)")
-    s.add_argument("--playbooks", default=None, help="playbooks YAML (default: models/playbooks.yaml)")
+    s.add_argument(
+        "--playbooks",
+        default=None,
+        help="playbooks YAML (default: PROACTIVE_PLAYBOOKS_FILE, else models/playbooks.yaml)",
+    )
     s.set_defaults(func=_serve)
 
     f = dsub.add_parser("flags", help="wrong-suggestion rate per playbook; --out writes review labels")
     f.add_argument("--out", type=output_file, default=None, help="CSV of review labels for the next training")
-    f.add_argument("--playbooks", default=None, help="playbooks YAML (default: models/playbooks.yaml)")
+    f.add_argument(
+        "--playbooks",
+        default=None,
+        help="playbooks YAML (default: PROACTIVE_PLAYBOOKS_FILE, else models/playbooks.yaml)",
+    )
     f.set_defaults(func=_flags)

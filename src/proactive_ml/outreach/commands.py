@@ -27,7 +27,7 @@ def _preview(args: argparse.Namespace) -> int:
     from proactive_ml.settings import get_settings
 
     s = get_settings()
-    config = load_playbooks(args.playbooks)
+    config = load_playbooks(args.playbooks or s.playbooks_file or None)
     as_of = date.fromisoformat(args.as_of) if args.as_of else date.today()
     t = datetime.combine(as_of, datetime.min.time())
     if args.all:
@@ -175,7 +175,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
         "--playbooks",
         type=existing_file,
         default=None,
-        help="playbooks YAML (default: models/playbooks.yaml)",
+        help="playbooks YAML (default: PROACTIVE_PLAYBOOKS_FILE, else models/playbooks.yaml)",
     )
     p.set_defaults(func=_preview)
 

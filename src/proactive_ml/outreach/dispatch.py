@@ -424,7 +424,7 @@ def deliver_pending(
     decides which 'sending' rows are stuck (claimed before clock() - stale_after: a live sender's claims are
     younger, so overlapping runs never reconcile each other's rows).
     """
-    config = config or load_playbooks()
+    config = config or load_playbooks(settings.playbooks_file or None)
     retry = retry or RetryPolicy()
     clock = clock or _utcnow
     now = now or clock()

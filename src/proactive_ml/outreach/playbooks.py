@@ -292,8 +292,10 @@ def _default_subject(raw: dict[str, Any]) -> str | None:
 
 
 def load_playbooks(path: Path | str | None = None) -> PlaybookConfig:
-    """Read and validate ``models/playbooks.yaml`` (or another file)."""
+    """Read and validate ``models/playbooks.yaml`` (or another file: ``--playbooks``, PROACTIVE_PLAYBOOKS_FILE)."""
     p = Path(path) if path else DEFAULT_PLAYBOOKS_PATH
+    if not p.is_file():
+        raise UserError(f"playbooks file {p} not found (--playbooks or PROACTIVE_PLAYBOOKS_FILE)")
     with open(p, encoding="utf-8") as fh:
         return parse_playbooks(yaml.safe_load(fh) or {})
 

@@ -67,7 +67,7 @@ def run_outreach(
     out: the desk's wrong-suggestion rate is above their ``pause_above``), plus per-step counts.
     ``sender`` defaults to the one the settings choose (:func:`proactive_ml.delivery.sender_from_settings`).
     """
-    config = config or load_playbooks()
+    config = config or load_playbooks(settings.playbooks_file or None)
     t = as_of_datetime(as_of)
     config, paused = without_paused(wh, config)  # the desk's "suggestion was wrong" flags (pause_above)
     summary = decide_and_record(wh, settings, t, uplift, config, now=deliver_kwargs.get("clock", _utcnow)())
