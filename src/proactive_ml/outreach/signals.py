@@ -54,7 +54,8 @@ def renews(customers: pd.DataFrame) -> np.ndarray:
     known = np.zeros(len(customers), dtype=bool)
     for c in has:
         col = customers[c]
-        known |= (col.notna() & (col.astype(str).str.strip() != "")).to_numpy(dtype=bool)
+        given = col.notna() if pd.api.types.is_numeric_dtype(col.dtype) else col.notna() & (col != "")
+        known |= given.to_numpy(dtype=bool)  # vectorised: a million customers cost milliseconds
     return known
 
 
