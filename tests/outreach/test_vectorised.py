@@ -14,7 +14,7 @@ import pytest
 
 from proactive_ml.outreach.exploration import add_exploration
 from proactive_ml.outreach.inputs import combine, reason_lists
-from proactive_ml.outreach.policy import _consented, contact_block_reason, unit_hash
+from proactive_ml.outreach.policy import consented, contact_block_reason, unit_hash
 from proactive_ml.outreach.signals import build_signals, days_to_anniversary
 
 
@@ -275,5 +275,5 @@ def test_consent_reads_as_the_row_by_row_rule(consent: pd.Series) -> None:
             "cancelled_at": pd.NaT,
         }
     )
-    want = ["" if _consented(v) else "no_consent" for v in consent]
+    want = ["" if consented(v) else "no_consent" for v in consent]
     assert contact_block_reason(f, set(), set(), AS_OF).tolist() == want

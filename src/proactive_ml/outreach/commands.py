@@ -65,17 +65,21 @@ def _preview(args: argparse.Namespace) -> int:
 
 
 def _check_reachable(customer: Any) -> None:
-    """Refuse, in words, to preview an email outreach would never send: no address, or no consent."""
+    """Refuse, in words, to preview an email outreach would never send: no address, or no consent.
+
+    Consent is read as outreach reads it (:func:`~proactive_ml.outreach.policy.consented`: "false" is no).
+    """
     import pandas as pd
 
     from proactive_ml.errors import UserError
+    from proactive_ml.outreach.policy import consented
 
     cid, email, consent = customer["customer_id"], customer["email"], customer["marketing_consent"]
     if email is None or pd.isna(email) or not str(email).strip():
         raise UserError(
             f"customer {cid!r} has no email address: outreach never emails them; a staff task can still reach them"
         )
-    if consent is None or pd.isna(consent) or not bool(consent):
+    if not consented(consent):
         said = "unknown" if consent is None or pd.isna(consent) else "no"
         raise UserError(
             f"customer {cid!r} has not agreed to proactive email (marketing_consent: {said}): outreach never "

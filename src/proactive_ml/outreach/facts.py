@@ -25,9 +25,8 @@ RECAP_DAYS = 90  # usage recap and feature popularity window
 TRIED_DAYS = 365  # a feature used within this window counts as tried (bounds the scan of usage history)
 NOT_A_FEATURE = frozenset({"login"})  # events that are no feature to recommend or recap
 MAX_FACT_CHARS = 120
-MIN_FEATURES = (
-    2  # fewer distinct features (a purchase log: "purchase" only) and there is nothing to recap or try
-)
+# fewer distinct features (a purchase log: "purchase" only) and there is nothing to recap or to try next
+MIN_FEATURES = 2
 MAX_FEATURE_BITS = (
     62  # features counted as bits of one BIGINT per customer (feature_popularity); more: plain count
 )

@@ -25,7 +25,7 @@ import pyarrow as pa
 from proactive_ml.identity import email_hash
 
 
-def _consented(value: object) -> bool:
+def consented(value: object) -> bool:
     """Explicit consent only: True, 1 or "true". Missing (None, NaN, pd.NA) or anything else means no."""
     if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return False
@@ -43,7 +43,7 @@ def contact_block_reason(
     if pd.api.types.is_bool_dtype(given.dtype):  # True or False per row, or missing (no)
         consent = given.fillna(False).to_numpy(dtype=bool)
     else:
-        consent = given.map(_consented).to_numpy(dtype=bool)
+        consent = given.map(consented).to_numpy(dtype=bool)
     emails = customers["email"].fillna("").astype(str)
     if suppressed_hashes:  # no suppressed address, no address to hash (a SHA-256 per row)
         hashes = emails.map(lambda e: email_hash(e) if e else "")
