@@ -14,8 +14,10 @@ import pytest
 import yaml
 
 from proactive_ml.cli import main
+from proactive_ml.outreach.vocabulary import check_outbox
 from proactive_ml.settings import PROJECT_ROOT, Settings
 from proactive_ml.sim.companies import write_retail
+from proactive_ml.sim.sink import start_sink_in_thread
 from proactive_ml.warehouse import Warehouse
 
 AS_OF = "2026-07-01"
@@ -72,3 +74,37 @@ def test_retail_purchase_log_is_ingested_trained_scored_with_reasons_and_reached
         )
         assert unreachable == 0  # no email planned to a customer without an address or without consent
         assert wh.scalar("SELECT count(*) FROM send_ledger WHERE state = 'accepted'") == 0
+
+
+def test_retail_emails_speak_as_a_shop_with_its_own_templates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The retail example's template folder (PROACTIVE_TEMPLATES_DIR) over the shipped one, sent to the sink."""
+    landing = tmp_path / "retail"
+    write_retail(landing, n_customers=600, seed=3)
+    spec = yaml.safe_load((PROJECT_ROOT / "examples" / "retail" / "sources.yaml").read_text(encoding="utf-8"))
+    spec["landing_dir"] = str(landing)
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    monkeypatch.setenv("PROACTIVE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("PROACTIVE_TEMPLATES_DIR", str(PROJECT_ROOT / "examples" / "retail" / "templates"))
+    assert main(["ingest", "--sources", str(sources), "--as-of", f"{AS_OF}T00:00:00"]) == 0
+    assert main(["train", "--target", "churn", "--label", "inactivity", "--as-of", AS_OF]) == 0
+    assert main(["score", "--target", "churn", "--as-of", AS_OF]) == 0
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    url, stop, ctl = start_sink_in_thread(s)
+    try:
+        monkeypatch.setenv("PROACTIVE_SENDGRID_HOST", url)
+        capsys.readouterr()
+        assert main(["outreach", "--as-of", f"{AS_OF}T14:00:00"]) == 0
+        assert _json(capsys)["sent"] > 0
+        assert ctl.outbox is not None
+        assert ctl.outbox.wait_files()
+    finally:
+        stop()
+    emails = [f.read_text(encoding="utf-8") for f in sorted(s.outbox_dir.glob("*.eml"))]
+    assert emails
+    assert check_outbox(s.outbox_dir)["with_problems"] == 0
+    for text in emails:
+        assert "our shop" in text  # every shop template speaks of the shop
+        assert not [w for w in ("your team", "the product", "subscription", "new tool") if w in text], text

@@ -75,6 +75,11 @@ class Settings(BaseSettings):
         description="A playbooks YAML: which customers get which action and what a person may offer (empty: "
         "models/playbooks.yaml). A company whose data has no usage, tickets or surveys writes its own.",
     )
+    templates_dir: str = Field(
+        "",
+        description="A folder of the company's own email templates and words.yaml: each file there replaces the "
+        "shipped file of the same name in templates/email, the rest stay (empty: the shipped templates).",
+    )
     shared_data_dir: Path = Field(
         PROJECT_ROOT.parent / "shared" / "data",
         description="Public data sets used by bench/ and real-data checks.",

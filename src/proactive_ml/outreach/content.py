@@ -6,6 +6,10 @@ A playbook declares its blocks (``blocks:`` in ``models/playbooks.yaml``, one of
 language, and is left out entirely (an empty string) when the facts it needs are missing. Dates and numbers are
 formatted for the language with Babel. Languages: every sub-folder of the template folder that has a
 ``words.yaml`` entry; anything else falls back to English.
+
+A company's own template folder (``PROACTIVE_TEMPLATES_DIR``) overrides the shipped one file by file: a template
+it holds replaces the shipped template of the same name, the others stay, and its ``words.yaml`` replaces the words
+it names (a language's greeting, one category, one feature) and keeps the rest.
 """
 
 from __future__ import annotations
@@ -25,8 +29,10 @@ from jinja2 import Environment
 
 from proactive_ml.outreach.facts import Facts
 from proactive_ml.outreach.safety import safe_or_none
+from proactive_ml.settings import PROJECT_ROOT
 
 DEFAULT_LANG = "en"
+DEFAULT_TEMPLATE_DIR = PROJECT_ROOT / "templates" / "email"
 # the facts each block needs (any one of a tuple's names is enough); a block without them is left out
 REQUIRES: dict[str, tuple[str, ...]] = {
     "open_ticket": ("ticket_subject", "ticket_category"),
@@ -39,8 +45,24 @@ REQUIRES: dict[str, tuple[str, ...]] = {
 
 @lru_cache(maxsize=8)
 def words(template_dir: str) -> dict[str, dict[str, Any]]:
-    """``words.yaml`` of the template folder: language -> greeting, categories, features."""
-    path = Path(template_dir) / "words.yaml"
+    """The words per language: the shipped ``words.yaml`` with the template folder's own laid over it.
+
+    Per language: greeting, greeting_neutral, categories, features; a mapping such as ``features`` is merged name
+    by name, so a company's file names only the words it changes.
+    """
+    merged = _read_words(DEFAULT_TEMPLATE_DIR)
+    if Path(template_dir).resolve() != DEFAULT_TEMPLATE_DIR.resolve():
+        for lang, ours in _read_words(Path(template_dir)).items():
+            base = dict(merged.get(lang) or {})
+            for key, value in (ours or {}).items():
+                both = isinstance(value, dict) and isinstance(base.get(key), dict)
+                base[key] = {**base[key], **value} if both else value
+            merged[lang] = base
+    return merged
+
+
+def _read_words(folder: Path) -> dict[str, dict[str, Any]]:
+    path = folder / "words.yaml"
     if not path.exists():
         return {DEFAULT_LANG: {}}
     with open(path, encoding="utf-8") as fh:
@@ -49,9 +71,12 @@ def words(template_dir: str) -> dict[str, dict[str, Any]]:
 
 @lru_cache(maxsize=8)
 def languages(template_dir: str) -> tuple[str, ...]:
-    """The languages with words and templates in ``template_dir`` (English first)."""
+    """The languages with words and templates (in ``template_dir`` or the shipped folder), English first."""
+    folders = (Path(template_dir), DEFAULT_TEMPLATE_DIR)
     others = sorted(
-        lang for lang in words(template_dir) if lang != DEFAULT_LANG and (Path(template_dir) / lang).is_dir()
+        lang
+        for lang in words(template_dir)
+        if lang != DEFAULT_LANG and any((f / lang).is_dir() for f in folders)
     )
     return (DEFAULT_LANG, *others)
 

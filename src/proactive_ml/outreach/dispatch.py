@@ -36,6 +36,7 @@ from proactive_ml.identity import email_hash
 from proactive_ml.outreach import ledger
 from proactive_ml.outreach.facts import DayFacts
 from proactive_ml.outreach.playbooks import Playbook, PlaybookConfig, load_playbooks
+from proactive_ml.outreach.policy import consented
 from proactive_ml.outreach.templates import (
     Recipient,
     SharedContent,
@@ -43,6 +44,7 @@ from proactive_ml.outreach.templates import (
     content_key,
     personalize,
     render_shared_content,
+    template_folder,
 )
 from proactive_ml.settings import Settings
 from proactive_ml.warehouse import Warehouse
@@ -167,7 +169,7 @@ class Dispatcher:
             sleep,
             rng,
             clock,
-            template_dir,
+            template_dir or template_folder(settings),
         )
         self.lock = threading.Lock()
         self.counts = dict.fromkeys(
@@ -220,7 +222,7 @@ class Dispatcher:
         for (sk, cust, pbn, email, name, variant, consent), canc in zip(
             zip(*cols, strict=True), cancelled, strict=True
         ):
-            ok = consent is True or str(consent).lower() == "true"
+            ok = consented(consent)  # as the plan read it: explicit consent only
             email = _text(email) or ""
             if not ok or canc or str(cust) in customers or not email or email_hash(email) in hashes:
                 out.blocked.append(sk)

@@ -22,11 +22,11 @@ from proactive_ml.outreach.content import languages
 from proactive_ml.outreach.facts import Facts, load_facts
 from proactive_ml.outreach.playbooks import PlaybookConfig
 from proactive_ml.outreach.templates import (
-    DEFAULT_TEMPLATE_DIR,
     Recipient,
     RenderedEmail,
     UnsafeContent,
     render_email,
+    template_folder,
 )
 from proactive_ml.settings import Settings
 from proactive_ml.warehouse import Warehouse
@@ -77,7 +77,7 @@ def write_gallery(
     """Render the gallery into ``out``; returns the index path. Refused messages are listed, not hidden."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    tdir = str(template_dir or DEFAULT_TEMPLATE_DIR)
+    tdir = str(template_dir or template_folder(settings))
     cust = wh.query(
         "SELECT customer_id, email, name FROM customers ORDER BY customer_id LIMIT :n", {"n": POOL}
     )

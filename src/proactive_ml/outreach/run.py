@@ -20,6 +20,7 @@ from proactive_ml.outreach.playbooks import PlaybookConfig, load_playbooks
 from proactive_ml.outreach.quality import without_paused
 from proactive_ml.outreach.selection import plan_outreach, policy_params
 from proactive_ml.outreach.tasks_csv import export_tasks
+from proactive_ml.outreach.templates import check_templates, template_folder
 from proactive_ml.settings import Settings
 from proactive_ml.warehouse import Warehouse
 
@@ -68,6 +69,7 @@ def run_outreach(
     ``sender`` defaults to the one the settings choose (:func:`proactive_ml.delivery.sender_from_settings`).
     """
     config = config or load_playbooks(settings.playbooks_file or None)
+    check_templates(config, template_folder(settings))  # before anything is decided that could not be sent
     t = as_of_datetime(as_of)
     config, paused = without_paused(wh, config)  # the desk's "suggestion was wrong" flags (pause_above)
     summary = decide_and_record(wh, settings, t, uplift, config, now=deliver_kwargs.get("clock", _utcnow)())
