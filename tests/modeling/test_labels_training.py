@@ -14,6 +14,7 @@ from proactive_ml.features.point_in_time import build_features, feature_kinds, f
 from proactive_ml.modeling.config import LabelSpec, label_spec
 from proactive_ml.modeling.datasets import LABEL
 from proactive_ml.modeling.label_training import check_two_classes
+from proactive_ml.settings import PROJECT_ROOT
 from proactive_ml.sim.companies.snapshot import write_snapshot
 from proactive_ml.sim.small_company import customer_row
 
@@ -139,3 +140,14 @@ def test_cli_trains_the_snapshot_label(tmp_path, monkeypatch, capsys) -> None:
         main(["score", "--target", "churn", "--as-of", "2026-07-01"]) == 0
     )  # a snapshot company is scored too
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["scored"] == 300
+    # no email, no consent column: a person can still call the customers at risk (the telco example's playbooks)
+    monkeypatch.setenv(
+        "PROACTIVE_PLAYBOOKS_FILE", str(PROJECT_ROOT / "examples" / "telco" / "playbooks.yaml")
+    )
+    assert main(["outreach", "--no-send", "--as-of", "2026-07-01T14:00:00"]) == 0
+    out = capsys.readouterr().out.strip()
+    summary = json.loads(out[out.rindex("\n{") + 1 :] if "\n{" in out else out)  # printed indented
+    assert summary["no_consent"] == summary["no_email"] == 0  # neither stops a person's call
+    assert summary["tasks"] == summary["treated"] > 0
+    assert summary["held_out"] > 0  # the calls keep their randomized holdout
+    assert summary["recorded"]["ledger"] == 0  # and nobody is emailed

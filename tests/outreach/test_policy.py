@@ -63,6 +63,30 @@ def test_cancelled_customers_are_blocked_only_after_cancellation() -> None:
     assert contact_block_reason(f, set(), set(), AS_OF).tolist() == ["cancelled", "", ""]
 
 
+def test_a_person_may_reach_a_customer_email_may_not_but_never_one_who_said_no() -> None:
+    f = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d", "e", "f"],
+            "email": [None, "b@x.org", "c@x.org", "d@x.org", "", "f@x.org"],
+            "marketing_consent": pd.array([True, None, False, None, None, None], dtype="boolean"),
+            "cancelled_at": [pd.NaT] * 4 + [pd.NaT, datetime(2026, 11, 1)],
+        }
+    )
+    as_email = contact_block_reason(f.assign(action="email"), set(), {"d"}, AS_OF)
+    assert as_email.tolist() == [
+        "no_email",
+        "no_consent",
+        "no_consent",
+        "suppressed",
+        "no_consent",
+        "no_consent",
+    ]
+    as_task = contact_block_reason(f.assign(action="cs_task"), set(), {"d"}, AS_OF)
+    assert as_task.tolist() == ["", "", "no_consent", "suppressed", "", "cancelled"]
+    as_text = f.assign(action="cs_task", marketing_consent=["true", None, "false", None, "", None])
+    assert contact_block_reason(as_text, set(), {"d"}, AS_OF).tolist() == as_task.tolist()
+
+
 def test_frequency_cap_window() -> None:
     ids = pd.Series(["a", "b", "c"])
     recent = pd.DataFrame({"customer_id": ["a", "b"], "as_of": [date(2026, 11, 11), date(2026, 11, 10)]})

@@ -175,16 +175,19 @@ def test_cli_preview_outreach_and_tasks_export(
         )
         ids = c["customer_id"].tolist()
         wh.execute(
-            "UPDATE customers SET marketing_consent = TRUE WHERE customer_id IN (:a, :b)",
-            {"a": ids[0], "b": ids[1]},
+            "UPDATE customers SET marketing_consent = TRUE WHERE customer_id IN (:a, :b, :c)",
+            {"a": ids[0], "b": ids[1], "c": ids[2]},
         )
         wh.execute("UPDATE customers SET email = NULL WHERE customer_id = :c", {"c": ids[2]})
         wh.execute("UPDATE customers SET marketing_consent = NULL WHERE customer_id = :c", {"c": ids[3]})
+        wh.execute("UPDATE customers SET marketing_consent = FALSE WHERE customer_id = :c", {"c": ids[4]})
         wh.close()
         assert main(["preview", "renewal_risk", "--customer", ids[2]]) == 2  # no address: said, not rendered
         assert f"customer '{ids[2]}' has no email address" in capsys.readouterr().err
         assert main(["preview", "renewal_risk", "--customer", ids[3]]) == 2
         assert "has not agreed to proactive email (marketing_consent: unknown)" in capsys.readouterr().err
+        assert main(["preview", "renewal_risk", "--customer", ids[4]]) == 2
+        assert "said no to proactive contact (marketing_consent: no)" in capsys.readouterr().err
         assert (
             main(["preview", "renewal_risk", "--customer", c.loc[1, "customer_id"], "--as-of", "2026-11-24"])
             == 0

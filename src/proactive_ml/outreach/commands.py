@@ -22,12 +22,19 @@ def _preview(args: argparse.Namespace) -> int:
     from proactive_ml.identity import send_key
     from proactive_ml.outreach.facts import load_facts
     from proactive_ml.outreach.playbooks import load_playbooks
-    from proactive_ml.outreach.templates import Recipient, UnsafeContent, render_email
+    from proactive_ml.outreach.templates import (
+        Recipient,
+        UnsafeContent,
+        check_templates,
+        render_email,
+        template_folder,
+    )
     from proactive_ml.resources import open_resources
     from proactive_ml.settings import get_settings
 
     s = get_settings()
     config = load_playbooks(args.playbooks or s.playbooks_file or None)
+    check_templates(config, template_folder(s))
     as_of = date.fromisoformat(args.as_of) if args.as_of else date.today()
     t = datetime.combine(as_of, datetime.min.time())
     if args.all:
@@ -67,22 +74,27 @@ def _preview(args: argparse.Namespace) -> int:
 def _check_reachable(customer: Any) -> None:
     """Refuse, in words, to preview an email outreach would never send: no address, or no consent.
 
-    Consent is read as outreach reads it (:func:`~proactive_ml.outreach.policy.consented`: "false" is no).
+    Consent is read as outreach reads it (:func:`~proactive_ml.outreach.policy.consented`: "false" is no; an
+    explicit no also stops staff tasks, an unknown answer stops only email).
     """
     import pandas as pd
 
     from proactive_ml.errors import UserError
-    from proactive_ml.outreach.policy import consented
+    from proactive_ml.outreach.policy import consented, declined
 
     cid, email, consent = customer["customer_id"], customer["email"], customer["marketing_consent"]
+    if declined(consent):
+        raise UserError(
+            f"customer {cid!r} said no to proactive contact (marketing_consent: no): outreach never emails them "
+            "and creates no staff task for them"
+        )
     if email is None or pd.isna(email) or not str(email).strip():
         raise UserError(
             f"customer {cid!r} has no email address: outreach never emails them; a staff task can still reach them"
         )
     if not consented(consent):
-        said = "unknown" if consent is None or pd.isna(consent) else "no"
         raise UserError(
-            f"customer {cid!r} has not agreed to proactive email (marketing_consent: {said}): outreach never "
+            f"customer {cid!r} has not agreed to proactive email (marketing_consent: unknown): outreach never "
             "emails them; a staff task can still reach them"
         )
 

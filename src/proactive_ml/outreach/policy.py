@@ -32,18 +32,33 @@ def consented(value: object) -> bool:
     return bool(isinstance(value, (int, float, np.number)) and value == 1) or str(value).lower() == "true"
 
 
+def declined(value: object) -> bool:
+    """An explicit no to proactive contact: False, 0 or "false" (missing is not a no, and not a yes either)."""
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return False
+    return bool(isinstance(value, (int, float, np.number)) and value == 0) or str(value).lower() == "false"
+
+
 def contact_block_reason(
     customers: pd.DataFrame, suppressed_hashes: set[str], suppressed_customers: set[str], as_of: datetime
 ) -> pd.Series:
     """Why each customer must not be contacted ('' if allowed): no_consent, suppressed, cancelled, no_email.
 
-    ``customers`` needs customer_id, email, marketing_consent, cancelled_at.
+    ``customers`` needs customer_id, email, marketing_consent, cancelled_at, and optionally ``action``. An email
+    needs an address and explicit consent. A CS task (``action`` cs_task: a person from the company reaches out)
+    needs neither an address nor consent on record; an explicit no, a suppression (unsubscribed, erased) or a
+    cancellation stops it as it stops an email.
     """
     given = customers["marketing_consent"]
     if pd.api.types.is_bool_dtype(given.dtype):  # True or False per row, or missing (no)
         consent = given.fillna(False).to_numpy(dtype=bool)
+        said_no = (given == False).fillna(False).to_numpy(dtype=bool)  # noqa: E712 - elementwise, NA stays False
     else:
         consent = given.map(consented).to_numpy(dtype=bool)
+        said_no = given.map(declined).to_numpy(dtype=bool)
+    staff = np.zeros(len(customers), dtype=bool)
+    if "action" in customers.columns:
+        staff = (customers["action"] == "cs_task").to_numpy(dtype=bool)
     emails = customers["email"].fillna("").astype(str)
     if suppressed_hashes:  # no suppressed address, no address to hash (a SHA-256 per row)
         hashes = emails.map(lambda e: email_hash(e) if e else "")
@@ -56,9 +71,9 @@ def contact_block_reason(
         cancelled_at.notna() & (cancelled_at <= pd.Timestamp(as_of)) if cancelled_at is not None else False
     )
     reason = pd.Series("", index=customers.index, dtype=object)
-    reason[emails.str.strip() == ""] = "no_email"
+    reason[(emails.str.strip() == "").to_numpy() & ~staff] = "no_email"
     reason[cancelled] = "cancelled"
-    reason[~consent] = "no_consent"
+    reason[np.where(staff, said_no, ~consent)] = "no_consent"
     reason[supp] = "suppressed"
     return reason
 
