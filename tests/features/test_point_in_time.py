@@ -9,6 +9,7 @@ import pandas as pd
 
 from proactive_ml.contract import DATASETS
 from proactive_ml.features.point_in_time import (
+    attribute_reasons,
     build_features,
     categorical_features,
     feature_names,
@@ -218,3 +219,25 @@ def test_no_feature_reads_data_at_or_after_the_cutoff(wh) -> None:
     )
     changed = build_features(wh, cutoff)
     assert changed.loc[before.index[0], "usage_7d"] == before.loc[before.index[0], "usage_7d"] + 5
+
+
+class _Defs:
+    """A warehouse stand-in that holds only the attribute definitions (the one table read)."""
+
+    def query(self, sql: str) -> pd.DataFrame:
+        assert "customer_attribute_defs" in sql
+        return pd.DataFrame(
+            {
+                "name": ["region", "tenure_days", "rating", "age_band"],
+                "reason": ["shops in the {value} region", "member for {value:.0f} days", None, ""],
+            }
+        )
+
+
+def test_attribute_reasons_follow_the_feature_columns_renamed_or_not() -> None:
+    columns = ["region", "tenure_days", "attr_tenure_days", "rating", "age_band", "usage_14d"]
+    assert attribute_reasons(_Defs(), columns) == {
+        "region": "shops in the {value} region",
+        "attr_tenure_days": "member for {value:.0f} days",  # the attribute, not the product's own feature
+    }
+    assert attribute_reasons(_Defs(), ["usage_14d"]) == {}

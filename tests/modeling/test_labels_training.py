@@ -14,9 +14,10 @@ from proactive_ml.features.point_in_time import build_features, feature_kinds, f
 from proactive_ml.modeling.config import LabelSpec, label_spec
 from proactive_ml.modeling.datasets import LABEL
 from proactive_ml.modeling.label_training import check_two_classes
-from proactive_ml.settings import PROJECT_ROOT
+from proactive_ml.settings import PROJECT_ROOT, Settings
 from proactive_ml.sim.companies.snapshot import write_snapshot
 from proactive_ml.sim.small_company import customer_row
+from proactive_ml.warehouse import Warehouse
 
 SNAPSHOT_SOURCES = """
 company: tiny CRM export
@@ -140,6 +141,14 @@ def test_cli_trains_the_snapshot_label(tmp_path, monkeypatch, capsys) -> None:
         main(["score", "--target", "churn", "--as-of", "2026-07-01"]) == 0
     )  # a snapshot company is scored too
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["scored"] == 300
+    with Warehouse.connect(Settings(_env_file=None).resolved_warehouse_url) as wh:  # type: ignore[call-arg]
+        shown = wh.query("SELECT reason_1 AS r FROM scores UNION ALL SELECT reason_2 FROM scores")[
+            "r"
+        ].dropna()
+    ours = ("with us only ", "called support ", "satisfaction only ", "on a ", "pays by ")
+    assert shown.str.startswith(ours).any()  # the mapping's own words reach the reasons
+    defaults = ("tenure months:", "support calls:", "satisfaction:", "contract:", "payment method:")
+    assert not shown.str.startswith(defaults).any(), sorted(set(shown))
     # no email, no consent column: a person can still call the customers at risk (the telco example's playbooks)
     monkeypatch.setenv(
         "PROACTIVE_PLAYBOOKS_FILE", str(PROJECT_ROOT / "examples" / "telco" / "playbooks.yaml")

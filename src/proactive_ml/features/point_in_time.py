@@ -23,6 +23,7 @@ Optional datasets (feedback, tickets, usage events) that are absent leave their 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
@@ -365,6 +366,21 @@ def attribute_features(wh: Any, index: pd.Index, taken: set[str]) -> pd.DataFram
         if kinds.get(c) != "numeric":
             out[c] = out[c].astype(object).where(out[c].notna(), "missing")
     return out.rename(columns={c: f"attr_{c}" for c in out.columns if c in taken})
+
+
+def attribute_reasons(wh: Any, columns: Iterable[str]) -> dict[str, str]:
+    """The mapping's reason text (with ``{value}``) of each declared attribute among the feature ``columns``.
+
+    Keyed by feature column: ``attr_<name>`` where :func:`attribute_features` renamed the attribute, else its name.
+    An attribute declared without a reason text is left out (its reason then reads "name: value").
+    """
+    defs = wh.query("SELECT name, reason FROM customer_attribute_defs")
+    cols, out = set(columns), {}
+    for name, reason in zip(defs["name"], defs["reason"], strict=True):
+        col = f"attr_{name}" if f"attr_{name}" in cols else name
+        if col in cols and isinstance(reason, str) and reason:
+            out[col] = reason
+    return out
 
 
 def feature_kinds(X: pd.DataFrame) -> tuple[list[str], list[str]]:

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from proactive_ml.errors import UserError
-from proactive_ml.features.point_in_time import feature_kinds
+from proactive_ml.features.point_in_time import attribute_reasons, feature_kinds
 from proactive_ml.modeling import label_training, registry, tracking
 from proactive_ml.modeling.candidates import CandidateResult, fit_candidate, select_best
 from proactive_ml.modeling.config import (
@@ -155,7 +155,7 @@ def train_snapshot(
     full = fit_candidate(best_cv.spec, (X, y), (X, y), columns, importance=False)
     best = replace(best_cv, model=full.model)
     results = [best if r is best_cv else r for r in cv]
-    explainer = fit_explainer(X, best.model.predict_proba(X)[:, 1])
+    explainer = fit_explainer(X, best.model.predict_proba(X)[:, 1], attribute_reasons(wh, X.columns))
     meta = {
         "target": target,
         "as_of": str(as_of),
@@ -225,7 +225,7 @@ def train_and_register(
     results = [fit_candidate(s, split_xy(train), split_xy(holdout), columns) for s in specs]
     best = select_best(results, tcfg.selection_metric)
     Xtr, _ = split_xy(train)
-    explainer = fit_explainer(Xtr, best.model.predict_proba(Xtr)[:, 1])
+    explainer = fit_explainer(Xtr, best.model.predict_proba(Xtr)[:, 1], attribute_reasons(wh, Xtr.columns))
 
     logged = tracking.log_training(settings, target, results, best, (train, holdout), explainer, meta)
     summary = label_training.label_summary(spec, train, holdout)
