@@ -272,3 +272,25 @@ def test_guidelines_and_board_render_for_everyone(client_as: Callable[..., Any])
     board = ann.get("/board")
     assert board.status_code == 200
     assert "Recognition board" in board.text
+
+
+def test_tasks_made_while_nobody_was_on_the_desk_are_handed_out_by_a_lead(
+    client_as: Callable[..., Any], seeded: Warehouse
+) -> None:
+    add_customer(seeded, "c8", "Orphan Ltd")
+    add_task(seeded, "task-nobody", "c8", None, expected_value=800.0)
+    ann, lee, sol = client_as("ann"), client_as("lee"), client_as("sol")
+    assert ann.get("/tasks/task-nobody").status_code == 404  # an agent sees only their own
+    assert 'id="unassigned"' not in ann.get("/queue").text
+    mine = lee.get("/queue").text
+    assert "1 open task has nobody to work it yet" in mine
+    assert 'data-task-id="task-nobody"' not in mine  # not in their own queue, but pointed at
+    team = lee.get("/queue?scope=team").text
+    assert 'data-task-id="task-nobody"' in team
+    assert "nobody yet" in team
+    assert sol.get("/tasks/task-nobody").status_code == 200  # any lead may hand it out
+    assert _post(lee, "/tasks/task-nobody/reassign", assignee="cat").status_code == 400  # not lee's team
+    assert _post(lee, "/tasks/task-nobody/reassign", assignee="bob").status_code == 303
+    assert 'data-task-id="task-nobody"' in client_as("bob").get("/queue").text
+    assert "has nobody to work it yet" not in lee.get("/queue").text
+    assert sol.get("/tasks/task-nobody").status_code == 404  # now bob's, of the north team

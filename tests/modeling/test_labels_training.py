@@ -124,7 +124,7 @@ def test_declared_attributes_and_spend_become_features(wh) -> None:
     assert "region" in categorical
 
 
-def test_cli_trains_the_snapshot_label(tmp_path, monkeypatch, capsys) -> None:
+def test_cli_trains_the_snapshot_label(tmp_path, monkeypatch, capsys, caplog) -> None:
     landing = tmp_path / "crm"
     write_snapshot(landing, n_customers=300, seed=3)
     sources = tmp_path / "sources.yaml"
@@ -154,9 +154,12 @@ def test_cli_trains_the_snapshot_label(tmp_path, monkeypatch, capsys) -> None:
         "PROACTIVE_PLAYBOOKS_FILE", str(PROJECT_ROOT / "examples" / "telco" / "playbooks.yaml")
     )
     assert main(["outreach", "--no-send", "--as-of", "2026-07-01T14:00:00"]) == 0
-    out = capsys.readouterr().out.strip()
+    captured = capsys.readouterr()
+    out = captured.out.strip()
     summary = json.loads(out[out.rindex("\n{") + 1 :] if "\n{" in out else out)  # printed indented
     assert summary["no_consent"] == summary["no_email"] == 0  # neither stops a person's call
     assert summary["tasks"] == summary["treated"] > 0
     assert summary["held_out"] > 0  # the calls keep their randomized holdout
     assert summary["recorded"]["ledger"] == 0  # and nobody is emailed
+    assert summary["unassigned_tasks"] == summary["tasks"]  # nobody on the desk yet: said, for a lead to hand out
+    assert "desk add-user" in caplog.text  # the CLI prints it on stderr

@@ -45,7 +45,13 @@ async def queue_page(request: Request, desk: Desk, person: Person, form: FormDat
     scope = "team" if request.query_params.get("scope") == "team" and person.role != "agent" else "mine"
     rows = tasks.queue(desk.wh, person, desk.today(), scope)
     return desk.render(
-        request, "queue.html.j2", person, rows=rows.to_dict("records"), scope=scope, today=desk.today()
+        request,
+        "queue.html.j2",
+        person,
+        rows=rows.to_dict("records"),
+        scope=scope,
+        today=desk.today(),
+        unassigned=tasks.unassigned(desk.wh, person, desk.today()),
     )
 
 

@@ -56,16 +56,35 @@ class Conflict(DeskError):
 
 
 def visible_sql(person: Person, alias: str = "t") -> tuple[str, dict[str, Any]]:
-    """The SQL condition (and its parameters) of the tasks ``person`` may see and change."""
+    """The SQL condition (and its parameters) of the tasks ``person`` may see and change.
+
+    An agent: their own. A lead: their own, their team's and the tasks nobody has yet (made while nobody eligible
+    was on the desk), so that a lead can hand them out. An admin: all.
+    """
     if person.role == "admin":
         return "TRUE", {}
-    if person.role == "lead" and person.team:
+    if person.role == "lead":
+        team = f" OR {alias}.assignee IN (SELECT username FROM desk_people WHERE team = :vis_team)"
+        params = {"vis_me": person.username, **({"vis_team": person.team} if person.team else {})}
         return (
-            f"({alias}.assignee = :vis_me OR {alias}.assignee IN "
-            "(SELECT username FROM desk_people WHERE team = :vis_team))",
-            {"vis_me": person.username, "vis_team": person.team},
+            f"({alias}.assignee = :vis_me OR {alias}.assignee IS NULL{team if person.team else ''})",
+            params,
         )
     return f"{alias}.assignee = :vis_me", {"vis_me": person.username}
+
+
+def unassigned(wh: Warehouse, person: Person, today: date) -> int:
+    """How many open tasks (not snoozed past ``today``) nobody has yet, for a lead or admin to hand out (0 else)."""
+    if person.role == "agent":
+        return 0
+    return int(
+        wh.scalar(
+            """SELECT count(*) FROM cs_tasks WHERE state = 'open' AND assignee IS NULL
+               AND (snoozed_until IS NULL OR snoozed_until <= :today)""",
+            {"today": today},
+        )
+        or 0
+    )
 
 
 def queue(wh: Warehouse, person: Person, today: date, scope: str = "mine") -> pd.DataFrame:

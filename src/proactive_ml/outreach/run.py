@@ -6,6 +6,7 @@ summary, over the pure modules and the edges (decisions, ledger, delivery).
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from proactive_ml.outreach.tasks_csv import export_tasks
 from proactive_ml.outreach.templates import check_templates, template_folder
 from proactive_ml.settings import Settings
 from proactive_ml.warehouse import Warehouse
+
+log = logging.getLogger(__name__)
 
 BATCH_HOUR_UTC = 14  # a run given only a date runs at 14:00 UTC (daytime in Europe and the Americas)
 DELIVERY_KEYS = (
@@ -121,10 +124,24 @@ def decide_and_record(
         max_tasks=config.selection.max_tasks_per_day,
     )
     summary: dict[str, Any] = {"as_of": t.isoformat(), **counts}
+    summary["unassigned_tasks"] = _unassigned(decisions)
     summary["suppressed"] = counts["suppressed"] + counts["no_consent"] + counts["cancelled"]
     summary["over_day_budget"] = written.pop("over_day_budget", 0)
     summary["recorded"] = written
     return summary
+
+
+def _unassigned(decisions: pd.DataFrame) -> int:
+    """How many CS tasks were decided with nobody on the desk to work them (said once, with the fix)."""
+    tasks = decisions[(decisions["action"] == "cs_task") & (decisions["arm"] == "treatment")]
+    n = int(tasks["assignee"].isna().sum())
+    if n:
+        log.warning(
+            "%d CS task(s) have nobody to work them: nobody is on the desk yet. Add people with "
+            "`proactive-ml desk add-user`; a lead or an admin then hands these out in the desk.",
+            n,
+        )
+    return n
 
 
 def export_day_tasks(
