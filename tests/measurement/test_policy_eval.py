@@ -19,6 +19,7 @@ from proactive_ml.measurement.policy_check import (
     policy_section,
     store_verdict,
     uplift_cleared,
+    verdict_row,
 )
 from proactive_ml.measurement.policy_eval import (
     PolicyComparison,
@@ -107,6 +108,13 @@ def test_a_check_on_a_rich_log_switches_and_is_recorded_in_warehouse_mlflow_and_
     section = policy_section(last)
     assert "targets by <b>uplift" in section
     assert "Kept per 100 emails" in section
+    assert (
+        section.count('<img alt="customers kept per 100 emails under each targeting" src="data:image/png')
+        == 1
+    )
+    assert "<img" not in policy_section(
+        latest_check_of(Verdict("risk", "too few decisions"))
+    )  # nothing to draw
 
     run_id = log_policy_run(settings, date(2026, 11, 8), verdict)
     run = MlflowClient(tracking_uri=settings.resolved_mlflow_uri).get_run(run_id)
@@ -114,6 +122,16 @@ def test_a_check_on_a_rich_log_switches_and_is_recorded_in_warehouse_mlflow_and_
     assert run.data.tags["targeting"] == "uplift"
     assert run.data.metrics["diff_lower95"] == pytest.approx(verdict.comparison.diff_lower95)
     assert "customer" not in " ".join(run.data.params.values()).lower().replace("customers", "")
+    plots = [
+        a.path
+        for a in MlflowClient(tracking_uri=settings.resolved_mlflow_uri).list_artifacts(run_id, "plots")
+    ]
+    assert plots == ["plots/policy_check.png"]  # the same chart as the report's, beside the metrics
+
+
+def latest_check_of(verdict: Verdict) -> dict:
+    """A verdict as the stored row the report reads."""
+    return verdict_row(date(2026, 11, 1), verdict)
 
 
 def test_logged_decisions_keep_email_rows_whose_outcome_is_known(wh: Warehouse) -> None:

@@ -161,5 +161,7 @@ def test_cli_trains_the_snapshot_label(tmp_path, monkeypatch, capsys, caplog) ->
     assert summary["tasks"] == summary["treated"] > 0
     assert summary["held_out"] > 0  # the calls keep their randomized holdout
     assert summary["recorded"]["ledger"] == 0  # and nobody is emailed
-    assert summary["unassigned_tasks"] == summary["tasks"]  # nobody on the desk yet: said, for a lead to hand out
+    assert (
+        summary["unassigned_tasks"] == summary["tasks"]
+    )  # nobody on the desk yet: said, for a lead to hand out
     assert "desk add-user" in caplog.text  # the CLI prints it on stderr

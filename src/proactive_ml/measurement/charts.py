@@ -3,6 +3,7 @@
 - :func:`weekly_table`: the headline difference (contacted minus held out, overall) per week of decision with its
   95% interval (:func:`~.intervals.diff_ci`): does the effect hold week after week, or did one week make it?
 - :func:`make_figures`: customers kept per playbook, the weekly trend, the measured history, response rates.
+- :func:`policy_figure`: customers kept per 100 emails under each targeting policy (the policy check).
   Sized for a page read at 1280 px: 9.4 x 100 dpi = 940 px wide (the page's column is 960 px, so never scaled
   down), 11 pt text, plain-language labels, no codes.
 """
@@ -164,3 +165,42 @@ def png_data_url(fig: Figure) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+POLICY_LABELS = {"risk": "Highest churn risk", "uplift": "Highest predicted uplift", "random": "At random"}
+
+
+def policy_figure(check: dict[str, Any] | None) -> Figure | None:
+    """Customers kept per 100 emails under each targeting policy, with 95% intervals (the policy check).
+
+    ``check``: a stored verdict (:func:`~.policy_check.verdict_row`): ``<policy>_value``, ``_low``, ``_high`` as kept
+    per email. The policy outreach targets by is drawn dark; None when nothing could be estimated.
+    """
+    if not check:
+        return None
+    rows = [
+        (label, *(_figure_of(check.get(f"{p}_{k}")) for k in ("value", "low", "high")), p)
+        for p, label in POLICY_LABELS.items()
+    ]
+    rows = [r for r in rows if np.isfinite(r[1])]
+    if not rows:
+        return None
+    with matplotlib.rc_context(STYLE):
+        fig, ax = _figure(1.6 + 0.45 * len(rows))
+        labels = [r[0] for r in rows][::-1]
+        v, lo, hi = (np.array([r[i] for r in rows][::-1]) * 100 for i in (1, 2, 3))
+        chosen = str(check.get("targeting") or "")
+        colors = ["#1d3557" if r[4] == chosen else "#a8b3c2" for r in rows][::-1]
+        ax.barh(labels, v, xerr=[v - lo, hi - v], color=colors, capsize=4)
+        ax.axvline(0, color="black", lw=0.8)
+        n = int(check.get("n_logged") or 0)
+        ax.set_xlabel(
+            f"Customers kept per 100 emails at the same budget, from {n:,} logged decisions (95% intervals)"
+        )
+        ax.set_title("Which customers to email: each way of choosing them (dark: the one in use)")
+    return fig
+
+
+def _figure_of(value: Any) -> float:
+    """A stored figure as a float (NaN when missing)."""
+    return float("nan") if value is None or pd.isna(value) else float(value)

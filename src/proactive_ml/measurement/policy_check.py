@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from proactive_ml.features import outcomes
+from proactive_ml.measurement.charts import png_data_url, policy_figure
 from proactive_ml.measurement.policy_eval import POLICIES, PolicyComparison, compare_policies
 from proactive_ml.settings import Settings
 
@@ -187,6 +188,9 @@ def log_policy_run(settings: Settings, day: date, verdict: Verdict) -> str:
     if verdict.model_version:
         params.append(Param("uplift_model_version", verdict.model_version))
     client.log_batch(run.info.run_id, metrics=metrics, params=params, tags=[RunTag("reason", verdict.reason)])
+    fig = policy_figure(row)
+    if fig is not None:
+        client.log_figure(run.info.run_id, fig, "plots/policy_check.png")
     client.set_terminated(run.info.run_id)
     return run.info.run_id
 
@@ -220,6 +224,11 @@ def policy_section(check: dict[str, Any] | None) -> str:
             "95% intervals):</p><table><tr><th>Targeting</th><th>Kept per 100 emails</th></tr>"
             + "".join(rows)
             + "</table>"
+        )
+    fig = policy_figure(check)
+    if fig is not None:
+        lines.append(
+            f'<img alt="customers kept per 100 emails under each targeting" src="{png_data_url(fig)}">'
         )
     return "<h2>Which customers to email: the policy check</h2>" + "".join(lines)
 
