@@ -231,6 +231,18 @@ datasets:
             "names",
         ),
         ("compnay: x\ndatasets: {}\n", "compnay"),
+        (
+            'datasets:\n  customers:\n    files: a\n    columns: {customer_id: a}\n    attributes:\n      tenure: {from: t, kind: numeric, reason: "with us only {valeu:.0f} months"}\n',
+            "attributes.tenure.reason: unknown field {valeu}",
+        ),
+        (
+            'datasets:\n  customers:\n    files: a\n    columns: {customer_id: a}\n    attributes:\n      tenure: {from: t, kind: categorical, reason: "on a {value:.0f} contract"}\n',
+            "attributes.tenure.reason: Unknown format code 'f'",
+        ),
+        (
+            'datasets:\n  customers:\n    files: a\n    columns: {customer_id: a}\n    attributes:\n      tenure: {from: t, kind: numeric, reason: "with us {value months"}\n',
+            "attributes.tenure.reason: not a reason text",
+        ),
     ],
     ids=[
         "unknown-dataset-key",
@@ -239,6 +251,9 @@ datasets:
         "required-unmapped",
         "no-names",
         "top",
+        "reason-typo",
+        "reason-number-format-on-text",
+        "reason-unclosed",
     ],
 )
 def test_mapping_errors_name_the_yaml_key(tmp_path: Path, yaml_text: str, key: str):

@@ -113,7 +113,7 @@ def test_reasons_are_readable_and_true() -> None:
     r = top_reasons(model, expl, probe, np.ones(3))  # all three explained
     assert list(r.columns) == ["reason_1", "reason_2", "reason_3"]
     assert "usage down 90% over 30 days" in r.iloc[0].tolist()
-    assert "3 unresolved ticket(s)" in r.iloc[1].tolist()
+    assert "3 unresolved tickets" in r.iloc[1].tolist()
     assert "NPS 0 last week" in r.iloc[2].tolist()
     assert not any("usage down" in (t or "") for t in r.iloc[1].tolist())  # growing usage is never a decline
     again = top_reasons(model, Explainer.from_dict(expl.to_dict()), probe, np.ones(3))  # JSON round trip
@@ -170,3 +170,19 @@ def test_when_words() -> None:
         "3 months ago",
         "",
     ]
+
+
+def test_a_count_takes_its_plural_s_as_shown() -> None:
+    from proactive_ml.features.point_in_time import FeatureSpec
+    from proactive_ml.modeling.reasons import _format
+
+    spec = FeatureSpec("open_tickets", "attribute", "numeric", "", "{value:.0f} unresolved ticket{s}")
+    texts = _format(spec, np.array([1.0, 2.0, 1.2, 0.0]))
+    assert texts.tolist() == [
+        "1 unresolved ticket",
+        "2 unresolved tickets",
+        "1 unresolved ticket",
+        "0 unresolved tickets",
+    ]
+    plan = FeatureSpec("plan", "attribute", "categorical", "", "on the {value} plan{s}")
+    assert _format(plan, np.array(["pro"], dtype=object)).tolist() == ["on the pro plan"]

@@ -85,13 +85,15 @@ def test_every_playbook_for_a_world_speaks_the_customers_words(world: dict[str, 
 
 
 def _reason_examples() -> list[str]:
-    values = {"value": 3, "pct_down": 40, "abs_value": 5, "nps_when": "2 weeks ago"}
+    values = {"value": 3, "pct_down": 40, "abs_value": 5, "nps_when": "2 weeks ago", "s": "s"}
     out = []
     for f in yaml.safe_load(Path(FEATURES_YAML).read_text())["features"]:
         r = f.get("reason")
         if r:
             v = {**values, "value": "starter"} if "{value}" in r else values
             out.append(r.format(**v))
+            if "{s}" in r:  # and the singular: "1 unresolved ticket"
+                out.append(r.format(**{**v, "value": 1, "s": ""}))
     return out
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import codecs
 import os
 import re
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -327,9 +328,35 @@ def _attributes(ctx: KeyContext, dataset: str, spec: Any, key: str) -> dict[str,
             source=ctx.text(d["from"], f"{k}.from"),
             type="float" if kind == "numeric" else "string",
             kind=kind,
-            reason=ctx.text(d["reason"], f"{k}.reason") if "reason" in d else "",
+            reason=_reason_text(ctx, d["reason"], f"{k}.reason", kind) if "reason" in d else "",
         )
     return out
+
+
+def _reason_text(ctx: KeyContext, value: Any, key: str, kind: str) -> str:
+    """A reason text that formats: ``{value}`` (``{value:.0f}`` for a number) and ``{s}``, checked on load.
+
+    A typo (``{valeu}``) or a number format on text would otherwise stop ``score`` with a traceback, after ingest
+    and training had run.
+    """
+    text = ctx.text(value, key)
+    try:
+        fields = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
+    except ValueError as exc:
+        raise ctx.fail(key, f"not a reason text ({exc}); write the value as {{value}}") from None
+    unknown = sorted(fields - {"value", "s"})
+    if unknown:
+        shown = "{" + unknown[0] + "}" if unknown[0] else "{}"
+        raise ctx.fail(
+            key,
+            f"unknown field {shown}: a reason text knows {{value}} and {{s}} (an s when a count is not 1)",
+        )
+    try:
+        text.format(value=1.5 if kind == "numeric" else "Month-to-month", s="s")
+    except (ValueError, TypeError) as exc:
+        hint = "{value:.0f} or {value:.1f}" if kind == "numeric" else "{value} (a text has no number format)"
+        raise ctx.fail(key, f"{exc}: for a {kind} attribute write {hint}") from None
+    return text
 
 
 def _label(ctx: KeyContext, dataset: str, spec: Any, key: str) -> ColumnSpec | None:

@@ -158,6 +158,8 @@ def _format(spec: FeatureSpec, values: np.ndarray, nps_days: np.ndarray | None =
     """Reason text for the customers that get this reason (``values``: their feature values).
 
     Only unique inputs are formatted (values are rounded to the template's precision first), then mapped back.
+    Fields besides ``{value}``: ``{s}`` (an s unless the number as shown is 1), ``{abs_value}``, ``{pct_down}``
+    (the fall in percent) and ``{nps_when}`` (when the last NPS answer was given, in words).
     """
     tmpl = spec.reason
     digits = 0 if ":.0f}" in tmpl else 2
@@ -171,6 +173,10 @@ def _format(spec: FeatureSpec, values: np.ndarray, nps_days: np.ndarray | None =
             fields["abs_value"] = np.round(np.abs(num), digits)
         if "{pct_down" in tmpl:
             fields["pct_down"] = np.round(-num * 100, 0)
+        if "{s}" in tmpl:  # "1 ticket", "2 tickets": the plural s of the count as shown
+            fields["s"] = np.where(np.round(num, digits) == 1, "", "s").astype(object)
+    if "{s}" in tmpl and "s" not in fields:
+        fields["s"] = ""  # a text value is no count
     if "{nps_when}" in tmpl:
         days = nps_days if nps_days is not None else np.full(len(values), np.nan)
         fields["nps_when"] = when_words(days)

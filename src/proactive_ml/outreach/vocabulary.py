@@ -57,10 +57,10 @@ def reason_patterns(path: str | Path = FEATURES_YAML) -> re.Pattern[str]:
     ]
     alts = []
     for reason in reasons:
-        tokens = _PLACEHOLDER.sub("\x00", reason).split()
+        tokens = _PLACEHOLDER.sub("\x00", reason.replace("{s}", "\x01")).split()  # ticket{s}: ticket, tickets
         if len("".join(tokens).replace("\x00", "")) < 3:
             continue
-        alts.append(r"\s+".join(re.escape(t).replace("\x00", r"\S+") for t in tokens))
+        alts.append(r"\s+".join(re.escape(t).replace("\x00", r"\S+").replace("\x01", "s?") for t in tokens))
     return re.compile("|".join(f"(?:{a})" for a in alts), re.IGNORECASE)
 
 
