@@ -294,3 +294,17 @@ def test_tasks_made_while_nobody_was_on_the_desk_are_handed_out_by_a_lead(
     assert 'data-task-id="task-nobody"' in client_as("bob").get("/queue").text
     assert "has nobody to work it yet" not in lee.get("/queue").text
     assert sol.get("/tasks/task-nobody").status_code == 404  # now bob's, of the north team
+
+
+def test_a_customer_without_any_usage_gets_words_not_an_empty_chart(
+    client_as: Callable[..., Any], seeded: Warehouse
+) -> None:
+    add_customer(seeded, "c7", "Snapshot Co")  # a CRM snapshot: no usage events at all
+    add_task(seeded, "task-ann-snap", "c7", "ann")
+    ann = client_as("ann")
+    page = ann.get("/tasks/task-ann-snap").text
+    assert 'id="no-usage"' in page
+    assert 'aria-label="weekly usage"' not in page
+    worked = ann.get("/tasks/task-ann-1").text  # a customer with usage keeps the chart
+    assert 'aria-label="weekly usage"' in worked
+    assert 'id="no-usage"' not in worked

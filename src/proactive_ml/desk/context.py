@@ -82,7 +82,11 @@ def _phone(wh: Warehouse, customer_id: str) -> str | None:
 
 
 def customer_context(wh: Warehouse, customer_id: str, now: datetime) -> dict[str, Any]:
-    """The account, its last tickets and survey answers, and its weekly usage bars, as of ``now``."""
+    """The account, its last tickets and survey answers, and its weekly usage bars, as of ``now``.
+
+    ``usage_ever`` says whether the customer has any usage event before ``now``: twelve empty weeks mean silence
+    only for a customer whose usage the company records (a CRM snapshot or a shop without events has none).
+    """
     c = wh.query("SELECT * FROM customers WHERE customer_id = :c", {"c": customer_id})
     account = (
         _clean(c.iloc[-1].to_dict())
@@ -105,6 +109,12 @@ def customer_context(wh: Warehouse, customer_id: str, now: datetime) -> dict[str
         "tickets": [_clean(r) for r in tickets.to_dict("records")],
         "feedback": [_clean(r) for r in feedback.to_dict("records")],
         "usage": _weekly_usage(wh, customer_id, now),
+        "usage_ever": bool(
+            wh.scalar(
+                "SELECT EXISTS (SELECT 1 FROM usage_events WHERE customer_id = :c AND ts < :now)",
+                {"c": customer_id, "now": now},
+            )
+        ),
         "chart": {"width": CHART_WIDTH, "height": CHART_HEIGHT, "weeks": CHART_WEEKS},
     }
 
