@@ -29,9 +29,8 @@ def _json(capsys: pytest.CaptureFixture[str]) -> dict:
     return json.loads(out[out.rindex("\n{") + 1 :] if "\n{" in out else out)
 
 
-def test_retail_purchase_log_is_ingested_trained_scored_with_reasons_and_reached(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _retail_company(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A small simulated retailer's files, the example mapping pointed at them (returned) and a private data folder."""
     landing = tmp_path / "retail"
     write_retail(landing, n_customers=600, seed=3)
     spec = yaml.safe_load((PROJECT_ROOT / "examples" / "retail" / "sources.yaml").read_text(encoding="utf-8"))
@@ -39,6 +38,13 @@ def test_retail_purchase_log_is_ingested_trained_scored_with_reasons_and_reached
     sources = tmp_path / "sources.yaml"
     sources.write_text(yaml.safe_dump(spec), encoding="utf-8")
     monkeypatch.setenv("PROACTIVE_DATA_DIR", str(tmp_path / "data"))
+    return sources
+
+
+def test_retail_purchase_log_is_ingested_trained_scored_with_reasons_and_reached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sources = _retail_company(tmp_path, monkeypatch)
 
     assert main(["ingest", "--sources", str(sources), "--as-of", f"{AS_OF}T00:00:00"]) == 0
     assert (
@@ -80,13 +86,7 @@ def test_retail_emails_speak_as_a_shop_with_its_own_templates(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The retail example's template folder (PROACTIVE_TEMPLATES_DIR) over the shipped one, sent to the sink."""
-    landing = tmp_path / "retail"
-    write_retail(landing, n_customers=600, seed=3)
-    spec = yaml.safe_load((PROJECT_ROOT / "examples" / "retail" / "sources.yaml").read_text(encoding="utf-8"))
-    spec["landing_dir"] = str(landing)
-    sources = tmp_path / "sources.yaml"
-    sources.write_text(yaml.safe_dump(spec), encoding="utf-8")
-    monkeypatch.setenv("PROACTIVE_DATA_DIR", str(tmp_path / "data"))
+    sources = _retail_company(tmp_path, monkeypatch)
     monkeypatch.setenv("PROACTIVE_TEMPLATES_DIR", str(PROJECT_ROOT / "examples" / "retail" / "templates"))
     assert main(["ingest", "--sources", str(sources), "--as-of", f"{AS_OF}T00:00:00"]) == 0
     assert main(["train", "--target", "churn", "--label", "inactivity", "--as-of", AS_OF]) == 0
