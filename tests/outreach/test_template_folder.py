@@ -13,14 +13,13 @@ from proactive_ml.outreach.content import feature_words, greeting, languages
 from proactive_ml.outreach.facts import Facts
 from proactive_ml.outreach.playbooks import PlaybookConfig, load_playbooks
 from proactive_ml.outreach.run import run_outreach
-from proactive_ml.outreach.templates import (
+from proactive_ml.outreach.template_folder import (
     DEFAULT_TEMPLATE_DIR,
-    Recipient,
     check_templates,
-    render_email,
     template_folder,
     template_problems,
 )
+from proactive_ml.outreach.templates import Recipient, render_email
 from proactive_ml.outreach.vocabulary import content_problems
 from proactive_ml.settings import PROJECT_ROOT, Settings
 from proactive_ml.sim.outreach_samples import ZONES, make_customers, seed_warehouse

@@ -178,20 +178,19 @@ def policy_figure(check: dict[str, Any] | None) -> Figure | None:
     """
     if not check:
         return None
-    rows = [
-        (label, *(_figure_of(check.get(f"{p}_{k}")) for k in ("value", "low", "high")), p)
-        for p, label in POLICY_LABELS.items()
-    ]
-    rows = [r for r in rows if np.isfinite(r[1])]
-    if not rows:
+    shown = [p for p in POLICY_LABELS if np.isfinite(_figure_of(check.get(f"{p}_value")))][
+        ::-1
+    ]  # the first policy on top
+    if not shown:
         return None
+    v, lo, hi = (
+        np.array([_figure_of(check.get(f"{p}_{k}")) for p in shown]) * 100 for k in ("value", "low", "high")
+    )
     with matplotlib.rc_context(STYLE):
-        fig, ax = _figure(1.6 + 0.45 * len(rows))
-        labels = [r[0] for r in rows][::-1]
-        v, lo, hi = (np.array([r[i] for r in rows][::-1]) * 100 for i in (1, 2, 3))
+        fig, ax = _figure(1.6 + 0.45 * len(shown))
         chosen = str(check.get("targeting") or "")
-        colors = ["#1d3557" if r[4] == chosen else "#a8b3c2" for r in rows][::-1]
-        ax.barh(labels, v, xerr=[v - lo, hi - v], color=colors, capsize=4)
+        colors = ["#1d3557" if p == chosen else "#a8b3c2" for p in shown]
+        ax.barh([POLICY_LABELS[p] for p in shown], v, xerr=[v - lo, hi - v], color=colors, capsize=4)
         ax.axvline(0, color="black", lw=0.8)
         n = int(check.get("n_logged") or 0)
         ax.set_xlabel(

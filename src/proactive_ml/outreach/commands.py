@@ -22,13 +22,8 @@ def _preview(args: argparse.Namespace) -> int:
     from proactive_ml.identity import send_key
     from proactive_ml.outreach.facts import load_facts
     from proactive_ml.outreach.playbooks import load_playbooks
-    from proactive_ml.outreach.templates import (
-        Recipient,
-        UnsafeContent,
-        check_templates,
-        render_email,
-        template_folder,
-    )
+    from proactive_ml.outreach.template_folder import check_templates, template_folder
+    from proactive_ml.outreach.templates import Recipient, UnsafeContent, render_email
     from proactive_ml.resources import open_resources
     from proactive_ml.settings import get_settings
 

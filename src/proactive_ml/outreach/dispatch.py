@@ -164,13 +164,8 @@ class Dispatcher:
         self.wh, self.settings, self.config, self.sender = wh, settings, config, sender
         self.as_of = as_of or clock()
         self.facts = DayFacts(wh, self.as_of)  # read once per run, for every customer due
-        self.retry, self.sleep, self.rng, self.clock, self.template_dir = (
-            retry,
-            sleep,
-            rng,
-            clock,
-            template_dir or template_folder(settings),
-        )
+        self.retry, self.sleep, self.rng, self.clock = retry, sleep, rng, clock
+        self.template_dir = template_dir or template_folder(settings)
         self.lock = threading.Lock()
         self.counts = dict.fromkeys(
             ("sent", "requests", "dead_lettered", "failed", "released", "unknown", "rate_limited", "retries"),

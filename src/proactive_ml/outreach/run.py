@@ -21,7 +21,7 @@ from proactive_ml.outreach.playbooks import PlaybookConfig, load_playbooks
 from proactive_ml.outreach.quality import without_paused
 from proactive_ml.outreach.selection import plan_outreach, policy_params
 from proactive_ml.outreach.tasks_csv import export_tasks
-from proactive_ml.outreach.templates import check_templates, template_folder
+from proactive_ml.outreach.template_folder import check_templates, template_folder
 from proactive_ml.settings import Settings
 from proactive_ml.warehouse import Warehouse
 
