@@ -174,17 +174,16 @@ def policy_figure(check: dict[str, Any] | None) -> Figure | None:
     """Customers kept per 100 emails under each targeting policy, with 95% intervals (the policy check).
 
     ``check``: a stored verdict (:func:`~.policy_check.verdict_row`): ``<policy>_value``, ``_low``, ``_high`` as kept
-    per email. The policy outreach targets by is drawn dark; None when nothing could be estimated.
+    per email. Drawn top to bottom in the order of :data:`POLICY_LABELS` (barh draws bottom up, hence reversed);
+    the policy outreach targets by is drawn dark. None when nothing could be estimated.
     """
     if not check:
         return None
-    shown = [p for p in POLICY_LABELS if np.isfinite(_figure_of(check.get(f"{p}_value")))][
-        ::-1
-    ]  # the first policy on top
+    shown = [p for p in reversed(POLICY_LABELS) if np.isfinite(as_number(check.get(f"{p}_value")))]
     if not shown:
         return None
     v, lo, hi = (
-        np.array([_figure_of(check.get(f"{p}_{k}")) for p in shown]) * 100 for k in ("value", "low", "high")
+        np.array([as_number(check.get(f"{p}_{k}")) for p in shown]) * 100 for k in ("value", "low", "high")
     )
     with matplotlib.rc_context(STYLE):
         fig, ax = _figure(1.6 + 0.45 * len(shown))
@@ -200,6 +199,6 @@ def policy_figure(check: dict[str, Any] | None) -> Figure | None:
     return fig
 
 
-def _figure_of(value: Any) -> float:
+def as_number(value: Any) -> float:
     """A stored figure as a float (NaN when missing)."""
     return float("nan") if value is None or pd.isna(value) else float(value)

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from proactive_ml.features import outcomes
-from proactive_ml.measurement.charts import png_data_url, policy_figure
+from proactive_ml.measurement.charts import POLICY_LABELS, as_number, png_data_url, policy_figure
 from proactive_ml.measurement.policy_eval import POLICIES, PolicyComparison, compare_policies
 from proactive_ml.settings import Settings
 
@@ -209,12 +209,8 @@ def policy_section(check: dict[str, Any] | None) -> str:
         f"{html.escape(str(check['reason']))}.</p>"
     ]
     rows = []
-    for p, label in (
-        ("risk", "Highest churn risk"),
-        ("uplift", "Highest predicted uplift"),
-        ("random", "At random"),
-    ):
-        v, lo, hi = (_number(check.get(f"{p}_{k}")) for k in ("value", "low", "high"))
+    for p, label in POLICY_LABELS.items():
+        v, lo, hi = (as_number(check.get(f"{p}_{k}")) for k in ("value", "low", "high"))
         if np.isfinite(v):
             rows.append(f"<tr><td>{label}</td><td>{100 * v:.1f} ({100 * lo:.1f} to {100 * hi:.1f})</td></tr>")
     if rows:
@@ -231,8 +227,3 @@ def policy_section(check: dict[str, Any] | None) -> str:
             f'<img alt="customers kept per 100 emails under each targeting" src="{png_data_url(fig)}">'
         )
     return "<h2>Which customers to email: the policy check</h2>" + "".join(lines)
-
-
-def _number(value: Any) -> float:
-    """A stored figure as a float (NaN when missing)."""
-    return float("nan") if value is None else float(value)
