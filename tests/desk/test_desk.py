@@ -308,3 +308,14 @@ def test_a_customer_without_any_usage_gets_words_not_an_empty_chart(
     worked = ann.get("/tasks/task-ann-1").text  # a customer with usage keeps the chart
     assert 'aria-label="weekly usage"' in worked
     assert 'id="no-usage"' not in worked
+
+
+def test_a_task_of_a_playbook_the_desk_does_not_know_says_which_file_to_read(
+    client_as: Callable[..., Any], seeded: Warehouse
+) -> None:
+    add_task(seeded, "task-ann-other", "c1", "ann", playbook="retention_call")  # from another playbooks file
+    page = client_as("ann").get("/tasks/task-ann-other").text
+    assert 'id="unknown-playbook"' in page
+    assert "PROACTIVE_PLAYBOOKS_FILE" in page
+    assert "declares no offers" not in page
+    assert 'id="unknown-playbook"' not in client_as("ann").get("/tasks/task-ann-1").text

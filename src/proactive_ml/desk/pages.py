@@ -86,6 +86,7 @@ def render_task(
         ctx=customer_context(desk.wh, str(task["customer_id"]), desk.now()),
         reasons=staff_reasons(task.get("reasons")),
         offers=offers,
+        unknown_playbook=task["playbook"] not in desk.authorities,
         outcomes=OUTCOMES,
         approvals=tasks.task_approvals(desk.wh, task_id).to_dict("records"),
         history=tasks.history(desk.wh, task_id).to_dict("records"),
