@@ -111,6 +111,17 @@ def test_a_missing_folder_or_template_is_one_clear_error(tmp_path: Path) -> None
     (broken / "_blocks.txt.j2").write_text("{% if block == 'x' %}\nunclosed\n", encoding="utf-8")
     with pytest.raises(UserError, match=r"_blocks.txt.j2 line 1: .*'endif'"):
         check_templates(CONFIG, str(broken))
+    for n, (text, said) in enumerate(
+        [
+            ("en:\n  greeting: 'Hi {name},\n", r"words.yaml, line 3: not valid YAML"),
+            ("en: Hi\n", "en is not one"),
+        ]
+    ):
+        folder = tmp_path / f"words{n}"
+        folder.mkdir()
+        (folder / "words.yaml").write_text(text, encoding="utf-8")
+        with pytest.raises(UserError, match=said):
+            check_templates(CONFIG, str(folder))
 
 
 def test_outreach_refuses_an_unsendable_playbook_before_deciding_anything(settings: Settings) -> None:

@@ -27,6 +27,7 @@ from babel.lists import format_list
 from babel.units import format_unit
 from jinja2 import Environment
 
+from proactive_ml.errors import UserError
 from proactive_ml.outreach.facts import Facts
 from proactive_ml.outreach.safety import safe_or_none
 from proactive_ml.settings import PROJECT_ROOT
@@ -62,11 +63,23 @@ def words(template_dir: str) -> dict[str, dict[str, Any]]:
 
 
 def _read_words(folder: Path) -> dict[str, dict[str, Any]]:
+    """A folder's ``words.yaml`` (language -> words); a file that is not such a mapping is a :class:`UserError`."""
     path = folder / "words.yaml"
     if not path.exists():
         return {DEFAULT_LANG: {}}
-    with open(path, encoding="utf-8") as fh:
-        return dict(yaml.safe_load(fh) or {DEFAULT_LANG: {}})
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {DEFAULT_LANG: {}}
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f", line {where.line + 1}" if where is not None else ""
+        raise UserError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    bad = [k for k, v in data.items() if not isinstance(v, dict)] if isinstance(data, dict) else ["(top)"]
+    if bad:
+        raise UserError(
+            f"{path}: expected a mapping of languages to words (en: greeting: ...); {bad[0]} is not one"
+        )
+    return dict(data)
 
 
 @lru_cache(maxsize=8)

@@ -21,7 +21,7 @@ from jinja2 import (
 from jinja2.sandbox import SandboxedEnvironment
 
 from proactive_ml.errors import UserError
-from proactive_ml.outreach.content import DEFAULT_TEMPLATE_DIR
+from proactive_ml.outreach.content import DEFAULT_TEMPLATE_DIR, words
 from proactive_ml.outreach.playbooks import PlaybookConfig
 from proactive_ml.settings import Settings
 
@@ -71,6 +71,7 @@ def template_problems(config: PlaybookConfig, template_dir: str) -> list[str]:
 
 def check_templates(config: PlaybookConfig, template_dir: str) -> None:
     """Refuse, before anything is decided, playbooks whose email templates cannot be used (all problems, one line)."""
+    words(template_dir)  # a words.yaml that does not read is its own one-line error
     problems = template_problems(config, template_dir)
     if problems:
         where = (
