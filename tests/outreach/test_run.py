@@ -18,6 +18,7 @@ from sklearn.dummy import DummyClassifier
 from proactive_ml.cli import main
 from proactive_ml.identity import email_hash
 from proactive_ml.modeling import registry
+from proactive_ml.outreach.playbooks import PlaybookConfig, load_playbooks
 from proactive_ml.outreach.run import run_outreach
 from proactive_ml.responses.suppressions import add_suppression
 from proactive_ml.settings import Settings
@@ -245,3 +246,27 @@ def test_need_model_score_drives_its_playbook(duck: Warehouse, settings: Setting
     chosen = set(dec.loc[dec["playbook"] == "predicted_need", "customer_id"])
     assert chosen
     assert chosen <= needy
+
+
+def test_when_no_playbook_matches_anyone_outreach_says_what_the_rules_wait_for(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    shipped = load_playbooks()
+    only_tickets = PlaybookConfig(playbooks=(shipped.get("unresolved_ticket"),), selection=shipped.selection)
+    with Warehouse.connect(settings.resolved_warehouse_url) as wh:
+        seed_warehouse(
+            wh, make_customers(200, seed=5, consent_share=1.0, zones=ZONES), CUTOFF, seed=5, low=0.2
+        )
+        t = datetime(2026, 11, 23, 14)
+        out = run_outreach(wh, settings, t, config=only_tickets, deliver=False)
+        assert out["scored"] > 0
+        assert out["matched"] == 0
+        assert "No customer matched any playbook of models/playbooks.yaml" in caplog.text
+        assert (
+            "The warehouse has no usage_events, tickets, feedback: a rule on them matches nobody"
+            in caplog.text
+        )
+        assert "PROACTIVE_PLAYBOOKS_FILE" in caplog.text
+        caplog.clear()
+        run_outreach(wh, settings, t, config=shipped, deliver=False)  # the shipped rules match here: no word
+        assert "No customer matched" not in caplog.text

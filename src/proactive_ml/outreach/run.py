@@ -76,6 +76,8 @@ def run_outreach(
     t = as_of_datetime(as_of)
     config, paused = without_paused(wh, config)  # the desk's "suggestion was wrong" flags (pause_above)
     summary = decide_and_record(wh, settings, t, uplift, config, now=deliver_kwargs.get("clock", _utcnow)())
+    if summary.get("scored") and not summary.get("matched"):
+        _say_why_nobody_matched(wh, settings)
     summary["paused_playbooks"] = paused
     summary.update(export_day_tasks(wh, settings, t.date(), tasks_csv))
     sent: dict[str, int] = {}
@@ -129,6 +131,19 @@ def decide_and_record(
     summary["over_day_budget"] = written.pop("over_day_budget", 0)
     summary["recorded"] = written
     return summary
+
+
+def _say_why_nobody_matched(wh: Warehouse, settings: Settings) -> None:
+    """Customers are scored but no playbook matched any: say which data the rules may be waiting for, and the fix."""
+    empty = [name for name in ("usage_events", "tickets", "feedback") if not wh.row_count(name)]
+    lacking = f" The warehouse has no {', '.join(empty)}: a rule on them matches nobody." if empty else ""
+    log.warning(
+        "No customer matched any playbook of %s.%s Write rules on what your data has (the churn score alone is "
+        "enough for a staff task; examples/telco/playbooks.yaml) and set PROACTIVE_PLAYBOOKS_FILE: "
+        "docs/bring-your-own-data.md.",
+        settings.playbooks_file or "models/playbooks.yaml",
+        lacking,
+    )
 
 
 def _unassigned(decisions: pd.DataFrame) -> int:
