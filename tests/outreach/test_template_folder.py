@@ -149,6 +149,20 @@ def test_the_retail_example_speaks_as_a_shop_in_every_email() -> None:
             assert content_problems(e.subject, e.text, e.html) == [], (pb.name, v.name)
             for body in (e.text, e.html):
                 assert not [w for w in SOFTWARE_WORDS if w in body], (pb.name, v.name, body)
+    subjects = {
+        v.name: render_email(rec(variant=v.name), CONFIG.get("onboarding_stall"), shop).subject
+        for v in CONFIG.get("onboarding_stall").variants
+    }
+    assert subjects == {
+        "a": "Ada, how was your first order?",
+        "b": "Ada, looking for something in particular?",
+    }
+    assert (
+        render_email(rec(), CONFIG.get("general_risk"), shop).subject
+        == "Ada, was everything right with your order?"
+    )
+    german = render_email(rec(dataclasses.replace(FACTS, locale="de-DE")), CONFIG.get("general_risk"), shop)
+    assert german.subject == "Ada, funktioniert alles für Sie?"  # the shop wrote English subjects only
     e = render_email(rec(), CONFIG.get("unresolved_ticket"), shop)
     assert "(a delivery question)" in e.text  # the shop's own word for a ticket category
     assert "Delivery times, returns and order questions" in e.text

@@ -105,6 +105,17 @@ def _w(template_dir: str, lang: str) -> dict[str, Any]:
     return {**all_words.get(DEFAULT_LANG, {}), **all_words.get(lang, {})}
 
 
+def subject_words(template_dir: str, lang: str, playbook: str, variant: str) -> str | None:
+    """A template folder's own subject for a playbook's variant (``subjects:`` in words.yaml), else None.
+
+    Keys: ``<playbook>.<variant>`` (one variant) before ``<playbook>`` (all of them), in the email's own language
+    only (an English subject never heads a German email); the playbook's own subject applies otherwise.
+    """
+    subjects = (words(template_dir).get(lang) or {}).get("subjects") or {}
+    found = subjects.get(f"{playbook}.{variant}") or subjects.get(playbook)
+    return str(found) if found else None
+
+
 def greeting(first_name: str, lang: str, template_dir: str) -> str:
     """'Hi Ada,' in the language, or its neutral greeting without a usable first name."""
     w = _w(template_dir, lang)

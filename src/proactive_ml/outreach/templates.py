@@ -300,7 +300,11 @@ def personalize(
     brand = brand_of(settings)
     _, lang = content_key(r, playbook, tdir)
     variant = playbook.variant(r.variant)
-    subject_source = variant.subject_for(lang) or playbook.subject
+    subject_source = (
+        content.subject_words(tdir, lang, playbook.name, variant.name)
+        or variant.subject_for(lang)
+        or playbook.subject
+    )
     hello = content.greeting(first, lang, tdir)
     values = content.fact_values(r.facts, lang, tdir, brand.help_url)
     blocks = content.render_blocks(playbook.blocks, values, lang, _env_getter(tdir))
