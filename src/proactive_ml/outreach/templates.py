@@ -300,11 +300,7 @@ def personalize(
     brand = brand_of(settings)
     _, lang = content_key(r, playbook, tdir)
     variant = playbook.variant(r.variant)
-    subject_source = (
-        content.subject_words(tdir, lang, playbook.name, variant.name)
-        or variant.subject_for(lang)
-        or playbook.subject
-    )
+    subject_source = _subject_source(tdir, lang, playbook, variant.name)
     hello = content.greeting(first, lang, tdir)
     values = content.fact_values(r.facts, lang, tdir, brand.help_url)
     blocks = content.render_blocks(playbook.blocks, values, lang, _env_getter(tdir))
@@ -338,6 +334,12 @@ def personalize(
         subs[TAGS[f"block_{b}_text"]] = f.text
     p["substitutions"] = subs
     return p
+
+
+def _subject_source(template_dir: str, lang: str, playbook: Playbook, variant: str) -> str | None:
+    """The subject template: the template folder's own for the language, else the variant's, else the playbook's."""
+    own = content.subject_words(template_dir, lang, playbook.name, variant)
+    return own or playbook.variant(variant).subject_for(lang) or playbook.subject
 
 
 _SEND_KEY = re.compile(r"sk_[0-9a-f]{8,64}")
